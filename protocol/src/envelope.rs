@@ -1,0 +1,123 @@
+//! The envelope every message travels in: health pings, requests with ids, replies and
+//! streamed events that carry the id back, cancellation and shutdown.
+
+use wincode::{SchemaRead, SchemaWrite};
+
+/// Identifies one request; replies and events carry it back. Chosen by the supervisor,
+/// unique per worker process.
+pub type RequestId = u64;
+
+/// Supervisor → worker.
+#[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub enum Down<Req> {
+    /// Health check; the worker answers [`Up::Pong`] with the same nonce.
+    Ping { nonce: u64 },
+    /// Work for the worker.
+    Request { id: RequestId, body: Req },
+    /// Stop working on a request; the worker still answers it (with [`ErrorKind::Cancelled`]
+    /// if it had not finished).
+    Cancel { id: RequestId },
+    /// Finish within `grace_ms` milliseconds and exit; after that the supervisor kills it.
+    Shutdown { grace_ms: u32 },
+}
+
+/// Worker → supervisor.
+#[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub enum Up<Rep, Ev> {
+    /// Answer to [`Down::Ping`].
+    Pong { nonce: u64 },
+    /// The final answer to a request.
+    Reply {
+        id: RequestId,
+        body: Result<Rep, ErrorReply>,
+    },
+    /// Something streamed while a request runs (tokens, progress).
+    Event { id: RequestId, body: Ev },
+}
+
+/// A request that failed, as the worker reports it.
+#[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct ErrorReply {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ErrorReply {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+/// What kind of failure an [`ErrorReply`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub enum ErrorKind {
+    /// The request was malformed or its arguments invalid.
+    InvalidRequest,
+    /// This worker build cannot do that.
+    Unsupported,
+    /// Too many requests in flight.
+    Busy,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// The supervisor cancelled the request.
+    Cancelled,
+    /// The request's deadline passed.
+    DeadlineExceeded,
+    /// Anything else went wrong inside the worker.
+    Internal,
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::InvalidRequest => "invalid request",
+            Self::Unsupported => "unsupported",
+            Self::Busy => "busy",
+            Self::NotFound => "not found",
+            Self::Cancelled => "cancelled",
+            Self::DeadlineExceeded => "deadline exceeded",
+            Self::Internal => "internal error",
+        })
+    }
+}
+
+/// What a worker says about itself when asked (every worker answers an `Info` request).
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Info {
+    /// What this worker build can do, e.g. `llama.cpp` or `gossipsub`; empty when it only
+    /// answers health checks.
+    pub capabilities: Vec<String>,
+    /// Requests it is working on right now.
+    pub in_flight: u32,
+}
+
+/// Progress of a long request (downloads, model loads).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Progress {
+    pub done: u64,
+    /// Zero when the total is not known yet.
+    pub total: u64,
+}
+
+/// Ties one worker's request, reply and event types to its kind, so code that supervises or
+/// serves any worker is written once.
+pub trait Protocol: Send + Sync + 'static {
+    const KIND: crate::WorkerKind;
+    type Request: Send + std::fmt::Debug + 'static;
+    type Reply: Send + std::fmt::Debug + 'static;
+    type Event: Send + std::fmt::Debug + 'static;
+
+    /// The request every worker answers with its [`Info`].
+    fn info_request() -> Self::Request;
+    /// The [`Info`] inside a reply to [`Protocol::info_request`].
+    fn info_reply(reply: &Self::Reply) -> Option<&Info>;
+}

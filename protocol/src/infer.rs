@@ -1,0 +1,50 @@
+//! Messages of the inference worker (`oarn-worker-infer`).
+
+use wincode::{SchemaRead, SchemaWrite};
+
+use crate::envelope::{Down, Info, Progress, Up};
+
+/// Supervisor → infer worker.
+#[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub enum Request {
+    /// What the worker can do and how busy it is.
+    Info,
+}
+
+/// infer worker → supervisor, final answers.
+#[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub enum Reply {
+    Info(Info),
+}
+
+/// infer worker → supervisor, streamed while a request runs.
+#[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub enum Event {
+    Progress(Progress),
+}
+
+/// A frame to the infer worker.
+pub type ToWorker = Down<Request>;
+/// A frame from the infer worker.
+pub type FromWorker = Up<Reply, Event>;
+
+/// Marker type tying the infer worker's messages together.
+#[derive(Debug, Clone, Copy)]
+pub struct Protocol;
+
+impl crate::envelope::Protocol for Protocol {
+    const KIND: crate::WorkerKind = crate::WorkerKind::Infer;
+    type Request = Request;
+    type Reply = Reply;
+    type Event = Event;
+
+    fn info_request() -> Request {
+        Request::Info
+    }
+
+    fn info_reply(reply: &Reply) -> Option<&Info> {
+        match reply {
+            Reply::Info(info) => Some(info),
+        }
+    }
+}

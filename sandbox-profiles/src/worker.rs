@@ -1,0 +1,74 @@
+//! The start-up sequence every worker binary runs: parse the command line, enter the sandbox,
+//! start logging (JSON lines on stderr, which the supervisor merges into its log), then serve
+//! the supervisor on stdin/stdout.
+
+use std::process::ExitCode;
+
+use oarn_protocol::envelope::{Protocol, Up};
+use oarn_protocol::frame::{DEFAULT_MAX_FRAME, Wire};
+use oarn_protocol::serve::{self, Ended, Handler};
+use wincode::{SchemaRead, SchemaWrite};
+
+use crate::launch::Launch;
+
+/// Package version of the worker build, sent in the handshake.
+pub const BUILD_ID: &str = concat!("oarn ", env!("CARGO_PKG_VERSION"));
+
+/// Exit status when the command line is unusable.
+const EXIT_USAGE: u8 = 64;
+/// Exit status when the supervisor channel failed.
+const EXIT_PROTOCOL: u8 = 76;
+
+/// Runs a worker: sandbox first, then the serve loop with the handler `make` builds.
+pub fn main<P, H>(make: impl FnOnce(&Launch) -> H) -> ExitCode
+where
+    P: Protocol,
+    H: Handler<P>,
+    P::Request: for<'de> SchemaRead<'de, Wire, Dst = P::Request>,
+    Up<P::Reply, P::Event>: SchemaWrite<Wire, Src = Up<P::Reply, P::Event>>,
+{
+    let launch = match Launch::parse(std::env::args_os().skip(1)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{}: {e}", P::KIND.binary());
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let report = crate::enter(P::KIND, &launch);
+    init_logging(&launch.log_filter);
+    let mut handler = make(&launch);
+    let stdin = std::io::stdin().lock();
+    let stdout = std::io::stdout().lock();
+    match serve::serve::<P, H, _, _>(
+        &mut handler,
+        BUILD_ID,
+        report,
+        stdin,
+        stdout,
+        DEFAULT_MAX_FRAME,
+    ) {
+        Ok(Ended::Shutdown) => {
+            tracing::info!("shutting down at the supervisor's request");
+            ExitCode::SUCCESS
+        }
+        Ok(Ended::Closed) => {
+            tracing::info!("supervisor closed the channel; exiting");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "stopping");
+            ExitCode::from(EXIT_PROTOCOL)
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,32 @@
+//! `oarn-worker-chain`: the only process that holds key material: wallet, signing, contract calls.
+//!
+//! Started only by the supervisor, which speaks the protocol of [`oarn_protocol::chain`] on
+//! this process's stdin/stdout.
+
+use std::process::ExitCode;
+
+use oarn_protocol::chain::{Event, Protocol, Reply, Request};
+use oarn_protocol::envelope::{ErrorReply, Info, RequestId};
+use oarn_protocol::frame::FrameError;
+use oarn_protocol::serve::Handler;
+
+/// Answers the supervisor's requests.
+#[derive(Debug, Default)]
+struct Worker;
+
+impl Handler<Protocol> for Worker {
+    fn handle(
+        &mut self,
+        _id: RequestId,
+        request: Request,
+        _emit: &mut dyn FnMut(Event) -> Result<(), FrameError>,
+    ) -> Result<Reply, ErrorReply> {
+        match request {
+            Request::Info => Ok(Reply::Info(Info::default())),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    oarn_sandbox::worker::main::<Protocol, _>(|_| Worker)
+}
