@@ -1,0 +1,126 @@
+//! The commented `config.toml` that `oarn init` writes: every key, its default, what it does,
+//! and whether a change applies live or needs a restart.
+
+/// The file `oarn init` writes. A test keeps it equal to the defaults and complete.
+pub const TEMPLATE: &str = r#"# oarn node configuration.
+#
+# Every key below shows its default. Environment variables override any key:
+# OARN_<SECTION>__<KEY>, e.g. OARN_NETWORK__MAX_PEERS=20 or
+# OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD=manual.
+# Keys marked (live) change on `oarn config reload` or SIGHUP; the rest need a restart.
+#
+# Never put a private key, seed phrase or keystore in this file: the node refuses to start.
+# RPC endpoints, bootstrap peers and contract addresses are discovered (ENS, OARNRegistry, DHT).
+
+[node]
+# A label for this node in `oarn status`; never sent to the network.
+name = ""
+# trace, debug, info, warn or error. (live)
+log_level = "info"
+
+[network]
+# standard: peer-to-peer network and chain; local: offline inference only;
+# validator-routed: direct connections to validators; auto: choose from connectivity.
+mode = "standard"
+# Address the peer-to-peer listener binds. Loopback by default: set "0.0.0.0" (or "::")
+# to accept peers from other machines.
+listen_address = "127.0.0.1"
+# Port of the peer-to-peer listener; 0 picks a free port.
+listen_port = 0
+# Most peers kept connected at once (1 to 10000). (live)
+max_peers = 50
+
+[network.discovery]
+# auto: ENS, then OARNRegistry, then the DHT; ens; dht;
+# manual: only what this file lists (private networks and tests).
+discovery_method = "auto"
+# ENS name of the OARNRegistry contract.
+ens_name = "oarn-registry.eth"
+# Bootstrap peer multiaddrs; only with discovery_method = "manual".
+bootstrap_peers = []
+
+[privacy]
+# Route connections through Tor.
+tor_enabled = false
+# Pad messages to resist traffic analysis.
+padding_enabled = true
+# A fresh wallet address per task.
+ephemeral_addresses = false
+# Rotate peer connections periodically, every rotation_interval_mins minutes.
+rotate_peers = true
+rotation_interval_mins = 30
+
+[compute]
+# Tasks worked on at once (1 to 256). (live)
+max_concurrent_tasks = 1
+# Inference threads; 0 uses every core.
+threads = 0
+# Memory for models in GiB; 0 means no limit beyond free memory.
+max_ram_gb = 0
+# GPU memory in GiB; 0 means no limit.
+max_vram_gb = 0
+# Model names this node accepts tasks for; empty accepts every installed model.
+accepted_models = []
+
+[storage]
+# Model cache; a relative path is under the node home.
+models_dir = "models"
+# Largest size of the model cache in GiB; least recently used models are evicted. (live)
+max_cache_size_gb = 50
+# Kubo RPC API of an IPFS daemon you run (e.g. "http://127.0.0.1:5001");
+# empty uses the node's built-in IPFS.
+ipfs_api = ""
+
+[blockchain]
+# 42161 Arbitrum One, 421614 Arbitrum Sepolia.
+chain_id = 42161
+# RPC endpoints; only with network.discovery.discovery_method = "manual".
+rpc_urls = []
+# OARNRegistry address; only with network.discovery.discovery_method = "manual".
+registry_address = ""
+
+[sandbox]
+# strict: refuse to start a worker whose sandbox lacks a layer;
+# best-effort: run, and show missing layers in `oarn status` and the logs.
+mode = "best-effort"
+# A directory of profile files replacing the built-in ones; empty uses the built-in.
+profile_dir = ""
+
+[workers]
+# Directory holding oarn-worker-infer, -net and -chain; empty means next to `oarn`.
+dir = ""
+# One worker's binary, overriding dir; empty means not overridden.
+infer = ""
+net = ""
+chain = ""
+# Seconds between health pings to each worker. (live)
+ping_interval_secs = 5
+# A worker that has not answered a ping for this many seconds is restarted. (live)
+ping_timeout_secs = 10
+# Milliseconds a worker gets to exit after a shutdown request before it is killed.
+shutdown_grace_ms = 3000
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use super::*;
+
+    #[test]
+    fn template_is_the_defaults_and_names_every_key() {
+        let parsed: Config = toml::from_str(TEMPLATE).unwrap();
+        assert_eq!(parsed, Config::default());
+        let table: toml::Table = toml::from_str(TEMPLATE).unwrap();
+        for (key, _) in Config::default().flatten() {
+            let mut v = Some(&table);
+            let parts: Vec<&str> = key.split('.').collect();
+            for p in &parts[..parts.len() - 1] {
+                v = v.and_then(|t| t.get(*p)).and_then(|x| x.as_table());
+            }
+            assert!(
+                v.is_some_and(|t| t.contains_key(*parts.last().unwrap())),
+                "template lacks {key}"
+            );
+        }
+    }
+}
