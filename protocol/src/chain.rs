@@ -3,6 +3,7 @@
 use wincode::{SchemaRead, SchemaWrite};
 
 use crate::envelope::{Down, Info, Progress, Up};
+use crate::frame::{self, FrameError};
 
 /// Supervisor → chain worker.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
@@ -46,5 +47,21 @@ impl crate::envelope::Protocol for Protocol {
         match reply {
             Reply::Info(info) => Some(info),
         }
+    }
+
+    fn encode_down(msg: &ToWorker, max: u32, out: &mut Vec<u8>) -> Result<(), FrameError> {
+        frame::encode_into(msg, max, out)
+    }
+
+    fn decode_down(payload: &[u8]) -> Result<ToWorker, FrameError> {
+        frame::decode(payload)
+    }
+
+    fn encode_up(msg: &FromWorker, max: u32, out: &mut Vec<u8>) -> Result<(), FrameError> {
+        frame::encode_into(msg, max, out)
+    }
+
+    fn decode_up(payload: &[u8]) -> Result<FromWorker, FrameError> {
+        frame::decode(payload)
     }
 }

@@ -93,11 +93,13 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
         self.send_raw_frame().await
     }
 
-    /// Sends bytes that are already a complete frame (used by benchmarks and tests).
-    pub async fn send_encoded(&mut self, frame: &[u8]) -> Result<(), FrameError> {
-        self.inner.write_all(frame).await?;
-        self.inner.flush().await?;
-        Ok(())
+    /// Sends one message encoded by `encode` (e.g. [`crate::envelope::Protocol::encode_down`]).
+    pub async fn send_with(
+        &mut self,
+        encode: impl FnOnce(u32, &mut Vec<u8>) -> Result<(), FrameError>,
+    ) -> Result<(), FrameError> {
+        encode(self.max, &mut self.buf)?;
+        self.send_raw_frame().await
     }
 
     async fn send_raw_frame(&mut self) -> Result<(), FrameError> {

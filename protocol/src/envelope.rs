@@ -3,6 +3,8 @@
 
 use wincode::{SchemaRead, SchemaWrite};
 
+use crate::frame::FrameError;
+
 /// Identifies one request; replies and events carry it back. Chosen by the supervisor,
 /// unique per worker process.
 pub type RequestId = u64;
@@ -112,12 +114,29 @@ pub struct Progress {
 /// serves any worker is written once.
 pub trait Protocol: Send + Sync + 'static {
     const KIND: crate::WorkerKind;
-    type Request: Send + std::fmt::Debug + 'static;
-    type Reply: Send + std::fmt::Debug + 'static;
-    type Event: Send + std::fmt::Debug + 'static;
+    type Request: Send + Sync + std::fmt::Debug + 'static;
+    type Reply: Send + Sync + std::fmt::Debug + 'static;
+    type Event: Send + Sync + std::fmt::Debug + 'static;
 
     /// The request every worker answers with its [`Info`].
     fn info_request() -> Self::Request;
     /// The [`Info`] inside a reply to [`Protocol::info_request`].
     fn info_reply(reply: &Self::Reply) -> Option<&Info>;
+
+    /// Encodes a supervisor → worker frame into `out`.
+    fn encode_down(
+        msg: &Down<Self::Request>,
+        max: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<(), FrameError>;
+    /// Decodes a supervisor → worker payload.
+    fn decode_down(payload: &[u8]) -> Result<Down<Self::Request>, FrameError>;
+    /// Encodes a worker → supervisor frame into `out`.
+    fn encode_up(
+        msg: &Up<Self::Reply, Self::Event>,
+        max: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<(), FrameError>;
+    /// Decodes a worker → supervisor payload.
+    fn decode_up(payload: &[u8]) -> Result<Up<Self::Reply, Self::Event>, FrameError>;
 }

@@ -179,6 +179,19 @@ impl<W: Write> Writer<W> {
         T: SchemaWrite<Wire, Src = T>,
     {
         encode_into(msg, self.max, &mut self.buf)?;
+        self.flush_buf()
+    }
+
+    /// Sends one message encoded by `encode` (e.g. [`crate::envelope::Protocol::encode_up`]).
+    pub fn send_with(
+        &mut self,
+        encode: impl FnOnce(u32, &mut Vec<u8>) -> Result<(), FrameError>,
+    ) -> Result<(), FrameError> {
+        encode(self.max, &mut self.buf)?;
+        self.flush_buf()
+    }
+
+    fn flush_buf(&mut self) -> Result<(), FrameError> {
         self.inner.write_all(&self.buf)?;
         self.inner.flush()?;
         Ok(())

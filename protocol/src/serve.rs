@@ -3,10 +3,8 @@
 
 use std::io::{Read, Write};
 
-use wincode::{SchemaRead, SchemaWrite};
-
 use crate::envelope::{Down, ErrorReply, Protocol, RequestId, Up};
-use crate::frame::{FrameError, Reader, Wire, Writer};
+use crate::frame::{FrameError, Reader, Writer};
 use crate::handshake::{HandshakeError, Hello, Role};
 use crate::sandbox::SandboxReport;
 
@@ -55,8 +53,6 @@ where
     H: Handler<P>,
     R: Read,
     W: Write,
-    P::Request: for<'de> SchemaRead<'de, Wire, Dst = P::Request>,
-    Up<P::Reply, P::Event>: SchemaWrite<Wire, Src = Up<P::Reply, P::Event>>,
 {
     let mut reader = Reader::new(input, max_frame);
     let mut writer = Writer::new(output, max_frame);
@@ -69,22 +65,29 @@ where
     Hello::decode(payload, Role::Supervisor)?;
 
     loop {
-        let msg: Down<P::Request> = match reader.recv() {
+        let msg = match reader.read_payload().and_then(P::decode_down) {
             Ok(m) => m,
             Err(FrameError::Closed) => return Ok(Ended::Closed),
             Err(e) => return Err(e.into()),
         };
         match msg {
-            Down::Ping { nonce } => writer.send(&Up::<P::Reply, P::Event>::Pong { nonce })?,
+            Down::Ping { nonce } => send::<P, _>(&mut writer, &Up::Pong { nonce })?,
             Down::Request { id, body } => {
                 let reply = handler.handle(id, body, &mut |body| {
-                    writer.send(&Up::<P::Reply, P::Event>::Event { id, body })
+                    send::<P, _>(&mut writer, &Up::Event { id, body })
                 });
-                writer.send(&Up::<P::Reply, P::Event>::Reply { id, body: reply })?;
+                send::<P, _>(&mut writer, &Up::Reply { id, body: reply })?;
             }
             // Requests are answered synchronously, so none is in flight when a cancel arrives.
             Down::Cancel { .. } => {}
             Down::Shutdown { .. } => return Ok(Ended::Shutdown),
         }
     }
+}
+
+fn send<P: Protocol, W: Write>(
+    writer: &mut Writer<W>,
+    msg: &Up<P::Reply, P::Event>,
+) -> Result<(), FrameError> {
+    writer.send_with(|max, out| P::encode_up(msg, max, out))
 }

@@ -4,10 +4,9 @@
 
 use std::process::ExitCode;
 
-use oarn_protocol::envelope::{Protocol, Up};
-use oarn_protocol::frame::{DEFAULT_MAX_FRAME, Wire};
+use oarn_protocol::envelope::Protocol;
+use oarn_protocol::frame::DEFAULT_MAX_FRAME;
 use oarn_protocol::serve::{self, Ended, Handler};
-use wincode::{SchemaRead, SchemaWrite};
 
 use crate::launch::Launch;
 
@@ -24,8 +23,6 @@ pub fn main<P, H>(make: impl FnOnce(&Launch) -> H) -> ExitCode
 where
     P: Protocol,
     H: Handler<P>,
-    P::Request: for<'de> SchemaRead<'de, Wire, Dst = P::Request>,
-    Up<P::Reply, P::Event>: SchemaWrite<Wire, Src = Up<P::Reply, P::Event>>,
 {
     let launch = match Launch::parse(std::env::args_os().skip(1)) {
         Ok(l) => l,

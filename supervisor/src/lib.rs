@@ -2,4 +2,11 @@
 //!
 //! The `oarn` binary is a thin command-line front end over these modules.
 
+pub mod api;
 pub mod config;
+pub mod daemon;
+pub mod home;
+pub mod logging;
+pub mod logs;
+pub mod pidfile;
+pub mod workers;

@@ -1,1 +1,16 @@
-fn main() {}
+//! `oarn`: the OARN node client. A thin front end: parses the command line, runs the command
+//! from the `oarn` library, and maps errors to exit codes.
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match cli::main_exec() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(cli::exit_code(&e))
+        }
+    }
+}

@@ -58,3 +58,41 @@ mod tests {
         }
     }
 }
+
+/// Copies the values of [`LIVE_KEYS`] from `new` into the running configuration.
+pub fn apply(running: &mut Config, new: &Config) {
+    running.node.log_level = new.node.log_level.clone();
+    running.network.max_peers = new.network.max_peers;
+    running.compute.max_concurrent_tasks = new.compute.max_concurrent_tasks;
+    running.storage.max_cache_size_gb = new.storage.max_cache_size_gb;
+    running.workers.ping_interval_secs = new.workers.ping_interval_secs;
+    running.workers.ping_timeout_secs = new.workers.ping_timeout_secs;
+}
+
+#[cfg(test)]
+mod apply_tests {
+    use super::*;
+
+    #[test]
+    fn apply_copies_exactly_the_live_keys() {
+        let old = Config::default();
+        let mut new = old.clone();
+        new.node.log_level = "debug".into();
+        new.network.max_peers = 2;
+        new.compute.max_concurrent_tasks = 3;
+        new.storage.max_cache_size_gb = 4;
+        new.workers.ping_interval_secs = 6;
+        new.workers.ping_timeout_secs = 60;
+        new.network.listen_port = 1234;
+        assert_eq!(
+            diff(&old, &new).applied.len(),
+            LIVE_KEYS.len(),
+            "the test changes every live key"
+        );
+        let mut running = old.clone();
+        apply(&mut running, &new);
+        let after = diff(&running, &new);
+        assert!(after.applied.is_empty(), "{after:?}");
+        assert_eq!(after.needs_restart, vec!["network.listen_port"]);
+    }
+}
