@@ -1,1 +1,176 @@
+//! Harness for cross-process tests: a node home in a temporary directory, the real `oarn`
+//! binary run as a user would, and helpers to wait for and inspect the daemon and its workers.
+//!
+//! The binaries must be built first (`cargo build --workspace --bins`; `scripts/test` does it).
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The directory holding the workspace's built binaries (`target/debug`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf();
+    for bin in ["oarn", "oarn-worker-infer", "oarn-worker-net", "oarn-worker-chain", "oarn-worker-rogue"] {
+        assert!(dir.join(bin).exists(), "{bin} is not built in {}; run `cargo build --workspace --bins` first", dir.display());
+    }
+    dir
+}
+
+/// Polls `f` every 20 ms until it returns `Some` or `limit` passes.
+pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// True while a process with this pid exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// A node home in a temporary directory, and the daemon started on it.
+#[derive(Debug)]
+pub struct Node {
+    pub dir: tempfile::TempDir,
+    pub bins: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub daemon: Option<Child>,
+}
+
+impl Node {
+    /// A fresh, initialized node home.
+    pub fn new() -> Self {
+        let node = Self::uninitialized();
+        let out = node.oarn(&["init"]);
+        assert!(out.status.success(), "oarn init: {}", String::from_utf8_lossy(&out.stderr));
+        node
+    }
+
+    /// A temporary directory for a node home, without `oarn init`.
+    pub fn uninitialized() -> Self {
+        // Short paths: the socket path must fit in sockaddr_un.
+        let dir = tempfile::Builder::new().prefix("oarn-t").tempdir_in("/tmp").expect("temp dir");
+        Self { dir, bins: bin_dir(), env: Vec::new(), daemon: None }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// Adds an environment variable for every `oarn` run (e.g. a config override).
+    pub fn with_env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(self.bins.join("oarn"));
+        cmd.arg("--home").arg(self.home()).args(args).env_remove("OARN_HOME");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs `oarn --home <home> <args>` to completion.
+    pub fn oarn(&self, args: &[&str]) -> Output {
+        self.command(args).stdin(Stdio::null()).output().expect("run oarn")
+    }
+
+    /// Runs `oarn` and parses its standard output as JSON.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.oarn(args);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("oarn {args:?} printed no JSON ({e}): {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        })
+    }
+
+    /// Starts `oarn start` in the foreground as a child and waits until all workers run.
+    pub fn start(&mut self) -> Value {
+        self.spawn_daemon();
+        self.wait_status(|s| workers(s).iter().all(|w| w["state"] == "running")).expect("all workers running")
+    }
+
+    /// Starts `oarn start` in the foreground as a child and waits until it answers.
+    pub fn spawn_daemon(&mut self) {
+        let child = self.command(&["start"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn oarn start");
+        self.daemon = Some(child);
+        let answered = wait_for(Duration::from_secs(20), || self.status().filter(|s| s["running"] == true));
+        assert!(answered.is_some(), "the daemon did not answer: {:?}", self.log());
+    }
+
+    /// `oarn status --json`, or `None` when the node is not running.
+    pub fn status(&self) -> Option<Value> {
+        let out = self.oarn(&["status", "--json"]);
+        out.status.success().then(|| serde_json::from_slice(&out.stdout).ok()).flatten()
+    }
+
+    /// Waits up to 30 s for a status that satisfies `pred`.
+    pub fn wait_status(&self, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        wait_for(Duration::from_secs(30), || self.status().filter(|s| pred(s)))
+    }
+
+    /// The daemon's log file.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.home().join("logs/oarn.log")).unwrap_or_default()
+    }
+
+    /// `oarn stop`, then waits for the foreground daemon to exit; returns its exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let out = self.oarn(&["stop"]);
+        assert!(out.status.success(), "oarn stop: {}", String::from_utf8_lossy(&out.stderr));
+        self.daemon.take().expect("daemon started").wait().expect("wait daemon")
+    }
+
+    /// The pid of the daemon child.
+    pub fn daemon_pid(&self) -> u32 {
+        self.daemon.as_ref().expect("daemon started").id()
+    }
+}
+
+impl Default for Node {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.daemon.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The `workers` array of a status answer.
+pub fn workers(status: &Value) -> Vec<Value> {
+    status["workers"].as_array().cloned().unwrap_or_default()
+}
+
+/// The status entry of one worker kind.
+pub fn worker(status: &Value, kind: &str) -> Value {
+    workers(status).into_iter().find(|w| w["kind"] == kind).unwrap_or(Value::Null)
+}
+
+/// Points the infer worker at the rogue worker behaving as `mode`, via a symlink whose name
+/// carries the mode; returns the environment override that selects it.
+pub fn rogue(dir: &Path, mode: &str) -> (String, String) {
+    let link = dir.join(format!("oarn-worker-rogue-{mode}"));
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(bin_dir().join("oarn-worker-rogue"), &link).expect("symlink rogue");
+    ("OARN_WORKERS__INFER".into(), link.display().to_string())
+}
