@@ -12,9 +12,23 @@ use serde_json::Value;
 /// The directory holding the workspace's built binaries (`target/debug`).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf();
-    for bin in ["oarn", "oarn-worker-infer", "oarn-worker-net", "oarn-worker-chain", "oarn-worker-rogue"] {
-        assert!(dir.join(bin).exists(), "{bin} is not built in {}; run `cargo build --workspace --bins` first", dir.display());
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf();
+    for bin in [
+        "oarn",
+        "oarn-worker-infer",
+        "oarn-worker-net",
+        "oarn-worker-chain",
+        "oarn-worker-rogue",
+    ] {
+        assert!(
+            dir.join(bin).exists(),
+            "{bin} is not built in {}; run `cargo build --workspace --bins` first",
+            dir.display()
+        );
     }
     dir
 }
@@ -36,7 +50,10 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
 /// True while a process with this pid exists and is not a zombie.
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -55,15 +72,27 @@ impl Node {
     pub fn new() -> Self {
         let node = Self::uninitialized();
         let out = node.oarn(&["init"]);
-        assert!(out.status.success(), "oarn init: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "oarn init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         node
     }
 
     /// A temporary directory for a node home, without `oarn init`.
     pub fn uninitialized() -> Self {
         // Short paths: the socket path must fit in sockaddr_un.
-        let dir = tempfile::Builder::new().prefix("oarn-t").tempdir_in("/tmp").expect("temp dir");
-        Self { dir, bins: bin_dir(), env: Vec::new(), daemon: None }
+        let dir = tempfile::Builder::new()
+            .prefix("oarn-t")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        Self {
+            dir,
+            bins: bin_dir(),
+            env: Vec::new(),
+            daemon: None,
+        }
     }
 
     pub fn home(&self) -> PathBuf {
@@ -78,7 +107,10 @@ impl Node {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(self.bins.join("oarn"));
-        cmd.arg("--home").arg(self.home()).args(args).env_remove("OARN_HOME");
+        cmd.arg("--home")
+            .arg(self.home())
+            .args(args)
+            .env_remove("OARN_HOME");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -87,40 +119,65 @@ impl Node {
 
     /// Runs `oarn --home <home> <args>` to completion.
     pub fn oarn(&self, args: &[&str]) -> Output {
-        self.command(args).stdin(Stdio::null()).output().expect("run oarn")
+        self.command(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run oarn")
     }
 
     /// Runs `oarn` and parses its standard output as JSON.
     pub fn json(&self, args: &[&str]) -> Value {
         let out = self.oarn(args);
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("oarn {args:?} printed no JSON ({e}): {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+            panic!(
+                "oarn {args:?} printed no JSON ({e}): {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
         })
     }
 
     /// Starts `oarn start` in the foreground as a child and waits until all workers run.
     pub fn start(&mut self) -> Value {
         self.spawn_daemon();
-        self.wait_status(|s| workers(s).iter().all(|w| w["state"] == "running")).expect("all workers running")
+        self.wait_status(|s| workers(s).iter().all(|w| w["state"] == "running"))
+            .expect("all workers running")
     }
 
     /// Starts `oarn start` in the foreground as a child and waits until it answers.
     pub fn spawn_daemon(&mut self) {
-        let child = self.command(&["start"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn oarn start");
+        let child = self
+            .command(&["start"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn oarn start");
         self.daemon = Some(child);
-        let answered = wait_for(Duration::from_secs(20), || self.status().filter(|s| s["running"] == true));
-        assert!(answered.is_some(), "the daemon did not answer: {:?}", self.log());
+        let answered = wait_for(Duration::from_secs(20), || {
+            self.status().filter(|s| s["running"] == true)
+        });
+        assert!(
+            answered.is_some(),
+            "the daemon did not answer: {:?}",
+            self.log()
+        );
     }
 
     /// `oarn status --json`, or `None` when the node is not running.
     pub fn status(&self) -> Option<Value> {
         let out = self.oarn(&["status", "--json"]);
-        out.status.success().then(|| serde_json::from_slice(&out.stdout).ok()).flatten()
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).ok())
+            .flatten()
     }
 
     /// Waits up to 30 s for a status that satisfies `pred`.
     pub fn wait_status(&self, pred: impl Fn(&Value) -> bool) -> Option<Value> {
-        wait_for(Duration::from_secs(30), || self.status().filter(|s| pred(s)))
+        wait_for(Duration::from_secs(30), || {
+            self.status().filter(|s| pred(s))
+        })
     }
 
     /// The daemon's log file.
@@ -131,8 +188,16 @@ impl Node {
     /// `oarn stop`, then waits for the foreground daemon to exit; returns its exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let out = self.oarn(&["stop"]);
-        assert!(out.status.success(), "oarn stop: {}", String::from_utf8_lossy(&out.stderr));
-        self.daemon.take().expect("daemon started").wait().expect("wait daemon")
+        assert!(
+            out.status.success(),
+            "oarn stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.daemon
+            .take()
+            .expect("daemon started")
+            .wait()
+            .expect("wait daemon")
     }
 
     /// The pid of the daemon child.
@@ -163,7 +228,10 @@ pub fn workers(status: &Value) -> Vec<Value> {
 
 /// The status entry of one worker kind.
 pub fn worker(status: &Value, kind: &str) -> Value {
-    workers(status).into_iter().find(|w| w["kind"] == kind).unwrap_or(Value::Null)
+    workers(status)
+        .into_iter()
+        .find(|w| w["kind"] == kind)
+        .unwrap_or(Value::Null)
 }
 
 /// Points the infer worker at the rogue worker behaving as `mode`, via a symlink whose name

@@ -11,7 +11,11 @@ use nix::unistd::Pid;
 use oarn_tests::{Node, alive, wait_for, worker, workers};
 
 fn pids(status: &serde_json::Value) -> Vec<u32> {
-    workers(status).iter().filter_map(|w| w["pid"].as_u64()).map(|p| p as u32).collect()
+    workers(status)
+        .iter()
+        .filter_map(|w| w["pid"].as_u64())
+        .map(|p| p as u32)
+        .collect()
 }
 
 fn signal(pid: u32, sig: Signal) {
@@ -22,31 +26,58 @@ fn signal(pid: u32, sig: Signal) {
 fn init_start_status_stop() {
     let mut node = Node::new();
     let home = node.home();
-    assert_eq!(std::fs::metadata(&home).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&home).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     let status = node.start();
     assert_eq!(status["running"], true);
     assert_eq!(status["pid"].as_u64().unwrap() as u32, node.daemon_pid());
-    let kinds: Vec<String> = workers(&status).iter().map(|w| w["kind"].as_str().unwrap().to_string()).collect();
+    let kinds: Vec<String> = workers(&status)
+        .iter()
+        .map(|w| w["kind"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(kinds, ["infer", "net", "chain"]);
     for w in workers(&status) {
         assert_eq!(w["restarts"], 0);
-        assert!(w["sandbox"].as_array().unwrap().iter().any(|l| l["layer"] == "no-new-privs" && l["state"] == "active"));
-        assert!(w["in_flight"].is_number(), "the worker answered its Info request: {w}");
+        assert!(
+            w["sandbox"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["layer"] == "no-new-privs" && l["state"] == "active")
+        );
+        assert!(
+            w["in_flight"].is_number(),
+            "the worker answered its Info request: {w}"
+        );
     }
     let socket = home.join("oarn.sock");
-    assert_eq!(std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     let table = String::from_utf8(node.oarn(&["status"]).stdout).unwrap();
-    assert!(table.contains("WORKER") && table.contains("infer") && table.contains("running"), "{table}");
+    assert!(
+        table.contains("WORKER") && table.contains("infer") && table.contains("running"),
+        "{table}"
+    );
 
     let worker_pids = pids(&status);
     let exit = node.stop();
     assert!(exit.success(), "daemon exit {exit:?}");
-    assert!(worker_pids.iter().all(|&p| !alive(p)), "workers outlived the daemon");
+    assert!(
+        worker_pids.iter().all(|&p| !alive(p)),
+        "workers outlived the daemon"
+    );
     assert!(!socket.exists(), "socket removed on stop");
     assert!(!home.join("oarn.pid").exists(), "pid file removed on stop");
     let log = node.log();
-    assert!(log.contains("worker stopped"), "workers got a graceful shutdown: {log}");
+    assert!(
+        log.contains("worker stopped"),
+        "workers got a graceful shutdown: {log}"
+    );
 
     let out = node.oarn(&["status"]);
     assert_eq!(out.status.code(), Some(3));
@@ -68,7 +99,11 @@ fn killed_worker_is_restarted_and_shown() {
     let net = worker(&status, "net");
     assert_eq!(net["restarts"], 1);
     assert_eq!(net["last_exit"], "killed by signal SIGKILL");
-    assert_eq!(worker(&status, "infer")["restarts"], 0, "other workers untouched");
+    assert_eq!(
+        worker(&status, "infer")["restarts"],
+        0,
+        "other workers untouched"
+    );
     node.stop();
 }
 
@@ -80,8 +115,13 @@ fn sigkilled_supervisor_leaves_no_orphans() {
     assert_eq!(worker_pids.len(), 3);
     signal(node.daemon_pid(), Signal::SIGKILL);
     let _ = node.daemon.take().unwrap().wait();
-    let gone = wait_for(Duration::from_secs(5), || worker_pids.iter().all(|&p| !alive(p)).then_some(()));
-    assert!(gone.is_some(), "workers survived their supervisor: {worker_pids:?}");
+    let gone = wait_for(Duration::from_secs(5), || {
+        worker_pids.iter().all(|&p| !alive(p)).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "workers survived their supervisor: {worker_pids:?}"
+    );
 
     // The crash left a socket and a pid file behind; a new start recovers from both.
     assert!(node.home().join("oarn.sock").exists());
@@ -109,7 +149,10 @@ fn second_daemon_is_refused() {
     let out = node.oarn(&["start"]);
     assert_eq!(out.status.code(), Some(4));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("already running") && err.contains(&node.daemon_pid().to_string()), "{err}");
+    assert!(
+        err.contains("already running") && err.contains(&node.daemon_pid().to_string()),
+        "{err}"
+    );
     node.stop();
 }
 
@@ -117,8 +160,14 @@ fn second_daemon_is_refused() {
 fn detach_runs_in_the_background() {
     let node = Node::new();
     let out = node.oarn(&["start", "--detach"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let status = node.wait_status(|s| workers(s).iter().all(|w| w["state"] == "running")).expect("running");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = node
+        .wait_status(|s| workers(s).iter().all(|w| w["state"] == "running"))
+        .expect("running");
     let pid = status["pid"].as_u64().unwrap() as u32;
     let out = node.oarn(&["stop", "--json"]);
     assert!(out.status.success());
@@ -132,7 +181,8 @@ fn tells_systemd_when_ready() {
     let node = Node::new();
     let sock_path = node.dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let mut node = node.with_env("NOTIFY_SOCKET", sock_path.to_str().unwrap());
     node.spawn_daemon();
     let mut buf = [0u8; 4096];
@@ -141,7 +191,10 @@ fn tells_systemd_when_ready() {
         let n = sock.recv(&mut buf).expect("a notification");
         got.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
-    assert!(got.contains("STATUS=infer running, net running, chain running"), "{got}");
+    assert!(
+        got.contains("STATUS=infer running, net running, chain running"),
+        "{got}"
+    );
     node.stop();
     let n = sock.recv(&mut buf).expect("stopping notification");
     assert!(String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1"));
@@ -151,7 +204,10 @@ fn tells_systemd_when_ready() {
 fn local_mode_runs_only_the_inference_worker() {
     let mut node = Node::new().with_env("OARN_NETWORK__MODE", "local");
     let status = node.start();
-    let kinds: Vec<String> = workers(&status).iter().map(|w| w["kind"].as_str().unwrap().to_string()).collect();
+    let kinds: Vec<String> = workers(&status)
+        .iter()
+        .map(|w| w["kind"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(kinds, ["infer"]);
     assert_eq!(status["mode"], "local");
     node.stop();

@@ -24,12 +24,19 @@ fn failed(mode: &str, n: u64) -> (Node, serde_json::Value) {
 }
 
 fn last_exit(status: &serde_json::Value) -> String {
-    worker(status, "infer")["last_exit"].as_str().unwrap_or_default().to_string()
+    worker(status, "infer")["last_exit"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn assert_survived(node: &mut Node, status: &serde_json::Value) {
     assert_eq!(status["running"], true, "the supervisor still answers");
-    assert_eq!(worker(status, "net")["state"], "running", "other workers unaffected");
+    assert_eq!(
+        worker(status, "net")["state"],
+        "running",
+        "other workers unaffected"
+    );
     assert_eq!(worker(status, "net")["restarts"], 0);
     let exit = node.stop();
     assert!(exit.success());
@@ -38,7 +45,11 @@ fn assert_survived(node: &mut Node, status: &serde_json::Value) {
 #[test]
 fn garbage_frame_kills_the_worker_not_the_supervisor() {
     let (mut node, status) = failed("garbage", 2);
-    assert!(last_exit(&status).contains("bad frame"), "{}", last_exit(&status));
+    assert!(
+        last_exit(&status).contains("bad frame"),
+        "{}",
+        last_exit(&status)
+    );
     assert_survived(&mut node, &status);
 }
 
@@ -46,21 +57,32 @@ fn garbage_frame_kills_the_worker_not_the_supervisor() {
 fn oversized_frame_is_refused_before_allocation() {
     let (mut node, status) = failed("oversized", 1);
     let exit = last_exit(&status);
-    assert!(exit.contains("1073741824 bytes exceeds") && exit.contains("16777216"), "{exit}");
+    assert!(
+        exit.contains("1073741824 bytes exceeds") && exit.contains("16777216"),
+        "{exit}"
+    );
     assert_survived(&mut node, &status);
 }
 
 #[test]
 fn hung_worker_is_detected_by_ping() {
     let (mut node, status) = failed("hang", 1);
-    assert!(last_exit(&status).contains("no answer to a ping for 2 s"), "{}", last_exit(&status));
+    assert!(
+        last_exit(&status).contains("no answer to a ping for 2 s"),
+        "{}",
+        last_exit(&status)
+    );
     assert_survived(&mut node, &status);
 }
 
 #[test]
 fn reply_to_unknown_request_is_a_violation() {
     let (mut node, status) = failed("unknownid", 1);
-    assert!(last_exit(&status).contains("unknown request 4242"), "{}", last_exit(&status));
+    assert!(
+        last_exit(&status).contains("unknown request 4242"),
+        "{}",
+        last_exit(&status)
+    );
     assert_survived(&mut node, &status);
 }
 
@@ -72,7 +94,11 @@ fn silent_worker_fails_its_handshake() {
     let status = node
         .wait_status(|s| worker(s, "infer")["restarts"].as_u64() >= Some(1))
         .expect("silent worker restarted");
-    assert!(last_exit(&status).contains("no handshake within 10 s"), "{}", last_exit(&status));
+    assert!(
+        last_exit(&status).contains("no handshake within 10 s"),
+        "{}",
+        last_exit(&status)
+    );
     assert_survived(&mut node, &status);
 }
 
@@ -80,7 +106,10 @@ fn silent_worker_fails_its_handshake() {
 fn version_mismatch_names_both_versions() {
     let (mut node, status) = failed("badversion", 1);
     let exit = last_exit(&status);
-    assert!(exit.contains("version 1") && exit.contains("version 99"), "{exit}");
+    assert!(
+        exit.contains("version 1") && exit.contains("version 99"),
+        "{exit}"
+    );
     assert_survived(&mut node, &status);
 }
 
@@ -88,7 +117,10 @@ fn version_mismatch_names_both_versions() {
 fn sandbox_lies_are_caught_in_proc_status() {
     let (mut node, status) = failed("liar", 1);
     let exit = last_exit(&status);
-    assert!(exit.contains("contradicted by the kernel") && exit.contains("Seccomp"), "{exit}");
+    assert!(
+        exit.contains("contradicted by the kernel") && exit.contains("Seccomp"),
+        "{exit}"
+    );
     assert_survived(&mut node, &status);
 }
 
@@ -99,14 +131,27 @@ fn crash_loop_is_marked_degraded_with_the_reason() {
     let status = node
         .wait_status(|s| worker(s, "infer")["degraded"].is_string())
         .unwrap_or_else(|| panic!("never degraded; log:\n{}", node.log()));
-    let degraded = worker(&status, "infer")["degraded"].as_str().unwrap().to_string();
+    let degraded = worker(&status, "infer")["degraded"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(degraded.contains("exited with status 3"), "{degraded}");
-    assert!(degraded.contains("rogue: crashing on purpose"), "stderr tail in the reason: {degraded}");
+    assert!(
+        degraded.contains("rogue: crashing on purpose"),
+        "stderr tail in the reason: {degraded}"
+    );
     let table = String::from_utf8(node.oarn(&["status"]).stdout).unwrap();
     assert!(table.contains("degraded"), "{table}");
     // Worker stderr is merged into the supervisor log, tagged with the worker.
-    let logs = String::from_utf8(node.oarn(&["logs", "--worker", "infer", "-n", "200"]).stdout).unwrap();
-    assert!(logs.contains("[infer] rogue: crashing on purpose"), "{logs}");
+    let logs = String::from_utf8(
+        node.oarn(&["logs", "--worker", "infer", "-n", "200"])
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        logs.contains("[infer] rogue: crashing on purpose"),
+        "{logs}"
+    );
     assert_survived(&mut node, &status);
 }
 
@@ -114,9 +159,17 @@ fn crash_loop_is_marked_degraded_with_the_reason() {
 fn missing_worker_binary_is_reported() {
     let mut node = Node::new().with_env("OARN_WORKERS__CHAIN", "/nonexistent/oarn-worker-chain");
     node.spawn_daemon();
-    let status = node.wait_status(|s| worker(s, "chain")["restarts"].as_u64() >= Some(1)).expect("chain failed");
-    let exit = worker(&status, "chain")["last_exit"].as_str().unwrap().to_string();
-    assert!(exit.contains("cannot start /nonexistent/oarn-worker-chain"), "{exit}");
+    let status = node
+        .wait_status(|s| worker(s, "chain")["restarts"].as_u64() >= Some(1))
+        .expect("chain failed");
+    let exit = worker(&status, "chain")["last_exit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        exit.contains("cannot start /nonexistent/oarn-worker-chain"),
+        "{exit}"
+    );
     node.stop();
 }
 
@@ -124,8 +177,40 @@ fn missing_worker_binary_is_reported() {
 fn strict_sandbox_mode_refuses_workers_missing_layers() {
     let mut node = Node::new().with_env("OARN_SANDBOX__MODE", "strict");
     node.spawn_daemon();
-    let status = node.wait_status(|s| worker(s, "infer")["restarts"].as_u64() >= Some(1)).expect("refused");
-    let exit = worker(&status, "infer")["last_exit"].as_str().unwrap().to_string();
-    assert!(exit.contains("sandbox mode is strict") && exit.contains("seccomp"), "{exit}");
+    let status = node
+        .wait_status(|s| worker(s, "infer")["restarts"].as_u64() >= Some(1))
+        .expect("refused");
+    let exit = worker(&status, "infer")["last_exit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        exit.contains("sandbox mode is strict") && exit.contains("seccomp"),
+        "{exit}"
+    );
     node.stop();
+}
+
+#[test]
+fn busy_worker_dies_with_a_sigkilled_supervisor() {
+    // The hung worker never reads its stdin, so pipe EOF cannot stop it: only
+    // PR_SET_PDEATHSIG can.
+    let mut node = Node::new();
+    let (k, v) = rogue(node.dir.path(), "hang");
+    node.env.push((k, v));
+    node.spawn_daemon();
+    let status = node
+        .wait_status(|s| worker(s, "infer")["state"] == "running")
+        .expect("running");
+    let pid = worker(&status, "infer")["pid"].as_u64().unwrap() as u32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(node.daemon_pid() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = node.daemon.take().unwrap().wait();
+    let gone = oarn_tests::wait_for(std::time::Duration::from_secs(5), || {
+        (!oarn_tests::alive(pid)).then_some(())
+    });
+    assert!(gone.is_some(), "worker {pid} outlived its supervisor");
 }

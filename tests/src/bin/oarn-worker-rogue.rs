@@ -17,13 +17,15 @@ fn main() {
     let mut out = std::io::stdout().lock();
     let mut input = std::io::stdin().lock();
     let role = Role::Worker(WorkerKind::Infer);
-    let hello = |sandbox| frame::encode(&Hello::new(role, "rogue", sandbox), DEFAULT_MAX_FRAME).unwrap();
+    let hello =
+        |sandbox| frame::encode(&Hello::new(role, "rogue", sandbox), DEFAULT_MAX_FRAME).unwrap();
 
     match mode.as_str() {
         "badversion" => {
             let mut h = Hello::new(role, "rogue", SandboxReport::default());
             h.version = 99;
-            out.write_all(&frame::encode(&h, DEFAULT_MAX_FRAME).unwrap()).unwrap();
+            out.write_all(&frame::encode(&h, DEFAULT_MAX_FRAME).unwrap())
+                .unwrap();
             out.flush().unwrap();
             std::thread::sleep(Duration::from_secs(30));
             return;
@@ -31,7 +33,10 @@ fn main() {
         "liar" => {
             let claims = SandboxReport {
                 profile_hash: String::new(),
-                layers: vec![LayerReport { layer: Layer::Seccomp, state: LayerState::Active }],
+                layers: vec![LayerReport {
+                    layer: Layer::Seccomp,
+                    state: LayerState::Active,
+                }],
             };
             out.write_all(&hello(claims)).unwrap();
         }
@@ -47,15 +52,20 @@ fn main() {
     match mode.as_str() {
         "garbage" => {
             // A frame whose payload is no message at all.
-            out.write_all(&[8, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 0xff, 0xff, 0xff, 0xff]).unwrap();
+            out.write_all(&[8, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 0xff, 0xff, 0xff, 0xff])
+                .unwrap();
         }
         "oversized" => {
             // A header announcing 1 GiB; nothing follows.
             out.write_all(&(1u32 << 30).to_le_bytes()).unwrap();
         }
         "unknownid" => {
-            let msg: infer::FromWorker = Up::Reply { id: 4242, body: Ok(infer::Reply::Info(Default::default())) };
-            out.write_all(&frame::encode(&msg, DEFAULT_MAX_FRAME).unwrap()).unwrap();
+            let msg: infer::FromWorker = Up::Reply {
+                id: 4242,
+                body: Ok(infer::Reply::Info(Default::default())),
+            };
+            out.write_all(&frame::encode(&msg, DEFAULT_MAX_FRAME).unwrap())
+                .unwrap();
         }
         "crash" => {
             eprintln!("rogue: crashing on purpose");
@@ -71,7 +81,9 @@ fn main() {
     // Otherwise behave: answer pings until told to stop.
     let mut writer = Writer::new(&mut out, DEFAULT_MAX_FRAME);
     loop {
-        let Ok(msg) = reader.recv::<infer::ToWorker>() else { return };
+        let Ok(msg) = reader.recv::<infer::ToWorker>() else {
+            return;
+        };
         match msg {
             Down::Ping { nonce } => writer.send(&infer::FromWorker::Pong { nonce }).unwrap(),
             Down::Shutdown { .. } => return,

@@ -1,0 +1,182 @@
+//! The node run by an ordinary user (uid/gid 65534, no groups), as operators run it: root must
+//! not hide a permission failure. The binaries are copied where that user can execute them.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use oarn_tests::{alive, bin_dir, wait_for};
+use serde_json::Value;
+
+const NOBODY: u32 = 65534;
+
+struct Unprivileged {
+    _dir: tempfile::TempDir,
+    bins: PathBuf,
+    home: PathBuf,
+}
+
+impl Unprivileged {
+    fn new() -> Option<Self> {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: switching to uid {NOBODY} needs root (CI runs as root)");
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("oarn-u")
+            .tempdir_in("/tmp")
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bins = dir.path().join("bin");
+        std::fs::create_dir(&bins).unwrap();
+        for b in [
+            "oarn",
+            "oarn-worker-infer",
+            "oarn-worker-net",
+            "oarn-worker-chain",
+        ] {
+            std::fs::copy(bin_dir().join(b), bins.join(b)).unwrap();
+        }
+        std::fs::set_permissions(&bins, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let homes = dir.path().join("homes");
+        std::fs::create_dir(&homes).unwrap();
+        nix::unistd::chown(&homes, Some(NOBODY.into()), Some(NOBODY.into())).unwrap();
+        Some(Self {
+            home: homes.join("node"),
+            bins,
+            _dir: dir,
+        })
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            format!("--reuid={NOBODY}"),
+            format!("--regid={NOBODY}"),
+            "--clear-groups".into(),
+        ])
+        .arg(self.bins.join("oarn"))
+        .arg("--home")
+        .arg(&self.home)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin");
+        cmd
+    }
+
+    fn oarn(&self, args: &[&str]) -> Output {
+        self.command(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    fn status(&self) -> Option<Value> {
+        let out = self.oarn(&["status", "--json"]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).unwrap())
+    }
+}
+
+fn owner_mode(p: &Path) -> (u32, u32) {
+    let m = std::fs::metadata(p).unwrap();
+    (m.uid(), m.mode() & 0o777)
+}
+
+#[test]
+fn an_ordinary_user_runs_the_whole_lifecycle() {
+    let Some(u) = Unprivileged::new() else { return };
+    let out = u.oarn(&["init"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(owner_mode(&u.home), (NOBODY, 0o700));
+    assert_eq!(owner_mode(&u.home.join("config.toml")), (NOBODY, 0o600));
+    assert_eq!(owner_mode(&u.home.join("api.token")), (NOBODY, 0o600));
+
+    let mut daemon = u
+        .command(&["start"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = wait_for(Duration::from_secs(20), || {
+        u.status().filter(|s| {
+            s["workers"]
+                .as_array()
+                .is_some_and(|w| w.iter().all(|w| w["state"] == "running"))
+        })
+    })
+    .expect("all workers running as an ordinary user");
+    assert_eq!(owner_mode(&u.home.join("oarn.sock")), (NOBODY, 0o600));
+    assert_eq!(owner_mode(&u.home.join("logs/oarn.log")), (NOBODY, 0o600));
+    let pids: Vec<u32> = status["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["pid"].as_u64().unwrap() as u32)
+        .collect();
+    for pid in &pids {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        assert!(
+            text.contains(&format!("Uid:\t{NOBODY}")),
+            "worker {pid} runs as nobody"
+        );
+        assert!(
+            text.contains("NoNewPrivs:\t1"),
+            "worker {pid} has no_new_privs"
+        );
+        assert!(
+            text.contains("CapEff:\t0000000000000000"),
+            "worker {pid} holds no capabilities"
+        );
+    }
+    // The user can restart its own worker; root is not needed for supervision.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pids[0] as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let restarted = wait_for(Duration::from_secs(20), || {
+        u.status()
+            .filter(|s| s["workers"][0]["restarts"] == 1 && s["workers"][0]["state"] == "running")
+    });
+    assert!(restarted.is_some());
+
+    let out = u.oarn(&["stop"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(daemon.wait().unwrap().success());
+    assert!(pids[1..].iter().all(|&p| !alive(p)));
+}
+
+#[test]
+fn another_user_cannot_reach_the_socket() {
+    let Some(u) = Unprivileged::new() else { return };
+    assert!(u.oarn(&["init"]).status.success());
+    let mut daemon = u
+        .command(&["start"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(20), || u.status()).is_some());
+    // uid 65533 is neither the owner nor root.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65533", "--regid=65533", "--clear-groups"])
+        .arg(u.bins.join("oarn"))
+        .arg("--home")
+        .arg(&u.home)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "another user read the node's status");
+    assert!(u.oarn(&["stop"]).status.success());
+    assert!(daemon.wait().unwrap().success());
+}
