@@ -19,6 +19,7 @@
 //! - [`infer`], [`net`], [`chain`]: the typed requests, replies and events of each worker.
 //! - [`sandbox`]: a worker's own report of the sandbox layers it entered.
 //! - [`serve`]: the blocking request loop a worker runs after its handshake.
+//! - [`pipe`]: pipe buffer tuning for the spawning side.
 
 pub mod chain;
 #[cfg(feature = "tokio")]
@@ -28,6 +29,7 @@ pub mod frame;
 pub mod handshake;
 pub mod infer;
 pub mod net;
+pub mod pipe;
 pub mod sandbox;
 pub mod serve;
 

@@ -277,6 +277,11 @@ impl Default for Workers {
     }
 }
 
+/// True for a 0x-prefixed 20-byte hex address.
+fn is_address(s: &str) -> bool {
+    s.len() == 42 && s.starts_with("0x") && s[2..].chars().all(|c| c.is_ascii_hexdigit())
+}
+
 /// Expands `~` and makes a relative path relative to `base`.
 pub fn resolve_path(path: &Path, base: &Path) -> PathBuf {
     let expanded = match path.strip_prefix("~") {
@@ -376,11 +381,7 @@ impl Config {
             }
         }
         let addr = &self.blockchain.registry_address;
-        if !addr.is_empty()
-            && !(addr.len() == 42
-                && addr.starts_with("0x")
-                && addr[2..].chars().all(|c| c.is_ascii_hexdigit()))
-        {
+        if !addr.is_empty() && !is_address(addr) {
             bad(
                 "blockchain.registry_address",
                 format!("{addr:?} is not a 0x-prefixed 20-byte hex address"),

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use oarn_protocol::channel;
 use oarn_protocol::envelope::{Down, ErrorReply, Protocol, RequestId, Up};
+use oarn_protocol::frame;
 use oarn_protocol::frame::{DEFAULT_MAX_FRAME, FrameError};
-use oarn_protocol::handshake::{Hello, Role};
+use oarn_protocol::handshake::{HandshakeError, Hello, Role};
 use oarn_protocol::sandbox::{LayerState, SandboxReport};
 use oarn_protocol::{WorkerKind, chain, infer, net};
 use oarn_sandbox::Launch;
@@ -366,6 +367,9 @@ impl Ctx {
         else {
             return Outcome::Failed("spawned without pipes".into());
         };
+        if !(oarn_protocol::pipe::grow(&stdin) && oarn_protocol::pipe::grow(&stdout)) {
+            tracing::debug!(worker, "pipe buffers keep their default size");
+        }
         let mut stderr_task = tokio::spawn(stderr::forward(self.kind, stderr, self.status.clone()));
         let mut conn = Conn::<P> {
             writer: channel::Writer::new(stdin, DEFAULT_MAX_FRAME),
@@ -419,24 +423,15 @@ impl Ctx {
         pid: u32,
     ) -> Result<(), String> {
         let hello = timeout(HANDSHAKE_TIMEOUT, async {
-            let payload = reader.read_payload().await?;
-            Ok::<_, oarn_protocol::handshake::HandshakeError>(Hello::decode(
-                payload,
-                Role::Worker(P::KIND),
-            )?)
+            let payload = reader.read_payload().await.map_err(HandshakeError::from)?;
+            Hello::decode(payload, Role::Worker(P::KIND))
         })
         .await
         .map_err(|_| format!("no handshake within {} s", HANDSHAKE_TIMEOUT.as_secs()))?
         .map_err(|e| format!("handshake failed: {e}"))?;
         let ours = Hello::new(Role::Supervisor, BUILD_ID, SandboxReport::default());
-        let mut buf = Vec::new();
-        oarn_protocol::frame::encode_into(&ours, DEFAULT_MAX_FRAME, &mut buf)
-            .map_err(|e| e.to_string())?;
-        conn.send_with(|_, out| {
-            *out = std::mem::take(&mut buf);
-            Ok(())
-        })
-        .await?;
+        conn.send_with(|max, out| frame::encode_into(&ours, max, out))
+            .await?;
 
         let seen = proc_status::observe(pid)
             .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
@@ -476,7 +471,7 @@ impl Ctx {
         &mut self,
         child: &mut Child,
         conn: &mut Conn<P>,
-        mut up: mpsc::Receiver<Result<Up<P::Reply, P::Event>, FrameError>>,
+        mut up: Inbound<P>,
         calls: &mut mpsc::Receiver<Call<P>>,
     ) -> Outcome {
         let mut settings = self.settings();
@@ -582,6 +577,10 @@ impl Ctx {
         }
     }
 }
+
+/// Frames decoded by a worker's reader task.
+type Inbound<P> =
+    mpsc::Receiver<Result<Up<<P as Protocol>::Reply, <P as Protocol>::Event>, FrameError>>;
 
 struct Pending<P: Protocol> {
     reply: oneshot::Sender<Result<P::Reply, CallError>>,
