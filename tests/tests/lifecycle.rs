@@ -212,3 +212,58 @@ fn local_mode_runs_only_the_inference_worker() {
     assert_eq!(status["mode"], "local");
     node.stop();
 }
+
+#[test]
+fn pings_the_systemd_watchdog() {
+    let node = Node::new();
+    let sock_path = node.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // WatchdogSec=0.4: the daemon must ping at least every 200 ms.
+    let mut node = node
+        .with_env("NOTIFY_SOCKET", sock_path.to_str().unwrap())
+        .with_env("WATCHDOG_USEC", "400000");
+    node.spawn_daemon();
+    let mut buf = [0u8; 4096];
+    let mut pings = 0;
+    let started = std::time::Instant::now();
+    while pings < 3 {
+        let n = sock.recv(&mut buf).expect("watchdog pings keep coming");
+        pings += String::from_utf8_lossy(&buf[..n])
+            .matches("WATCHDOG=1")
+            .count();
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "three pings took {:?}",
+        started.elapsed()
+    );
+    node.stop();
+}
+
+#[test]
+fn logs_follow_shows_new_lines_as_they_come() {
+    use std::io::{BufRead, BufReader};
+    let mut node = Node::new();
+    let status = node.start();
+    let mut follow = node
+        .command(&["logs", "-f", "-n", "0", "--worker", "chain"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    std::thread::sleep(Duration::from_millis(300));
+    signal(
+        worker(&status, "chain")["pid"].as_u64().unwrap() as u32,
+        Signal::SIGKILL,
+    );
+    let line = lines.next().expect("a line").unwrap();
+    assert!(
+        line.contains("[chain]") && line.contains("killed by signal SIGKILL"),
+        "{line}"
+    );
+    let _ = follow.kill();
+    let _ = follow.wait();
+    node.stop();
+}

@@ -435,3 +435,27 @@ impl Config {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_expand_tilde_and_resolve_relative_to_the_home() {
+        let home = Path::new("/var/lib/oarn");
+        assert_eq!(
+            resolve_path(Path::new("models"), home),
+            PathBuf::from("/var/lib/oarn/models")
+        );
+        assert_eq!(
+            resolve_path(Path::new("/srv/m"), home),
+            PathBuf::from("/srv/m")
+        );
+        if let Some(h) = std::env::var_os("HOME") {
+            assert_eq!(
+                resolve_path(Path::new("~/m"), home),
+                PathBuf::from(h).join("m")
+            );
+        }
+    }
+}
