@@ -140,3 +140,58 @@ pub trait Protocol: Send + Sync + 'static {
     /// Decodes a worker → supervisor payload.
     fn decode_up(payload: &[u8]) -> Result<Up<Self::Reply, Self::Event>, FrameError>;
 }
+
+/// Implements [`Protocol`] for the `Protocol` marker of a worker module whose `Request` has an
+/// `Info` variant, whose `Reply` has `Info(Info)`, and which defines `ToWorker`/`FromWorker`.
+#[macro_export]
+macro_rules! worker_protocol {
+    ($kind:expr) => {
+        /// Marker type tying this worker's messages together.
+        #[derive(Debug, Clone, Copy)]
+        pub struct Protocol;
+
+        impl $crate::envelope::Protocol for Protocol {
+            const KIND: $crate::WorkerKind = $kind;
+            type Request = Request;
+            type Reply = Reply;
+            type Event = Event;
+
+            fn info_request() -> Request {
+                Request::Info
+            }
+
+            fn info_reply(reply: &Reply) -> Option<&$crate::envelope::Info> {
+                #[allow(irrefutable_let_patterns)]
+                if let Reply::Info(info) = reply {
+                    Some(info)
+                } else {
+                    None
+                }
+            }
+
+            fn encode_down(
+                msg: &ToWorker,
+                max: u32,
+                out: &mut Vec<u8>,
+            ) -> Result<(), $crate::FrameError> {
+                $crate::frame::encode_into(msg, max, out)
+            }
+
+            fn decode_down(payload: &[u8]) -> Result<ToWorker, $crate::FrameError> {
+                $crate::frame::decode(payload)
+            }
+
+            fn encode_up(
+                msg: &FromWorker,
+                max: u32,
+                out: &mut Vec<u8>,
+            ) -> Result<(), $crate::FrameError> {
+                $crate::frame::encode_into(msg, max, out)
+            }
+
+            fn decode_up(payload: &[u8]) -> Result<FromWorker, $crate::FrameError> {
+                $crate::frame::decode(payload)
+            }
+        }
+    };
+}

@@ -3,7 +3,6 @@
 use wincode::{SchemaRead, SchemaWrite};
 
 use crate::envelope::{Down, Info, Progress, Up};
-use crate::frame::{self, FrameError};
 
 /// Supervisor → infer worker.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
@@ -29,39 +28,4 @@ pub type ToWorker = Down<Request>;
 /// A frame from the infer worker.
 pub type FromWorker = Up<Reply, Event>;
 
-/// Marker type tying the infer worker's messages together.
-#[derive(Debug, Clone, Copy)]
-pub struct Protocol;
-
-impl crate::envelope::Protocol for Protocol {
-    const KIND: crate::WorkerKind = crate::WorkerKind::Infer;
-    type Request = Request;
-    type Reply = Reply;
-    type Event = Event;
-
-    fn info_request() -> Request {
-        Request::Info
-    }
-
-    fn info_reply(reply: &Reply) -> Option<&Info> {
-        match reply {
-            Reply::Info(info) => Some(info),
-        }
-    }
-
-    fn encode_down(msg: &ToWorker, max: u32, out: &mut Vec<u8>) -> Result<(), FrameError> {
-        frame::encode_into(msg, max, out)
-    }
-
-    fn decode_down(payload: &[u8]) -> Result<ToWorker, FrameError> {
-        frame::decode(payload)
-    }
-
-    fn encode_up(msg: &FromWorker, max: u32, out: &mut Vec<u8>) -> Result<(), FrameError> {
-        frame::encode_into(msg, max, out)
-    }
-
-    fn decode_up(payload: &[u8]) -> Result<FromWorker, FrameError> {
-        frame::decode(payload)
-    }
-}
+crate::worker_protocol!(crate::WorkerKind::Infer);

@@ -69,6 +69,16 @@ impl Unprivileged {
         self.command(args).stdin(Stdio::null()).output().unwrap()
     }
 
+    /// `oarn start` in the foreground as the ordinary user.
+    fn spawn_daemon(&self) -> std::process::Child {
+        self.command(&["start"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
     fn status(&self) -> Option<Value> {
         let out = self.oarn(&["status", "--json"]);
         out.status
@@ -95,13 +105,7 @@ fn an_ordinary_user_runs_the_whole_lifecycle() {
     assert_eq!(owner_mode(&u.home.join("config.toml")), (NOBODY, 0o600));
     assert_eq!(owner_mode(&u.home.join("api.token")), (NOBODY, 0o600));
 
-    let mut daemon = u
-        .command(&["start"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = u.spawn_daemon();
     let status = wait_for(Duration::from_secs(20), || {
         u.status().filter(|s| {
             s["workers"]
@@ -159,13 +163,7 @@ fn an_ordinary_user_runs_the_whole_lifecycle() {
 fn another_user_cannot_reach_the_socket() {
     let Some(u) = Unprivileged::new() else { return };
     assert!(u.oarn(&["init"]).status.success());
-    let mut daemon = u
-        .command(&["start"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = u.spawn_daemon();
     assert!(wait_for(Duration::from_secs(20), || u.status()).is_some());
     // uid 65533 is neither the owner nor root.
     let out = Command::new("setpriv")
