@@ -15,7 +15,8 @@ pub const TEMPLATE: &str = r#"# oarn node configuration.
 [node]
 # A label for this node in `oarn status`; never sent to the network.
 name = ""
-# trace, debug, info, warn or error. (live)
+# trace, debug, info, warn or error. (live for the supervisor; workers take the new level
+# when they next start)
 log_level = "info"
 
 [network]
