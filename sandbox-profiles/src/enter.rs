@@ -1,33 +1,53 @@
-//! Entering a worker's sandbox: applies each layer this build enforces and reports all of them.
+//! Entering a worker's sandbox, in order: namespaces, rlimits, Landlock, capabilities,
+//! `no_new_privs`, seccomp. Runs while the process is single-threaded, before any input is
+//! read. A layer the kernel lacks is reported as unavailable, with the reason, never skipped
+//! silently.
 
 use oarn_protocol::WorkerKind;
 use oarn_protocol::sandbox::{Layer, LayerReport, LayerState, SandboxReport};
 
 use crate::launch::Launch;
+use crate::profile::{self, Profile, ProfileError, Values};
+use crate::{capabilities, filesystem, namespaces, rlimits, seccomp};
 
-const NOT_YET: &str = "not enforced by this build yet";
-
-/// Applies the sandbox of `kind`. Must run while the process is single-threaded, before any
-/// input is read. Never fails: a layer that cannot be applied is reported as such.
-pub fn enter(kind: WorkerKind, launch: &Launch) -> SandboxReport {
-    let _ = (kind, launch);
-    let layers = Layer::ALL
-        .into_iter()
-        .map(|layer| {
-            let state = match layer {
-                Layer::NoNewPrivs => no_new_privs(),
-                Layer::Rlimits => no_core_dumps(),
-                _ => LayerState::NotApplied {
-                    reason: NOT_YET.into(),
-                },
-            };
-            LayerReport { layer, state }
-        })
-        .collect();
-    SandboxReport {
-        profile_hash: String::new(),
+/// Applies the sandbox profile of `kind` and reports every layer.
+pub fn enter(kind: WorkerKind, launch: &Launch) -> Result<SandboxReport, ProfileError> {
+    let (text, origin) = profile::text(kind, launch.profiles.as_deref())?;
+    let profile = Profile::parse(&text, &origin)?;
+    let values = Values {
+        home: launch.home.clone(),
+        models: launch.models.clone(),
+        memory_mb: if launch.memory_mb == 0 {
+            rlimits::physical_memory_mb()
+        } else {
+            launch.memory_mb
+        },
+    };
+    let mut layers = namespaces::enter(&profile.namespaces);
+    layers.push(LayerReport {
+        layer: Layer::Rlimits,
+        state: rlimits::apply(&profile.rlimits, &values),
+    });
+    layers.push(LayerReport {
+        layer: Layer::Landlock,
+        state: filesystem::apply(&profile.landlock, &values),
+    });
+    layers.push(LayerReport {
+        layer: Layer::Capabilities,
+        state: capabilities::drop_all(),
+    });
+    layers.push(LayerReport {
+        layer: Layer::NoNewPrivs,
+        state: no_new_privs(),
+    });
+    layers.push(LayerReport {
+        layer: Layer::Seccomp,
+        state: seccomp::apply(&profile.seccomp),
+    });
+    Ok(SandboxReport {
+        profile_hash: profile::hash(&text),
         layers,
-    }
+    })
 }
 
 /// `PR_SET_NO_NEW_PRIVS`: no exec can ever gain privileges (setuid bits, file capabilities).
@@ -42,30 +62,6 @@ fn no_new_privs() -> LayerState {
                 "prctl(PR_SET_NO_NEW_PRIVS): {}",
                 std::io::Error::last_os_error()
             ),
-        }
-    }
-}
-
-/// Core dumps off and the process not dumpable, so no memory image (keys, prompts) reaches
-/// disk. The other limits of the profile are not applied yet, so the layer counts as not
-/// applied.
-fn no_core_dumps() -> LayerState {
-    let zero = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: setrlimit reads a valid rlimit struct; prctl takes integers.
-    let ok = unsafe {
-        libc::setrlimit(libc::RLIMIT_CORE, &zero) == 0
-            && libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
-    };
-    if ok {
-        LayerState::NotApplied {
-            reason: "only core = 0 so far; the profile's other limits are not enforced yet".into(),
-        }
-    } else {
-        LayerState::Unavailable {
-            reason: format!("RLIMIT_CORE: {}", std::io::Error::last_os_error()),
         }
     }
 }

@@ -11,6 +11,12 @@ pub struct Launch {
     pub home: PathBuf,
     /// A `tracing` filter such as `info` or `oarn=debug`.
     pub log_filter: String,
+    /// The model cache (`{models}` in profiles).
+    pub models: PathBuf,
+    /// Memory budget in MiB (`{memory}`); 0 means physical memory.
+    pub memory_mb: u64,
+    /// A directory of profiles replacing the built-in ones.
+    pub profiles: Option<PathBuf>,
 }
 
 /// A command line the worker cannot use.
@@ -25,6 +31,9 @@ pub enum LaunchError {
     /// A value that is not UTF-8.
     #[error("the value of {0} is not UTF-8")]
     NotUtf8(&'static str),
+    /// A value that is not a number.
+    #[error("the value of {0} is not a number")]
+    NotANumber(&'static str),
     /// `--home` was not given.
     #[error("--home is required")]
     NoHome,
@@ -33,39 +42,59 @@ pub enum LaunchError {
 impl Launch {
     /// The arguments (after the program name) that [`Launch::parse`] reads back.
     pub fn args(&self) -> Vec<OsString> {
-        vec![
+        let mut args = vec![
             "--home".into(),
             self.home.clone().into_os_string(),
             "--log".into(),
             self.log_filter.clone().into(),
-        ]
+            "--models".into(),
+            self.models.clone().into_os_string(),
+            "--memory-mb".into(),
+            self.memory_mb.to_string().into(),
+        ];
+        if let Some(dir) = &self.profiles {
+            args.push("--profiles".into());
+            args.push(dir.clone().into_os_string());
+        }
+        args
     }
 
     /// Parses arguments (after the program name).
     pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Self, LaunchError> {
         let mut home = None;
         let mut log_filter = "info".to_string();
+        let mut models = None;
+        let mut memory_mb = 0;
+        let mut profiles = None;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
+            let mut value = |name: &'static str| args.next().ok_or(LaunchError::MissingValue(name));
             match arg.to_str() {
-                Some("--home") => {
-                    home = Some(PathBuf::from(
-                        args.next().ok_or(LaunchError::MissingValue("--home"))?,
-                    ))
-                }
+                Some("--home") => home = Some(PathBuf::from(value("--home")?)),
+                Some("--models") => models = Some(PathBuf::from(value("--models")?)),
+                Some("--profiles") => profiles = Some(PathBuf::from(value("--profiles")?)),
                 Some("--log") => {
-                    log_filter = args
-                        .next()
-                        .ok_or(LaunchError::MissingValue("--log"))?
+                    log_filter = value("--log")?
                         .into_string()
-                        .map_err(|_| LaunchError::NotUtf8("--log"))?
+                        .map_err(|_| LaunchError::NotUtf8("--log"))?;
+                }
+                Some("--memory-mb") => {
+                    memory_mb = value("--memory-mb")?
+                        .to_str()
+                        .and_then(|v| v.parse().ok())
+                        .ok_or(LaunchError::NotANumber("--memory-mb"))?;
                 }
                 _ => return Err(LaunchError::Unknown(arg)),
             }
         }
+        let home: PathBuf = home.ok_or(LaunchError::NoHome)?;
+        let models = models.unwrap_or_else(|| home.join("models"));
         Ok(Self {
-            home: home.ok_or(LaunchError::NoHome)?,
+            home,
             log_filter,
+            models,
+            memory_mb,
+            profiles,
         })
     }
 }
@@ -76,11 +105,21 @@ mod tests {
 
     #[test]
     fn args_parse_back() {
-        let l = Launch {
+        let mut l = Launch {
             home: "/var/lib/oarn".into(),
             log_filter: "debug".into(),
+            models: "/srv/models".into(),
+            memory_mb: 2048,
+            profiles: None,
         };
         assert_eq!(Launch::parse(l.args()).unwrap(), l);
+        l.profiles = Some("/etc/oarn/profiles".into());
+        assert_eq!(Launch::parse(l.args()).unwrap(), l);
+        let bad = ["--home", "/h", "--memory-mb", "x"].map(OsString::from);
+        assert!(matches!(
+            Launch::parse(bad),
+            Err(LaunchError::NotANumber(_))
+        ));
         assert!(matches!(
             Launch::parse(["--nope".into()]),
             Err(LaunchError::Unknown(_))

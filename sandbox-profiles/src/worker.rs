@@ -15,6 +15,8 @@ pub const BUILD_ID: &str = concat!("oarn ", env!("CARGO_PKG_VERSION"));
 
 /// Exit status when the command line is unusable.
 const EXIT_USAGE: u8 = 64;
+/// Exit status when the sandbox profile is unusable (sysexits EX_CONFIG).
+const EXIT_PROFILE: u8 = 78;
 /// Exit status when the supervisor channel failed.
 const EXIT_PROTOCOL: u8 = 76;
 
@@ -31,7 +33,13 @@ where
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let report = crate::enter(P::KIND, &launch);
+    let report = match crate::enter(P::KIND, &launch) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{}: {e}", P::KIND.binary());
+            return ExitCode::from(EXIT_PROFILE);
+        }
+    };
     init_logging(&launch.log_filter);
     let mut handler = make(&launch);
     let stdin = std::io::stdin().lock();

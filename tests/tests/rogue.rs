@@ -174,19 +174,57 @@ fn missing_worker_binary_is_reported() {
 }
 
 #[test]
-fn strict_sandbox_mode_refuses_workers_missing_layers() {
+fn strict_sandbox_mode_runs_fully_sandboxed_workers() {
     let mut node = Node::new().with_env("OARN_SANDBOX__MODE", "strict");
-    node.spawn_daemon();
-    let status = node
-        .wait_status(|s| worker(s, "infer")["restarts"].as_u64() >= Some(1))
-        .expect("refused");
-    let exit = worker(&status, "infer")["last_exit"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let status = node.start();
+    for w in oarn_tests::workers(&status) {
+        assert_eq!(w["restarts"], 0, "{w}");
+        assert!(
+            w["sandbox"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["state"] != "unavailable"),
+            "{w}"
+        );
+    }
+    node.stop();
+}
+
+#[test]
+fn strict_sandbox_mode_refuses_a_worker_missing_a_layer() {
+    let (mut node, status) = {
+        let node = Node::new().with_env("OARN_SANDBOX__MODE", "strict");
+        let (k, v) = rogue(node.dir.path(), "weak");
+        let mut node = node.with_env(&k, &v);
+        node.spawn_daemon();
+        let status = node
+            .wait_status(|s| worker(s, "infer")["restarts"].as_u64() >= Some(1))
+            .expect("refused");
+        (node, status)
+    };
+    let exit = last_exit(&status);
     assert!(
-        exit.contains("sandbox mode is strict") && exit.contains("seccomp"),
+        exit.contains("sandbox mode is strict") && exit.contains("landlock (kernel too old)"),
         "{exit}"
+    );
+    node.stop();
+
+    // Best effort runs it and says what is missing.
+    let (k, v) = rogue(node.dir.path(), "weak");
+    let mut node = Node::new().with_env(&k, &v);
+    let status = node.start();
+    let infer = worker(&status, "infer");
+    assert!(
+        infer["sandbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["layer"] == "landlock" && l["state"] == "unavailable")
+    );
+    assert!(
+        node.log()
+            .contains("sandbox layers unavailable: landlock (kernel too old)")
     );
     node.stop();
 }

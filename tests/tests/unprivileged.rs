@@ -136,6 +136,16 @@ fn an_ordinary_user_runs_the_whole_lifecycle() {
             text.contains("CapEff:\t0000000000000000"),
             "worker {pid} holds no capabilities"
         );
+        assert!(
+            text.contains("Seccomp:\t2"),
+            "worker {pid} runs under a seccomp filter"
+        );
+        let ns = |p: &str| std::fs::read_link(p).unwrap();
+        assert_ne!(
+            ns(&format!("/proc/{pid}/ns/user")),
+            ns("/proc/self/ns/user"),
+            "worker {pid} has its own user namespace"
+        );
     }
     // The user can restart its own worker; root is not needed for supervision.
     nix::sys::signal::kill(

@@ -3,20 +3,36 @@
 
 use oarn_protocol::sandbox::{Layer, SandboxReport};
 
-/// The security-relevant lines of `/proc/<pid>/status`.
+/// The security-relevant lines of `/proc/<pid>/status`, and which namespaces differ from ours.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
     pub no_new_privs: Option<bool>,
     /// `Seccomp:` 0 none, 1 strict, 2 filter.
     pub seccomp: Option<u8>,
     pub cap_eff: Option<u64>,
+    /// Namespaces (`user`, `net`, `mnt`, `ipc`) the process does not share with the supervisor.
+    pub own_namespaces: Vec<&'static str>,
 }
 
-/// Reads `/proc/<pid>/status`.
+/// The namespace files compared, with the layer each stands for.
+const NAMESPACES: [(&str, Layer); 4] = [
+    ("user", Layer::UserNamespace),
+    ("net", Layer::NetworkNamespace),
+    ("mnt", Layer::MountNamespace),
+    ("ipc", Layer::IpcNamespace),
+];
+
+/// Reads `/proc/<pid>/status` and compares `/proc/<pid>/ns/*` with the supervisor's own.
 pub fn observe(pid: u32) -> std::io::Result<Observed> {
-    Ok(parse(&std::fs::read_to_string(format!(
-        "/proc/{pid}/status"
-    ))?))
+    let mut o = parse(&std::fs::read_to_string(format!("/proc/{pid}/status"))?);
+    for (ns, _) in NAMESPACES {
+        let theirs = std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))?;
+        let ours = std::fs::read_link(format!("/proc/self/ns/{ns}"))?;
+        if theirs != ours {
+            o.own_namespaces.push(ns);
+        }
+    }
+    Ok(o)
 }
 
 /// Parses the text of a `/proc/<pid>/status` file.
@@ -58,6 +74,13 @@ pub fn contradictions(report: &SandboxReport, seen: &Observed) -> Vec<String> {
             seen.cap_eff.unwrap_or(u64::MAX)
         ));
     }
+    for (ns, layer) in NAMESPACES {
+        if report.is_active(layer) && !seen.own_namespaces.contains(&ns) {
+            out.push(format!(
+                "claims its own {ns} namespace but shares the supervisor's"
+            ));
+        }
+    }
     out
 }
 
@@ -74,21 +97,28 @@ mod tests {
             Observed {
                 no_new_privs: Some(false),
                 seccomp: Some(0),
-                cap_eff: Some(0x1ff_ffff_ffff)
+                cap_eff: Some(0x1ff_ffff_ffff),
+                own_namespaces: vec![],
             }
         );
         let claims = SandboxReport {
             profile_hash: String::new(),
-            layers: [Layer::NoNewPrivs, Layer::Seccomp, Layer::Capabilities]
-                .into_iter()
-                .map(|layer| LayerReport {
-                    layer,
-                    state: LayerState::Active,
-                })
-                .collect(),
+            layers: [
+                Layer::NoNewPrivs,
+                Layer::Seccomp,
+                Layer::Capabilities,
+                Layer::NetworkNamespace,
+            ]
+            .into_iter()
+            .map(|layer| LayerReport {
+                layer,
+                state: LayerState::Active,
+            })
+            .collect(),
         };
-        assert_eq!(contradictions(&claims, &seen).len(), 3);
-        let honest = parse("NoNewPrivs:\t1\nSeccomp:\t2\nCapEff:\t0000000000000000\n");
+        assert_eq!(contradictions(&claims, &seen).len(), 4);
+        let mut honest = parse("NoNewPrivs:\t1\nSeccomp:\t2\nCapEff:\t0000000000000000\n");
+        honest.own_namespaces.push("net");
         assert!(contradictions(&claims, &honest).is_empty());
         assert!(contradictions(&SandboxReport::default(), &seen).is_empty());
     }
@@ -97,5 +127,6 @@ mod tests {
     fn reads_our_own_status() {
         let me = observe(std::process::id()).unwrap();
         assert!(me.no_new_privs.is_some() && me.seccomp.is_some() && me.cap_eff.is_some());
+        assert!(me.own_namespaces.is_empty(), "we share our own namespaces");
     }
 }

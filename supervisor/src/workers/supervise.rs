@@ -25,7 +25,7 @@ use tokio::time::{sleep, timeout};
 
 use super::status::{State, WorkerStatus};
 use super::{backoff, proc_status, spawn, stderr};
-use crate::config::{Config, SandboxMode};
+use crate::config::{Config, SandboxMode, resolve_path};
 use crate::home::Home;
 
 /// How long a new worker has to send its hello.
@@ -135,6 +135,19 @@ impl<P: Protocol> Handle<P> {
     }
 }
 
+/// The command line every worker gets: paths and amounts its sandbox profile refers to.
+pub fn launch(config: &Config, home: &Home) -> Launch {
+    let dir =
+        |p: &std::path::Path| (!p.as_os_str().is_empty()).then(|| resolve_path(p, home.root()));
+    Launch {
+        home: home.root().to_path_buf(),
+        log_filter: config.node.log_level.clone(),
+        models: resolve_path(&config.storage.models_dir, home.root()),
+        memory_mb: u64::from(config.compute.max_ram_gb) * 1024,
+        profiles: dir(&config.sandbox.profile_dir),
+    }
+}
+
 /// Handles to the node's running workers; cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct Workers {
@@ -194,10 +207,7 @@ impl Supervisor {
     pub fn start(config: &Config, home: &Home, kinds: &[WorkerKind]) -> Self {
         let (settings, settings_rx) = watch::channel(Settings::from_config(config));
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let launch = Launch {
-            home: home.root().to_path_buf(),
-            log_filter: config.node.log_level.clone(),
-        };
+        let launch = launch(config, home);
         let mut tasks = JoinSet::new();
         let mut workers = Workers::default();
         for &kind in kinds {
@@ -380,7 +390,11 @@ impl Ctx {
         let mut reader = channel::Reader::new(stdout, DEFAULT_MAX_FRAME);
 
         let outcome = match self.handshake::<P>(&mut reader, &mut conn, pid).await {
-            Err(reason) => Outcome::Failed(reason),
+            // A worker that already exited explains itself better by its exit status.
+            Err(reason) => match child.try_wait() {
+                Ok(Some(status)) => Outcome::Failed(describe(status)),
+                _ => Outcome::Failed(reason),
+            },
             Ok(()) => {
                 tracing::info!(worker, pid, "worker ready");
                 let (up_tx, up_rx) = mpsc::channel(64);
@@ -442,23 +456,27 @@ impl Ctx {
                 lies.join("; ")
             ));
         }
-        let missing: Vec<&str> = hello
+        let missing: Vec<String> = hello
             .sandbox
             .layers
             .iter()
-            .filter(|l| !matches!(l.state, LayerState::Active))
-            .map(|l| l.layer.name())
+            .filter_map(|l| match &l.state {
+                LayerState::Unavailable { reason } => {
+                    Some(format!("{} ({reason})", l.layer.name()))
+                }
+                _ => None,
+            })
             .collect();
         if !missing.is_empty() {
             if self.settings().strict {
                 return Err(format!(
-                    "sandbox mode is strict and these layers are not in force: {}; set sandbox.mode = \"best-effort\" to run anyway",
+                    "sandbox mode is strict and these layers are unavailable: {}; set sandbox.mode = \"best-effort\" to run anyway",
                     missing.join(", ")
                 ));
             }
             tracing::warn!(
                 worker = self.kind.name(),
-                "sandbox layers not in force: {}",
+                "sandbox layers unavailable: {}",
                 missing.join(", ")
             );
         }
@@ -481,13 +499,7 @@ impl Ctx {
         loop {
             tokio::select! {
                 msg = up.recv() => match msg {
-                    None | Some(Err(FrameError::Closed)) => {
-                        let status = timeout(Duration::from_secs(2), child.wait()).await;
-                        return Outcome::Failed(match status {
-                            Ok(Ok(s)) => describe(s),
-                            _ => "closed its output".into(),
-                        });
-                    }
+                    None | Some(Err(FrameError::Closed)) => return exit_or(child, "closed its output".into()).await,
                     Some(Err(e)) => return Outcome::Failed(format!("sent a bad frame ({e}); killed")),
                     Some(Ok(Up::Pong { nonce })) => {
                         if let Some((n, at)) = outstanding
@@ -530,7 +542,7 @@ impl Ctx {
                     } else {
                         let nonce = fastrand::u64(..);
                         if let Err(e) = conn.send(&Down::Ping { nonce }).await {
-                            return Outcome::Failed(e);
+                            return exit_or(child, e).await;
                         }
                         outstanding = Some((nonce, Instant::now()));
                     }
@@ -547,7 +559,7 @@ impl Ctx {
                         let Call { body, reply, events } = call;
                         if let Err(e) = conn.send(&Down::Request { id, body }).await {
                             let _ = reply.send(Err(CallError::Lost(self.kind)));
-                            return Outcome::Failed(e);
+                            return exit_or(child, e).await;
                         }
                         conn.pending.insert(id, Pending { reply, events });
                     }
@@ -614,6 +626,14 @@ impl<P: Protocol> Conn<P> {
                 self.write_timeout.as_secs()
             )),
         }
+    }
+}
+
+/// A worker whose pipe broke has usually exited: its exit status says more than the pipe.
+async fn exit_or(child: &mut Child, reason: String) -> Outcome {
+    match timeout(Duration::from_secs(2), child.wait()).await {
+        Ok(Ok(status)) => Outcome::Failed(describe(status)),
+        _ => Outcome::Failed(reason),
     }
 }
 

@@ -40,6 +40,18 @@ fn main() {
             };
             out.write_all(&hello(claims)).unwrap();
         }
+        "weak" => {
+            let claims = SandboxReport {
+                profile_hash: String::new(),
+                layers: vec![LayerReport {
+                    layer: Layer::Landlock,
+                    state: LayerState::Unavailable {
+                        reason: "kernel too old".into(),
+                    },
+                }],
+            };
+            out.write_all(&hello(claims)).unwrap();
+        }
         "silent" => {
             std::thread::sleep(Duration::from_secs(60));
             return;

@@ -1,0 +1,411 @@
+//! A worker's sandbox profile: the file format, the built-in profiles embedded at build time,
+//! an operator's override directory, and placeholder expansion.
+
+use std::path::{Path, PathBuf};
+
+use oarn_protocol::WorkerKind;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::syscalls;
+
+/// The built-in profile text of `kind`.
+pub fn builtin(kind: WorkerKind) -> &'static str {
+    match kind {
+        WorkerKind::Infer => include_str!("../worker-infer.toml"),
+        WorkerKind::Net => include_str!("../worker-net.toml"),
+        WorkerKind::Chain => include_str!("../worker-chain.toml"),
+    }
+}
+
+/// The file name of `kind`'s profile, built in or in an override directory.
+pub fn file_name(kind: WorkerKind) -> String {
+    format!("worker-{}.toml", kind.name())
+}
+
+/// Why a profile cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// The override file could not be read.
+    #[error("cannot read the sandbox profile {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not a valid profile.
+    #[error("invalid sandbox profile {origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+/// The profile text `kind` enforces, and where it came from.
+pub fn text(
+    kind: WorkerKind,
+    override_dir: Option<&Path>,
+) -> Result<(String, String), ProfileError> {
+    match override_dir {
+        Some(dir) => {
+            let path = dir.join(file_name(kind));
+            let text = std::fs::read_to_string(&path).map_err(|source| ProfileError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            Ok((text, path.display().to_string()))
+        }
+        None => Ok((
+            builtin(kind).to_string(),
+            format!("built-in {}", file_name(kind)),
+        )),
+    }
+}
+
+/// sha256 of a profile's text, hex.
+pub fn hash(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A parsed profile.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub namespaces: Namespaces,
+    pub rlimits: Rlimits,
+    pub landlock: Landlock,
+    pub capabilities: Capabilities,
+    pub seccomp: Seccomp,
+}
+
+/// `[namespaces]`: which namespaces the worker unshares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Namespaces {
+    pub user: bool,
+    pub network: bool,
+    pub mount: bool,
+    pub ipc: bool,
+    pub pid: bool,
+}
+
+/// A number, or a placeholder such as `"{memory}"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Amount {
+    Value(u64),
+    Placeholder(String),
+}
+
+/// `[rlimits]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rlimits {
+    pub address_space_mb: Amount,
+    pub open_files: u64,
+    pub processes: u64,
+    pub file_size_mb: u64,
+    pub core: u64,
+}
+
+/// `[landlock]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Landlock {
+    pub read: Vec<String>,
+    pub write: Vec<String>,
+    /// Ports, or `"any"` to leave TCP bind unrestricted.
+    pub tcp_bind: Vec<Port>,
+    /// Ports, or `"any"` to leave TCP connect unrestricted.
+    pub tcp_connect: Vec<Port>,
+}
+
+/// A TCP port rule.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Port {
+    Number(u16),
+    Any(String),
+}
+
+/// Whether a port list leaves the access unrestricted (`["any"]`), or the ports it allows.
+pub fn ports(list: &[Port]) -> Option<Vec<u16>> {
+    if list.iter().any(|p| matches!(p, Port::Any(_))) {
+        return None;
+    }
+    Some(
+        list.iter()
+            .filter_map(|p| {
+                if let Port::Number(n) = p {
+                    Some(*n)
+                } else {
+                    None
+                }
+            })
+            .collect(),
+    )
+}
+
+/// `[capabilities]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    pub keep: Vec<String>,
+}
+
+/// A number, or a named constant such as `"AF_UNIX"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Constant {
+    Value(u64),
+    Name(String),
+}
+
+/// `[seccomp]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Seccomp {
+    /// `report`: name the syscall and exit 159; `kill`: the kernel kills the process.
+    pub on_violation: String,
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub only: Vec<Only>,
+    #[serde(default)]
+    pub errno: Vec<ErrnoRule>,
+}
+
+/// A syscall allowed only when one argument matches: `(arg & mask) == value`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Only {
+    pub syscall: String,
+    pub arg: u8,
+    #[serde(default)]
+    pub mask: Option<Constant>,
+    pub value: Constant,
+    pub why: String,
+}
+
+/// A syscall answered with an error instead of running.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrnoRule {
+    pub syscall: String,
+    pub errno: String,
+    pub why: String,
+}
+
+/// The paths and amounts placeholders stand for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Values {
+    pub home: PathBuf,
+    pub models: PathBuf,
+    /// Memory budget in MiB.
+    pub memory_mb: u64,
+}
+
+impl Values {
+    /// Expands `{home}`, `{models}`, `{ipfs}`, `{downloads}` and `{keystore}` in a path.
+    pub fn path(&self, template: &str) -> PathBuf {
+        let home = self.home.display().to_string();
+        let expanded = template
+            .replace("{models}", &self.models.display().to_string())
+            .replace("{ipfs}", &format!("{home}/ipfs"))
+            .replace("{downloads}", &format!("{home}/downloads"))
+            .replace("{keystore}", &format!("{home}/wallet.encrypted"))
+            .replace("{home}", &home);
+        PathBuf::from(expanded)
+    }
+
+    /// The value of an amount in MiB.
+    pub fn amount(&self, a: &Amount) -> Result<u64, String> {
+        match a {
+            Amount::Value(v) => Ok(*v),
+            Amount::Placeholder(p) if p == "{memory}" => Ok(self.memory_mb),
+            Amount::Placeholder(p) => Err(format!(
+                "unknown placeholder {p:?}; use a number or \"{{memory}}\""
+            )),
+        }
+    }
+}
+
+fn constant(c: &Constant) -> Result<u64, String> {
+    match c {
+        Constant::Value(v) => Ok(*v),
+        Constant::Name(n) => syscalls::constant(n).ok_or_else(|| format!("unknown constant {n:?}")),
+    }
+}
+
+impl Only {
+    /// The mask and value of the condition.
+    pub fn mask_value(&self) -> Result<(Option<u64>, u64), String> {
+        Ok((
+            self.mask.as_ref().map(constant).transpose()?,
+            constant(&self.value)?,
+        ))
+    }
+}
+
+impl Profile {
+    /// Parses and checks a profile: known syscalls and constants, a reason for every dangerous
+    /// syscall, nothing dangerous allowed unconditionally.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ProfileError> {
+        let invalid = |message: String| ProfileError::Invalid {
+            origin: origin.to_string(),
+            message,
+        };
+        let p: Profile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let known =
+            |name: &str| syscalls::number(name).is_some() || syscalls::X86_64_ONLY.contains(&name);
+        for name in &p.seccomp.allow {
+            if !known(name) {
+                return Err(invalid(format!(
+                    "unknown syscall {name:?} in seccomp.allow"
+                )));
+            }
+            if syscalls::DANGEROUS.contains(&name.as_str()) {
+                return Err(invalid(format!(
+                    "{name} may not be allowed unconditionally; allow it under [[seccomp.only]] with its argument and a why"
+                )));
+            }
+        }
+        for o in &p.seccomp.only {
+            if p.seccomp.allow.contains(&o.syscall) {
+                return Err(invalid(format!(
+                    "{} is in both seccomp.allow and seccomp.only",
+                    o.syscall
+                )));
+            }
+            if !known(&o.syscall) {
+                return Err(invalid(format!(
+                    "unknown syscall {:?} in seccomp.only",
+                    o.syscall
+                )));
+            }
+            if o.why.trim().is_empty() {
+                return Err(invalid(format!("seccomp.only {} needs a why", o.syscall)));
+            }
+            if o.arg > 5 {
+                return Err(invalid(format!(
+                    "seccomp.only {}: arg must be 0 to 5",
+                    o.syscall
+                )));
+            }
+            o.mask_value()
+                .map_err(|e| invalid(format!("seccomp.only {}: {e}", o.syscall)))?;
+        }
+        for e in &p.seccomp.errno {
+            if !known(&e.syscall) || e.why.trim().is_empty() {
+                return Err(invalid(format!(
+                    "seccomp.errno {} needs a known syscall and a why",
+                    e.syscall
+                )));
+            }
+            if !syscalls::ERRNOS.iter().any(|(n, _)| *n == e.errno) {
+                return Err(invalid(format!(
+                    "seccomp.errno {}: unknown errno {:?}",
+                    e.syscall, e.errno
+                )));
+            }
+        }
+        if !["report", "kill"].contains(&p.seccomp.on_violation.as_str()) {
+            return Err(invalid(
+                "seccomp.on_violation must be \"report\" or \"kill\"".into(),
+            ));
+        }
+        if !p.capabilities.keep.is_empty() {
+            return Err(invalid(
+                "capabilities.keep must be empty: workers hold no capability".into(),
+            ));
+        }
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_profiles_parse() {
+        for kind in WorkerKind::ALL {
+            Profile::parse(builtin(kind), "test").unwrap_or_else(|e| panic!("{kind}: {e}"));
+        }
+    }
+
+    /// Every line of every profile is a comment, or carries one, except section headers,
+    /// the closing of the allow list and `why` lines (which are the comment).
+    #[test]
+    fn every_line_is_commented() {
+        for kind in WorkerKind::ALL {
+            for (i, line) in builtin(kind).lines().enumerate() {
+                let t = line.trim();
+                let exempt = t.is_empty()
+                    || t.starts_with('#')
+                    || t.starts_with('[')
+                    || t == "]"
+                    || t.starts_with("allow = [")
+                    || t.starts_with("why = ")
+                    || t.starts_with("syscall = ")
+                    || t.starts_with("arg = ")
+                    || t.starts_with("mask = ")
+                    || t.starts_with("value = ")
+                    || t.starts_with("errno = ");
+                assert!(
+                    exempt || t.contains(" # "),
+                    "{}:{}: needs a comment: {line}",
+                    file_name(kind),
+                    i + 1
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn dangerous_syscalls_need_a_reason() {
+        let base = builtin(WorkerKind::Infer);
+        let sneaky = base.replace(
+            "    \"read\",",
+            "    \"read\",\n    \"ptrace\",  # debugging",
+        );
+        let err = Profile::parse(&sneaky, "t").unwrap_err().to_string();
+        assert!(
+            err.contains("ptrace may not be allowed unconditionally"),
+            "{err}"
+        );
+        let no_why = base.replacen("why = \"threads for inference; a clone without CLONE_THREAD (a new process) is refused\"", "why = \"\"", 1);
+        assert!(
+            Profile::parse(&no_why, "t")
+                .unwrap_err()
+                .to_string()
+                .contains("needs a why")
+        );
+        let typo = base.replace("\"futex\"", "\"futx\"");
+        assert!(
+            Profile::parse(&typo, "t")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown syscall \"futx\"")
+        );
+        let bad_const = base.replace("value = \"AF_UNIX\"", "value = \"AF_UNIXX\"");
+        assert!(
+            Profile::parse(&bad_const, "t")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown constant")
+        );
+    }
+
+    #[test]
+    fn placeholders_expand() {
+        let v = Values {
+            home: "/h".into(),
+            models: "/m".into(),
+            memory_mb: 512,
+        };
+        assert_eq!(v.path("{models}"), PathBuf::from("/m"));
+        assert_eq!(v.path("{keystore}"), PathBuf::from("/h/wallet.encrypted"));
+        assert_eq!(v.path("{ipfs}"), PathBuf::from("/h/ipfs"));
+        assert_eq!(v.amount(&Amount::Placeholder("{memory}".into())), Ok(512));
+        assert!(v.amount(&Amount::Placeholder("{nope}".into())).is_err());
+    }
+}
