@@ -143,24 +143,13 @@ impl Peer {
             .spawn()
             .unwrap();
         let (stdin, stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
-        assert!(
-            pipe::grow(&stdin) && pipe::grow(&stdout),
-            "as the supervisor does"
-        );
+        assert!(pipe::grow(&stdin) && pipe::grow(&stdout), "as the supervisor does");
         let mut w = channel::Writer::new(stdin, DEFAULT_MAX_FRAME);
         let mut r = channel::Reader::new(stdout, DEFAULT_MAX_FRAME);
-        Hello::decode(
-            r.read_payload().await.unwrap(),
-            Role::Worker(WorkerKind::Infer),
-        )
-        .unwrap();
-        w.send(&Hello::new(
-            Role::Supervisor,
-            "bench",
-            SandboxReport::default(),
-        ))
-        .await
-        .unwrap();
+        Hello::decode(r.read_payload().await.unwrap(), Role::Worker(WorkerKind::Infer)).unwrap();
+        w.send(&Hello::new(Role::Supervisor, "bench", SandboxReport::default()))
+            .await
+            .unwrap();
         Self {
             _child: child,
             w,

@@ -29,10 +29,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             match self.inner.read(&mut header[got..]).await? {
                 0 if got == 0 => return Err(FrameError::Closed),
                 0 => {
-                    return Err(FrameError::Truncated {
-                        got,
-                        want: HEADER_LEN,
-                    });
+                    return Err(FrameError::Truncated { got, want: HEADER_LEN });
                 }
                 n => got += n,
             }
@@ -139,9 +136,6 @@ mod tests {
         let (mut a, b) = tokio::io::duplex(64);
         a.write_all(&u32::MAX.to_le_bytes()).await.unwrap();
         let mut r = Reader::new(b, 1024);
-        assert!(matches!(
-            r.read_payload().await,
-            Err(FrameError::TooLarge { .. })
-        ));
+        assert!(matches!(r.read_payload().await, Err(FrameError::TooLarge { .. })));
     }
 }

@@ -124,19 +124,11 @@ pub trait Protocol: Send + Sync + 'static {
     fn info_reply(reply: &Self::Reply) -> Option<&Info>;
 
     /// Encodes a supervisor → worker frame into `out`.
-    fn encode_down(
-        msg: &Down<Self::Request>,
-        max: u32,
-        out: &mut Vec<u8>,
-    ) -> Result<(), FrameError>;
+    fn encode_down(msg: &Down<Self::Request>, max: u32, out: &mut Vec<u8>) -> Result<(), FrameError>;
     /// Decodes a supervisor → worker payload.
     fn decode_down(payload: &[u8]) -> Result<Down<Self::Request>, FrameError>;
     /// Encodes a worker → supervisor frame into `out`.
-    fn encode_up(
-        msg: &Up<Self::Reply, Self::Event>,
-        max: u32,
-        out: &mut Vec<u8>,
-    ) -> Result<(), FrameError>;
+    fn encode_up(msg: &Up<Self::Reply, Self::Event>, max: u32, out: &mut Vec<u8>) -> Result<(), FrameError>;
     /// Decodes a worker → supervisor payload.
     fn decode_up(payload: &[u8]) -> Result<Up<Self::Reply, Self::Event>, FrameError>;
 }
@@ -169,11 +161,7 @@ macro_rules! worker_protocol {
                 }
             }
 
-            fn encode_down(
-                msg: &ToWorker,
-                max: u32,
-                out: &mut Vec<u8>,
-            ) -> Result<(), $crate::FrameError> {
+            fn encode_down(msg: &ToWorker, max: u32, out: &mut Vec<u8>) -> Result<(), $crate::FrameError> {
                 $crate::frame::encode_into(msg, max, out)
             }
 
@@ -181,11 +169,7 @@ macro_rules! worker_protocol {
                 $crate::frame::decode(payload)
             }
 
-            fn encode_up(
-                msg: &FromWorker,
-                max: u32,
-                out: &mut Vec<u8>,
-            ) -> Result<(), $crate::FrameError> {
+            fn encode_up(msg: &FromWorker, max: u32, out: &mut Vec<u8>) -> Result<(), $crate::FrameError> {
                 $crate::frame::encode_into(msg, max, out)
             }
 

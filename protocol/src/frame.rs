@@ -51,10 +51,7 @@ pub enum FrameError {
 pub fn payload_len(header: [u8; HEADER_LEN], max: u32) -> Result<usize, FrameError> {
     let len = u32::from_le_bytes(header);
     if len > max {
-        return Err(FrameError::TooLarge {
-            len: len.into(),
-            max,
-        });
+        return Err(FrameError::TooLarge { len: len.into(), max });
     }
     Ok(len as usize)
 }
@@ -94,20 +91,13 @@ where
 }
 
 /// Reads `buf.len()` bytes, telling a clean close before the first byte from a truncation.
-pub(crate) fn fill<R: Read>(
-    r: &mut R,
-    buf: &mut [u8],
-    at_boundary: bool,
-) -> Result<(), FrameError> {
+pub(crate) fn fill<R: Read>(r: &mut R, buf: &mut [u8], at_boundary: bool) -> Result<(), FrameError> {
     let mut got = 0;
     while got < buf.len() {
         match r.read(&mut buf[got..]) {
             Ok(0) if got == 0 && at_boundary => return Err(FrameError::Closed),
             Ok(0) => {
-                return Err(FrameError::Truncated {
-                    got,
-                    want: buf.len(),
-                });
+                return Err(FrameError::Truncated { got, want: buf.len() });
             }
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -212,13 +202,8 @@ mod tests {
         bytes.extend_from_slice(&[0; 16]);
         let mut r = Reader::new(&bytes[..], DEFAULT_MAX_FRAME);
         let err = r.read_payload().unwrap_err();
-        assert!(
-            matches!(err, FrameError::TooLarge { len, .. } if len == u64::from(DEFAULT_MAX_FRAME) + 1)
-        );
-        assert!(
-            r.buf.capacity() < 1024,
-            "no buffer was grown for a refused frame"
-        );
+        assert!(matches!(err, FrameError::TooLarge { len, .. } if len == u64::from(DEFAULT_MAX_FRAME) + 1));
+        assert!(r.buf.capacity() < 1024, "no buffer was grown for a refused frame");
     }
 
     #[test]
@@ -245,10 +230,7 @@ mod tests {
             decode::<ToInfer>(&frame[HEADER_LEN..]),
             Err(FrameError::Decode(_))
         ));
-        assert!(matches!(
-            decode::<ToInfer>(&[99, 0, 0, 0]),
-            Err(FrameError::Decode(_))
-        ));
+        assert!(matches!(decode::<ToInfer>(&[99, 0, 0, 0]), Err(FrameError::Decode(_))));
         // Reply with an error whose message claims u64::MAX bytes.
         let mut huge = vec![1, 0, 0, 0];
         huge.extend_from_slice(&7u64.to_le_bytes());

@@ -96,11 +96,7 @@ pub enum HandshakeError {
     #[error(
         "protocol version mismatch: we speak version {ours}, the {role} speaks version {theirs}; install matching oarn binaries"
     )]
-    VersionMismatch {
-        ours: u32,
-        theirs: u32,
-        role: String,
-    },
+    VersionMismatch { ours: u32, theirs: u32, role: String },
     /// The peer is not who we spawned or expected.
     #[error("expected a hello from the {expected}, got one from the {got}")]
     WrongRole { expected: Role, got: Role },
@@ -160,10 +156,7 @@ mod tests {
         h.version = 7;
         let err = Hello::decode(&payload(&h), Role::Worker(WorkerKind::Net)).unwrap_err();
         let msg = err.to_string();
-        assert!(
-            msg.contains("version 1") && msg.contains("version 7"),
-            "{msg}"
-        );
+        assert!(msg.contains("version 1") && msg.contains("version 7"), "{msg}");
     }
 
     #[test]
@@ -172,16 +165,9 @@ mod tests {
             Hello::decode(b"garbage-garbage", Role::Supervisor),
             Err(HandshakeError::BadMagic)
         ));
-        let h = Hello::new(
-            Role::Worker(WorkerKind::Infer),
-            "t",
-            SandboxReport::default(),
-        );
+        let h = Hello::new(Role::Worker(WorkerKind::Infer), "t", SandboxReport::default());
         let err = Hello::decode(&payload(&h), Role::Worker(WorkerKind::Chain)).unwrap_err();
         assert!(matches!(err, HandshakeError::WrongRole { .. }));
-        assert_eq!(
-            Hello::decode(&payload(&h), Role::Worker(WorkerKind::Infer)).unwrap(),
-            h
-        );
+        assert_eq!(Hello::decode(&payload(&h), Role::Worker(WorkerKind::Infer)).unwrap(), h);
     }
 }

@@ -77,10 +77,7 @@ pub struct SandboxReport {
 impl SandboxReport {
     /// The state the worker claims for `layer`, if it reported it.
     pub fn state(&self, layer: Layer) -> Option<&LayerState> {
-        self.layers
-            .iter()
-            .find(|l| l.layer == layer)
-            .map(|l| &l.state)
+        self.layers.iter().find(|l| l.layer == layer).map(|l| &l.state)
     }
 
     /// True when the worker claims `layer` is in force.

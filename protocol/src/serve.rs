@@ -73,9 +73,7 @@ where
         match msg {
             Down::Ping { nonce } => send::<P, _>(&mut writer, &Up::Pong { nonce })?,
             Down::Request { id, body } => {
-                let reply = handler.handle(id, body, &mut |body| {
-                    send::<P, _>(&mut writer, &Up::Event { id, body })
-                });
+                let reply = handler.handle(id, body, &mut |body| send::<P, _>(&mut writer, &Up::Event { id, body }));
                 send::<P, _>(&mut writer, &Up::Reply { id, body: reply })?;
             }
             // Requests are answered synchronously, so none is in flight when a cancel arrives.
@@ -85,9 +83,6 @@ where
     }
 }
 
-fn send<P: Protocol, W: Write>(
-    writer: &mut Writer<W>,
-    msg: &Up<P::Reply, P::Event>,
-) -> Result<(), FrameError> {
+fn send<P: Protocol, W: Write>(writer: &mut Writer<W>, msg: &Up<P::Reply, P::Event>) -> Result<(), FrameError> {
     writer.send_with(|max, out| P::encode_up(msg, max, out))
 }

@@ -33,12 +33,10 @@ fn down() -> impl Strategy<Value = infer::ToWorker> {
 }
 
 fn up() -> impl Strategy<Value = net::FromWorker> {
-    let info = (prop::collection::vec(".{0,24}", 0..4), any::<u32>()).prop_map(
-        |(capabilities, in_flight)| Info {
-            capabilities,
-            in_flight,
-        },
-    );
+    let info = (prop::collection::vec(".{0,24}", 0..4), any::<u32>()).prop_map(|(capabilities, in_flight)| Info {
+        capabilities,
+        in_flight,
+    });
     let err = (error_kind(), ".{0,64}").prop_map(|(kind, message)| ErrorReply { kind, message });
     prop_oneof![
         any::<u64>().prop_map(|nonce| Up::Pong { nonce }),
@@ -69,22 +67,9 @@ fn hello() -> impl Strategy<Value = Hello> {
             _ => LayerState::NotApplied { reason },
         },
     });
-    (
-        role,
-        ".{0,40}",
-        "[0-9a-f]{0,64}",
-        prop::collection::vec(layer, 0..10),
+    (role, ".{0,40}", "[0-9a-f]{0,64}", prop::collection::vec(layer, 0..10)).prop_map(
+        |(role, build_id, profile_hash, layers)| Hello::new(role, build_id, SandboxReport { profile_hash, layers }),
     )
-        .prop_map(|(role, build_id, profile_hash, layers)| {
-            Hello::new(
-                role,
-                build_id,
-                SandboxReport {
-                    profile_hash,
-                    layers,
-                },
-            )
-        })
 }
 
 proptest! {

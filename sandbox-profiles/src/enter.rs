@@ -58,10 +58,7 @@ fn no_new_privs() -> LayerState {
         LayerState::Active
     } else {
         LayerState::Unavailable {
-            reason: format!(
-                "prctl(PR_SET_NO_NEW_PRIVS): {}",
-                std::io::Error::last_os_error()
-            ),
+            reason: format!("prctl(PR_SET_NO_NEW_PRIVS): {}", std::io::Error::last_os_error()),
         }
     }
 }

@@ -2,8 +2,8 @@
 //! or connect to. Everything not granted is denied.
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, NetPort, PathBeneath, PathFd,
-    Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
+    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, NetPort, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus,
 };
 use oarn_protocol::sandbox::LayerState;
 
@@ -28,10 +28,7 @@ pub fn apply(rules: &Landlock, values: &Values) -> LayerState {
     }
 }
 
-fn restrict(
-    rules: &Landlock,
-    values: &Values,
-) -> Result<(RulesetStatus, String), landlock::RulesetError> {
+fn restrict(rules: &Landlock, values: &Values) -> Result<(RulesetStatus, String), landlock::RulesetError> {
     let read = AccessFs::from_read(ABI_WANTED);
     let all = AccessFs::from_all(ABI_WANTED);
     let bind = profile::ports(&rules.tcp_bind);

@@ -17,6 +17,9 @@ pub struct Launch {
     pub memory_mb: u64,
     /// A directory of profiles replacing the built-in ones.
     pub profiles: Option<PathBuf>,
+    /// Probe mode (`oarn sandbox verify`): the loopback TCP and UDP ports to probe, instead
+    /// of serving the supervisor.
+    pub probe: Option<(u16, u16)>,
 }
 
 /// A command line the worker cannot use.
@@ -56,6 +59,10 @@ impl Launch {
             args.push("--profiles".into());
             args.push(dir.clone().into_os_string());
         }
+        if let Some((tcp, udp)) = self.probe {
+            args.push("--probe".into());
+            args.push(format!("{tcp},{udp}").into());
+        }
         args
     }
 
@@ -66,6 +73,7 @@ impl Launch {
         let mut models = None;
         let mut memory_mb = 0;
         let mut profiles = None;
+        let mut probe = None;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let mut value = |name: &'static str| args.next().ok_or(LaunchError::MissingValue(name));
@@ -73,6 +81,14 @@ impl Launch {
                 Some("--home") => home = Some(PathBuf::from(value("--home")?)),
                 Some("--models") => models = Some(PathBuf::from(value("--models")?)),
                 Some("--profiles") => profiles = Some(PathBuf::from(value("--profiles")?)),
+                Some("--probe") => {
+                    let v = value("--probe")?;
+                    let ports = v
+                        .to_str()
+                        .and_then(|v| v.split_once(','))
+                        .and_then(|(t, u)| Some((t.parse().ok()?, u.parse().ok()?)));
+                    probe = Some(ports.ok_or(LaunchError::NotANumber("--probe"))?);
+                }
                 Some("--log") => {
                     log_filter = value("--log")?
                         .into_string()
@@ -95,6 +111,7 @@ impl Launch {
             models,
             memory_mb,
             profiles,
+            probe,
         })
     }
 }
@@ -111,26 +128,19 @@ mod tests {
             models: "/srv/models".into(),
             memory_mb: 2048,
             profiles: None,
+            probe: None,
         };
         assert_eq!(Launch::parse(l.args()).unwrap(), l);
         l.profiles = Some("/etc/oarn/profiles".into());
+        l.probe = Some((4001, 4002));
         assert_eq!(Launch::parse(l.args()).unwrap(), l);
         let bad = ["--home", "/h", "--memory-mb", "x"].map(OsString::from);
-        assert!(matches!(
-            Launch::parse(bad),
-            Err(LaunchError::NotANumber(_))
-        ));
-        assert!(matches!(
-            Launch::parse(["--nope".into()]),
-            Err(LaunchError::Unknown(_))
-        ));
+        assert!(matches!(Launch::parse(bad), Err(LaunchError::NotANumber(_))));
+        assert!(matches!(Launch::parse(["--nope".into()]), Err(LaunchError::Unknown(_))));
         assert!(matches!(
             Launch::parse(["--home".into()]),
             Err(LaunchError::MissingValue("--home"))
         ));
-        assert!(matches!(
-            Launch::parse(Vec::new()),
-            Err(LaunchError::NoHome)
-        ));
+        assert!(matches!(Launch::parse(Vec::new()), Err(LaunchError::NoHome)));
     }
 }

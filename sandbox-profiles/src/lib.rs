@@ -13,6 +13,7 @@ pub mod enter;
 pub mod filesystem;
 pub mod launch;
 pub mod namespaces;
+pub mod probe;
 pub mod profile;
 pub mod rlimits;
 pub mod seccomp;

@@ -35,9 +35,7 @@ pub fn enter(ns: &Namespaces) -> Vec<LayerReport> {
 }
 
 fn off(reason: &str) -> LayerState {
-    LayerState::NotApplied {
-        reason: reason.into(),
-    }
+    LayerState::NotApplied { reason: reason.into() }
 }
 
 fn unshare(flag: libc::c_int) -> LayerState {
@@ -56,14 +54,11 @@ fn unshare_user() -> LayerState {
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     if let LayerState::Unavailable { reason } = unshare(libc::CLONE_NEWUSER) {
         return LayerState::Unavailable {
-            reason: format!(
-                "{reason} (user namespaces disabled by the kernel, a container or an AppArmor policy)"
-            ),
+            reason: format!("{reason} (user namespaces disabled by the kernel, a container or an AppArmor policy)"),
         };
     }
     let write = |file: &str, text: String| {
-        std::fs::write(format!("/proc/self/{file}"), text)
-            .map_err(|e| format!("writing /proc/self/{file}: {e}"))
+        std::fs::write(format!("/proc/self/{file}"), text).map_err(|e| format!("writing /proc/self/{file}: {e}"))
     };
     let mapped = write("setgroups", "deny".into())
         .and_then(|_| write("uid_map", format!("{uid} {uid} 1")))

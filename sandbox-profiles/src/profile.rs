@@ -28,20 +28,14 @@ pub fn file_name(kind: WorkerKind) -> String {
 pub enum ProfileError {
     /// The override file could not be read.
     #[error("cannot read the sandbox profile {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     /// The file is not a valid profile.
     #[error("invalid sandbox profile {origin}: {message}")]
     Invalid { origin: String, message: String },
 }
 
 /// The profile text `kind` enforces, and where it came from.
-pub fn text(
-    kind: WorkerKind,
-    override_dir: Option<&Path>,
-) -> Result<(String, String), ProfileError> {
+pub fn text(kind: WorkerKind, override_dir: Option<&Path>) -> Result<(String, String), ProfileError> {
     match override_dir {
         Some(dir) => {
             let path = dir.join(file_name(kind));
@@ -51,10 +45,7 @@ pub fn text(
             })?;
             Ok((text, path.display().to_string()))
         }
-        None => Ok((
-            builtin(kind).to_string(),
-            format!("built-in {}", file_name(kind)),
-        )),
+        None => Ok((builtin(kind).to_string(), format!("built-in {}", file_name(kind)))),
     }
 }
 
@@ -134,13 +125,7 @@ pub fn ports(list: &[Port]) -> Option<Vec<u16>> {
     }
     Some(
         list.iter()
-            .filter_map(|p| {
-                if let Port::Number(n) = p {
-                    Some(*n)
-                } else {
-                    None
-                }
-            })
+            .filter_map(|p| if let Port::Number(n) = p { Some(*n) } else { None })
             .collect(),
     )
 }
@@ -173,16 +158,23 @@ pub struct Seccomp {
     pub errno: Vec<ErrnoRule>,
 }
 
-/// A syscall allowed only when one argument matches: `(arg & mask) == value`.
+/// A syscall allowed only when every condition holds.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Only {
     pub syscall: String,
+    pub when: Vec<Condition>,
+    pub why: String,
+}
+
+/// One argument condition: `(arg & mask) == value`, or `arg == value` without a mask.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
     pub arg: u8,
     #[serde(default)]
     pub mask: Option<Constant>,
     pub value: Constant,
-    pub why: String,
 }
 
 /// A syscall answered with an error instead of running.
@@ -221,9 +213,7 @@ impl Values {
         match a {
             Amount::Value(v) => Ok(*v),
             Amount::Placeholder(p) if p == "{memory}" => Ok(self.memory_mb),
-            Amount::Placeholder(p) => Err(format!(
-                "unknown placeholder {p:?}; use a number or \"{{memory}}\""
-            )),
+            Amount::Placeholder(p) => Err(format!("unknown placeholder {p:?}; use a number or \"{{memory}}\"")),
         }
     }
 }
@@ -235,13 +225,10 @@ fn constant(c: &Constant) -> Result<u64, String> {
     }
 }
 
-impl Only {
+impl Condition {
     /// The mask and value of the condition.
     pub fn mask_value(&self) -> Result<(Option<u64>, u64), String> {
-        Ok((
-            self.mask.as_ref().map(constant).transpose()?,
-            constant(&self.value)?,
-        ))
+        Ok((self.mask.as_ref().map(constant).transpose()?, constant(&self.value)?))
     }
 }
 
@@ -254,13 +241,10 @@ impl Profile {
             message,
         };
         let p: Profile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        let known =
-            |name: &str| syscalls::number(name).is_some() || syscalls::X86_64_ONLY.contains(&name);
+        let known = |name: &str| syscalls::number(name).is_some() || syscalls::X86_64_ONLY.contains(&name);
         for name in &p.seccomp.allow {
             if !known(name) {
-                return Err(invalid(format!(
-                    "unknown syscall {name:?} in seccomp.allow"
-                )));
+                return Err(invalid(format!("unknown syscall {name:?} in seccomp.allow")));
             }
             if syscalls::DANGEROUS.contains(&name.as_str()) {
                 return Err(invalid(format!(
@@ -276,22 +260,24 @@ impl Profile {
                 )));
             }
             if !known(&o.syscall) {
-                return Err(invalid(format!(
-                    "unknown syscall {:?} in seccomp.only",
-                    o.syscall
-                )));
+                return Err(invalid(format!("unknown syscall {:?} in seccomp.only", o.syscall)));
             }
             if o.why.trim().is_empty() {
                 return Err(invalid(format!("seccomp.only {} needs a why", o.syscall)));
             }
-            if o.arg > 5 {
+            if o.when.is_empty() {
                 return Err(invalid(format!(
-                    "seccomp.only {}: arg must be 0 to 5",
+                    "seccomp.only {} needs at least one condition in when",
                     o.syscall
                 )));
             }
-            o.mask_value()
-                .map_err(|e| invalid(format!("seccomp.only {}: {e}", o.syscall)))?;
+            for c in &o.when {
+                if c.arg > 5 {
+                    return Err(invalid(format!("seccomp.only {}: arg must be 0 to 5", o.syscall)));
+                }
+                c.mask_value()
+                    .map_err(|e| invalid(format!("seccomp.only {}: {e}", o.syscall)))?;
+            }
         }
         for e in &p.seccomp.errno {
             if !known(&e.syscall) || e.why.trim().is_empty() {
@@ -308,9 +294,7 @@ impl Profile {
             }
         }
         if !["report", "kill"].contains(&p.seccomp.on_violation.as_str()) {
-            return Err(invalid(
-                "seccomp.on_violation must be \"report\" or \"kill\"".into(),
-            ));
+            return Err(invalid("seccomp.on_violation must be \"report\" or \"kill\"".into()));
         }
         if !p.capabilities.keep.is_empty() {
             return Err(invalid(
@@ -346,9 +330,7 @@ mod tests {
                     || t.starts_with("allow = [")
                     || t.starts_with("why = ")
                     || t.starts_with("syscall = ")
-                    || t.starts_with("arg = ")
-                    || t.starts_with("mask = ")
-                    || t.starts_with("value = ")
+                    || t.starts_with("when = ")
                     || t.starts_with("errno = ");
                 assert!(
                     exempt || t.contains(" # "),
@@ -363,16 +345,14 @@ mod tests {
     #[test]
     fn dangerous_syscalls_need_a_reason() {
         let base = builtin(WorkerKind::Infer);
-        let sneaky = base.replace(
-            "    \"read\",",
-            "    \"read\",\n    \"ptrace\",  # debugging",
-        );
+        let sneaky = base.replace("    \"read\",", "    \"read\",\n    \"ptrace\",  # debugging");
         let err = Profile::parse(&sneaky, "t").unwrap_err().to_string();
-        assert!(
-            err.contains("ptrace may not be allowed unconditionally"),
-            "{err}"
+        assert!(err.contains("ptrace may not be allowed unconditionally"), "{err}");
+        let no_why = base.replacen(
+            "why = \"threads for inference; a clone without CLONE_THREAD (a new process) is refused\"",
+            "why = \"\"",
+            1,
         );
-        let no_why = base.replacen("why = \"threads for inference; a clone without CLONE_THREAD (a new process) is refused\"", "why = \"\"", 1);
         assert!(
             Profile::parse(&no_why, "t")
                 .unwrap_err()

@@ -13,11 +13,7 @@ pub fn apply(limits: &Rlimits, values: &Values) -> LayerState {
         Err(e) => return LayerState::Unavailable { reason: e },
     };
     let all = [
-        (
-            "RLIMIT_AS",
-            libc::RLIMIT_AS,
-            address_space.saturating_mul(MIB),
-        ),
+        ("RLIMIT_AS", libc::RLIMIT_AS, address_space.saturating_mul(MIB)),
         ("RLIMIT_NOFILE", libc::RLIMIT_NOFILE, limits.open_files),
         ("RLIMIT_NPROC", libc::RLIMIT_NPROC, limits.processes),
         (
@@ -41,10 +37,7 @@ pub fn apply(limits: &Rlimits, values: &Values) -> LayerState {
     // SAFETY: prctl with integer arguments; not dumpable also keeps other processes of the
     // same user from ptrace-attaching or reading /proc/<pid>/mem.
     if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
-        failed.push(format!(
-            "PR_SET_DUMPABLE: {}",
-            std::io::Error::last_os_error()
-        ));
+        failed.push(format!("PR_SET_DUMPABLE: {}", std::io::Error::last_os_error()));
     }
     if failed.is_empty() {
         LayerState::Active

@@ -3,11 +3,11 @@
 //! with the worker) and exits with [`EXIT_SECCOMP`], so an operator can fix a profile.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use oarn_protocol::sandbox::LayerState;
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
 };
 
 use crate::profile::Seccomp;
@@ -18,6 +18,12 @@ pub const EXIT_SECCOMP: i32 = 159;
 
 /// Offset of `si_syscall` in a SIGSYS `siginfo_t` on 64-bit Linux.
 const SI_SYSCALL_OFFSET: usize = 24;
+
+/// In probe mode a refused syscall returns `EPERM` to its caller instead of ending the worker,
+/// and its number is left in [`TRAPPED`], so one probe run can try many forbidden things.
+pub static PROBING: AtomicBool = AtomicBool::new(false);
+/// The last syscall refused in probe mode, or -1.
+pub static TRAPPED: AtomicI64 = AtomicI64::new(-1);
 
 /// Builds and installs the filters of `profile` on every thread.
 pub fn apply(profile: &Seccomp) -> LayerState {
@@ -50,16 +56,18 @@ pub fn build(profile: &Seccomp) -> Result<Vec<BpfProgram>, String> {
         let Some(nr) = syscalls::number(&only.syscall) else {
             continue;
         };
-        let (mask, value) = only.mask_value()?;
-        let op = mask.map_or(SeccompCmpOp::Eq, SeccompCmpOp::MaskedEq);
-        // Arguments compare on their low 32 bits: every condition here is on an int-sized
-        // argument or on flags in the low word.
-        let cond = SeccompCondition::new(only.arg, SeccompCmpArgLen::Dword, op, value)
-            .map_err(|e| e.to_string())?;
+        let mut conds = Vec::new();
+        for c in &only.when {
+            let (mask, value) = c.mask_value()?;
+            let op = mask.map_or(SeccompCmpOp::Eq, SeccompCmpOp::MaskedEq);
+            // Arguments compare on their low 32 bits: every condition here is on an int-sized
+            // argument or on flags in the low word.
+            conds.push(SeccompCondition::new(c.arg, SeccompCmpArgLen::Dword, op, value).map_err(|e| e.to_string())?);
+        }
         allow
             .entry(nr)
             .or_default()
-            .push(SeccompRule::new(vec![cond]).map_err(|e| e.to_string())?);
+            .push(SeccompRule::new(conds).map_err(|e| e.to_string())?);
     }
     let mut errno_filters = Vec::new();
     for rule in &profile.errno {
@@ -87,8 +95,7 @@ pub fn build(profile: &Seccomp) -> Result<Vec<BpfProgram>, String> {
     } else {
         SeccompAction::KillProcess
     };
-    let main = SeccompFilter::new(allow, mismatch, SeccompAction::Allow, arch)
-        .map_err(|e| e.to_string())?;
+    let main = SeccompFilter::new(allow, mismatch, SeccompAction::Allow, arch).map_err(|e| e.to_string())?;
     errno_filters.push(BpfProgram::try_from(main).map_err(|e| e.to_string())?);
     Ok(errno_filters)
 }
@@ -104,12 +111,18 @@ fn install_reporter() {
     }
 }
 
-/// Names the refused syscall on stderr and exits; no allocation, no locks.
-extern "C" fn on_sigsys(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+/// Names the refused syscall on stderr and exits (or, probing, fails it with `EPERM`); no
+/// allocation, no locks.
+extern "C" fn on_sigsys(_sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid SIGSYS siginfo; si_syscall is an int at this offset.
-    let nr = unsafe {
-        std::ptr::read_unaligned((info as *const u8).add(SI_SYSCALL_OFFSET) as *const i32)
-    };
+    let nr = unsafe { std::ptr::read_unaligned((info as *const u8).add(SI_SYSCALL_OFFSET) as *const i32) };
+    if PROBING.load(Ordering::Relaxed) {
+        TRAPPED.store(nr.into(), Ordering::Relaxed);
+        // SAFETY: ctx is the ucontext of the trapped thread; the syscall's return register
+        // is set so the call returns -EPERM.
+        unsafe { set_return(ctx, -i64::from(libc::EPERM)) };
+        return;
+    }
     let mut buf = [0u8; 320];
     let mut len = 0;
     let mut push = |bytes: &[u8]| {
@@ -141,6 +154,20 @@ extern "C" fn on_sigsys(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+unsafe fn set_return(ctx: *mut libc::c_void, value: i64) {
+    let uc = ctx.cast::<libc::ucontext_t>();
+    // SAFETY: the caller passes the signal's ucontext.
+    unsafe { (*uc).uc_mcontext.gregs[libc::REG_RAX as usize] = value };
+}
+
+#[cfg(target_arch = "aarch64")]
+unsafe fn set_return(ctx: *mut libc::c_void, value: i64) {
+    let uc = ctx.cast::<libc::ucontext_t>();
+    // SAFETY: the caller passes the signal's ucontext.
+    unsafe { (*uc).uc_mcontext.regs[0] = value as u64 };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,11 +179,7 @@ mod tests {
         for kind in WorkerKind::ALL {
             let p = Profile::parse(builtin(kind), "t").unwrap();
             let filters = build(&p.seccomp).unwrap();
-            assert_eq!(
-                filters.len(),
-                2,
-                "{kind}: the clone3 errno filter and the allow-list"
-            );
+            assert_eq!(filters.len(), 2, "{kind}: the clone3 errno filter and the allow-list");
             assert!(filters.iter().all(|f| !f.is_empty() && f.len() < 4096));
         }
     }

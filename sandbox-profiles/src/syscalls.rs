@@ -48,6 +48,8 @@ table! {
     #[cfg(target_arch = "x86_64")] SYS_pipe,
     #[cfg(target_arch = "x86_64")] SYS_rename,
     #[cfg(target_arch = "x86_64")] SYS_unlink,
+    #[cfg(target_arch = "x86_64")] SYS_mkdir,
+    #[cfg(target_arch = "x86_64")] SYS_rmdir,
 }
 
 /// Syscalls that names on x86_64 only; a profile may list them on any architecture.
@@ -144,6 +146,11 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("CLONE_THREAD", libc::CLONE_THREAD as u64),
     ("PR_SET_NAME", libc::PR_SET_NAME as u64),
     ("FIONBIO", libc::FIONBIO as u64),
+    ("SOCK_STREAM", libc::SOCK_STREAM as u64),
+    ("SOCK_DGRAM", libc::SOCK_DGRAM as u64),
+    ("SOCK_RAW", libc::SOCK_RAW as u64),
+    // The socket type without SOCK_NONBLOCK and SOCK_CLOEXEC.
+    ("SOCK_TYPE_MASK", 0xf),
 ];
 
 /// Named errno values an `errno` rule may use.

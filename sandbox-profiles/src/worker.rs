@@ -40,18 +40,15 @@ where
             return ExitCode::from(EXIT_PROFILE);
         }
     };
+    if let Some((tcp, udp)) = launch.probe {
+        let all_ok = crate::probe::run(P::KIND, &launch, tcp, udp);
+        return if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
     init_logging(&launch.log_filter);
     let mut handler = make(&launch);
     let stdin = std::io::stdin().lock();
     let stdout = std::io::stdout().lock();
-    match serve::serve::<P, H, _, _>(
-        &mut handler,
-        BUILD_ID,
-        report,
-        stdin,
-        stdout,
-        DEFAULT_MAX_FRAME,
-    ) {
+    match serve::serve::<P, H, _, _>(&mut handler, BUILD_ID, report, stdin, stdout, DEFAULT_MAX_FRAME) {
         Ok(Ended::Shutdown) => {
             tracing::info!("shutting down at the supervisor's request");
             ExitCode::SUCCESS

@@ -45,9 +45,7 @@ pub fn run(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
     let pid = PidFile::acquire(&home.pid_file())?;
     // One thread: workers are spawned from the main thread, so their PR_SET_PDEATHSIG (which
     // follows the spawning thread) fires exactly when the daemon dies.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let result = runtime.block_on(serve(home, loaded));
     drop(pid);
     result
@@ -92,8 +90,7 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
     let watchdog = sd_notify::watchdog_enabled();
-    let mut watchdog_tick =
-        tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |d| d / 2));
+    let mut watchdog_tick = tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |d| d / 2));
     let reloader = Reloader {
         path: loaded.path.clone(),
         running,
@@ -151,10 +148,7 @@ impl Reloader<'_> {
         self.level.set(&running.node.log_level);
         self.supervisor.update(&running);
         if !change.applied.is_empty() {
-            tracing::info!(
-                "configuration reloaded; applied: {}",
-                change.applied.join(", ")
-            );
+            tracing::info!("configuration reloaded; applied: {}", change.applied.join(", "));
         }
         if !change.needs_restart.is_empty() {
             tracing::warn!(

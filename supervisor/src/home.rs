@@ -160,8 +160,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), HomeError> {
     f.write_all(bytes)
         .and_then(|_| f.sync_all())
         .map_err(io("cannot write", &tmp))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
-        .map_err(io("cannot set mode on", &tmp))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(io("cannot set mode on", &tmp))?;
     std::fs::rename(&tmp, path).map_err(io("cannot write", path))
 }
 
@@ -191,24 +190,12 @@ mod tests {
         assert_eq!(mode(home.root()), 0o700);
         assert_eq!(mode(&home.config()), 0o600);
         assert_eq!(mode(&home.api_token()), 0o600);
-        assert_eq!(
-            std::fs::read_to_string(home.api_token())
-                .unwrap()
-                .trim()
-                .len(),
-            64
-        );
+        assert_eq!(std::fs::read_to_string(home.api_token()).unwrap().trim().len(), 64);
         std::fs::write(home.config(), "# mine\n").unwrap();
-        assert!(matches!(
-            home.init(false),
-            Err(HomeError::AlreadyInitialized { .. })
-        ));
+        assert!(matches!(home.init(false), Err(HomeError::AlreadyInitialized { .. })));
         assert_eq!(std::fs::read_to_string(home.config()).unwrap(), "# mine\n");
         let done = home.init(true).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(done.backup.unwrap()).unwrap(),
-            "# mine\n"
-        );
+        assert_eq!(std::fs::read_to_string(done.backup.unwrap()).unwrap(), "# mine\n");
         assert_eq!(std::fs::read_to_string(home.config()).unwrap(), TEMPLATE);
     }
 }

@@ -77,10 +77,7 @@ pub fn parse(line: &str) -> Option<Record> {
         .unwrap_or_default()
         .to_string();
     if let Some(obj) = fields.as_object() {
-        for (k, val) in obj
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "message" | "worker"))
-        {
+        for (k, val) in obj.iter().filter(|(k, _)| !matches!(k.as_str(), "message" | "worker")) {
             let val = val.as_str().map_or_else(|| val.to_string(), str::to_string);
             message.push_str(&format!(" {k}={val}"));
         }
@@ -91,14 +88,8 @@ pub fn parse(line: &str) -> Option<Record> {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
-        level: v
-            .get("level")
-            .and_then(Value::as_str)
-            .and_then(Level::parse)?,
-        worker: fields
-            .get("worker")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        level: v.get("level").and_then(Value::as_str).and_then(Level::parse)?,
+        worker: fields.get("worker").and_then(Value::as_str).map(str::to_string),
         message,
     })
 }
@@ -106,12 +97,7 @@ pub fn parse(line: &str) -> Option<Record> {
 /// One record as a terminal line, control characters removed.
 pub fn render(r: &Record) -> String {
     let who = r.worker.as_deref().unwrap_or("supervisor");
-    let line = format!(
-        "{} {:<5} [{who}] {}",
-        r.timestamp,
-        r.level.as_str(),
-        r.message
-    );
+    let line = format!("{} {:<5} [{who}] {}", r.timestamp, r.level.as_str(), r.message);
     line.chars().filter(|c| !c.is_control()).collect()
 }
 

@@ -19,16 +19,11 @@ pub struct PidFile {
 #[derive(Debug, thiserror::Error)]
 pub enum PidFileError {
     /// Another daemon holds the lock.
-    #[error(
-        "the node is already running (pid {pid}); stop it with `oarn stop` or use another --home"
-    )]
+    #[error("the node is already running (pid {pid}); stop it with `oarn stop` or use another --home")]
     Running { pid: u32 },
     /// Opening, locking or writing the file failed.
     #[error("cannot use the pid file {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 impl PidFile {

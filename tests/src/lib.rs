@@ -107,10 +107,7 @@ impl Node {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(self.bins.join("oarn"));
-        cmd.arg("--home")
-            .arg(self.home())
-            .args(args)
-            .env_remove("OARN_HOME");
+        cmd.arg("--home").arg(self.home()).args(args).env_remove("OARN_HOME");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -119,10 +116,7 @@ impl Node {
 
     /// Runs `oarn --home <home> <args>` to completion.
     pub fn oarn(&self, args: &[&str]) -> Output {
-        self.command(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run oarn")
+        self.command(args).stdin(Stdio::null()).output().expect("run oarn")
     }
 
     /// Runs `oarn` and parses its standard output as JSON.
@@ -157,11 +151,7 @@ impl Node {
         let answered = wait_for(Duration::from_secs(20), || {
             self.status().filter(|s| s["running"] == true)
         });
-        assert!(
-            answered.is_some(),
-            "the daemon did not answer: {:?}",
-            self.log()
-        );
+        assert!(answered.is_some(), "the daemon did not answer: {:?}", self.log());
     }
 
     /// `oarn status --json`, or `None` when the node is not running.
@@ -175,9 +165,7 @@ impl Node {
 
     /// Waits up to 30 s for a status that satisfies `pred`.
     pub fn wait_status(&self, pred: impl Fn(&Value) -> bool) -> Option<Value> {
-        wait_for(Duration::from_secs(30), || {
-            self.status().filter(|s| pred(s))
-        })
+        wait_for(Duration::from_secs(30), || self.status().filter(|s| pred(s)))
     }
 
     /// The daemon's log file.
@@ -193,11 +181,7 @@ impl Node {
             "oarn stop: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        self.daemon
-            .take()
-            .expect("daemon started")
-            .wait()
-            .expect("wait daemon")
+        self.daemon.take().expect("daemon started").wait().expect("wait daemon")
     }
 
     /// The pid of the daemon child.

@@ -20,17 +20,11 @@ fn methods_and_error_codes() {
     node.start();
     let mut s = UnixStream::connect(node.home().join("oarn.sock")).unwrap();
 
-    let v = ask(
-        &mut s,
-        r#"{"jsonrpc":"2.0","id":1,"method":"oarn_version"}"#,
-    );
+    let v = ask(&mut s, r#"{"jsonrpc":"2.0","id":1,"method":"oarn_version"}"#);
     assert_eq!(v["id"], 1);
     assert_eq!(v["result"]["protocol"], 1);
 
-    let v = ask(
-        &mut s,
-        r#"{"jsonrpc":"2.0","id":"a","method":"oarn_status"}"#,
-    );
+    let v = ask(&mut s, r#"{"jsonrpc":"2.0","id":"a","method":"oarn_status"}"#);
     assert_eq!(v["result"]["workers"].as_array().unwrap().len(), 3);
 
     let v = ask(&mut s, r#"{"jsonrpc":"2.0","id":2,"method":"oarn_peers"}"#);
@@ -42,10 +36,7 @@ fn methods_and_error_codes() {
         r#"{"jsonrpc":"2.0","id":3,"method":"oarn_submitTask","params":{}}"#,
     );
     assert_eq!(v["error"]["code"], -32001);
-    let v = ask(
-        &mut s,
-        r#"{"jsonrpc":"2.0","id":4,"method":"oarn_getResult"}"#,
-    );
+    let v = ask(&mut s, r#"{"jsonrpc":"2.0","id":4,"method":"oarn_getResult"}"#);
     assert_eq!(v["error"]["code"], -32602);
     let v = ask(&mut s, r#"{"jsonrpc":"2.0","id":5,"method":"oarn_tasks"}"#);
     assert_eq!(v["result"], json!({"tasks": []}));
@@ -57,10 +48,7 @@ fn methods_and_error_codes() {
         (v["error"]["code"].clone(), v["id"].clone()),
         (json!(-32700), Value::Null)
     );
-    let v = ask(
-        &mut s,
-        r#"{"jsonrpc":"1.0","id":7,"method":"oarn_version"}"#,
-    );
+    let v = ask(&mut s, r#"{"jsonrpc":"1.0","id":7,"method":"oarn_version"}"#);
     assert_eq!(v["error"]["code"], -32600);
     let v = ask(&mut s, r#"{"id":8}"#);
     assert_eq!(v["error"]["code"], -32600);
@@ -68,10 +56,7 @@ fn methods_and_error_codes() {
     // A notification gets no answer; the next request still does.
     s.write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"oarn_version\"}\n")
         .unwrap();
-    let v = ask(
-        &mut s,
-        r#"{"jsonrpc":"2.0","id":9,"method":"oarn_version"}"#,
-    );
+    let v = ask(&mut s, r#"{"jsonrpc":"2.0","id":9,"method":"oarn_version"}"#);
     assert_eq!(v["id"], 9);
 
     // An oversized request is refused and the connection closed; the daemon lives on.

@@ -60,10 +60,7 @@ fn errors_name_file_line_and_key() {
             let out = node.oarn(args);
             assert_eq!(out.status.code(), Some(78), "{text:?} {args:?}");
             let err = stderr(&out);
-            assert!(
-                err.contains(&format!("{}{want}", path.display())),
-                "{text:?}: {err}"
-            );
+            assert!(err.contains(&format!("{}{want}", path.display())), "{text:?}: {err}");
         }
     }
     let v = node.json(&["config", "validate", "--json"]);
@@ -131,25 +128,16 @@ fn set_get_keep_comments_and_refuse_bad_values() {
             .status
             .success()
     );
-    assert!(
-        node.oarn(&["config", "set", "node.name", "gpu box 1"])
-            .status
-            .success()
-    );
+    assert!(node.oarn(&["config", "set", "node.name", "gpu box 1"]).status.success());
     assert_eq!(
         String::from_utf8(node.oarn(&["config", "get", "node.name"]).stdout)
             .unwrap()
             .trim(),
         "gpu box 1"
     );
-    assert_eq!(
-        node.json(&["config", "get", "network.max_peers", "--json"]),
-        12
-    );
+    assert_eq!(node.json(&["config", "get", "network.max_peers", "--json"]), 12);
     let text = std::fs::read_to_string(node.home().join("config.toml")).unwrap();
-    assert!(
-        text.contains("# Most peers kept connected at once") && text.contains("max_peers = 12")
-    );
+    assert!(text.contains("# Most peers kept connected at once") && text.contains("max_peers = 12"));
 
     for (key, value, want) in [
         ("network.max_peers", "0", "out of range"),
@@ -159,11 +147,7 @@ fn set_get_keep_comments_and_refuse_bad_values() {
     ] {
         let out = node.oarn(&["config", "set", key, value]);
         assert!(!out.status.success());
-        assert!(
-            stderr(&out).contains(want),
-            "{key}={value}: {}",
-            stderr(&out)
-        );
+        assert!(stderr(&out).contains(want), "{key}={value}: {}", stderr(&out));
     }
     assert_eq!(
         std::fs::read_to_string(node.home().join("config.toml")).unwrap(),
@@ -171,10 +155,7 @@ fn set_get_keep_comments_and_refuse_bad_values() {
         "refused sets change nothing"
     );
     let path = String::from_utf8(node.oarn(&["config", "path"]).stdout).unwrap();
-    assert_eq!(
-        path.trim(),
-        node.home().join("config.toml").display().to_string()
-    );
+    assert_eq!(path.trim(), node.home().join("config.toml").display().to_string());
 }
 
 #[test]
@@ -184,35 +165,22 @@ fn edit_keeps_only_a_valid_result() {
     let mut bad = node.with_env("EDITOR", "sed -i 's/^max_peers = 50/max_peers = 0/'");
     let out = bad.oarn(&["config", "edit"]);
     assert_eq!(out.status.code(), Some(78));
-    assert_eq!(
-        std::fs::read_to_string(bad.home().join("config.toml")).unwrap(),
-        before
-    );
+    assert_eq!(std::fs::read_to_string(bad.home().join("config.toml")).unwrap(), before);
     assert!(
         bad.home().join("config.edit.toml").exists(),
         "the rejected draft is kept"
     );
-    bad.env = vec![(
-        "EDITOR".into(),
-        "sed -i 's/^max_peers = 50/max_peers = 8/'".into(),
-    )];
+    bad.env = vec![("EDITOR".into(), "sed -i 's/^max_peers = 50/max_peers = 8/'".into())];
     let good = bad;
     assert!(good.oarn(&["config", "edit"]).status.success());
-    assert_eq!(
-        good.json(&["config", "get", "network.max_peers", "--json"]),
-        8
-    );
+    assert_eq!(good.json(&["config", "get", "network.max_peers", "--json"]), 8);
 }
 
 #[test]
 fn reload_applies_live_keys_and_keeps_a_good_config_over_a_broken_one() {
     let mut node = Node::new();
     node.start();
-    assert!(
-        node.oarn(&["config", "set", "network.max_peers", "9"])
-            .status
-            .success()
-    );
+    assert!(node.oarn(&["config", "set", "network.max_peers", "9"]).status.success());
     assert!(
         node.oarn(&["config", "set", "network.listen_port", "4100"])
             .status
@@ -220,10 +188,7 @@ fn reload_applies_live_keys_and_keeps_a_good_config_over_a_broken_one() {
     );
     let change = node.json(&["config", "reload", "--json"]);
     assert_eq!(change["applied"], serde_json::json!(["network.max_peers"]));
-    assert_eq!(
-        change["needs_restart"],
-        serde_json::json!(["network.listen_port"])
-    );
+    assert_eq!(change["needs_restart"], serde_json::json!(["network.listen_port"]));
 
     write_config(&node, "[network]\nmax_peers = \n");
     let out = node.oarn(&["config", "reload"]);
@@ -236,10 +201,7 @@ fn reload_applies_live_keys_and_keeps_a_good_config_over_a_broken_one() {
     assert_eq!(node.status().unwrap()["running"], true);
 
     // SIGHUP does the same as `oarn config reload`.
-    write_config(
-        &node,
-        "[node]\nlog_level = \"debug\"\n[network]\nmax_peers = 9\n",
-    );
+    write_config(&node, "[node]\nlog_level = \"debug\"\n[network]\nmax_peers = 9\n");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(node.daemon_pid() as i32),
         nix::sys::signal::Signal::SIGHUP,

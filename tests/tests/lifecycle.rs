@@ -26,10 +26,7 @@ fn signal(pid: u32, sig: Signal) {
 fn init_start_status_stop() {
     let mut node = Node::new();
     let home = node.home();
-    assert_eq!(
-        std::fs::metadata(&home).unwrap().permissions().mode() & 0o777,
-        0o700
-    );
+    assert_eq!(std::fs::metadata(&home).unwrap().permissions().mode() & 0o777, 0o700);
     let status = node.start();
     assert_eq!(status["running"], true);
     assert_eq!(status["pid"].as_u64().unwrap() as u32, node.daemon_pid());
@@ -47,16 +44,10 @@ fn init_start_status_stop() {
                 .iter()
                 .any(|l| l["layer"] == "no-new-privs" && l["state"] == "active")
         );
-        assert!(
-            w["in_flight"].is_number(),
-            "the worker answered its Info request: {w}"
-        );
+        assert!(w["in_flight"].is_number(), "the worker answered its Info request: {w}");
     }
     let socket = home.join("oarn.sock");
-    assert_eq!(
-        std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777, 0o600);
 
     let table = String::from_utf8(node.oarn(&["status"]).stdout).unwrap();
     assert!(
@@ -67,17 +58,11 @@ fn init_start_status_stop() {
     let worker_pids = pids(&status);
     let exit = node.stop();
     assert!(exit.success(), "daemon exit {exit:?}");
-    assert!(
-        worker_pids.iter().all(|&p| !alive(p)),
-        "workers outlived the daemon"
-    );
+    assert!(worker_pids.iter().all(|&p| !alive(p)), "workers outlived the daemon");
     assert!(!socket.exists(), "socket removed on stop");
     assert!(!home.join("oarn.pid").exists(), "pid file removed on stop");
     let log = node.log();
-    assert!(
-        log.contains("worker stopped"),
-        "workers got a graceful shutdown: {log}"
-    );
+    assert!(log.contains("worker stopped"), "workers got a graceful shutdown: {log}");
 
     let out = node.oarn(&["status"]);
     assert_eq!(out.status.code(), Some(3));
@@ -99,11 +84,7 @@ fn killed_worker_is_restarted_and_shown() {
     let net = worker(&status, "net");
     assert_eq!(net["restarts"], 1);
     assert_eq!(net["last_exit"], "killed by signal SIGKILL");
-    assert_eq!(
-        worker(&status, "infer")["restarts"],
-        0,
-        "other workers untouched"
-    );
+    assert_eq!(worker(&status, "infer")["restarts"], 0, "other workers untouched");
     node.stop();
 }
 
@@ -118,10 +99,7 @@ fn sigkilled_supervisor_leaves_no_orphans() {
     let gone = wait_for(Duration::from_secs(5), || {
         worker_pids.iter().all(|&p| !alive(p)).then_some(())
     });
-    assert!(
-        gone.is_some(),
-        "workers survived their supervisor: {worker_pids:?}"
-    );
+    assert!(gone.is_some(), "workers survived their supervisor: {worker_pids:?}");
 
     // The crash left a socket and a pid file behind; a new start recovers from both.
     assert!(node.home().join("oarn.sock").exists());
@@ -160,11 +138,7 @@ fn second_daemon_is_refused() {
 fn detach_runs_in_the_background() {
     let node = Node::new();
     let out = node.oarn(&["start", "--detach"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let status = node
         .wait_status(|s| workers(s).iter().all(|w| w["state"] == "running"))
         .expect("running");
@@ -181,8 +155,7 @@ fn tells_systemd_when_ready() {
     let node = Node::new();
     let sock_path = node.dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut node = node.with_env("NOTIFY_SOCKET", sock_path.to_str().unwrap());
     node.spawn_daemon();
     let mut buf = [0u8; 4096];
@@ -218,8 +191,7 @@ fn pings_the_systemd_watchdog() {
     let node = Node::new();
     let sock_path = node.dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     // WatchdogSec=0.4: the daemon must ping at least every 200 ms.
     let mut node = node
         .with_env("NOTIFY_SOCKET", sock_path.to_str().unwrap())
@@ -230,9 +202,7 @@ fn pings_the_systemd_watchdog() {
     let started = std::time::Instant::now();
     while pings < 3 {
         let n = sock.recv(&mut buf).expect("watchdog pings keep coming");
-        pings += String::from_utf8_lossy(&buf[..n])
-            .matches("WATCHDOG=1")
-            .count();
+        pings += String::from_utf8_lossy(&buf[..n]).matches("WATCHDOG=1").count();
     }
     assert!(
         started.elapsed() < Duration::from_secs(5),

@@ -32,11 +32,7 @@ fn last_exit(status: &serde_json::Value) -> String {
 
 fn assert_survived(node: &mut Node, status: &serde_json::Value) {
     assert_eq!(status["running"], true, "the supervisor still answers");
-    assert_eq!(
-        worker(status, "net")["state"],
-        "running",
-        "other workers unaffected"
-    );
+    assert_eq!(worker(status, "net")["state"], "running", "other workers unaffected");
     assert_eq!(worker(status, "net")["restarts"], 0);
     let exit = node.stop();
     assert!(exit.success());
@@ -45,11 +41,7 @@ fn assert_survived(node: &mut Node, status: &serde_json::Value) {
 #[test]
 fn garbage_frame_kills_the_worker_not_the_supervisor() {
     let (mut node, status) = failed("garbage", 2);
-    assert!(
-        last_exit(&status).contains("bad frame"),
-        "{}",
-        last_exit(&status)
-    );
+    assert!(last_exit(&status).contains("bad frame"), "{}", last_exit(&status));
     assert_survived(&mut node, &status);
 }
 
@@ -106,10 +98,7 @@ fn silent_worker_fails_its_handshake() {
 fn version_mismatch_names_both_versions() {
     let (mut node, status) = failed("badversion", 1);
     let exit = last_exit(&status);
-    assert!(
-        exit.contains("version 1") && exit.contains("version 99"),
-        "{exit}"
-    );
+    assert!(exit.contains("version 1") && exit.contains("version 99"), "{exit}");
     assert_survived(&mut node, &status);
 }
 
@@ -131,10 +120,7 @@ fn crash_loop_is_marked_degraded_with_the_reason() {
     let status = node
         .wait_status(|s| worker(s, "infer")["degraded"].is_string())
         .unwrap_or_else(|| panic!("never degraded; log:\n{}", node.log()));
-    let degraded = worker(&status, "infer")["degraded"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let degraded = worker(&status, "infer")["degraded"].as_str().unwrap().to_string();
     assert!(degraded.contains("exited with status 3"), "{degraded}");
     assert!(
         degraded.contains("rogue: crashing on purpose"),
@@ -143,15 +129,8 @@ fn crash_loop_is_marked_degraded_with_the_reason() {
     let table = String::from_utf8(node.oarn(&["status"]).stdout).unwrap();
     assert!(table.contains("degraded"), "{table}");
     // Worker stderr is merged into the supervisor log, tagged with the worker.
-    let logs = String::from_utf8(
-        node.oarn(&["logs", "--worker", "infer", "-n", "200"])
-            .stdout,
-    )
-    .unwrap();
-    assert!(
-        logs.contains("[infer] rogue: crashing on purpose"),
-        "{logs}"
-    );
+    let logs = String::from_utf8(node.oarn(&["logs", "--worker", "infer", "-n", "200"]).stdout).unwrap();
+    assert!(logs.contains("[infer] rogue: crashing on purpose"), "{logs}");
     assert_survived(&mut node, &status);
 }
 
@@ -162,14 +141,8 @@ fn missing_worker_binary_is_reported() {
     let status = node
         .wait_status(|s| worker(s, "chain")["restarts"].as_u64() >= Some(1))
         .expect("chain failed");
-    let exit = worker(&status, "chain")["last_exit"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        exit.contains("cannot start /nonexistent/oarn-worker-chain"),
-        "{exit}"
-    );
+    let exit = worker(&status, "chain")["last_exit"].as_str().unwrap().to_string();
+    assert!(exit.contains("cannot start /nonexistent/oarn-worker-chain"), "{exit}");
     node.stop();
 }
 

@@ -23,19 +23,11 @@ impl Unprivileged {
             eprintln!("skipped: switching to uid {NOBODY} needs root (CI runs as root)");
             return None;
         }
-        let dir = tempfile::Builder::new()
-            .prefix("oarn-u")
-            .tempdir_in("/tmp")
-            .unwrap();
+        let dir = tempfile::Builder::new().prefix("oarn-u").tempdir_in("/tmp").unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let bins = dir.path().join("bin");
         std::fs::create_dir(&bins).unwrap();
-        for b in [
-            "oarn",
-            "oarn-worker-infer",
-            "oarn-worker-net",
-            "oarn-worker-chain",
-        ] {
+        for b in ["oarn", "oarn-worker-infer", "oarn-worker-net", "oarn-worker-chain"] {
             std::fs::copy(bin_dir().join(b), bins.join(b)).unwrap();
         }
         std::fs::set_permissions(&bins, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -96,11 +88,7 @@ fn owner_mode(p: &Path) -> (u32, u32) {
 fn an_ordinary_user_runs_the_whole_lifecycle() {
     let Some(u) = Unprivileged::new() else { return };
     let out = u.oarn(&["init"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(owner_mode(&u.home), (NOBODY, 0o700));
     assert_eq!(owner_mode(&u.home.join("config.toml")), (NOBODY, 0o600));
     assert_eq!(owner_mode(&u.home.join("api.token")), (NOBODY, 0o600));
@@ -124,22 +112,13 @@ fn an_ordinary_user_runs_the_whole_lifecycle() {
         .collect();
     for pid in &pids {
         let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        assert!(
-            text.contains(&format!("Uid:\t{NOBODY}")),
-            "worker {pid} runs as nobody"
-        );
-        assert!(
-            text.contains("NoNewPrivs:\t1"),
-            "worker {pid} has no_new_privs"
-        );
+        assert!(text.contains(&format!("Uid:\t{NOBODY}")), "worker {pid} runs as nobody");
+        assert!(text.contains("NoNewPrivs:\t1"), "worker {pid} has no_new_privs");
         assert!(
             text.contains("CapEff:\t0000000000000000"),
             "worker {pid} holds no capabilities"
         );
-        assert!(
-            text.contains("Seccomp:\t2"),
-            "worker {pid} runs under a seccomp filter"
-        );
+        assert!(text.contains("Seccomp:\t2"), "worker {pid} runs under a seccomp filter");
         let ns = |p: &str| std::fs::read_link(p).unwrap();
         assert_ne!(
             ns(&format!("/proc/{pid}/ns/user")),
@@ -160,11 +139,7 @@ fn an_ordinary_user_runs_the_whole_lifecycle() {
     assert!(restarted.is_some());
 
     let out = u.oarn(&["stop"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(daemon.wait().unwrap().success());
     assert!(pids[1..].iter().all(|&p| !alive(p)));
 }

@@ -25,29 +25,19 @@ pub enum ClientError {
 }
 
 /// Calls `method` on the daemon listening at `socket`.
-pub fn call(
-    socket: &Path,
-    method: &str,
-    params: Value,
-    wait: Duration,
-) -> Result<Value, ClientError> {
+pub fn call(socket: &Path, method: &str, params: Value, wait: Duration) -> Result<Value, ClientError> {
     let broken = |detail: String| ClientError::Protocol {
         path: socket.into(),
         detail,
     };
     let mut stream = UnixStream::connect(socket).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-            ClientError::NotRunning {
-                path: socket.into(),
-            }
+            ClientError::NotRunning { path: socket.into() }
         }
         _ => broken(e.to_string()),
     })?;
-    stream
-        .set_read_timeout(Some(wait))
-        .map_err(|e| broken(e.to_string()))?;
-    let mut line =
-        serde_json::to_vec(&Request::new(method, params, 1)).map_err(|e| broken(e.to_string()))?;
+    stream.set_read_timeout(Some(wait)).map_err(|e| broken(e.to_string()))?;
+    let mut line = serde_json::to_vec(&Request::new(method, params, 1)).map_err(|e| broken(e.to_string()))?;
     line.push(b'\n');
     stream.write_all(&line).map_err(|e| broken(e.to_string()))?;
     let mut answer = String::new();
@@ -56,12 +46,10 @@ pub fn call(
         .read_line(&mut answer)
         .map_err(|e| broken(e.to_string()))?;
     if answer.is_empty() {
-        return Err(broken(
-            "the daemon closed the connection without answering".into(),
-        ));
+        return Err(broken("the daemon closed the connection without answering".into()));
     }
-    let response: Response = serde_json::from_str(&answer)
-        .map_err(|e| broken(format!("not a JSON-RPC response: {e}")))?;
+    let response: Response =
+        serde_json::from_str(&answer).map_err(|e| broken(format!("not a JSON-RPC response: {e}")))?;
     match (response.result, response.error) {
         (_, Some(e)) => Err(ClientError::Rpc(e)),
         (Some(v), None) => Ok(v),

@@ -43,9 +43,8 @@ impl Node {
             "oarn_version" => Ok(version()),
             "oarn_status" => Ok(self.status().await),
             "oarn_workers" => Ok(json!(self.workers.statuses_with_info(INFO_WAIT).await)),
-            "oarn_peers" => Err(Error::new(rpc::NOT_CONNECTED, "Not connected").with_data(
-                json!({"reason": "this build's network worker runs no peer-to-peer swarm yet"}),
-            )),
+            "oarn_peers" => Err(Error::new(rpc::NOT_CONNECTED, "Not connected")
+                .with_data(json!({"reason": "this build's network worker runs no peer-to-peer swarm yet"}))),
             "oarn_tasks" => Ok(json!({"tasks": []})),
             "oarn_submitTask" | "oarn_getResult" => {
                 if method == "oarn_getResult" && task_id(&params).is_none() {
@@ -54,31 +53,20 @@ impl Node {
                         "oarn_getResult needs params {\"task_id\": <number>}",
                     ));
                 }
-                Err(Error::new(rpc::NO_PROVIDERS, "No providers").with_data(
-                    json!({"reason": "this build's chain worker has no RPC providers yet"}),
-                ))
+                Err(Error::new(rpc::NO_PROVIDERS, "No providers")
+                    .with_data(json!({"reason": "this build's chain worker has no RPC providers yet"})))
             }
             "oarn_reloadConfig" => self.reload().await,
             "oarn_shutdown" => {
-                self.control
-                    .send(Control::Shutdown)
-                    .await
-                    .map_err(|_| stopping())?;
+                self.control.send(Control::Shutdown).await.map_err(|_| stopping())?;
                 Ok(json!({"stopping": true, "pid": std::process::id()}))
             }
-            _ => Err(Error::new(
-                rpc::METHOD_NOT_FOUND,
-                format!("method not found: {method}"),
-            )),
+            _ => Err(Error::new(rpc::METHOD_NOT_FOUND, format!("method not found: {method}"))),
         }
     }
 
     async fn status(&self) -> Value {
-        let config = self
-            .config
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let config = self.config.read().unwrap_or_else(|e| e.into_inner()).clone();
         json!({
             "version": env!("CARGO_PKG_VERSION"),
             "pid": std::process::id(),
@@ -96,10 +84,7 @@ impl Node {
 
     async fn reload(&self) -> Result<Value, Error> {
         let (tx, rx) = oneshot::channel();
-        self.control
-            .send(Control::Reload(tx))
-            .await
-            .map_err(|_| stopping())?;
+        self.control.send(Control::Reload(tx)).await.map_err(|_| stopping())?;
         match rx.await.map_err(|_| stopping())? {
             Ok(change) => Ok(json!(change)),
             Err(ConfigError::Invalid { problems }) => {

@@ -27,10 +27,7 @@ pub enum ServeError {
     InUse { path: PathBuf },
     /// Binding or setting the mode failed.
     #[error("cannot listen on {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 /// Binds the socket, replacing a stale one left by a crashed daemon, with mode 0600.
@@ -95,10 +92,7 @@ async fn connection(stream: UnixStream, node: &Node) -> std::io::Result<()> {
         let response = if line.len() > rpc::MAX_REQUEST_BYTES {
             let r = Response::new(
                 Value::Null,
-                Err(Error::new(
-                    rpc::INVALID_REQUEST,
-                    "request larger than 1 MiB",
-                )),
+                Err(Error::new(rpc::INVALID_REQUEST, "request larger than 1 MiB")),
             );
             write_line(&mut write, &r).await?;
             return Ok(());
@@ -136,10 +130,7 @@ async fn answer(line: &[u8], node: &Node) -> Option<Response> {
         Err(e) => {
             return Some(Response::new(
                 id,
-                Err(Error::new(
-                    rpc::INVALID_REQUEST,
-                    format!("invalid request: {e}"),
-                )),
+                Err(Error::new(rpc::INVALID_REQUEST, format!("invalid request: {e}"))),
             ));
         }
     };

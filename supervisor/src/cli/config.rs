@@ -56,9 +56,7 @@ pub fn run(home: &Home, command: ConfigCommand) -> anyhow::Result<ExitCode> {
             if json {
                 let problems: Vec<String> = match &outcome {
                     Ok(_) => Vec::new(),
-                    Err(ConfigError::Invalid { problems }) => {
-                        problems.iter().map(ToString::to_string).collect()
-                    }
+                    Err(ConfigError::Invalid { problems }) => problems.iter().map(ToString::to_string).collect(),
                     Err(e) => vec![e.to_string()],
                 };
                 println!(
@@ -76,8 +74,8 @@ pub fn run(home: &Home, command: ConfigCommand) -> anyhow::Result<ExitCode> {
         }
         ConfigCommand::Edit => return edit_in_editor(home),
         ConfigCommand::Reload { json } => {
-            let change = client::call(&home.socket(), "oarn_reloadConfig", Value::Null, CALL_WAIT)
-                .map_err(|e| match e {
+            let change =
+                client::call(&home.socket(), "oarn_reloadConfig", Value::Null, CALL_WAIT).map_err(|e| match e {
                     client::ClientError::Rpc(ref r) if r.data.is_some() => {
                         let problems = r
                             .data
@@ -129,11 +127,9 @@ pub fn run(home: &Home, command: ConfigCommand) -> anyhow::Result<ExitCode> {
 /// Edits a private copy; the real file is replaced only by a valid edit.
 fn edit_in_editor(home: &Home) -> anyhow::Result<ExitCode> {
     let path = home.config();
-    let original =
-        std::fs::read_to_string(&path).map_err(|_| ConfigError::Missing { path: path.clone() })?;
+    let original = std::fs::read_to_string(&path).map_err(|_| ConfigError::Missing { path: path.clone() })?;
     let draft = home.root().join("config.edit.toml");
-    edit::write_atomic(&draft, original.as_bytes())
-        .with_context(|| format!("cannot write {}", draft.display()))?;
+    edit::write_atomic(&draft, original.as_bytes()).with_context(|| format!("cannot write {}", draft.display()))?;
     let editor = std::env::var("VISUAL")
         .or_else(|_| std::env::var("EDITOR"))
         .unwrap_or_else(|_| "vi".into());

@@ -57,8 +57,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
     if let Some(PidFileError::Running { .. }) = e.downcast_ref::<PidFileError>() {
         return EXIT_RUNNING;
     }
-    if let Some(oarn::daemon::DaemonError::PidFile(PidFileError::Running { .. })) = e.downcast_ref()
-    {
+    if let Some(oarn::daemon::DaemonError::PidFile(PidFileError::Running { .. })) = e.downcast_ref() {
         return EXIT_RUNNING;
     }
     1

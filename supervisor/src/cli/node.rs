@@ -48,16 +48,11 @@ pub fn start(home: &Home, detach: bool) -> anyhow::Result<ExitCode> {
     home.check_socket_path()?;
     std::fs::create_dir_all(home.log_dir())?;
     let out_path = home.log_dir().join("daemon.out");
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&out_path)?;
+    let out = std::fs::OpenOptions::new().create(true).append(true).open(&out_path)?;
     let exe = std::env::current_exe().context("cannot find the oarn executable")?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("--home").arg(home.root()).arg("start");
-    cmd.stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out);
+    cmd.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
     // SAFETY: setsid is async-signal-safe; it detaches the daemon from our terminal.
     unsafe {
         cmd.pre_exec(|| {
@@ -126,10 +121,7 @@ pub fn stop(home: &Home, timeout: u64, json: bool) -> anyhow::Result<ExitCode> {
     let deadline = Instant::now() + Duration::from_secs(timeout);
     while pidfile::running(&home.pid_file()).is_some() {
         if Instant::now() > deadline {
-            bail!(
-                "the node (pid {}) did not stop within {timeout} s",
-                pid.unwrap_or(0)
-            );
+            bail!("the node (pid {}) did not stop within {timeout} s", pid.unwrap_or(0));
         }
         std::thread::sleep(Duration::from_millis(50));
     }

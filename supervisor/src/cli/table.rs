@@ -42,12 +42,7 @@ pub fn status(v: &Value) -> String {
     }
     let _ = writeln!(out, "home     {}", s(v, "home"));
     let _ = writeln!(out, "config   {}", s(v, "config"));
-    let _ = writeln!(
-        out,
-        "mode     {}   sandbox mode {}",
-        s(v, "mode"),
-        s(v, "sandbox_mode")
-    );
+    let _ = writeln!(out, "mode     {}   sandbox mode {}", s(v, "mode"), s(v, "sandbox_mode"));
     let connected = |k: &str| {
         v.get(k)
             .and_then(|n| n.get("connected"))
@@ -67,17 +62,8 @@ pub fn status(v: &Value) -> String {
         "{:<7} {:<11} {:>7} {:>8} {:>8} {:>9}  SANDBOX",
         "WORKER", "STATE", "PID", "UPTIME", "RESTARTS", "PING"
     );
-    for w in v
-        .get("workers")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let layers = w
-            .get("sandbox")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+    for w in v.get("workers").and_then(Value::as_array).into_iter().flatten() {
+        let layers = w.get("sandbox").and_then(Value::as_array).cloned().unwrap_or_default();
         let active = layers
             .iter()
             .filter(|l| l.get("state").and_then(Value::as_str) == Some("active"))

@@ -20,10 +20,7 @@ pub enum EditError {
     Load(#[from] ConfigError),
     /// Writing the file failed.
     #[error("cannot write {path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
+    Write { path: String, source: std::io::Error },
 }
 
 /// Sets `key` to `raw` (TOML syntax, or a bare string for string keys) in the file at `path`.
@@ -69,10 +66,7 @@ pub fn set(path: &Path, key: &str, raw: &str) -> Result<Loaded, EditError> {
     let value = match (current.is_str(), load::parse_value(raw)) {
         (true, v) if !v.is_str() => toml_edit::value(raw),
         (_, toml::Value::String(s)) => toml_edit::value(s),
-        _ => toml_edit::Item::Value(
-            raw.parse::<toml_edit::Value>()
-                .unwrap_or_else(|_| raw.into()),
-        ),
+        _ => toml_edit::Item::Value(raw.parse::<toml_edit::Value>().unwrap_or_else(|_| raw.into())),
     };
     let parts: Vec<&str> = key.split('.').collect();
     let (last, sections) = parts.split_last().expect("a key has at least one part");
@@ -81,9 +75,7 @@ pub fn set(path: &Path, key: &str, raw: &str) -> Result<Loaded, EditError> {
         if !table.contains_key(section) {
             table.insert(section, toml_edit::table());
         }
-        table = table[*section]
-            .as_table_mut()
-            .expect("schema sections are tables");
+        table = table[*section].as_table_mut().expect("schema sections are tables");
     }
     match table.get_mut(last).and_then(|i| i.as_value_mut()) {
         // Keep the comment and spacing around the old value.
@@ -154,14 +146,8 @@ mod tests {
             set(&path, "network.max_peerz", "1"),
             Err(EditError::UnknownKey { .. })
         ));
-        assert!(matches!(
-            set(&path, "network", "1"),
-            Err(EditError::Section { .. })
-        ));
-        assert!(matches!(
-            set(&path, "network.max_peers", "0"),
-            Err(EditError::Load(_))
-        ));
+        assert!(matches!(set(&path, "network", "1"), Err(EditError::Section { .. })));
+        assert!(matches!(set(&path, "network.max_peers", "0"), Err(EditError::Load(_))));
         assert!(matches!(
             set(&path, "network.max_peers", "many"),
             Err(EditError::Load(_))

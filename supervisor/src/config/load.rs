@@ -68,21 +68,14 @@ pub enum ConfigError {
     Missing { path: PathBuf },
     /// The file exists but could not be read.
     #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     /// The file or an override is wrong; every problem is listed.
     #[error("invalid configuration:\n{}", render(problems))]
     Invalid { problems: Vec<Problem> },
 }
 
 fn render(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("  {p}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n")
 }
 
 /// Loads `path` with the overrides found in the process environment.
@@ -91,10 +84,7 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
 }
 
 /// Loads `path` with overrides from `env` (pairs of name and value).
-pub fn load_with_env(
-    path: &Path,
-    env: impl IntoIterator<Item = (String, String)>,
-) -> Result<Loaded, ConfigError> {
+pub fn load_with_env(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Loaded, ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -111,11 +101,7 @@ pub fn load_with_env(
 }
 
 /// Parses configuration text that was read from `path`.
-pub fn parse(
-    text: &str,
-    path: &Path,
-    env: impl IntoIterator<Item = (String, String)>,
-) -> Result<Loaded, ConfigError> {
+pub fn parse(text: &str, path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Loaded, ConfigError> {
     let at = |offset: Option<usize>| {
         let (line, column) = offset.map(|o| line_col(text, o)).unzip();
         Location::File {
@@ -256,12 +242,8 @@ fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<()
     let last = parts.pop().expect("split yields at least one part");
     let mut t = table;
     for part in parts {
-        let entry = t
-            .entry(part)
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        t = entry
-            .as_table_mut()
-            .ok_or_else(|| format!("{part} is not a section"))?;
+        let entry = t.entry(part).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = entry.as_table_mut().ok_or_else(|| format!("{part} is not a section"))?;
     }
     t.insert(last.to_string(), value);
     Ok(())
@@ -327,11 +309,7 @@ mod tests {
     fn syntax_error_names_line_and_column() {
         let p = problems("[node]\nname = \"x\"\nlog_level = \n", &[]);
         assert_eq!(file_line(&p[0]), Some(3));
-        assert!(
-            p[0].to_string().starts_with("/h/config.toml:3:"),
-            "{}",
-            p[0]
-        );
+        assert!(p[0].to_string().starts_with("/h/config.toml:3:"), "{}", p[0]);
     }
 
     #[test]
@@ -368,10 +346,7 @@ mod tests {
 
     #[test]
     fn manual_only_keys_are_refused_otherwise() {
-        let p = problems(
-            "[blockchain]\nrpc_urls = [\"http://127.0.0.1:8545\"]\n",
-            &[],
-        );
+        let p = problems("[blockchain]\nrpc_urls = [\"http://127.0.0.1:8545\"]\n", &[]);
         assert_eq!(p[0].key.as_deref(), Some("blockchain.rpc_urls"));
         assert!(p[0].message.contains("manual"));
         let ok = "[network.discovery]\ndiscovery_method = \"manual\"\n[blockchain]\nrpc_urls = [\"http://127.0.0.1:8545\"]\n";
@@ -388,18 +363,12 @@ mod tests {
         assert_eq!(l.config.network.max_peers, 7);
         assert_eq!(
             l.overrides,
-            vec![(
-                "network.max_peers".to_string(),
-                "OARN_NETWORK__MAX_PEERS".to_string()
-            )]
+            vec![("network.max_peers".to_string(), "OARN_NETWORK__MAX_PEERS".to_string())]
         );
         let l = parse(
             "",
             Path::new("c"),
-            [(
-                "OARN_NETWORK__DISCOVERY__ENS_NAME".to_string(),
-                "x.eth".to_string(),
-            )],
+            [("OARN_NETWORK__DISCOVERY__ENS_NAME".to_string(), "x.eth".to_string())],
         )
         .unwrap();
         assert_eq!(l.config.network.discovery.ens_name, "x.eth");

@@ -285,9 +285,7 @@ fn is_address(s: &str) -> bool {
 /// Expands `~` and makes a relative path relative to `base`.
 pub fn resolve_path(path: &Path, base: &Path) -> PathBuf {
     let expanded = match path.strip_prefix("~") {
-        Ok(rest) => std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .map(|h| h.join(rest)),
+        Ok(rest) => std::env::var_os("HOME").map(PathBuf::from).map(|h| h.join(rest)),
         Err(_) => None,
     }
     .unwrap_or_else(|| path.to_path_buf());
@@ -321,17 +319,11 @@ impl Config {
         if !(1..=256).contains(&self.compute.max_concurrent_tasks) {
             bad(
                 "compute.max_concurrent_tasks",
-                format!(
-                    "{} is out of range; use 1 to 256",
-                    self.compute.max_concurrent_tasks
-                ),
+                format!("{} is out of range; use 1 to 256", self.compute.max_concurrent_tasks),
             );
         }
         if self.privacy.rotation_interval_mins == 0 {
-            bad(
-                "privacy.rotation_interval_mins",
-                "must be at least 1".into(),
-            );
+            bad("privacy.rotation_interval_mins", "must be at least 1".into());
         }
         if self.blockchain.chain_id == 0 {
             bad(
@@ -374,9 +366,7 @@ impl Config {
             if !peer.starts_with('/') {
                 bad(
                     "network.discovery.bootstrap_peers",
-                    format!(
-                        "{peer:?} is not a multiaddr (e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3Koo…)"
-                    ),
+                    format!("{peer:?} is not a multiaddr (e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3Koo…)"),
                 );
             }
         }
@@ -447,15 +437,9 @@ mod tests {
             resolve_path(Path::new("models"), home),
             PathBuf::from("/var/lib/oarn/models")
         );
-        assert_eq!(
-            resolve_path(Path::new("/srv/m"), home),
-            PathBuf::from("/srv/m")
-        );
+        assert_eq!(resolve_path(Path::new("/srv/m"), home), PathBuf::from("/srv/m"));
         if let Some(h) = std::env::var_os("HOME") {
-            assert_eq!(
-                resolve_path(Path::new("~/m"), home),
-                PathBuf::from(h).join("m")
-            );
+            assert_eq!(resolve_path(Path::new("~/m"), home), PathBuf::from(h).join("m"));
         }
     }
 }

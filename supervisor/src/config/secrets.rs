@@ -14,23 +14,18 @@ pub struct Finding {
 
 const KEY_NAME: &str = "key material does not belong in the config file; keys live only in the encrypted keystore (use `oarn wallet import`)";
 const PRIVATE_KEY: &str = "this value looks like a private key (64 hex digits); keys live only in the encrypted keystore (use `oarn wallet import`)";
-const MNEMONIC: &str = "this value looks like a seed phrase; keys live only in the encrypted keystore (use `oarn wallet import`)";
-const KEYSTORE: &str = "this value looks like keystore contents; import the keystore file with `oarn wallet import` instead";
+const MNEMONIC: &str =
+    "this value looks like a seed phrase; keys live only in the encrypted keystore (use `oarn wallet import`)";
+const KEYSTORE: &str =
+    "this value looks like keystore contents; import the keystore file with `oarn wallet import` instead";
 const PEM: &str = "this value looks like a PEM private key; keys do not belong in the config file";
 
 /// Names that only ever hold secrets.
 fn is_secret_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    [
-        "private",
-        "secret",
-        "mnemonic",
-        "seed",
-        "passphrase",
-        "password",
-    ]
-    .iter()
-    .any(|w| n.contains(w))
+    ["private", "secret", "mnemonic", "seed", "passphrase", "password"]
+        .iter()
+        .any(|w| n.contains(w))
         || (n.contains("keystore") && !n.ends_with("_path") && !n.ends_with("_dir"))
 }
 
@@ -150,10 +145,7 @@ mod tests {
 
     #[test]
     fn ordinary_values_and_hashes_pass() {
-        assert!(
-            scan_text("[node]\nname = \"my gpu box\"\n[storage]\nmodels_dir = \"~/m\"\n")
-                .is_empty()
-        );
+        assert!(scan_text("[node]\nname = \"my gpu box\"\n[storage]\nmodels_dir = \"~/m\"\n").is_empty());
         assert_eq!(scan_value("compute.model_hash", &format!("0x{KEY}")), None);
         assert_eq!(scan_value("wallet.keystore_path", "/x"), None);
     }

@@ -28,10 +28,7 @@ mod tests {
         for n in 1..40 {
             let d = delay(n);
             let nominal = BASE.saturating_mul(1 << (n - 1).min(16)).min(CAP);
-            assert!(
-                d >= nominal.mul_f64(0.75) && d <= nominal.mul_f64(1.25),
-                "{n}: {d:?}"
-            );
+            assert!(d >= nominal.mul_f64(0.75) && d <= nominal.mul_f64(1.25), "{n}: {d:?}");
         }
         assert!(delay(30) <= CAP.mul_f64(1.25));
     }

@@ -76,9 +76,7 @@ pub fn contradictions(report: &SandboxReport, seen: &Observed) -> Vec<String> {
     }
     for (ns, layer) in NAMESPACES {
         if report.is_active(layer) && !seen.own_namespaces.contains(&ns) {
-            out.push(format!(
-                "claims its own {ns} namespace but shares the supervisor's"
-            ));
+            out.push(format!("claims its own {ns} namespace but shares the supervisor's"));
         }
     }
     out

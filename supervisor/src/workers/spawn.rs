@@ -58,12 +58,7 @@ pub fn spawn(program: &Path, launch: &Launch) -> std::io::Result<Child> {
             }
             // Any descriptor above stderr that is not close-on-exec yet becomes so; older
             // kernels without close_range keep relying on Rust opening everything O_CLOEXEC.
-            libc::syscall(
-                libc::SYS_close_range,
-                3u32,
-                u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            );
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
             Ok(())
         });
     }

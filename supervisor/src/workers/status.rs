@@ -99,10 +99,7 @@ impl WorkerStatus {
         self.state = State::Running;
         self.pid = Some(pid);
         self.since = Some(Instant::now());
-        self.started_at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .ok()
-            .map(|d| d.as_secs());
+        self.started_at = SystemTime::now().duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs());
         self.build_id = Some(build_id);
         self.profile_hash = Some(report.profile_hash.clone()).filter(|h| !h.is_empty());
         self.sandbox = report

@@ -13,11 +13,7 @@ use super::status::WorkerStatus;
 pub const MAX_LINE: usize = 8 << 10;
 
 /// Reads `stderr` until EOF, logging every line and keeping the last ones in `status`.
-pub async fn forward(
-    kind: WorkerKind,
-    stderr: impl AsyncRead + Unpin,
-    status: Arc<Mutex<WorkerStatus>>,
-) {
+pub async fn forward(kind: WorkerKind, stderr: impl AsyncRead + Unpin, status: Arc<Mutex<WorkerStatus>>) {
     let mut reader = BufReader::with_capacity(MAX_LINE, stderr);
     let mut line = Vec::with_capacity(256);
     loop {
@@ -32,18 +28,12 @@ pub async fn forward(
         }
         let (level, message) = parse(&text);
         emit(kind, level, &message);
-        status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_stderr(message);
+        status.lock().unwrap_or_else(|e| e.into_inner()).push_stderr(message);
     }
 }
 
 /// Reads one line into `out`, keeping at most [`MAX_LINE`] bytes of it; returns bytes consumed.
-async fn read_bounded_line<R: AsyncBufReadExt + Unpin>(
-    r: &mut R,
-    out: &mut Vec<u8>,
-) -> std::io::Result<usize> {
+async fn read_bounded_line<R: AsyncBufReadExt + Unpin>(r: &mut R, out: &mut Vec<u8>) -> std::io::Result<usize> {
     let mut consumed = 0;
     loop {
         let buf = r.fill_buf().await?;
@@ -116,17 +106,12 @@ mod tests {
 
     #[test]
     fn json_lines_keep_level_and_fields_raw_lines_are_warnings() {
-        let (l, m) = parse(
-            r#"{"timestamp":"t","level":"ERROR","fields":{"message":"boom","error":"x"},"target":"w"}"#,
-        );
+        let (l, m) = parse(r#"{"timestamp":"t","level":"ERROR","fields":{"message":"boom","error":"x"},"target":"w"}"#);
         assert_eq!((l, m.as_str()), (tracing::Level::ERROR, "boom error=x"));
         let (l, m) = parse("thread 'main' panicked at src/main.rs:1");
         assert_eq!(
             (l, m.as_str()),
-            (
-                tracing::Level::WARN,
-                "thread 'main' panicked at src/main.rs:1"
-            )
+            (tracing::Level::WARN, "thread 'main' panicked at src/main.rs:1")
         );
         assert_eq!(clean("\u{1b}[31mred\u{1b}[0m\r"), "[31mred[0m");
     }

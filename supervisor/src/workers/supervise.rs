@@ -104,47 +104,34 @@ impl<P: Protocol> Clone for Handle<P> {
 
 impl<P: Protocol> Handle<P> {
     /// Sends `body` and waits for the reply; `events` receives what the worker streams.
-    pub async fn call(
-        &self,
-        body: P::Request,
-        events: Option<mpsc::Sender<P::Event>>,
-    ) -> Result<P::Reply, CallError> {
+    pub async fn call(&self, body: P::Request, events: Option<mpsc::Sender<P::Event>>) -> Result<P::Reply, CallError> {
         if self.status.lock().unwrap_or_else(|e| e.into_inner()).state != State::Running {
             return Err(CallError::NotRunning(P::KIND));
         }
         let (reply, rx) = oneshot::channel();
-        self.calls
-            .try_send(Call {
-                body,
-                reply,
-                events,
-            })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => CallError::Busy(P::KIND),
-                mpsc::error::TrySendError::Closed(_) => CallError::NotRunning(P::KIND),
-            })?;
+        self.calls.try_send(Call { body, reply, events }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => CallError::Busy(P::KIND),
+            mpsc::error::TrySendError::Closed(_) => CallError::NotRunning(P::KIND),
+        })?;
         rx.await.unwrap_or(Err(CallError::Lost(P::KIND)))
     }
 
     /// A snapshot of the worker's status.
     pub fn status(&self) -> WorkerStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .snapshot()
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).snapshot()
     }
 }
 
 /// The command line every worker gets: paths and amounts its sandbox profile refers to.
 pub fn launch(config: &Config, home: &Home) -> Launch {
-    let dir =
-        |p: &std::path::Path| (!p.as_os_str().is_empty()).then(|| resolve_path(p, home.root()));
+    let dir = |p: &std::path::Path| (!p.as_os_str().is_empty()).then(|| resolve_path(p, home.root()));
     Launch {
         home: home.root().to_path_buf(),
         log_filter: config.node.log_level.clone(),
         models: resolve_path(&config.storage.models_dir, home.root()),
         memory_mb: u64::from(config.compute.max_ram_gb) * 1024,
         profiles: dir(&config.sandbox.profile_dir),
+        probe: None,
     }
 }
 
@@ -177,10 +164,7 @@ impl Workers {
     }
 }
 
-async fn with_info<P: Protocol>(
-    handle: Option<&Handle<P>>,
-    wait: Duration,
-) -> Option<WorkerStatus> {
+async fn with_info<P: Protocol>(handle: Option<&Handle<P>>, wait: Duration) -> Option<WorkerStatus> {
     let handle = handle?;
     let reply = timeout(wait, handle.call(P::info_request(), None)).await;
     let mut status = handle.status();
@@ -214,10 +198,7 @@ impl Supervisor {
             let binary = spawn::binary(kind, config, home.root());
             let ctx = Ctx {
                 kind,
-                status: Arc::new(Mutex::new(WorkerStatus::new(
-                    kind,
-                    binary.display().to_string(),
-                ))),
+                status: Arc::new(Mutex::new(WorkerStatus::new(kind, binary.display().to_string()))),
                 binary,
                 launch: launch.clone(),
                 settings: settings_rx.clone(),
@@ -328,14 +309,8 @@ impl Ctx {
                         s.restarts += 1;
                         s.state = State::Restarting;
                         if failures >= backoff::DEGRADED_AFTER {
-                            let tail: Vec<&str> = s
-                                .stderr_tail
-                                .iter()
-                                .rev()
-                                .take(5)
-                                .rev()
-                                .map(String::as_str)
-                                .collect();
+                            let tail: Vec<&str> =
+                                s.stderr_tail.iter().rev().take(5).rev().map(String::as_str).collect();
                             let mut why = format!("{failures} failures in a row; last: {reason}");
                             if !tail.is_empty() {
                                 why.push_str(&format!("; last stderr: {}", tail.join(" | ")));
@@ -372,8 +347,7 @@ impl Ctx {
         };
         let pid = child.id().unwrap_or(0);
         self.set(|s| s.pid = Some(pid));
-        let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
             return Outcome::Failed("spawned without pipes".into());
         };
@@ -417,10 +391,7 @@ impl Ctx {
         }
         let _ = timeout(Duration::from_secs(5), child.wait()).await;
         // Let stderr drain so the last lines (a panic message) reach the log and the status.
-        if timeout(Duration::from_secs(1), &mut stderr_task)
-            .await
-            .is_err()
-        {
+        if timeout(Duration::from_secs(1), &mut stderr_task).await.is_err() {
             stderr_task.abort();
         }
         for (_, p) in conn.pending.drain() {
@@ -444,11 +415,9 @@ impl Ctx {
         .map_err(|_| format!("no handshake within {} s", HANDSHAKE_TIMEOUT.as_secs()))?
         .map_err(|e| format!("handshake failed: {e}"))?;
         let ours = Hello::new(Role::Supervisor, BUILD_ID, SandboxReport::default());
-        conn.send_with(|max, out| frame::encode_into(&ours, max, out))
-            .await?;
+        conn.send_with(|max, out| frame::encode_into(&ours, max, out)).await?;
 
-        let seen = proc_status::observe(pid)
-            .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
+        let seen = proc_status::observe(pid).map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
         let lies = proc_status::contradictions(&hello.sandbox, &seen);
         if !lies.is_empty() {
             return Err(format!(
@@ -461,9 +430,7 @@ impl Ctx {
             .layers
             .iter()
             .filter_map(|l| match &l.state {
-                LayerState::Unavailable { reason } => {
-                    Some(format!("{} ({reason})", l.layer.name()))
-                }
+                LayerState::Unavailable { reason } => Some(format!("{} ({reason})", l.layer.name())),
                 _ => None,
             })
             .collect();
@@ -591,8 +558,7 @@ impl Ctx {
 }
 
 /// Frames decoded by a worker's reader task.
-type Inbound<P> =
-    mpsc::Receiver<Result<Up<<P as Protocol>::Reply, <P as Protocol>::Event>, FrameError>>;
+type Inbound<P> = mpsc::Receiver<Result<Up<<P as Protocol>::Reply, <P as Protocol>::Event>, FrameError>>;
 
 struct Pending<P: Protocol> {
     reply: oneshot::Sender<Result<P::Reply, CallError>>,
@@ -610,8 +576,7 @@ struct Conn<P: Protocol> {
 
 impl<P: Protocol> Conn<P> {
     async fn send(&mut self, msg: &Down<P::Request>) -> Result<(), String> {
-        self.send_with(|max, out| P::encode_down(msg, max, out))
-            .await
+        self.send_with(|max, out| P::encode_down(msg, max, out)).await
     }
 
     async fn send_with(

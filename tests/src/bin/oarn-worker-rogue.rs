@@ -17,15 +17,13 @@ fn main() {
     let mut out = std::io::stdout().lock();
     let mut input = std::io::stdin().lock();
     let role = Role::Worker(WorkerKind::Infer);
-    let hello =
-        |sandbox| frame::encode(&Hello::new(role, "rogue", sandbox), DEFAULT_MAX_FRAME).unwrap();
+    let hello = |sandbox| frame::encode(&Hello::new(role, "rogue", sandbox), DEFAULT_MAX_FRAME).unwrap();
 
     match mode.as_str() {
         "badversion" => {
             let mut h = Hello::new(role, "rogue", SandboxReport::default());
             h.version = 99;
-            out.write_all(&frame::encode(&h, DEFAULT_MAX_FRAME).unwrap())
-                .unwrap();
+            out.write_all(&frame::encode(&h, DEFAULT_MAX_FRAME).unwrap()).unwrap();
             out.flush().unwrap();
             std::thread::sleep(Duration::from_secs(30));
             return;
@@ -76,8 +74,7 @@ fn main() {
                 id: 4242,
                 body: Ok(infer::Reply::Info(Default::default())),
             };
-            out.write_all(&frame::encode(&msg, DEFAULT_MAX_FRAME).unwrap())
-                .unwrap();
+            out.write_all(&frame::encode(&msg, DEFAULT_MAX_FRAME).unwrap()).unwrap();
         }
         "crash" => {
             eprintln!("rogue: crashing on purpose");

@@ -1,0 +1,417 @@
+//! Probe mode: proves, from inside a worker under its real sandbox, that forbidden operations
+//! fail and the operations its job needs still work. Each result tells a sandbox denial (a
+//! syscall seccomp refused, or EACCES/EPERM from Landlock, capabilities or namespaces) from an
+//! ordinary failure (a wrong argument, a missing file), as bubblewrap's try-syscall harness
+//! does, so a probe that fails for the wrong reason counts as a failure.
+
+use std::ffi::CString;
+use std::io::{self, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use oarn_protocol::WorkerKind;
+use serde::{Deserialize, Serialize};
+
+use crate::launch::Launch;
+use crate::{seccomp, syscalls};
+
+/// What a probe should find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    Denied,
+    Allowed,
+}
+
+/// One probe's result, one JSON line on the worker's stdout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub worker: String,
+    pub probe: String,
+    pub expected: Expect,
+    /// `allowed`, `denied: <why>` or `failed: <error>`.
+    pub got: String,
+    pub ok: bool,
+}
+
+/// What the probes act on.
+struct Ctx {
+    home: PathBuf,
+    models: PathBuf,
+    tcp_port: u16,
+    udp_port: u16,
+}
+
+type Probe = (&'static str, fn(&Ctx) -> io::Result<()>, &'static [WorkerKind]);
+
+use WorkerKind::{Chain, Infer, Net};
+
+/// Every probe, with the workers for which it must succeed; it must fail for the others.
+const PROBES: &[Probe] = &[
+    ("read /etc/shadow", |_| read("/etc/shadow".into()), &[]),
+    ("read /etc/passwd", |_| read("/etc/passwd".into()), &[]),
+    ("list /", |_| std::fs::read_dir("/").map(drop), &[]),
+    ("read the node config", |c| read(c.home.join("config.toml")), &[]),
+    ("read the API token", |c| read(c.home.join("api.token")), &[]),
+    ("read the keystore", |c| read(c.home.join("wallet.encrypted")), &[Chain]),
+    ("read a model file", |c| read(c.models.join("probe.gguf")), &[Infer]),
+    (
+        "map a model file read-only",
+        |c| map_read_only(c.models.join("probe.gguf")),
+        &[Infer],
+    ),
+    ("write into the model cache", |c| write(c.models.join("planted")), &[]),
+    (
+        "write into the IPFS store",
+        |c| write(c.home.join("ipfs/probe")),
+        &[Net],
+    ),
+    ("write the node config", |c| write(c.home.join("config.toml")), &[]),
+    ("write /tmp", |_| write("/tmp/oarn-probe-planted".into()), &[]),
+    (
+        "read another process's environment",
+        |_| read("/proc/1/environ".into()),
+        &[],
+    ),
+    (
+        "start a thread",
+        |_| std::thread::spawn(|| ()).join().map_err(|_| io::Error::other("join")),
+        &[Infer, Net, Chain],
+    ),
+    ("fork a process", |_| fork(), &[]),
+    ("execve /bin/sh", |_| exec("/bin/sh"), &[]),
+    (
+        "ptrace the supervisor",
+        |_| rc(unsafe { libc::ptrace(libc::PTRACE_ATTACH, libc::getppid(), 0, 0) }),
+        &[],
+    ),
+    (
+        "signal the supervisor",
+        |_| rc(unsafe { libc::kill(libc::getppid(), 0) }.into()),
+        &[],
+    ),
+    ("read the supervisor's memory", |_| vm_read(), &[]),
+    ("setuid(0)", |_| rc(unsafe { libc::setuid(0) }.into()), &[]),
+    ("mount a tmpfs", |_| mount(), &[]),
+    (
+        "unshare a new user namespace",
+        |_| rc(unsafe { libc::unshare(libc::CLONE_NEWUSER) }.into()),
+        &[],
+    ),
+    (
+        "join another namespace (setns)",
+        |_| rc(unsafe { libc::setns(0, 0) }.into()),
+        &[],
+    ),
+    ("chroot", |_| path_call(|p| unsafe { libc::chroot(p) }, "/"), &[]),
+    ("load a kernel module", |_| sys(libc::SYS_finit_module, [0, 0, 0]), &[]),
+    ("load a BPF program", |_| sys(libc::SYS_bpf, [5, 0, 0]), &[]),
+    ("open a perf event", |_| sys(libc::SYS_perf_event_open, [0, 0, -1]), &[]),
+    ("use the kernel keyring", |_| sys(libc::SYS_keyctl, [0, 0, 0]), &[]),
+    (
+        "make itself dumpable",
+        |_| rc(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) }.into()),
+        &[],
+    ),
+    ("map executable memory", |_| mmap_exec(), &[]),
+    ("make memory executable", |_| mprotect_exec(), &[]),
+    (
+        "inject terminal input (TIOCSTI)",
+        |_| rc(unsafe { libc::ioctl(0, libc::TIOCSTI, c"x".as_ptr()) }.into()),
+        &[],
+    ),
+    (
+        "create an anonymous executable file (memfd)",
+        |_| sys(libc::SYS_memfd_create, [c"x".as_ptr() as i64, 0, 0]),
+        &[],
+    ),
+    ("set up io_uring", |_| sys(libc::SYS_io_uring_setup, [0, 0, 0]), &[]),
+    ("create a userfaultfd", |_| sys(libc::SYS_userfaultfd, [0, 0, 0]), &[]),
+    (
+        "change personality",
+        |_| rc(unsafe { libc::personality(0) }.into()),
+        &[],
+    ),
+    (
+        "open a raw packet socket",
+        |_| socket(libc::AF_PACKET, libc::SOCK_RAW),
+        &[],
+    ),
+    (
+        "open a netlink socket",
+        |_| socket(libc::AF_NETLINK, libc::SOCK_RAW),
+        &[],
+    ),
+    (
+        "open a TCP socket",
+        |_| socket(libc::AF_INET, libc::SOCK_STREAM),
+        &[Net, Chain],
+    ),
+    (
+        "open a TCP/IPv6 socket",
+        |_| socket(libc::AF_INET6, libc::SOCK_STREAM),
+        &[Net, Chain],
+    ),
+    (
+        "connect to 127.0.0.1",
+        |c| connect(Ipv4Addr::LOCALHOST, c.tcp_port),
+        &[Net, Chain],
+    ),
+    ("send UDP to 127.0.0.1", |c| udp(c.udp_port), &[Net]),
+    (
+        "bind a TCP port",
+        |_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map(drop),
+        &[Net],
+    ),
+    ("lock memory (mlock)", |_| mlock(), &[Chain]),
+];
+
+/// A probe that needs no network of its own: only the infer worker, whose empty network
+/// namespace has no route, so even a broken sandbox sends no packet.
+const INFER_ONLY: &[Probe] = &[(
+    "connect to a routable address",
+    |_| connect(Ipv4Addr::new(192, 0, 2, 1), 9),
+    &[],
+)];
+
+/// Runs every probe for `kind` and prints one JSON line each; returns whether all were as
+/// expected.
+pub fn run(kind: WorkerKind, launch: &Launch, tcp_port: u16, udp_port: u16) -> bool {
+    let ctx = Ctx {
+        home: launch.home.clone(),
+        models: launch.models.clone(),
+        tcp_port,
+        udp_port,
+    };
+    seccomp::PROBING.store(true, Ordering::SeqCst);
+    let extra: &[Probe] = if kind == Infer { INFER_ONLY } else { &[] };
+    let mut all_ok = true;
+    let mut out = io::stdout().lock();
+    for (name, probe, allowed_for) in PROBES.iter().chain(extra) {
+        let expected = if allowed_for.contains(&kind) {
+            Expect::Allowed
+        } else {
+            Expect::Denied
+        };
+        seccomp::TRAPPED.store(-1, Ordering::SeqCst);
+        let result = probe(&ctx);
+        let trapped = seccomp::TRAPPED.swap(-1, Ordering::SeqCst);
+        let (got, denied) = classify(result, trapped);
+        let ok = match expected {
+            Expect::Allowed => got == "allowed",
+            Expect::Denied => denied,
+        };
+        all_ok &= ok;
+        let line = Outcome {
+            worker: kind.name().into(),
+            probe: (*name).into(),
+            expected,
+            got,
+            ok,
+        };
+        let _ = writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default());
+    }
+    all_ok
+}
+
+/// The verdict on one probe: its description, and whether it counts as a sandbox denial.
+fn classify(result: io::Result<()>, trapped: i64) -> (String, bool) {
+    if trapped >= 0 {
+        let name = syscalls::name(trapped).unwrap_or("unknown");
+        return (format!("denied: seccomp refused {name}"), true);
+    }
+    match result {
+        Ok(()) => ("allowed".into(), false),
+        Err(e) => match e.raw_os_error() {
+            Some(libc::EACCES) => ("denied: EACCES (Landlock)".into(), true),
+            Some(libc::EPERM) => ("denied: EPERM".into(), true),
+            Some(libc::ENETUNREACH) => ("denied: ENETUNREACH (no network)".into(), true),
+            _ => (format!("failed: {e}"), false),
+        },
+    }
+}
+
+fn rc(r: i64) -> io::Result<()> {
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+fn sys(nr: i64, a: [i64; 3]) -> io::Result<()> {
+    // SAFETY: each probe passes arguments the kernel validates; none points at our memory
+    // except static C strings.
+    rc(unsafe { libc::syscall(nr, a[0], a[1], a[2]) })
+}
+
+fn path_call(f: impl Fn(*const libc::c_char) -> libc::c_int, path: &str) -> io::Result<()> {
+    let c = CString::new(path).map_err(io::Error::other)?;
+    rc(f(c.as_ptr()).into())
+}
+
+fn read(path: PathBuf) -> io::Result<()> {
+    std::fs::read(path).map(drop)
+}
+
+fn write(path: PathBuf) -> io::Result<()> {
+    std::fs::write(&path, b"probe")?;
+    let _ = std::fs::remove_file(path);
+    Ok(())
+}
+
+fn map_read_only(path: PathBuf) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path)?;
+    // SAFETY: a private read-only map of an open file, unmapped at once.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            f.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: p was mapped above with this length.
+    unsafe { libc::munmap(p, 4096) };
+    Ok(())
+}
+
+fn fork() -> io::Result<()> {
+    // SAFETY: the child exits at once without touching any state.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => unsafe { libc::_exit(0) },
+        pid => {
+            // SAFETY: reaping our own child.
+            unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+            Ok(())
+        }
+    }
+}
+
+fn exec(path: &str) -> io::Result<()> {
+    let c = CString::new(path).map_err(io::Error::other)?;
+    let argv = [c.as_ptr(), std::ptr::null()];
+    let envp = [std::ptr::null()];
+    // SAFETY: valid NUL-terminated argv and envp; execve returns only on failure.
+    unsafe { libc::execve(c.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    Err(io::Error::last_os_error())
+}
+
+fn vm_read() -> io::Result<()> {
+    let mut buf = [0u8; 8];
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: 8,
+    };
+    let remote = libc::iovec {
+        iov_base: 0x400000 as *mut libc::c_void,
+        iov_len: 8,
+    };
+    // SAFETY: reads into our own 8-byte buffer.
+    rc(unsafe { libc::process_vm_readv(libc::getppid(), &local, 1, &remote, 1, 0) } as i64)
+}
+
+fn mount() -> io::Result<()> {
+    let (src, target, fs) = (c"none", c"/tmp", c"tmpfs");
+    // SAFETY: static C strings; the call is refused or fails.
+    rc(unsafe { libc::mount(src.as_ptr(), target.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) }.into())
+}
+
+fn mmap_exec() -> io::Result<()> {
+    // SAFETY: an anonymous map, unmapped at once if it was made.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_EXEC,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: p was mapped above.
+    unsafe { libc::munmap(p, 4096) };
+    Ok(())
+}
+
+fn mprotect_exec() -> io::Result<()> {
+    // SAFETY: an anonymous map of our own, made executable (or not) and unmapped.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let r = libc::mprotect(p, 4096, libc::PROT_READ | libc::PROT_EXEC);
+        let err = io::Error::last_os_error();
+        libc::munmap(p, 4096);
+        if r == 0 { Ok(()) } else { Err(err) }
+    }
+}
+
+fn mlock() -> io::Result<()> {
+    let page = [0u8; 64];
+    // SAFETY: locks and unlocks our own stack bytes.
+    unsafe {
+        rc(libc::mlock(page.as_ptr().cast(), page.len()).into())?;
+        libc::munlock(page.as_ptr().cast(), page.len());
+    }
+    Ok(())
+}
+
+fn socket(domain: libc::c_int, ty: libc::c_int) -> io::Result<()> {
+    // SAFETY: opens a socket and closes it.
+    let fd = unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd was opened above.
+    unsafe { libc::close(fd) };
+    Ok(())
+}
+
+fn connect(ip: Ipv4Addr, port: u16) -> io::Result<()> {
+    TcpStream::connect_timeout(&SocketAddrV4::new(ip, port).into(), Duration::from_secs(2)).map(drop)
+}
+
+fn udp(port: u16) -> io::Result<()> {
+    let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+    s.send_to(b"probe", (Ipv4Addr::LOCALHOST, port)).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_worker_has_over_thirty_forbidden_probes() {
+        for kind in WorkerKind::ALL {
+            let denied = PROBES.iter().filter(|(_, _, allowed)| !allowed.contains(&kind)).count();
+            assert!(denied >= 30, "{kind}: {denied}");
+        }
+        assert_eq!(classify(Ok(()), -1), ("allowed".to_string(), false));
+        assert!(
+            classify(Err(io::Error::from_raw_os_error(libc::EBADF)), -1)
+                .0
+                .starts_with("failed")
+        );
+        assert_eq!(
+            classify(Err(io::Error::from_raw_os_error(libc::EPERM)), libc::SYS_ptrace).1,
+            true
+        );
+    }
+}
