@@ -73,6 +73,11 @@ impl Home {
         Ok(Self { root })
     }
 
+    /// The home at an absolute path.
+    pub fn at(root: PathBuf) -> Self {
+        Self { root }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -9,4 +9,5 @@ pub mod home;
 pub mod logging;
 pub mod logs;
 pub mod pidfile;
+pub mod sandbox;
 pub mod workers;

@@ -163,3 +163,15 @@ fn another_user_cannot_reach_the_socket() {
     assert!(u.oarn(&["stop"]).status.success());
     assert!(daemon.wait().unwrap().success());
 }
+
+#[test]
+fn an_ordinary_user_can_verify_the_sandbox() {
+    let Some(u) = Unprivileged::new() else { return };
+    assert!(u.oarn(&["init"]).status.success());
+    let out = u.oarn(&["sandbox", "verify", "--json"]);
+    let v: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let bad: Vec<&Value> = v.as_array().unwrap().iter().filter(|o| o["ok"] != true).collect();
+    assert!(out.status.success() && bad.is_empty(), "{bad:#?}");
+    assert!(v.as_array().unwrap().len() >= 130);
+}

@@ -56,6 +56,11 @@ pub enum Command {
     },
     /// Show the node's log.
     Logs(LogsArgs),
+    /// Show each worker's sandbox profile, and prove from inside the workers that it holds.
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -91,6 +96,22 @@ pub enum ConfigCommand {
     Path,
     /// Make the running node re-read config.toml (same as SIGHUP).
     Reload {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Print the effective sandbox profile of each worker (or one: infer, net, chain).
+    Show { worker: Option<String> },
+    /// Run each worker under its real profile and try forbidden and needed operations;
+    /// exits 0 only if every forbidden one failed and every needed one worked.
+    Verify {
+        /// Only this worker: infer, net or chain.
+        #[arg(long)]
+        worker: Option<String>,
+        /// Print the results as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -4,6 +4,7 @@ mod args;
 mod config;
 mod logs;
 mod node;
+mod sandbox;
 mod table;
 
 use std::process::ExitCode;
@@ -35,6 +36,7 @@ pub fn main_exec() -> anyhow::Result<ExitCode> {
         Command::Status { json } => node::status(&home()?, json),
         Command::Config { command } => config::run(&home()?, command),
         Command::Logs(args) => logs::run(&home()?, args),
+        Command::Sandbox { command } => sandbox::run(&home()?, command),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "oarn", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -418,6 +418,13 @@ impl Ctx {
         conn.send_with(|max, out| frame::encode_into(&ours, max, out)).await?;
 
         let seen = proc_status::observe(pid).map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
+        if !seen.unverified.is_empty() {
+            tracing::debug!(
+                worker = self.kind.name(),
+                "cannot compare the {} namespaces of a non-dumpable worker without CAP_SYS_PTRACE",
+                seen.unverified.join(", ")
+            );
+        }
         let lies = proc_status::contradictions(&hello.sandbox, &seen);
         if !lies.is_empty() {
             return Err(format!(
@@ -604,6 +611,12 @@ async fn exit_or(child: &mut Child, reason: String) -> Outcome {
 
 /// "exited with status 3" or "killed by signal SIGSEGV".
 pub fn describe(status: ExitStatus) -> String {
+    if status.code() == Some(oarn_sandbox::seccomp::EXIT_SECCOMP) {
+        return format!(
+            "exited with status {} (its sandbox refused a syscall; `oarn logs` names it)",
+            oarn_sandbox::seccomp::EXIT_SECCOMP
+        );
+    }
     if let Some(code) = status.code() {
         return format!("exited with status {code}");
     }
