@@ -48,15 +48,13 @@ pub fn apply(limits: &Rlimits, values: &Values) -> LayerState {
     }
 }
 
-/// Physical memory in MiB, from /proc/meminfo (read before Landlock closes /proc).
+/// Physical memory in MiB, from sysinfo(2) (no /proc needed, so it works under systemd's
+/// `ProcSubset=pid`).
 pub fn physical_memory_mb() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<u64>().ok())
-        })
-        .map_or(u64::MAX / MIB, |kib| kib / 1024)
+    // SAFETY: sysinfo fills a zeroed struct we own.
+    let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+    if unsafe { libc::sysinfo(&mut info) } != 0 {
+        return u64::MAX / MIB;
+    }
+    (info.totalram as u64).saturating_mul(u64::from(info.mem_unit)) / MIB
 }
