@@ -64,6 +64,11 @@ const PROBES: &[Probe] = &[
     ),
     ("write into the model cache", |c| write(c.models.join("planted")), &[]),
     (
+        "read the IPFS store",
+        |c| std::fs::read_dir(c.home.join("ipfs")).map(drop),
+        &[Net],
+    ),
+    (
         "write into the IPFS store",
         |c| write(c.home.join("ipfs/probe")),
         &[Net],
