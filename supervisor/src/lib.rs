@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod home;
 pub mod logging;
 pub mod logs;
+pub mod models;
 pub mod pidfile;
 pub mod sandbox;
 pub mod workers;

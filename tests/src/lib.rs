@@ -226,3 +226,13 @@ pub fn rogue(dir: &Path, mode: &str) -> (String, String) {
     std::os::unix::fs::symlink(bin_dir().join("oarn-worker-rogue"), &link).expect("symlink rogue");
     ("OARN_WORKERS__INFER".into(), link.display().to_string())
 }
+
+/// The real test model (SmolLM2-135M-Instruct Q4_1), fetched by `scripts/fetch-test-model`.
+pub fn test_model() -> PathBuf {
+    let path = match std::env::var_os("OARN_TEST_MODEL") {
+        Some(p) => PathBuf::from(p),
+        None => bin_dir().parent().expect("target dir").join("test-models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+    };
+    assert!(path.exists(), "{} is missing; run scripts/fetch-test-model", path.display());
+    path
+}

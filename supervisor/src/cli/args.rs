@@ -56,6 +56,11 @@ pub enum Command {
     },
     /// Show the node's log.
     Logs(LogsArgs),
+    /// Manage the models this node can run.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
     /// Show each worker's sandbox profile, and prove from inside the workers that it holds.
     Sandbox {
         #[command(subcommand)]
@@ -96,6 +101,39 @@ pub enum ConfigCommand {
     Path,
     /// Make the running node re-read config.toml (same as SIGHUP).
     Reload {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// List installed models.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a model's metadata and whether it fits this machine.
+    Info {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy a GGUF file into the model store (verified before it is visible).
+    Import {
+        path: PathBuf,
+        /// Name to install it under [default: from the file name].
+        #[arg(long)]
+        name: Option<String>,
+        /// Replace a model of the same name.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a model (and its file when no other model shares it).
+    Remove {
+        name: String,
         #[arg(long)]
         json: bool,
     },

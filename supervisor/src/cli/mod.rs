@@ -3,6 +3,7 @@
 mod args;
 mod config;
 mod logs;
+mod model;
 mod node;
 mod sandbox;
 mod table;
@@ -37,6 +38,7 @@ pub fn main_exec() -> anyhow::Result<ExitCode> {
         Command::Config { command } => config::run(&home()?, command),
         Command::Logs(args) => logs::run(&home()?, args),
         Command::Sandbox { command } => sandbox::run(&home()?, command),
+        Command::Model { command } => model::run(&home()?, command),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "oarn", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

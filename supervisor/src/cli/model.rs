@@ -1,0 +1,129 @@
+//! `oarn model list | info | import | remove`.
+
+use std::process::ExitCode;
+
+use oarn::config::{Config, ConfigError, load, resolve_path};
+use oarn::home::Home;
+use oarn::models::{Manifest, Store};
+use serde_json::json;
+
+use super::args::ModelCommand;
+
+fn store(home: &Home) -> anyhow::Result<Store> {
+    let config = match load::load(&home.config()) {
+        Ok(l) => l.config,
+        Err(ConfigError::Missing { .. }) => Config::default(),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Store::open(&resolve_path(&config.storage.models_dir, home.root()))?)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+}
+
+/// Memory the kernel says is available now, in bytes.
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = text
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+pub fn run(home: &Home, command: ModelCommand) -> anyhow::Result<ExitCode> {
+    let store = store(home)?;
+    match command {
+        ModelCommand::List { json } => {
+            let models = store.list()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&models)?);
+            } else if models.is_empty() {
+                println!("no models installed; add one with `oarn model import PATH`");
+            } else {
+                println!("{:<36} {:>10} {:<10} {:<8} DIGEST", "NAME", "SIZE", "ARCH", "QUANT");
+                for m in &models {
+                    println!(
+                        "{:<36} {:>10} {:<10} {:<8} {}",
+                        m.name,
+                        mib(m.size),
+                        m.metadata.architecture,
+                        m.metadata.quantization.as_deref().unwrap_or("-"),
+                        &m.digest[..19.min(m.digest.len())]
+                    );
+                }
+            }
+        }
+        ModelCommand::Info { name, json } => {
+            let m = store.get(&name)?;
+            let available = available_memory();
+            // Weights only: the KV cache estimate comes with the inference worker.
+            let fits = available.map(|a| m.size < a);
+            if json {
+                let mut v = serde_json::to_value(&m)?;
+                v["path"] = json!(store.blob(&m));
+                v["memory_available"] = json!(available);
+                v["fits_in_memory"] = json!(fits);
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_info(&store, &m, available, fits);
+            }
+        }
+        ModelCommand::Import {
+            path,
+            name,
+            force,
+            json,
+        } => {
+            let m = store.import(&path, name.as_deref(), force)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&m)?);
+            } else {
+                println!("imported {} ({}, {})", m.name, mib(m.size), m.digest);
+            }
+        }
+        ModelCommand::Remove { name, json } => {
+            let blob_removed = store.remove(&name)?;
+            if json {
+                println!("{}", json!({"removed": name, "blob_removed": blob_removed}));
+            } else {
+                println!("removed {name}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_info(store: &Store, m: &Manifest, available: Option<u64>, fits: Option<bool>) {
+    let md = &m.metadata;
+    println!("name          {}", m.name);
+    println!("file          {}", store.blob(m).display());
+    println!("size          {} ({} bytes)", mib(m.size), m.size);
+    println!("digest        {}", m.digest);
+    println!("source        {}", m.source);
+    println!("format        {} (GGUF v{})", m.format, md.gguf_version);
+    println!("architecture  {}", md.architecture);
+    if let Some(n) = &md.name {
+        println!("model name    {n}");
+    }
+    println!("parameters    {:.1} M", md.parameters as f64 / 1e6);
+    println!("quantization  {}", md.quantization.as_deref().unwrap_or("-"));
+    println!(
+        "context       {}",
+        md.context_length.map_or("-".into(), |c| c.to_string())
+    );
+    println!("chat template {}", if md.chat_template { "yes" } else { "no" });
+    match (available, fits) {
+        (Some(a), Some(true)) => println!("fits          yes: weights {} of {} available", mib(m.size), mib(a)),
+        (Some(a), _) => println!(
+            "fits          no: weights {} but only {} available",
+            mib(m.size),
+            mib(a)
+        ),
+        _ => println!("fits          unknown (available memory unreadable)"),
+    }
+}

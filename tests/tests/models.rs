@@ -1,0 +1,71 @@
+//! The model store with a real model: SmolLM2-135M-Instruct (Q4_1 GGUF) imported, listed,
+//! described and removed through the CLI; truncated and foreign files refused without
+//! leaving anything behind.
+
+use std::os::unix::fs::PermissionsExt;
+
+use oarn_tests::{Node, test_model};
+use serde_json::Value;
+
+const SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+
+fn blobs(node: &Node) -> usize {
+    std::fs::read_dir(node.home().join("models/blobs")).map_or(0, |d| d.count())
+}
+
+#[test]
+fn import_describe_and_remove_a_real_model() {
+    let node = Node::new();
+    let model = test_model();
+    let m = node.json(&["model", "import", model.to_str().unwrap(), "--name", "smollm2-135m", "--json"]);
+    assert_eq!(m["digest"], format!("sha256:{SHA256}"));
+    assert_eq!(m["size"], 98_362_432);
+
+    let list = node.json(&["model", "list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let info = node.json(&["model", "info", "smollm2-135m", "--json"]);
+    let md = &info["metadata"];
+    assert_eq!(md["architecture"], "llama");
+    assert_eq!(md["quantization"], "Q4_1");
+    assert_eq!(md["context_length"], 8192);
+    assert_eq!(md["chat_template"], true);
+    let params = md["parameters"].as_u64().unwrap();
+    assert!((134_000_000..136_000_000).contains(&params), "{params}");
+    assert_eq!(info["fits_in_memory"], true);
+    let blob = info["path"].as_str().unwrap().to_string();
+    assert_eq!(std::fs::metadata(&blob).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(&blob).unwrap().len(), 98_362_432);
+
+    let table = String::from_utf8(node.oarn(&["model", "info", "smollm2-135m"]).stdout).unwrap();
+    assert!(table.contains("chat template yes") && table.contains("Q4_1"), "{table}");
+
+    let out = node.oarn(&["model", "import", model.to_str().unwrap(), "--name", "smollm2-135m"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--force"));
+
+    let gone = node.json(&["model", "remove", "smollm2-135m", "--json"]);
+    assert_eq!(gone["blob_removed"], true);
+    assert_eq!(node.json(&["model", "list", "--json"]), Value::Array(vec![]));
+    assert_eq!(blobs(&node), 0);
+}
+
+#[test]
+fn truncated_and_foreign_files_are_refused() {
+    let node = Node::new();
+    let model = std::fs::read(test_model()).unwrap();
+    let cut = node.dir.path().join("cut.gguf");
+    std::fs::write(&cut, &model[..model.len() / 2]).unwrap();
+    let out = node.oarn(&["model", "import", cut.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("truncated model file") && err.contains("download it again"), "{err}");
+
+    let text = node.dir.path().join("notes.gguf");
+    std::fs::write(&text, "these are not weights").unwrap();
+    let out = node.oarn(&["model", "import", text.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a GGUF model file"));
+
+    let out = node.oarn(&["model", "info", "nothing-here"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("oarn model list"));
+    assert_eq!(node.json(&["model", "list", "--json"]), Value::Array(vec![]));
+    assert_eq!(blobs(&node), 0, "nothing half-imported is left");
+}
