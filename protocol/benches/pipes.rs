@@ -15,7 +15,7 @@ use oarn_protocol::frame::{self, DEFAULT_MAX_FRAME, FrameError};
 use oarn_protocol::handshake::{Hello, Role, WorkerKind};
 use oarn_protocol::pipe;
 use oarn_protocol::sandbox::SandboxReport;
-use oarn_protocol::serve::{self, Handler};
+use oarn_protocol::serve::{self, Context, Handler};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
 const CHILD: &str = "OARN_BENCH_CHILD";
@@ -53,12 +53,7 @@ impl Protocol for Bulk {
 struct Len;
 
 impl Handler<Bulk> for Len {
-    fn handle(
-        &mut self,
-        _: RequestId,
-        body: Vec<u8>,
-        _: &mut dyn FnMut(u8) -> Result<(), FrameError>,
-    ) -> Result<u64, ErrorReply> {
+    fn handle(&mut self, _: RequestId, body: Vec<u8>, _: &mut dyn Context<Bulk>) -> Result<u64, ErrorReply> {
         Ok(body.len() as u64)
     }
 }
@@ -112,8 +107,8 @@ impl RawPeer {
 
 /// The worker side, in the child process.
 fn child() {
-    let stdin = std::io::stdin().lock();
-    let stdout = std::io::stdout().lock();
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
     serve::serve::<Bulk, _, _, _>(
         &mut Len,
         "bench",

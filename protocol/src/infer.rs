@@ -9,18 +9,72 @@ use crate::envelope::{Down, Info, Progress, Up};
 pub enum Request {
     /// What the worker can do and how busy it is.
     Info,
+    /// Generate text from a prompt; tokens stream back as [`Event::Token`].
+    Generate(Generate),
+}
+
+/// A generation request.
+#[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Generate {
+    /// The GGUF file, inside the model cache the worker's profile lets it read.
+    pub model: String,
+    pub prompt: String,
+    /// A system message, used with the model's chat template.
+    pub system: Option<String>,
+    /// Wrap the prompt in the model's chat template (when it has one).
+    pub chat: bool,
+    pub max_tokens: u32,
+    /// Temperature in thousandths; 0 is greedy (deterministic) decoding.
+    pub temperature_milli: u32,
+    pub seed: u32,
+    /// Threads; 0 uses every core.
+    pub threads: u32,
+    /// Context length; 0 uses 2048 or the model's training length, whichever is smaller.
+    pub context: u32,
+}
+
+/// How a generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub enum Stop {
+    /// The model produced its end-of-generation token.
+    EndOfText,
+    /// `max_tokens` were generated.
+    MaxTokens,
+    /// The supervisor cancelled it.
+    Cancelled,
+}
+
+/// What a finished generation reports.
+#[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Generated {
+    pub stop: Stop,
+    pub prompt_tokens: u32,
+    pub generated_tokens: u32,
+    /// Loading the model (0 when it was already loaded).
+    pub load_us: u64,
+    /// Evaluating the prompt.
+    pub prompt_us: u64,
+    /// Generating after the prompt.
+    pub generate_us: u64,
+    /// From the request to the first generated token.
+    pub first_token_us: u64,
+    /// What decides the exact output bytes: build, backend, CPU features, parameters.
+    pub fingerprint: String,
 }
 
 /// infer worker → supervisor, final answers.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub enum Reply {
     Info(Info),
+    Generated(Generated),
 }
 
 /// infer worker → supervisor, streamed while a request runs.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub enum Event {
     Progress(Progress),
+    /// Generated text, in order (whole UTF-8 characters).
+    Token(String),
 }
 
 /// A frame to the infer worker.

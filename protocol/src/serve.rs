@@ -1,22 +1,31 @@
-//! The blocking loop a worker runs on its stdin/stdout after entering its sandbox: handshake,
-//! then answer pings and requests until the supervisor says shutdown or closes the pipe.
+//! The loop a worker runs on its stdin/stdout after entering its sandbox: handshake, then
+//! answer pings and requests until the supervisor says shutdown or closes the pipe.
+//!
+//! A reader thread answers pings and records cancellations at once, so a worker busy with a
+//! long request (a model load, a generation) still passes its health checks and can be
+//! stopped mid-request; requests themselves run one at a time on the calling thread.
 
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
 use crate::envelope::{Down, ErrorReply, Protocol, RequestId, Up};
 use crate::frame::{FrameError, Reader, Writer};
 use crate::handshake::{HandshakeError, Hello, Role};
 use crate::sandbox::SandboxReport;
 
+/// What a request handler may ask while it runs.
+pub trait Context<P: Protocol> {
+    /// Streams an event for the current request.
+    fn emit(&mut self, event: P::Event) -> Result<(), FrameError>;
+    /// True once the supervisor cancelled the current request.
+    fn cancelled(&self) -> bool;
+}
+
 /// What a worker does with its requests.
 pub trait Handler<P: Protocol> {
-    /// Answers one request; `emit` streams events for it before the reply.
-    fn handle(
-        &mut self,
-        id: RequestId,
-        request: P::Request,
-        emit: &mut dyn FnMut(P::Event) -> Result<(), FrameError>,
-    ) -> Result<P::Reply, ErrorReply>;
+    /// Answers one request.
+    fn handle(&mut self, id: RequestId, request: P::Request, cx: &mut dyn Context<P>) -> Result<P::Reply, ErrorReply>;
 }
 
 /// Why the serve loop ended abnormally.
@@ -39,6 +48,40 @@ pub enum Ended {
     Closed,
 }
 
+/// No request is cancelled (ids start at 1).
+const NONE_CANCELLED: u64 = 0;
+
+/// What the reader thread hands to the request loop.
+enum Inbound<R> {
+    Request(RequestId, R),
+    Shutdown,
+    Failed(FrameError),
+}
+
+type SharedWriter<W> = Arc<Mutex<Writer<W>>>;
+
+fn send<P: Protocol, W: Write>(w: &SharedWriter<W>, msg: &Up<P::Reply, P::Event>) -> Result<(), FrameError> {
+    w.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send_with(|max, out| P::encode_up(msg, max, out))
+}
+
+struct Cx<'a, P: Protocol, W: Write> {
+    id: RequestId,
+    writer: &'a SharedWriter<W>,
+    cancelled: &'a AtomicU64,
+    _p: std::marker::PhantomData<P>,
+}
+
+impl<P: Protocol, W: Write> Context<P> for Cx<'_, P, W> {
+    fn emit(&mut self, body: P::Event) -> Result<(), FrameError> {
+        send::<P, W>(self.writer, &Up::Event { id: self.id, body })
+    }
+    fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed) == self.id
+    }
+}
+
 /// Runs the worker side of the protocol over `input`/`output` until shutdown or close.
 pub fn serve<P, H, R, W>(
     handler: &mut H,
@@ -51,12 +94,15 @@ pub fn serve<P, H, R, W>(
 where
     P: Protocol,
     H: Handler<P>,
-    R: Read,
-    W: Write,
+    R: Read + Send + 'static,
+    W: Write + Send + 'static,
 {
     let mut reader = Reader::new(input, max_frame);
-    let mut writer = Writer::new(output, max_frame);
-    writer.send(&Hello::new(Role::Worker(P::KIND), build_id, sandbox))?;
+    let writer: SharedWriter<W> = Arc::new(Mutex::new(Writer::new(output, max_frame)));
+    writer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send(&Hello::new(Role::Worker(P::KIND), build_id, sandbox))?;
     let payload = match reader.read_payload() {
         Ok(p) => p,
         Err(FrameError::Closed) => return Ok(Ended::Closed),
@@ -64,25 +110,56 @@ where
     };
     Hello::decode(payload, Role::Supervisor)?;
 
-    loop {
-        let msg = match reader.read_payload().and_then(P::decode_down) {
-            Ok(m) => m,
-            Err(FrameError::Closed) => return Ok(Ended::Closed),
-            Err(e) => return Err(e.into()),
-        };
-        match msg {
-            Down::Ping { nonce } => send::<P, _>(&mut writer, &Up::Pong { nonce })?,
-            Down::Request { id, body } => {
-                let reply = handler.handle(id, body, &mut |body| send::<P, _>(&mut writer, &Up::Event { id, body }));
-                send::<P, _>(&mut writer, &Up::Reply { id, body: reply })?;
+    let cancelled = Arc::new(AtomicU64::new(NONE_CANCELLED));
+    let (tx, rx) = mpsc::sync_channel::<Inbound<P::Request>>(64);
+    let reader_writer = writer.clone();
+    let reader_cancelled = cancelled.clone();
+    std::thread::Builder::new()
+        .name("frames".into())
+        .spawn(move || {
+            loop {
+                let msg = match reader.read_payload().and_then(P::decode_down) {
+                    Ok(m) => m,
+                    Err(FrameError::Closed) => return,
+                    Err(e) => {
+                        let _ = tx.send(Inbound::Failed(e));
+                        return;
+                    }
+                };
+                let forward = match msg {
+                    Down::Ping { nonce } => match send::<P, W>(&reader_writer, &Up::Pong { nonce }) {
+                        Ok(()) => continue,
+                        Err(e) => Inbound::Failed(e),
+                    },
+                    Down::Cancel { id } => {
+                        reader_cancelled.store(id, Ordering::Relaxed);
+                        continue;
+                    }
+                    Down::Request { id, body } => Inbound::Request(id, body),
+                    Down::Shutdown { .. } => Inbound::Shutdown,
+                };
+                if tx.send(forward).is_err() {
+                    return;
+                }
             }
-            // Requests are answered synchronously, so none is in flight when a cancel arrives.
-            Down::Cancel { .. } => {}
-            Down::Shutdown { .. } => return Ok(Ended::Shutdown),
+        })
+        .map_err(|e| ServeError::Frame(FrameError::Io(e)))?;
+
+    loop {
+        match rx.recv() {
+            Err(_) => return Ok(Ended::Closed),
+            Ok(Inbound::Shutdown) => return Ok(Ended::Shutdown),
+            Ok(Inbound::Failed(e)) => return Err(e.into()),
+            Ok(Inbound::Request(id, body)) => {
+                let mut cx = Cx::<P, W> {
+                    id,
+                    writer: &writer,
+                    cancelled: &cancelled,
+                    _p: std::marker::PhantomData,
+                };
+                let reply = handler.handle(id, body, &mut cx);
+                send::<P, W>(&writer, &Up::Reply { id, body: reply })?;
+            }
         }
     }
-}
-
-fn send<P: Protocol, W: Write>(writer: &mut Writer<W>, msg: &Up<P::Reply, P::Event>) -> Result<(), FrameError> {
-    writer.send_with(|max, out| P::encode_up(msg, max, out))
 }

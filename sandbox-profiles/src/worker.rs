@@ -46,8 +46,8 @@ where
     }
     init_logging(&launch.log_filter);
     let mut handler = make(&launch);
-    let stdin = std::io::stdin().lock();
-    let stdout = std::io::stdout().lock();
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
     match serve::serve::<P, H, _, _>(&mut handler, BUILD_ID, report, stdin, stdout, DEFAULT_MAX_FRAME) {
         Ok(Ended::Shutdown) => {
             tracing::info!("shutting down at the supervisor's request");

@@ -6,6 +6,7 @@ pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod home;
+pub mod local;
 pub mod logging;
 pub mod logs;
 pub mod models;

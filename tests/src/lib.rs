@@ -231,8 +231,15 @@ pub fn rogue(dir: &Path, mode: &str) -> (String, String) {
 pub fn test_model() -> PathBuf {
     let path = match std::env::var_os("OARN_TEST_MODEL") {
         Some(p) => PathBuf::from(p),
-        None => bin_dir().parent().expect("target dir").join("test-models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        None => bin_dir()
+            .parent()
+            .expect("target dir")
+            .join("test-models/SmolLM2-135M-Instruct.Q4_1.gguf"),
     };
-    assert!(path.exists(), "{} is missing; run scripts/fetch-test-model", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing; run scripts/fetch-test-model",
+        path.display()
+    );
     path
 }

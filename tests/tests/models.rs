@@ -17,7 +17,14 @@ fn blobs(node: &Node) -> usize {
 fn import_describe_and_remove_a_real_model() {
     let node = Node::new();
     let model = test_model();
-    let m = node.json(&["model", "import", model.to_str().unwrap(), "--name", "smollm2-135m", "--json"]);
+    let m = node.json(&[
+        "model",
+        "import",
+        model.to_str().unwrap(),
+        "--name",
+        "smollm2-135m",
+        "--json",
+    ]);
     assert_eq!(m["digest"], format!("sha256:{SHA256}"));
     assert_eq!(m["size"], 98_362_432);
 
@@ -57,7 +64,10 @@ fn truncated_and_foreign_files_are_refused() {
     let out = node.oarn(&["model", "import", cut.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("truncated model file") && err.contains("download it again"), "{err}");
+    assert!(
+        err.contains("truncated model file") && err.contains("download it again"),
+        "{err}"
+    );
 
     let text = node.dir.path().join("notes.gguf");
     std::fs::write(&text, "these are not weights").unwrap();

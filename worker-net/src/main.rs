@@ -6,9 +6,8 @@
 use std::process::ExitCode;
 
 use oarn_protocol::envelope::{ErrorReply, Info, RequestId};
-use oarn_protocol::frame::FrameError;
-use oarn_protocol::net::{Event, Protocol, Reply, Request};
-use oarn_protocol::serve::Handler;
+use oarn_protocol::net::{Protocol, Reply, Request};
+use oarn_protocol::serve::{Context, Handler};
 
 /// Answers the supervisor's requests.
 #[derive(Debug, Default)]
@@ -19,7 +18,7 @@ impl Handler<Protocol> for Worker {
         &mut self,
         _id: RequestId,
         request: Request,
-        _emit: &mut dyn FnMut(Event) -> Result<(), FrameError>,
+        _cx: &mut dyn Context<Protocol>,
     ) -> Result<Reply, ErrorReply> {
         match request {
             Request::Info => Ok(Reply::Info(Info::default())),

@@ -56,6 +56,11 @@ pub enum Command {
     },
     /// Show the node's log.
     Logs(LogsArgs),
+    /// Run models on this machine, offline.
+    Local {
+        #[command(subcommand)]
+        command: LocalCommand,
+    },
     /// Manage the models this node can run.
     Model {
         #[command(subcommand)]
@@ -101,6 +106,36 @@ pub enum ConfigCommand {
     Path,
     /// Make the running node re-read config.toml (same as SIGHUP).
     Reload {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Generate an answer to PROMPT with an installed model, streaming it to stdout.
+    Inference {
+        prompt: String,
+        /// Model name [default: the only installed model].
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, default_value_t = 256)]
+        max_tokens: u32,
+        /// 0 is greedy: the same answer every time.
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u32,
+        /// A system message for the chat template.
+        #[arg(long)]
+        system: Option<String>,
+        /// Threads [default: compute.threads, 0 = every core].
+        #[arg(long, default_value_t = 0)]
+        threads: u32,
+        /// Send the prompt as is, without the model's chat template.
+        #[arg(long)]
+        raw: bool,
+        /// Print the text and statistics as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -2,6 +2,7 @@
 
 mod args;
 mod config;
+mod local;
 mod logs;
 mod model;
 mod node;
@@ -39,6 +40,7 @@ pub fn main_exec() -> anyhow::Result<ExitCode> {
         Command::Logs(args) => logs::run(&home()?, args),
         Command::Sandbox { command } => sandbox::run(&home()?, command),
         Command::Model { command } => model::run(&home()?, command),
+        Command::Local { command } => local::run(&home()?, command),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "oarn", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

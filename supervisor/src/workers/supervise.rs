@@ -365,10 +365,7 @@ impl Ctx {
 
         let outcome = match self.handshake::<P>(&mut reader, &mut conn, pid).await {
             // A worker that already exited explains itself better by its exit status.
-            Err(reason) => match child.try_wait() {
-                Ok(Some(status)) => Outcome::Failed(describe(status)),
-                _ => Outcome::Failed(reason),
-            },
+            Err(reason) => exit_or(&mut child, reason, Duration::from_millis(500)).await,
             Ok(()) => {
                 tracing::info!(worker, pid, "worker ready");
                 let (up_tx, up_rx) = mpsc::channel(64);
@@ -473,7 +470,7 @@ impl Ctx {
         loop {
             tokio::select! {
                 msg = up.recv() => match msg {
-                    None | Some(Err(FrameError::Closed)) => return exit_or(child, "closed its output".into()).await,
+                    None | Some(Err(FrameError::Closed)) => return exit_or(child, "closed its output".into(), Duration::from_secs(2)).await,
                     Some(Err(e)) => return Outcome::Failed(format!("sent a bad frame ({e}); killed")),
                     Some(Ok(Up::Pong { nonce })) => {
                         if let Some((n, at)) = outstanding
@@ -516,7 +513,7 @@ impl Ctx {
                     } else {
                         let nonce = fastrand::u64(..);
                         if let Err(e) = conn.send(&Down::Ping { nonce }).await {
-                            return exit_or(child, e).await;
+                            return exit_or(child, e, Duration::from_secs(2)).await;
                         }
                         outstanding = Some((nonce, Instant::now()));
                     }
@@ -533,7 +530,7 @@ impl Ctx {
                         let Call { body, reply, events } = call;
                         if let Err(e) = conn.send(&Down::Request { id, body }).await {
                             let _ = reply.send(Err(CallError::Lost(self.kind)));
-                            return exit_or(child, e).await;
+                            return exit_or(child, e, Duration::from_secs(2)).await;
                         }
                         conn.pending.insert(id, Pending { reply, events });
                     }
@@ -602,8 +599,8 @@ impl<P: Protocol> Conn<P> {
 }
 
 /// A worker whose pipe broke has usually exited: its exit status says more than the pipe.
-async fn exit_or(child: &mut Child, reason: String) -> Outcome {
-    match timeout(Duration::from_secs(2), child.wait()).await {
+async fn exit_or(child: &mut Child, reason: String, wait: Duration) -> Outcome {
+    match timeout(wait, child.wait()).await {
         Ok(Ok(status)) => Outcome::Failed(describe(status)),
         _ => Outcome::Failed(reason),
     }

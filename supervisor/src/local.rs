@@ -1,0 +1,120 @@
+//! `oarn local inference` without a daemon: starts a supervisor with only the inference worker
+//! (the same spawn, sandbox and protocol path the daemon uses), runs one generation, streams
+//! its text, and stops the worker.
+
+use std::time::Duration;
+
+use oarn_protocol::WorkerKind;
+use oarn_protocol::infer::{Event, Generate, Generated, Reply, Request};
+use tokio::sync::mpsc;
+
+use crate::config::{Config, resolve_path};
+use crate::home::Home;
+use crate::models::{Manifest, Store, StoreError};
+use crate::workers::{CallError, State, Supervisor};
+
+/// How long the worker has to start.
+const START: Duration = Duration::from_secs(15);
+
+/// Why a local generation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// No model is installed.
+    #[error(
+        "no model is installed; add one with `oarn model import PATH` (scripts/fetch-test-model fetches a small one)"
+    )]
+    NoModel,
+    /// Several models and none chosen.
+    #[error("several models are installed ({0}); choose one with --model")]
+    Ambiguous(String),
+    /// The store could not be read, or the model is unknown.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The worker did not start or stopped.
+    #[error("the inference worker failed: {0}")]
+    Worker(String),
+    /// The worker refused or failed the request.
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+/// Picks the model: the one named, else the only one installed.
+pub fn choose_model(store: &Store, name: Option<&str>) -> Result<Manifest, LocalError> {
+    if let Some(n) = name {
+        return Ok(store.get(n)?);
+    }
+    let mut all = store.list()?;
+    match all.len() {
+        0 => Err(LocalError::NoModel),
+        1 => Ok(all.remove(0)),
+        _ => Err(LocalError::Ambiguous(
+            all.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "),
+        )),
+    }
+}
+
+/// Opens the store of `config` in `home`.
+pub fn store(config: &Config, home: &Home) -> Result<Store, StoreError> {
+    Store::open(&resolve_path(&config.storage.models_dir, home.root()))
+}
+
+/// Runs `request` on a freshly started inference worker, calling `on_text` as text arrives.
+pub async fn infer(
+    config: &Config,
+    home: &Home,
+    request: Generate,
+    mut on_text: impl FnMut(&str),
+) -> Result<Generated, LocalError> {
+    let supervisor = Supervisor::start(config, home, &[WorkerKind::Infer]);
+    let result = async {
+        supervisor.settled(START).await;
+        let handle = supervisor
+            .workers()
+            .infer
+            .clone()
+            .expect("started with the infer worker");
+        let status = handle.status();
+        if status.state != State::Running {
+            return Err(LocalError::Worker(
+                status.last_exit.unwrap_or_else(|| "no handshake".into()),
+            ));
+        }
+        let (tx, mut rx) = mpsc::channel(1024);
+        let call = handle.call(Request::Generate(request), Some(tx));
+        tokio::pin!(call);
+        let reply = loop {
+            tokio::select! {
+                reply = &mut call => break reply,
+                Some(Event::Token(text)) = rx.recv() => on_text(&text),
+            }
+        };
+        while let Ok(Event::Token(text)) = rx.try_recv() {
+            on_text(&text);
+        }
+        let reply = match reply {
+            Err(CallError::Lost(_)) => {
+                // Let the supervisor record how the worker ended, then say it.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let s = handle.status();
+                let tail: Vec<String> = s.stderr_tail.iter().rev().take(3).rev().cloned().collect();
+                return Err(LocalError::Worker(format!(
+                    "it stopped during the request: {}{}",
+                    s.last_exit.unwrap_or_else(|| "no exit status".into()),
+                    if tail.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; its last words: {}", tail.join(" | "))
+                    }
+                )));
+            }
+            other => other?,
+        };
+        match reply {
+            Reply::Generated(g) => Ok(g),
+            other => Err(LocalError::Worker(format!("unexpected reply {other:?}"))),
+        }
+    }
+    .await;
+    supervisor.shutdown().await;
+    result
+}
