@@ -70,6 +70,21 @@ fn raw_child() {
     }
 }
 
+/// This benchmark re-executed as a child in `mode`, with 1 MiB pipe buffers as the supervisor
+/// gives its workers.
+fn spawn_child(mode: &str) -> (Child, ChildStdin, ChildStdout) {
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .env(CHILD, mode)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (stdin, stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+    assert!(pipe::grow(&stdin) && pipe::grow(&stdout), "as the supervisor does");
+    (child, stdin, stdout)
+}
+
 /// The same pipes and processes without the protocol: what the hardware allows.
 struct RawPeer {
     _child: Child,
@@ -80,15 +95,7 @@ struct RawPeer {
 
 impl RawPeer {
     async fn spawn() -> Self {
-        let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-            .env(CHILD, "raw")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let (stdin, stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
-        assert!(pipe::grow(&stdin) && pipe::grow(&stdout));
+        let (child, stdin, stdout) = spawn_child("raw");
         Self {
             _child: child,
             stdin,
@@ -130,15 +137,7 @@ struct Peer {
 
 impl Peer {
     async fn spawn() -> Self {
-        let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-            .env(CHILD, "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let (stdin, stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
-        assert!(pipe::grow(&stdin) && pipe::grow(&stdout), "as the supervisor does");
+        let (child, stdin, stdout) = spawn_child("serve");
         let mut w = channel::Writer::new(stdin, DEFAULT_MAX_FRAME);
         let mut r = channel::Reader::new(stdout, DEFAULT_MAX_FRAME);
         Hello::decode(r.read_payload().await.unwrap(), Role::Worker(WorkerKind::Infer)).unwrap();
