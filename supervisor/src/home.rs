@@ -1,7 +1,6 @@
 //! The node home (`~/.oarn` by default): where each of the node's files lives, and `oarn init`.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::config::template::TEMPLATE;
@@ -154,19 +153,12 @@ impl Home {
 
 /// Writes a file readable by its owner only, replacing any old one atomically.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), HomeError> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io("cannot create", &tmp))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(io("cannot write", &tmp))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(io("cannot set mode on", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(io("cannot write", path))
+    // write_atomic keeps the mode of the file it replaces: make that 0600 first.
+    if path.exists() {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(io("cannot set mode on", path))?;
+    }
+    crate::config::edit::write_atomic(path, bytes).map_err(io("cannot write", path))
 }
 
 /// 32 random bytes from the kernel, hex encoded.

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use oarn::config::{Config, ConfigError, load};
+use oarn::config::load;
 use oarn::home::Home;
 use oarn::local;
 use oarn_protocol::infer::{Generate, Stop};
@@ -34,11 +34,7 @@ pub fn run(home: &Home, command: LocalCommand) -> anyhow::Result<ExitCode> {
     if !(0.0..=5.0).contains(&temperature) {
         bail!("--temperature must be between 0 and 5");
     }
-    let config = match load::load(&home.config()) {
-        Ok(l) => l.config,
-        Err(ConfigError::Missing { .. }) => Config::default(),
-        Err(e) => return Err(e.into()),
-    };
+    let config = load::load_or_default(&home.config())?;
     let store = local::store(&config, home)?;
     let manifest = local::choose_model(&store, model.as_deref())?;
     let request = Generate {

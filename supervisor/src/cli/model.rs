@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use oarn::config::{Config, ConfigError, load, resolve_path};
+use oarn::config::{load, resolve_path};
 use oarn::home::Home;
 use oarn::models::{Manifest, Store};
 use serde_json::json;
@@ -10,11 +10,7 @@ use serde_json::json;
 use super::args::ModelCommand;
 
 fn store(home: &Home) -> anyhow::Result<Store> {
-    let config = match load::load(&home.config()) {
-        Ok(l) => l.config,
-        Err(ConfigError::Missing { .. }) => Config::default(),
-        Err(e) => return Err(e.into()),
-    };
+    let config = load::load_or_default(&home.config())?;
     Ok(Store::open(&resolve_path(&config.storage.models_dir, home.root()))?)
 }
 

@@ -3,22 +3,13 @@
 use std::process::ExitCode;
 
 use anyhow::bail;
-use oarn::config::{Config, ConfigError, load};
+use oarn::config::load;
 use oarn::home::Home;
 use oarn_protocol::WorkerKind;
 use oarn_sandbox::probe::Expect;
 use oarn_sandbox::profile;
 
 use super::args::SandboxCommand;
-
-/// The configuration of `home`, or the defaults when it has none yet.
-fn config(home: &Home) -> anyhow::Result<Config> {
-    match load::load(&home.config()) {
-        Ok(l) => Ok(l.config),
-        Err(ConfigError::Missing { .. }) => Ok(Config::default()),
-        Err(e) => Err(e.into()),
-    }
-}
 
 fn kinds(worker: Option<&str>) -> anyhow::Result<Vec<WorkerKind>> {
     match worker {
@@ -33,7 +24,7 @@ fn kinds(worker: Option<&str>) -> anyhow::Result<Vec<WorkerKind>> {
 pub fn run(home: &Home, command: SandboxCommand) -> anyhow::Result<ExitCode> {
     match command {
         SandboxCommand::Show { worker } => {
-            let config = config(home)?;
+            let config = load::load_or_default(&home.config())?;
             let dir = (!config.sandbox.profile_dir.as_os_str().is_empty())
                 .then(|| oarn::config::resolve_path(&config.sandbox.profile_dir, home.root()));
             for kind in kinds(worker.as_deref())? {
@@ -49,7 +40,7 @@ pub fn run(home: &Home, command: SandboxCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         SandboxCommand::Verify { worker, json } => {
-            let config = config(home)?;
+            let config = load::load_or_default(&home.config())?;
             let kinds = kinds(worker.as_deref())?;
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let outcomes = runtime.block_on(oarn::sandbox::verify(&config, home, &kinds))?;

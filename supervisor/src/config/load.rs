@@ -83,6 +83,16 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     load_with_env(path, std::env::vars())
 }
 
+/// Loads `path`, or the defaults when there is no file yet (commands that work before
+/// `oarn init`, such as `oarn model` and `oarn sandbox`).
+pub fn load_or_default(path: &Path) -> Result<Config, ConfigError> {
+    match load(path) {
+        Ok(l) => Ok(l.config),
+        Err(ConfigError::Missing { .. }) => Ok(Config::default()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Loads `path` with overrides from `env` (pairs of name and value).
 pub fn load_with_env(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Loaded, ConfigError> {
     let text = match std::fs::read_to_string(path) {
