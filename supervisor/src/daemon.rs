@@ -63,6 +63,11 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
     for (key, var) in &loaded.overrides {
         tracing::info!("{key} set by environment variable {var}");
     }
+    // Signals are ours before anything can see the daemon, so a SIGTERM sent as soon as the
+    // API answers stops it gracefully instead of killing it.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     let listener = server::bind(&home.socket()).await?;
     let kinds: &[WorkerKind] = match loaded.config.network.mode {
         Mode::Local => &[WorkerKind::Infer],
@@ -81,14 +86,17 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
     });
     let api = tokio::spawn(server::serve(listener, node));
 
-    supervisor.settled(SETTLE).await;
-    let summary = summary(&supervisor);
-    tracing::info!("ready: {summary}");
-    notify(&[NotifyState::Ready, NotifyState::Status(&summary)]);
+    let stop_early = tokio::select! {
+        _ = supervisor.settled(SETTLE) => false,
+        _ = term.recv() => { tracing::info!("SIGTERM received during start-up; stopping"); true }
+        _ = int.recv() => { tracing::info!("SIGINT received during start-up; stopping"); true }
+    };
+    if !stop_early {
+        let summary = summary(&supervisor);
+        tracing::info!("ready: {summary}");
+        notify(&[NotifyState::Ready, NotifyState::Status(&summary)]);
+    }
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
     let watchdog = sd_notify::watchdog_enabled();
     let mut watchdog_tick = tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |d| d / 2));
     let reloader = Reloader {
@@ -97,7 +105,7 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
         level,
         supervisor: &supervisor,
     };
-    loop {
+    while !stop_early {
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM received; stopping"); break; }
             _ = int.recv() => { tracing::info!("SIGINT received; stopping"); break; }

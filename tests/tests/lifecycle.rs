@@ -114,8 +114,14 @@ fn sigterm_stops_gracefully() {
     let status = node.start();
     let worker_pids = pids(&status);
     signal(node.daemon_pid(), Signal::SIGTERM);
-    let exit = node.daemon.take().unwrap().wait().unwrap();
-    assert!(exit.success());
+    let out = node.daemon.take().unwrap().wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        node.log()
+    );
     assert!(worker_pids.iter().all(|&p| !alive(p)));
     assert!(node.log().contains("SIGTERM received"));
 }
