@@ -20,6 +20,9 @@ pub struct Launch {
     /// Probe mode (`oarn sandbox verify`): the loopback TCP and UDP ports to probe, instead
     /// of serving the supervisor.
     pub probe: Option<(u16, u16)>,
+    /// A one-shot command (after `--`) run inside the sandbox instead of serving the
+    /// supervisor, such as `oarn wallet`'s key operations in the chain worker.
+    pub command: Vec<OsString>,
 }
 
 /// A command line the worker cannot use.
@@ -63,6 +66,10 @@ impl Launch {
             args.push("--probe".into());
             args.push(format!("{tcp},{udp}").into());
         }
+        if !self.command.is_empty() {
+            args.push("--".into());
+            args.extend(self.command.iter().cloned());
+        }
         args
     }
 
@@ -74,6 +81,7 @@ impl Launch {
         let mut memory_mb = 0;
         let mut profiles = None;
         let mut probe = None;
+        let mut command = Vec::new();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let mut value = |name: &'static str| args.next().ok_or(LaunchError::MissingValue(name));
@@ -100,6 +108,10 @@ impl Launch {
                         .and_then(|v| v.parse().ok())
                         .ok_or(LaunchError::NotANumber("--memory-mb"))?;
                 }
+                Some("--") => {
+                    command.extend(args.by_ref());
+                    break;
+                }
                 _ => return Err(LaunchError::Unknown(arg)),
             }
         }
@@ -112,6 +124,7 @@ impl Launch {
             memory_mb,
             profiles,
             probe,
+            command,
         })
     }
 }
@@ -129,10 +142,13 @@ mod tests {
             memory_mb: 2048,
             profiles: None,
             probe: None,
+            command: Vec::new(),
         };
         assert_eq!(Launch::parse(l.args()).unwrap(), l);
         l.profiles = Some("/etc/oarn/profiles".into());
         l.probe = Some((4001, 4002));
+        assert_eq!(Launch::parse(l.args()).unwrap(), l);
+        l.command = vec!["wallet".into(), "address".into(), "--home".into()];
         assert_eq!(Launch::parse(l.args()).unwrap(), l);
         let bad = ["--home", "/h", "--memory-mb", "x"].map(OsString::from);
         assert!(matches!(Launch::parse(bad), Err(LaunchError::NotANumber(_))));

@@ -148,6 +148,8 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("CLONE_THREAD", libc::CLONE_THREAD as u64),
     ("PR_SET_NAME", libc::PR_SET_NAME as u64),
     ("FIONBIO", libc::FIONBIO as u64),
+    ("TCGETS", libc::TCGETS as u64),
+    ("TCSETS", libc::TCSETS as u64),
     ("SOCK_STREAM", libc::SOCK_STREAM as u64),
     ("SOCK_DGRAM", libc::SOCK_DGRAM as u64),
     ("SOCK_RAW", libc::SOCK_RAW as u64),

@@ -26,6 +26,19 @@ where
     P: Protocol,
     H: Handler<P>,
 {
+    main_with_commands::<P, H>(make, |_| {
+        eprintln!("{}: this worker runs no commands", P::KIND.binary());
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
+/// [`main`] for a worker that also runs one-shot commands (`-- <command>`), which `run`
+/// executes inside the same sandbox instead of serving the supervisor.
+pub fn main_with_commands<P, H>(make: impl FnOnce(&Launch) -> H, run: impl FnOnce(&Launch) -> ExitCode) -> ExitCode
+where
+    P: Protocol,
+    H: Handler<P>,
+{
     let launch = match Launch::parse(std::env::args_os().skip(1)) {
         Ok(l) => l,
         Err(e) => {
@@ -43,6 +56,9 @@ where
     if let Some((tcp, udp)) = launch.probe {
         let all_ok = crate::probe::run(P::KIND, &launch, tcp, udp);
         return if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
+    if !launch.command.is_empty() {
+        return run(&launch);
     }
     init_logging(&launch.log_filter);
     let mut handler = make(&launch);

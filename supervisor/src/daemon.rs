@@ -105,7 +105,10 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
         level,
         supervisor: &supervisor,
     };
-    while !stop_early {
+    loop {
+        if stop_early {
+            break;
+        }
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM received; stopping"); break; }
             _ = int.recv() => { tracing::info!("SIGINT received; stopping"); break; }

@@ -98,6 +98,10 @@ impl Home {
     pub fn log_file(&self) -> PathBuf {
         self.log_dir().join("oarn.log")
     }
+    /// The sealed wallet (mode 0600); `{keystore}` in sandbox profiles.
+    pub fn keystore(&self) -> PathBuf {
+        self.root.join("wallet.encrypted")
+    }
     /// Bearer token for the HTTP API (mode 0600).
     pub fn api_token(&self) -> PathBuf {
         self.root.join("api.token")

@@ -12,4 +12,5 @@ pub mod logs;
 pub mod models;
 pub mod pidfile;
 pub mod sandbox;
+pub mod wallet;
 pub mod workers;

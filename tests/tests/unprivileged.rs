@@ -175,3 +175,32 @@ fn an_ordinary_user_can_verify_the_sandbox() {
     assert!(out.status.success() && bad.is_empty(), "{bad:#?}");
     assert!(v.as_array().unwrap().len() >= 130);
 }
+
+#[test]
+fn an_ordinary_user_creates_and_opens_a_wallet() {
+    let Some(u) = Unprivileged::new() else { return };
+    assert!(u.oarn(&["init"]).status.success());
+    let pass = u.home.join("pass");
+    std::fs::write(&pass, "an ordinary passphrase").unwrap();
+    nix::unistd::chown(&pass, Some(NOBODY.into()), Some(NOBODY.into())).unwrap();
+    std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let pass = pass.to_str().unwrap();
+
+    let out = u.oarn(&[
+        "wallet",
+        "create",
+        "--no-confirm",
+        "--new-passphrase-file",
+        pass,
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(owner_mode(&u.home.join("wallet.encrypted")), (NOBODY, 0o600));
+
+    // Account 0 again, this time decrypted in the sandboxed worker as the same user.
+    let out = u.oarn(&["wallet", "address", "--passphrase-file", pass, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["address"], created["address"]);
+}

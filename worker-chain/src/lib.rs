@@ -4,3 +4,4 @@
 pub mod account;
 pub mod keystore;
 pub mod secret;
+pub mod wallet;

@@ -1,7 +1,7 @@
 //! `oarn-worker-chain`: the only process that holds key material: wallet, signing, contract calls.
 //!
-//! Started only by the supervisor, which speaks the protocol of [`oarn_protocol::chain`] on
-//! this process's stdin/stdout.
+//! Started by the supervisor, which speaks the protocol of [`oarn_protocol::chain`] on this
+//! process's stdin/stdout, or by `oarn wallet` for one key operation (`-- wallet <op>`).
 
 use std::process::ExitCode;
 
@@ -27,5 +27,8 @@ impl Handler<Protocol> for Worker {
 }
 
 fn main() -> ExitCode {
-    oarn_sandbox::worker::main::<Protocol, _>(|_| Worker)
+    oarn_sandbox::worker::main_with_commands::<Protocol, _>(
+        |_| Worker,
+        |launch| oarn_worker_chain::wallet::run(&launch.command),
+    )
 }

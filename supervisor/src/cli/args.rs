@@ -66,6 +66,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// The node's wallet. Every key operation runs in the sandboxed chain worker; passphrases
+    /// come from the terminal, a file, or systemd's credential `oarn-wallet-passphrase`.
+    Wallet {
+        #[command(subcommand)]
+        command: WalletCommand,
+    },
     /// Show each worker's sandbox profile, and prove from inside the workers that it holds.
     Sandbox {
         #[command(subcommand)]
@@ -78,6 +84,83 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WalletCommand {
+    /// Create a wallet from a new BIP-39 recovery phrase, shown once and confirmed.
+    Create {
+        /// Words in the recovery phrase: 12 or 24.
+        #[arg(long, default_value_t = 24)]
+        words: u8,
+        /// Do not ask for words of the phrase back (for automation: you must store it yourself).
+        #[arg(long)]
+        no_confirm: bool,
+        /// Read the new passphrase from this file instead of the terminal.
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import a private key, recovery phrase, or Ethereum V3 keystore (geth, MetaMask).
+    /// Keys and phrases are read from --from-file or standard input, never the command line.
+    #[command(group(clap::ArgGroup::new("kind").required(true)))]
+    Import {
+        /// Import a hex private key.
+        #[arg(long, group = "kind")]
+        private_key: bool,
+        /// Import a BIP-39 recovery phrase.
+        #[arg(long, group = "kind")]
+        mnemonic: bool,
+        /// Import this V3 keystore JSON file.
+        #[arg(long, group = "kind", value_name = "FILE")]
+        keystore_json: Option<PathBuf>,
+        /// Read the key or phrase from this file instead of standard input.
+        #[arg(long, conflicts_with = "keystore_json")]
+        from_file: Option<PathBuf>,
+        /// Read the V3 file's passphrase from this file.
+        #[arg(long, requires = "keystore_json")]
+        json_passphrase_file: Option<PathBuf>,
+        /// Read the new passphrase from this file instead of the terminal.
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the wallet's address (account 0 without a passphrase, others with one).
+    Address {
+        /// Account index on the wallet's HD path m/44'/60'/0'/0/<index>.
+        #[arg(long, default_value_t = 0)]
+        index: u32,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write an account as Ethereum V3 keystore JSON (scrypt), for backup or other wallets.
+    Export {
+        /// The file to create (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        index: u32,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// Read the exported file's passphrase from this file instead of the terminal.
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Seal the wallet under a new passphrase (the old file is replaced atomically).
+    ChangePassphrase {
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

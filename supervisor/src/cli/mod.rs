@@ -8,6 +8,7 @@ mod model;
 mod node;
 mod sandbox;
 mod table;
+mod wallet;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,7 @@ pub fn main_exec() -> anyhow::Result<ExitCode> {
         Command::Config { command } => config::run(&home()?, command),
         Command::Logs(args) => logs::run(&home()?, args),
         Command::Sandbox { command } => sandbox::run(&home()?, command),
+        Command::Wallet { command } => wallet::run(&home()?, command),
         Command::Model { command } => model::run(&home()?, command),
         Command::Local { command } => local::run(&home()?, command),
         Command::Completions { shell } => {

@@ -132,6 +132,7 @@ pub fn launch(config: &Config, home: &Home) -> Launch {
         memory_mb: u64::from(config.compute.max_ram_gb) * 1024,
         profiles: dir(&config.sandbox.profile_dir),
         probe: None,
+        command: Vec::new(),
     }
 }
 
