@@ -3,6 +3,8 @@
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`; `scripts/test` does it).
 
+pub mod devnet;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -111,6 +111,10 @@ pub struct Discovery {
     pub discovery_method: DiscoveryMethod,
     /// ENS name of the OARNRegistry contract.
     pub ens_name: String,
+    /// Ethereum endpoints used only to resolve `ens_name` (ENS lives on mainnet).
+    pub ens_rpc_urls: Vec<String>,
+    /// Address of the ENS registry contract those endpoints serve.
+    pub ens_registry: String,
     /// Multiaddrs of bootstrap peers; only with `discovery_method = "manual"`.
     pub bootstrap_peers: Vec<String>,
 }
@@ -120,6 +124,8 @@ impl Default for Discovery {
         Self {
             discovery_method: DiscoveryMethod::Auto,
             ens_name: "oarn-registry.eth".into(),
+            ens_rpc_urls: Vec::new(),
+            ens_registry: String::new(),
             bootstrap_peers: Vec::new(),
         }
     }
@@ -351,16 +357,26 @@ impl Config {
                 bad(key, "is only used with network.discovery.discovery_method = \"manual\"; remove it or set discovery_method = \"manual\"".into());
             }
         }
-        for url in &self.blockchain.rpc_urls {
-            if !["http://", "https://", "ws://", "wss://"]
-                .iter()
-                .any(|s| url.starts_with(s))
-            {
-                bad(
-                    "blockchain.rpc_urls",
-                    format!("{url:?} is not an http(s):// or ws(s):// URL"),
-                );
+        let urls = [
+            ("blockchain.rpc_urls", &self.blockchain.rpc_urls),
+            ("network.discovery.ens_rpc_urls", &self.network.discovery.ens_rpc_urls),
+        ];
+        for (key, list) in urls {
+            for url in list {
+                if !["http://", "https://", "ws://", "wss://"]
+                    .iter()
+                    .any(|s| url.starts_with(s))
+                {
+                    bad(key, format!("{url:?} is not an http(s):// or ws(s):// URL"));
+                }
             }
+        }
+        let ens = &self.network.discovery.ens_registry;
+        if !ens.is_empty() && !is_address(ens) {
+            bad(
+                "network.discovery.ens_registry",
+                format!("{ens:?} is not a 0x-prefixed 20-byte hex address"),
+            );
         }
         for peer in &self.network.discovery.bootstrap_peers {
             if !peer.starts_with('/') {

@@ -37,6 +37,10 @@ max_peers = 50
 discovery_method = "auto"
 # ENS name of the OARNRegistry contract.
 ens_name = "oarn-registry.eth"
+# Ethereum endpoints used only to resolve ens_name, e.g. your own mainnet node.
+ens_rpc_urls = []
+# Address of the ENS registry those endpoints serve (ENS publishes it).
+ens_registry = ""
 # Bootstrap peer multiaddrs; only with discovery_method = "manual".
 bootstrap_peers = []
 

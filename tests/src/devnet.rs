@@ -1,0 +1,362 @@
+//! The local chain every chain test and the `oarn-devnet` command use: anvil (npm
+//! `@foundry-rs/anvil`, offline) with the contracts of `tests/contracts/` deployed, ENS
+//! pointing at the registry, an RPC provider registered, and the configuration a node needs.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use alloy::network::EthereumWallet;
+use alloy::primitives::{Address, B256, U256, keccak256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::signers::local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English};
+use alloy::sol;
+use anyhow::{Context, bail};
+
+/// The mnemonic anvil derives its funded accounts from (public: test funds only).
+pub const TEST_MNEMONIC: &str = "test test test test test test test test test test test junk";
+/// Account indexes with roles on the devnet.
+pub const DEPLOYER: u32 = 0;
+/// Account that stakes as the registered RPC provider.
+pub const PROVIDER: u32 = 1;
+/// One GOV or COMP, in base units.
+pub const TOKEN: u128 = 1_000_000_000_000_000_000;
+
+sol!(
+    #[sol(rpc)]
+    GOVToken,
+    "contracts/artifacts/GOVToken.json"
+);
+sol!(
+    #[sol(rpc)]
+    COMPToken,
+    "contracts/artifacts/COMPToken.json"
+);
+sol!(
+    #[sol(rpc)]
+    TaskRegistryV2,
+    "contracts/artifacts/TaskRegistryV2.json"
+);
+sol!(
+    #[sol(rpc)]
+    ValidatorRegistry,
+    "contracts/artifacts/ValidatorRegistry.json"
+);
+sol!(
+    #[sol(rpc)]
+    OARNRegistry,
+    "contracts/artifacts/OARNRegistry.json"
+);
+sol!(
+    #[sol(rpc)]
+    ENSRegistry,
+    "contracts/artifacts/ENSRegistry.json"
+);
+sol!(
+    #[sol(rpc)]
+    AddrResolver,
+    "contracts/artifacts/AddrResolver.json"
+);
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Loopback port; 0 picks a free one.
+    pub port: u16,
+    /// Chain id (Arbitrum One's by default).
+    pub chain_id: u64,
+    /// ENS name set for the registry.
+    pub ens_name: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            chain_id: 42161,
+            ens_name: "oarn-registry.eth".into(),
+        }
+    }
+}
+
+/// Deployed contract addresses.
+#[derive(Debug, Clone, Copy)]
+pub struct Contracts {
+    pub registry: Address,
+    pub task_registry_v2: Address,
+    pub comp: Address,
+    pub gov: Address,
+    pub validators: Address,
+    pub ens: Address,
+    pub resolver: Address,
+}
+
+/// A running devnet; anvil stops when this is dropped.
+#[derive(Debug)]
+pub struct Devnet {
+    anvil: Child,
+    pub rpc_url: String,
+    pub chain_id: u64,
+    pub ens_name: String,
+    pub contracts: Contracts,
+}
+
+/// The anvil binary: `$OARN_ANVIL`, else the one `npm ci` put under `tests/contracts/`.
+pub fn anvil_binary() -> PathBuf {
+    std::env::var_os("OARN_ANVIL").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+    })
+}
+
+/// The signer of test account `index`.
+pub fn account(index: u32) -> PrivateKeySigner {
+    MnemonicBuilder::<English>::default()
+        .phrase(TEST_MNEMONIC)
+        .index(index)
+        .and_then(|b| b.build())
+        .expect("the test mnemonic derives")
+}
+
+/// ENS namehash of a dotted name.
+pub fn namehash(name: &str) -> B256 {
+    let mut node = B256::ZERO;
+    for label in name.rsplit('.').filter(|l| !l.is_empty()) {
+        let mut buf = [0u8; 64];
+        buf[..32].copy_from_slice(node.as_slice());
+        buf[32..].copy_from_slice(keccak256(label.as_bytes()).as_slice());
+        node = keccak256(buf);
+    }
+    node
+}
+
+/// Starts anvil and waits for the port it listens on.
+fn start_anvil(opts: &Options) -> anyhow::Result<(Child, String)> {
+    let bin = anvil_binary();
+    if !bin.exists() {
+        bail!(
+            "anvil not found at {}: run `npm ci --prefix tests/contracts` (scripts/deps does) or set OARN_ANVIL",
+            bin.display()
+        );
+    }
+    let mut child = Command::new(&bin)
+        .args(["--host", "127.0.0.1", "--port", &opts.port.to_string()])
+        .args(["--chain-id", &opts.chain_id.to_string(), "--mnemonic", TEST_MNEMONIC])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        if let Some(addr) = line.strip_prefix("Listening on ") {
+            let url = format!("http://{}", addr.trim());
+            // Keep draining anvil's output so it never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            return Ok((child, url));
+        }
+    }
+    let _ = child.kill();
+    bail!("anvil did not say where it listens")
+}
+
+/// A provider that signs as test account `index`.
+pub fn provider_for(url: &str, index: u32) -> anyhow::Result<DynProvider> {
+    let wallet = EthereumWallet::from(account(index));
+    Ok(ProviderBuilder::new()
+        .wallet(wallet)
+        .connect_http(url.parse()?)
+        .erased())
+}
+
+impl Devnet {
+    /// Starts anvil and deploys and wires everything.
+    pub async fn start(opts: Options) -> anyhow::Result<Self> {
+        let (anvil, rpc_url) = start_anvil(&opts)?;
+        let mut devnet = Self {
+            anvil,
+            rpc_url,
+            chain_id: opts.chain_id,
+            ens_name: opts.ens_name.clone(),
+            contracts: Contracts {
+                registry: Address::ZERO,
+                task_registry_v2: Address::ZERO,
+                comp: Address::ZERO,
+                gov: Address::ZERO,
+                validators: Address::ZERO,
+                ens: Address::ZERO,
+                resolver: Address::ZERO,
+            },
+        };
+        devnet.deploy().await?;
+        Ok(devnet)
+    }
+
+    async fn deploy(&mut self) -> anyhow::Result<()> {
+        let p = provider_for(&self.rpc_url, DEPLOYER)?;
+        let deployer = account(DEPLOYER).address();
+        let gov = GOVToken::deploy(&p, deployer, U256::from(1_000_000_000u128 * TOKEN)).await?;
+        let comp = COMPToken::deploy(&p).await?;
+        let tasks = TaskRegistryV2::deploy(&p).await?;
+        let validators = ValidatorRegistry::deploy(&p, *gov.address(), U256::from(100 * TOKEN)).await?;
+        let registry = OARNRegistry::deploy(
+            &p,
+            Address::ZERO,
+            *tasks.address(),
+            *comp.address(),
+            *validators.address(),
+            deployer,
+            *gov.address(),
+        )
+        .await?;
+        // ENS: eth → <name>, resolved by an address resolver to the registry.
+        let ens = ENSRegistry::deploy(&p).await?;
+        let resolver = AddrResolver::deploy(&p, *ens.address()).await?;
+        let mut parent = B256::ZERO;
+        for label in self.ens_name.rsplit('.') {
+            ens.setSubnodeOwner(parent, keccak256(label.as_bytes()), deployer)
+                .send()
+                .await?
+                .get_receipt()
+                .await?;
+            parent = keccak256([parent.as_slice(), keccak256(label.as_bytes()).as_slice()].concat());
+        }
+        let node = namehash(&self.ens_name);
+        ens.setResolver(node, *resolver.address())
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        resolver
+            .setAddr(node, *registry.address())
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        self.contracts = Contracts {
+            registry: *registry.address(),
+            task_registry_v2: *tasks.address(),
+            comp: *comp.address(),
+            gov: *gov.address(),
+            validators: *validators.address(),
+            ens: *ens.address(),
+            resolver: *resolver.address(),
+        };
+        // The RPC provider stakes 5,000 GOV and registers this chain's endpoint.
+        let provider_account = account(PROVIDER).address();
+        gov.transfer(provider_account, U256::from(10_000 * TOKEN))
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        let pp = provider_for(&self.rpc_url, PROVIDER)?;
+        let gov_p = GOVToken::new(self.contracts.gov, &pp);
+        gov_p
+            .approve(self.contracts.registry, U256::from(5_000 * TOKEN))
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        OARNRegistry::new(self.contracts.registry, &pp)
+            .registerRPCProvider(self.rpc_url.clone(), String::new())
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        Ok(())
+    }
+
+    /// Registers a bootstrap node (staking 1,000 GOV from test account `index`).
+    pub async fn register_bootstrap(&self, index: u32, peer_id: &str, multiaddr: &str) -> anyhow::Result<()> {
+        let who = account(index).address();
+        let p = provider_for(&self.rpc_url, DEPLOYER)?;
+        GOVToken::new(self.contracts.gov, &p)
+            .transfer(who, U256::from(1_000 * TOKEN))
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        let p = provider_for(&self.rpc_url, index)?;
+        GOVToken::new(self.contracts.gov, &p)
+            .approve(self.contracts.registry, U256::from(1_000 * TOKEN))
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        OARNRegistry::new(self.contracts.registry, &p)
+            .registerBootstrapNode(peer_id.into(), multiaddr.into(), String::new(), String::new())
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        Ok(())
+    }
+
+    /// Sends `eth` wei, `comp` and `gov` base units from the deployer to `to`.
+    pub async fn fund(&self, to: Address, eth: U256, comp: U256, gov: U256) -> anyhow::Result<()> {
+        let p = provider_for(&self.rpc_url, DEPLOYER)?;
+        if !eth.is_zero() {
+            let tx = alloy::rpc::types::TransactionRequest::default().to(to).value(eth);
+            p.send_transaction(tx).await?.get_receipt().await?;
+        }
+        if !comp.is_zero() {
+            COMPToken::new(self.contracts.comp, &p)
+                .mint(to, comp)
+                .send()
+                .await?
+                .get_receipt()
+                .await?;
+        }
+        if !gov.is_zero() {
+            GOVToken::new(self.contracts.gov, &p)
+                .transfer(to, gov)
+                .send()
+                .await?
+                .get_receipt()
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The configuration a node needs to discover everything from ENS on this devnet.
+    pub fn config_toml(&self) -> String {
+        format!(
+            "[network.discovery]\n\
+             discovery_method = \"auto\"\n\
+             ens_name = \"{}\"\n\
+             ens_rpc_urls = [\"{}\"]\n\
+             ens_registry = \"{}\"\n\n\
+             [blockchain]\n\
+             chain_id = {}\n",
+            self.ens_name, self.rpc_url, self.contracts.ens, self.chain_id
+        )
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = self.anvil.kill();
+        let _ = self.anvil.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namehash_matches_ens() {
+        // From EIP-137.
+        assert_eq!(namehash(""), B256::ZERO);
+        assert_eq!(
+            namehash("eth").to_string(),
+            "0x93cdeb708b7545dc668eb9280176169d1c33cfd8ed6f04690a0bcc88a93fc4ae"
+        );
+        assert_eq!(
+            namehash("foo.eth").to_string(),
+            "0xde9b09fd7c5f901e23a3f19fecc54828e9c848539801e86591bd9801b019f84f"
+        );
+    }
+}
