@@ -4,6 +4,7 @@
 //! The binaries must be built first (`cargo build --workspace --bins`; `scripts/test` does it).
 
 pub mod devnet;
+pub mod live_abi;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -12,6 +12,7 @@ contract COMPToken is ERC20 {
     bool public burnEnabled;
     uint256 public totalMinted;
     uint256 public immutable launchTime;
+    uint256 private yearlyEmissionCap = 100_000_000 ether;
 
     constructor() ERC20("OARN Compute Token", "COMP") {
         owner = msg.sender;
@@ -38,8 +39,8 @@ contract COMPToken is ERC20 {
         _mint(to, amount);
     }
 
-    function getYearlyEmissionCap() public pure returns (uint256) {
-        return 100_000_000 ether;
+    function getYearlyEmissionCap() public view returns (uint256) {
+        return yearlyEmissionCap;
     }
 
     function _update(address from, address to, uint256 value) internal override {
