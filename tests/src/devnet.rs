@@ -11,7 +11,6 @@ use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, B256, U256, keccak256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English};
-use alloy::sol;
 use anyhow::{Context, bail};
 
 /// The mnemonic anvil derives its funded accounts from (public: test funds only).
@@ -23,41 +22,49 @@ pub const PROVIDER: u32 = 1;
 /// One GOV or COMP, in base units.
 pub const TOKEN: u128 = 1_000_000_000_000_000_000;
 
-sol!(
-    #[sol(rpc)]
-    GOVToken,
-    "contracts/artifacts/GOVToken.json"
-);
-sol!(
-    #[sol(rpc)]
-    COMPToken,
-    "contracts/artifacts/COMPToken.json"
-);
-sol!(
-    #[sol(rpc)]
-    TaskRegistryV2,
-    "contracts/artifacts/TaskRegistryV2.json"
-);
-sol!(
-    #[sol(rpc)]
-    ValidatorRegistry,
-    "contracts/artifacts/ValidatorRegistry.json"
-);
-sol!(
-    #[sol(rpc)]
-    OARNRegistry,
-    "contracts/artifacts/OARNRegistry.json"
-);
-sol!(
-    #[sol(rpc)]
-    ENSRegistry,
-    "contracts/artifacts/ENSRegistry.json"
-);
-sol!(
-    #[sol(rpc)]
-    AddrResolver,
-    "contracts/artifacts/AddrResolver.json"
-);
+/// Bindings generated from the compiled artifacts (they deploy the test contracts).
+#[allow(clippy::too_many_arguments, missing_docs)]
+pub mod bindings {
+    use alloy::sol;
+
+    sol!(
+        #[sol(rpc)]
+        GOVToken,
+        "contracts/artifacts/GOVToken.json"
+    );
+    sol!(
+        #[sol(rpc)]
+        COMPToken,
+        "contracts/artifacts/COMPToken.json"
+    );
+    sol!(
+        #[sol(rpc)]
+        TaskRegistryV2,
+        "contracts/artifacts/TaskRegistryV2.json"
+    );
+    sol!(
+        #[sol(rpc)]
+        ValidatorRegistry,
+        "contracts/artifacts/ValidatorRegistry.json"
+    );
+    sol!(
+        #[sol(rpc)]
+        OARNRegistry,
+        "contracts/artifacts/OARNRegistry.json"
+    );
+    sol!(
+        #[sol(rpc)]
+        ENSRegistry,
+        "contracts/artifacts/ENSRegistry.json"
+    );
+    sol!(
+        #[sol(rpc)]
+        AddrResolver,
+        "contracts/artifacts/AddrResolver.json"
+    );
+}
+
+use bindings::*;
 
 /// What to start.
 #[derive(Debug, Clone)]

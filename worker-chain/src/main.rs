@@ -29,6 +29,6 @@ impl Handler<Protocol> for Worker {
 fn main() -> ExitCode {
     oarn_sandbox::worker::main_with_commands::<Protocol, _>(
         |_| Worker,
-        |launch| oarn_worker_chain::wallet::run(&launch.command),
+        |launch| oarn_worker_chain::command::run(&launch.command, &launch.log_filter),
     )
 }

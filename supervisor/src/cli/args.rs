@@ -72,6 +72,11 @@ pub enum Command {
         #[command(subcommand)]
         command: WalletCommand,
     },
+    /// The chain side: what discovery finds from this configuration.
+    Chain {
+        #[command(subcommand)]
+        command: ChainCommand,
+    },
     /// Show each worker's sandbox profile, and prove from inside the workers that it holds.
     Sandbox {
         #[command(subcommand)]
@@ -84,6 +89,16 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChainCommand {
+    /// Resolve the registry (ENS, or the manual settings) and list the core contracts, RPC
+    /// providers and bootstrap peers it names.
+    Discover {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +164,37 @@ pub enum WalletCommand {
         /// Read the exported file's passphrase from this file instead of the terminal.
         #[arg(long)]
         new_passphrase_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// ETH, COMP and GOV balances (token addresses come from discovery).
+    Balance {
+        #[arg(long, default_value_t = 0)]
+        index: u32,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send ETH, COMP or GOV: shows amount, recipient and the most it can cost, then asks.
+    Send {
+        /// Recipient address.
+        #[arg(long)]
+        to: String,
+        /// Amount in whole units, e.g. 0.25.
+        #[arg(long)]
+        amount: String,
+        /// eth, comp or gov.
+        #[arg(long, default_value = "eth", value_parser = ["eth", "comp", "gov"])]
+        token: String,
+        /// Send without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Account to send from.
+        #[arg(long, default_value_t = 0)]
+        index: u32,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },

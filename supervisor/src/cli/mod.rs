@@ -41,6 +41,9 @@ pub fn main_exec() -> anyhow::Result<ExitCode> {
         Command::Logs(args) => logs::run(&home()?, args),
         Command::Sandbox { command } => sandbox::run(&home()?, command),
         Command::Wallet { command } => wallet::run(&home()?, command),
+        Command::Chain {
+            command: args::ChainCommand::Discover { json },
+        } => wallet::discover(&home()?, json),
         Command::Model { command } => model::run(&home()?, command),
         Command::Local { command } => local::run(&home()?, command),
         Command::Completions { shell } => {

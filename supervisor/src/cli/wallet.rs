@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use oarn::config::load;
+use oarn::config::{Config, DiscoveryMethod, load};
 use oarn::home::Home;
 use oarn::wallet::{self, Input};
 
@@ -62,7 +62,7 @@ fn keystore(home: &Home) -> anyhow::Result<Input> {
 
 pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<ExitCode> {
     let config = load::load_or_default(&home.config())?;
-    let mut args: Vec<OsString> = Vec::new();
+    let mut args: Vec<OsString> = vec!["wallet".into()];
     let mut inputs = Vec::new();
     let json_flag;
     // What to do with the sealed result: write a new keystore, replace it, or create a file.
@@ -146,6 +146,43 @@ pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<ExitCode> {
             json_flag = json;
             Sink::Create(out)
         }
+        WalletCommand::Balance {
+            index,
+            passphrase_file,
+            json,
+        } => {
+            args.extend(["balance".into(), "--index".into(), index.to_string().into()]);
+            args.extend(chain_args(&config));
+            inputs.push(keystore(home)?);
+            if index != 0 {
+                inputs.extend(passphrase_input(passphrase_file, "passphrase-fd")?);
+            } else {
+                inputs.extend(named(passphrase_file, "passphrase-fd", "the passphrase file")?);
+            }
+            json_flag = json;
+            Sink::None
+        }
+        WalletCommand::Send {
+            to,
+            amount,
+            token,
+            yes,
+            index,
+            passphrase_file,
+            json,
+        } => {
+            args.extend(["send".into(), "--index".into(), index.to_string().into()]);
+            args.extend(["--to".into(), to.into(), "--amount".into(), amount.into()]);
+            args.extend(["--token".into(), token.into()]);
+            if yes {
+                args.push("--yes".into());
+            }
+            args.extend(chain_args(&config));
+            inputs.push(keystore(home)?);
+            inputs.extend(passphrase_input(passphrase_file, "passphrase-fd")?);
+            json_flag = json;
+            Sink::None
+        }
         WalletCommand::ChangePassphrase {
             passphrase_file,
             new_passphrase_file,
@@ -178,6 +215,41 @@ pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<ExitCode> {
         eprintln!("Keystore: {}", home.keystore().display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the chain worker finds the network, from the node's configuration.
+pub fn chain_args(config: &Config) -> Vec<OsString> {
+    let d = &config.network.discovery;
+    let mut args: Vec<OsString> = vec!["--chain-id".into(), config.blockchain.chain_id.to_string().into()];
+    if d.discovery_method == DiscoveryMethod::Manual {
+        args.push("--manual".into());
+        for url in &config.blockchain.rpc_urls {
+            args.extend(["--rpc".into(), url.into()]);
+        }
+        if !config.blockchain.registry_address.is_empty() {
+            args.extend(["--registry".into(), config.blockchain.registry_address.clone().into()]);
+        }
+    }
+    args.extend(["--ens-name".into(), d.ens_name.clone().into()]);
+    for url in &d.ens_rpc_urls {
+        args.extend(["--ens-rpc".into(), url.into()]);
+    }
+    if !d.ens_registry.is_empty() {
+        args.extend(["--ens-registry".into(), d.ens_registry.clone().into()]);
+    }
+    args
+}
+
+/// `oarn chain discover`: runs discovery in the chain worker and prints what it found.
+pub fn discover(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
+    let config = load::load_or_default(&home.config())?;
+    let mut args: Vec<OsString> = vec!["chain".into(), "discover".into()];
+    args.extend(chain_args(&config));
+    if json {
+        args.push("--json".into());
+    }
+    let outcome = wallet::run(&config, home, args, Vec::new(), false)?;
+    Ok(ExitCode::from(u8::try_from(outcome.code).unwrap_or(1)))
 }
 
 fn refuse_existing(home: &Home) -> anyhow::Result<()> {

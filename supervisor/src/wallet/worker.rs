@@ -86,7 +86,7 @@ fn high(fd: RawFd) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
-/// Runs `oarn-worker-chain … -- wallet <args>` with `inputs` as descriptors and, when
+/// Runs `oarn-worker-chain … -- <args>` (`wallet …` or `chain …`) with `inputs` as descriptors and, when
 /// `want_result`, a pipe for `--out-fd`. Standard input is the operator's (prompts), standard
 /// output and error are relayed.
 pub fn run(
@@ -99,7 +99,7 @@ pub fn run(
     let program = spawn::binary(WorkerKind::Chain, config, home.root());
     let mut launch = supervise::launch(config, home);
     launch.log_filter = "warn".into();
-    launch.command = std::iter::once(OsString::from("wallet")).chain(args).collect();
+    launch.command = args;
     let mut moves: Vec<(OwnedFd, RawFd)> = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
         let target = FIRST_FD + i as RawFd;

@@ -4,10 +4,12 @@
 //! pipe, so neither the CLI nor the supervisor links keystore or signing code.
 //!
 //! Exit statuses: 0 done, 1 failed, 2 bad usage, 10 wrong passphrase, 11 keystore damaged,
-//! 12 the imported key, phrase or file is invalid.
+//! 12 the imported key, phrase or file is invalid, 13 insufficient funds, 14 declined at the
+//! confirmation.
 
 pub mod io;
 mod ops;
+mod transfer;
 
 use std::ffi::OsString;
 use std::os::fd::RawFd;
@@ -95,6 +97,46 @@ pub enum Op {
         #[arg(long)]
         out_fd: RawFd,
     },
+    /// ETH, COMP and GOV balances of an account.
+    Balance {
+        /// Descriptor of the keystore.
+        #[arg(long)]
+        keystore_fd: RawFd,
+        /// Account index (needs the passphrase unless 0).
+        #[arg(long, default_value_t = 0)]
+        index: u32,
+        /// Descriptor carrying the passphrase.
+        #[arg(long)]
+        passphrase_fd: Option<RawFd>,
+        #[command(flatten)]
+        chain: crate::command::ChainArgs,
+    },
+    /// Send ETH, COMP or GOV.
+    Send {
+        /// Descriptor of the keystore.
+        #[arg(long)]
+        keystore_fd: RawFd,
+        /// Account index to send from.
+        #[arg(long, default_value_t = 0)]
+        index: u32,
+        /// Descriptor carrying the passphrase.
+        #[arg(long)]
+        passphrase_fd: Option<RawFd>,
+        /// Recipient.
+        #[arg(long)]
+        to: alloy::primitives::Address,
+        /// Amount in whole units with up to 18 decimals, e.g. 1.5.
+        #[arg(long)]
+        amount: String,
+        /// What to send.
+        #[arg(long, value_enum, default_value_t = transfer::Token::Eth)]
+        token: transfer::Token,
+        /// Send without asking for confirmation.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        chain: crate::command::ChainArgs,
+    },
     /// The keystore sealed under a new passphrase.
     ChangePassphrase {
         /// Descriptor of the keystore.
@@ -152,6 +194,12 @@ pub enum Error {
     /// The phrase was not UTF-8.
     #[error("the recovery phrase is not text")]
     PhraseFormat,
+    /// Discovery or an RPC endpoint failed.
+    #[error(transparent)]
+    Discovery(#[from] crate::discovery::Error),
+    /// A transfer could not be made.
+    #[error(transparent)]
+    Transfer(#[from] transfer::Error),
     /// The operator typed a different word back.
     #[error("word #{0} does not match the phrase; nothing was written: run `oarn wallet create` again")]
     Confirmation(usize),
@@ -169,21 +217,16 @@ impl Error {
                 | keystore::Error::Kdf(_),
             ) => 11,
             Self::V3(_) | Self::Account(_) | Self::KeyFormat | Self::PhraseFormat => 12,
+            Self::Transfer(transfer::Error::InsufficientFunds { .. }) => 13,
+            Self::Transfer(transfer::Error::Declined) => 14,
             _ => 1,
         }
     }
 }
 
-/// Runs the command in `args` (after `--`).
+/// Runs `wallet <op>` (`args` after the word `wallet`).
 pub fn run(args: &[OsString]) -> ExitCode {
-    let Some((first, rest)) = args.split_first() else {
-        return ExitCode::from(2);
-    };
-    if first != "wallet" {
-        eprintln!("oarn-worker-chain: unknown command {first:?}");
-        return ExitCode::from(2);
-    }
-    let args = match Args::try_parse_from(rest) {
+    let args = match Args::try_parse_from(args) {
         Ok(a) => a,
         Err(e) => {
             let _ = e.print();

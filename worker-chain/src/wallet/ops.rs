@@ -42,6 +42,30 @@ pub(super) fn run(args: Args) -> Result<(), Error> {
             new_passphrase_fd,
             out_fd,
         } => export(keystore_fd, index, passphrase_fd, new_passphrase_fd, out_fd, json),
+        Op::Balance {
+            keystore_fd,
+            index,
+            passphrase_fd,
+            chain,
+        } => {
+            let address = account_address(keystore_fd, index, passphrase_fd)?;
+            super::transfer::balance(address, index, &chain, json)
+        }
+        Op::Send {
+            keystore_fd,
+            index,
+            passphrase_fd,
+            to,
+            amount,
+            token,
+            yes,
+            chain,
+        } => {
+            let (header, secret) = open(keystore_fd, passphrase_fd)?;
+            let signer = account::signer(header.kind, &secret, index)?;
+            drop(secret);
+            super::transfer::send(signer, to, &amount, token, yes, &chain, json)
+        }
         Op::ChangePassphrase {
             keystore_fd,
             passphrase_fd,
@@ -160,14 +184,20 @@ fn open(keystore_fd: RawFd, pass_fd: Option<RawFd>) -> Result<(keystore::Header,
     Ok(keystore::open(&file, passphrase.expose())?)
 }
 
-fn address(keystore_fd: RawFd, index: u32, pass_fd: Option<RawFd>, json: bool) -> Result<(), Error> {
-    let address = if index == 0 && pass_fd.is_none() {
+/// The address of account `index`: account 0 from the header without a passphrase, others
+/// (or any, when a passphrase is given) derived from the decrypted secret.
+fn account_address(keystore_fd: RawFd, index: u32, pass_fd: Option<RawFd>) -> Result<String, Error> {
+    Ok(if index == 0 && pass_fd.is_none() {
         let file = io::read_bytes(keystore_fd, keystore::MAX_FILE, "the keystore")?;
         keystore::parse(&file)?.0.address
     } else {
         let (header, secret) = open(keystore_fd, pass_fd)?;
         account::address(header.kind, &secret, index)?.to_string()
-    };
+    })
+}
+
+fn address(keystore_fd: RawFd, index: u32, pass_fd: Option<RawFd>, json: bool) -> Result<(), Error> {
+    let address = account_address(keystore_fd, index, pass_fd)?;
     if json {
         println!("{}", json!({ "address": address, "index": index }));
     } else {

@@ -1,0 +1,267 @@
+//! A pool of RPC endpoints for one chain. Every endpoint is checked (chain id, head block)
+//! before use; the pool prefers the first healthy one in order, skips endpoints that fail,
+//! serve another chain or lag the best head, and logs every switch with its reason. Each
+//! request is bounded by a timeout.
+
+use std::time::Duration;
+
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::client::RpcClient;
+use alloy::transports::http::reqwest;
+
+/// Longest wait for one RPC answer.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// An endpoint whose head is more than this many blocks behind the best is stale.
+pub const MAX_LAG: u64 = 20;
+/// Most endpoints kept in a pool.
+pub const MAX_ENDPOINTS: usize = 16;
+
+/// Why no endpoint could be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Not a usable URL.
+    #[error("{0:?} is not an http(s) RPC URL")]
+    BadUrl(String),
+    /// The HTTP client could not be built (TLS trust roots unreadable, for instance).
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(String),
+    /// No URL at all.
+    #[error("no RPC endpoint for chain {0}: {1}")]
+    NoEndpoints(u64, &'static str),
+    /// Every endpoint failed its check; each reason is listed.
+    #[error("no healthy RPC endpoint for chain {chain_id}: {}", reasons.join("; "))]
+    NoneHealthy {
+        /// The chain wanted.
+        chain_id: u64,
+        /// `url: reason` for each endpoint.
+        reasons: Vec<String>,
+    },
+}
+
+/// One endpoint.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Its URL (shown in logs; a URL with credentials is shown without them).
+    pub url: String,
+    connect: reqwest::Url,
+    provider: DynProvider,
+}
+
+impl Endpoint {
+    /// A read-only provider for `url`, with a request timeout.
+    pub fn new(url: &str) -> Result<Self, Error> {
+        let parsed: reqwest::Url = url.parse().map_err(|_| Error::BadUrl(url.into()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Error::BadUrl(url.into()));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .build()
+            .map_err(|e| Error::Client(e.to_string()))?;
+        let client = RpcClient::new_http_with_client(http, parsed.clone());
+        let provider = ProviderBuilder::new().connect_client(client).erased();
+        let connect = parsed.clone();
+        let mut shown = parsed;
+        let _ = shown.set_password(None);
+        let _ = shown.set_username("");
+        Ok(Self {
+            url: shown.to_string(),
+            connect,
+            provider,
+        })
+    }
+
+    /// A provider on this endpoint that signs with `wallet` (nonce, gas and EIP-1559 fees
+    /// filled in by alloy).
+    pub fn signing(&self, wallet: alloy::network::EthereumWallet) -> DynProvider {
+        let http = reqwest::Client::builder().timeout(TIMEOUT).build().unwrap_or_default();
+        let client = RpcClient::new_http_with_client(http, self.connect.clone());
+        ProviderBuilder::new().wallet(wallet).connect_client(client).erased()
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+}
+
+/// Endpoints for one chain, in order of preference.
+#[derive(Debug)]
+pub struct Pool {
+    chain_id: u64,
+    endpoints: Vec<Endpoint>,
+    current: Option<usize>,
+}
+
+impl Pool {
+    /// A pool of `urls` (duplicates dropped, at most [`MAX_ENDPOINTS`]) for `chain_id`.
+    pub fn new(chain_id: u64, urls: &[String]) -> Result<Self, Error> {
+        let mut endpoints: Vec<Endpoint> = Vec::new();
+        for url in urls {
+            let e = Endpoint::new(url)?;
+            if !endpoints.iter().any(|x| x.url == e.url) && endpoints.len() < MAX_ENDPOINTS {
+                endpoints.push(e);
+            }
+        }
+        if endpoints.is_empty() {
+            return Err(Error::NoEndpoints(chain_id, "none configured or discovered"));
+        }
+        Ok(Self {
+            chain_id,
+            endpoints,
+            current: None,
+        })
+    }
+
+    /// For a pool made with chain id 0 ("any"): asks the first answering endpoint which chain
+    /// it serves, and keeps only that chain from now on.
+    pub async fn discover_chain(&mut self) -> Result<u64, Error> {
+        let mut reasons = Vec::new();
+        for e in &self.endpoints {
+            match e.provider.get_chain_id().await {
+                Ok(id) => {
+                    self.chain_id = id;
+                    self.select().await?;
+                    return Ok(id);
+                }
+                Err(err) => reasons.push(format!("{}: {err}", e.url)),
+            }
+        }
+        Err(Error::NoneHealthy {
+            chain_id: self.chain_id,
+            reasons,
+        })
+    }
+
+    /// The chain this pool serves.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// URLs in the pool.
+    pub fn urls(&self) -> Vec<String> {
+        self.endpoints.iter().map(|e| e.url.clone()).collect()
+    }
+
+    /// Adds endpoints (discovered ones) after the existing ones.
+    pub fn extend(&mut self, urls: &[String]) {
+        for url in urls {
+            match Endpoint::new(url) {
+                Ok(e) if !self.endpoints.iter().any(|x| x.url == e.url) && self.endpoints.len() < MAX_ENDPOINTS => {
+                    self.endpoints.push(e)
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("ignoring a discovered RPC endpoint: {e}"),
+            }
+        }
+    }
+
+    /// Checks every endpoint and picks the first healthy one in order: right chain, answering,
+    /// and at most [`MAX_LAG`] blocks behind the best head seen.
+    pub async fn select(&mut self) -> Result<&Endpoint, Error> {
+        self.select_excluding(&[]).await
+    }
+
+    async fn select_excluding(&mut self, excluded: &[usize]) -> Result<&Endpoint, Error> {
+        let checks = self.endpoints.iter().map(|e| async move {
+            let chain = e.provider.get_chain_id().await.map_err(|err| err.to_string())?;
+            let head = e.provider.get_block_number().await.map_err(|err| err.to_string())?;
+            Ok::<_, String>((chain, head))
+        });
+        let results = futures::future::join_all(checks).await;
+        let best = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .filter(|(c, _)| *c == self.chain_id)
+            .map(|(_, h)| *h)
+            .max()
+            .unwrap_or(0);
+        let mut reasons = Vec::new();
+        let mut chosen = None;
+        for (i, r) in results.into_iter().enumerate() {
+            let url = &self.endpoints[i].url;
+            match r {
+                _ if excluded.contains(&i) => reasons.push(format!("{url}: failed a request")),
+                Ok((c, _)) if c != self.chain_id => reasons.push(format!("{url}: serves chain {c}")),
+                Ok((_, h)) if best.saturating_sub(h) > MAX_LAG => {
+                    reasons.push(format!("{url}: stale head {h}, best is {best}"))
+                }
+                Ok(_) => {
+                    chosen.get_or_insert(i);
+                }
+                Err(e) => reasons.push(format!("{url}: {e}")),
+            }
+        }
+        let Some(i) = chosen else {
+            return Err(Error::NoneHealthy {
+                chain_id: self.chain_id,
+                reasons,
+            });
+        };
+        if self.current != Some(i) {
+            match self.current {
+                Some(old) => tracing::warn!(
+                    from = %self.endpoints[old].url,
+                    to = %self.endpoints[i].url,
+                    "RPC endpoint switched ({})",
+                    reasons.join("; ")
+                ),
+                None => tracing::debug!(url = %self.endpoints[i].url, "RPC endpoint selected"),
+            }
+            self.current = Some(i);
+        }
+        Ok(&self.endpoints[i])
+    }
+
+    /// The endpoint in use, selecting one first if needed.
+    pub async fn current(&mut self) -> Result<&Endpoint, Error> {
+        match self.current {
+            Some(i) => Ok(&self.endpoints[i]),
+            None => self.select().await,
+        }
+    }
+
+    /// Runs `op` on the current endpoint; on a failure, re-checks the pool and retries on the
+    /// next healthy endpoint, at most once per endpoint.
+    pub async fn run<T, E, F, Fut>(&mut self, op: F) -> Result<T, RunError<E>>
+    where
+        F: Fn(DynProvider) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: std::fmt::Display,
+    {
+        let mut failed = Vec::new();
+        let mut last = None;
+        while failed.len() < self.endpoints.len() {
+            let endpoint = match (self.current, failed.is_empty()) {
+                (Some(i), true) => self.endpoints[i].clone(),
+                _ => match self.select_excluding(&failed).await {
+                    Ok(e) => e.clone(),
+                    Err(e) => return Err(last.map_or(RunError::Pool(e), RunError::Request)),
+                },
+            };
+            match op(endpoint.provider.clone()).await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    tracing::warn!(url = %endpoint.url, "RPC request failed: {e}");
+                    last = Some(e);
+                    failed.extend(self.current);
+                }
+            }
+        }
+        Err(last.map_or(
+            RunError::Pool(Error::NoEndpoints(self.chain_id, "all failed")),
+            RunError::Request,
+        ))
+    }
+}
+
+/// A failed [`Pool::run`].
+#[derive(Debug, thiserror::Error)]
+pub enum RunError<E: std::fmt::Display> {
+    /// No endpoint could be used.
+    #[error(transparent)]
+    Pool(Error),
+    /// The request failed on every endpoint tried; the last error.
+    #[error("{0}")]
+    Request(E),
+}
