@@ -29,14 +29,25 @@ pub struct Settings {
     pub ens_registry: Option<Address>,
 }
 
+/// Addresses in JSON output are EIP-55 checksummed, as everywhere else the node prints them.
+fn checksummed<S: serde::Serializer>(a: &Address, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&a.to_string())
+}
+
 /// Core contract addresses.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Core {
+    #[serde(serialize_with = "checksummed")]
     pub task_registry: Address,
+    #[serde(serialize_with = "checksummed")]
     pub task_registry_v2: Address,
+    #[serde(serialize_with = "checksummed")]
     pub token_reward: Address,
+    #[serde(serialize_with = "checksummed")]
     pub validator_registry: Address,
+    #[serde(serialize_with = "checksummed")]
     pub governance: Address,
+    #[serde(serialize_with = "checksummed")]
     pub gov_token: Address,
 }
 
@@ -50,6 +61,7 @@ pub struct Bootstrap {
 /// Everything discovered.
 #[derive(Debug, Clone, Serialize)]
 pub struct Network {
+    #[serde(serialize_with = "checksummed")]
     pub registry: Address,
     pub core: Core,
     pub rpc_providers: Vec<String>,
