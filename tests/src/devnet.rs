@@ -12,6 +12,7 @@ use alloy::primitives::{Address, B256, U256, keccak256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::English};
 use anyhow::{Context, bail};
+use sha2::Digest;
 
 /// The mnemonic anvil derives its funded accounts from (public: test funds only).
 pub const TEST_MNEMONIC: &str = "test test test test test test test test test test test junk";
@@ -325,6 +326,39 @@ impl Devnet {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Submits a task from test account `requester` paying `reward_per_node` wei to each of
+    /// `required` nodes, open for `open_secs`; returns its id.
+    pub async fn submit_task(
+        &self,
+        requester: u32,
+        input: &[u8],
+        reward_per_node: U256,
+        required: u64,
+        open_secs: u64,
+    ) -> anyhow::Result<u64> {
+        let p = provider_for(&self.rpc_url, requester)?;
+        let registry = TaskRegistryV2::new(self.contracts.task_registry_v2, &p);
+        let now = p
+            .get_block(alloy::eips::BlockNumberOrTag::Latest.into())
+            .await?
+            .map_or(0, |b| b.header.timestamp);
+        registry
+            .submitTask_1(
+                keccak256(b"model"),
+                B256::from_slice(&sha2::Sha256::digest(input)),
+                r#"{"framework":"llama.cpp"}"#.into(),
+                reward_per_node,
+                U256::from(required),
+                U256::from(now + open_secs),
+            )
+            .value(reward_per_node * U256::from(required))
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        Ok(registry.taskCount().call().await?.to::<u64>())
     }
 
     /// The configuration a node needs to discover everything from ENS on this devnet.

@@ -313,3 +313,146 @@ fn failover_between_endpoints() {
         text(&out)
     );
 }
+
+fn events(node: &Node) -> Vec<Value> {
+    let out = json(&node.oarn(&["chain", "events", "--confirmations", "0", "--json"]));
+    out["events"].as_array().unwrap().clone()
+}
+
+#[test]
+fn three_nodes_claim_submit_reach_consensus_and_are_paid() {
+    let rt = runtime();
+    let devnet = start(&rt);
+    let reward = U256::from(10_000_000_000_000_000u128); // 0.01 ETH per node
+    let nodes: Vec<(Node, Address, PathBuf)> = (0..3)
+        .map(|_| {
+            let node = node_on(&devnet);
+            let (address, pass) = wallet(&node);
+            rt.block_on(devnet.fund(address, U256::from(TOKEN), U256::ZERO, U256::ZERO))
+                .unwrap();
+            (node, address, pass)
+        })
+        .collect();
+    let id = rt
+        .block_on(devnet.submit_task(9, b"What is the capital of France?", reward, 3, 3600))
+        .unwrap();
+    let (first, _, first_pass) = &nodes[0];
+    let listed = json(&first.oarn(&["chain", "tasks", "--json"]));
+    assert_eq!(listed["tasks"][0]["id"], id);
+    assert_eq!(listed["tasks"][0]["status"], "pending");
+
+    // Submitting before claiming is refused with the contract's reason explained.
+    let result = first.dir.path().join("result.txt");
+    std::fs::write(&result, "Paris").unwrap();
+    let submit = |node: &Node, pass: &PathBuf| {
+        node.oarn(&[
+            "chain",
+            "submit",
+            &id.to_string(),
+            "--result-file",
+            result.to_str().unwrap(),
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    let out = submit(first, first_pass);
+    assert_eq!(out.status.code(), Some(20), "{}", text(&out));
+    assert!(text(&out).contains("claim it before submitting"), "{}", text(&out));
+
+    let claim = |node: &Node, pass: &PathBuf| {
+        node.oarn(&[
+            "chain",
+            "claim",
+            &id.to_string(),
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+            "--json",
+        ])
+    };
+    for (node, _, pass) in &nodes {
+        json(&claim(node, pass));
+    }
+    let out = claim(first, first_pass);
+    assert_eq!(out.status.code(), Some(20), "{}", text(&out));
+    assert!(text(&out).contains("already claimed"), "{}", text(&out));
+
+    let chain = devnet::provider_for(&devnet.rpc_url, 9).unwrap();
+    let before: Vec<U256> = nodes
+        .iter()
+        .map(|(_, a, _)| rt.block_on(chain.get_balance(*a).into_future()).unwrap())
+        .collect();
+    let mut fees = Vec::new();
+    for (node, address, pass) in &nodes {
+        let sent = json(&submit(node, pass));
+        assert_eq!(sent["result_hash"], alloy::primitives::keccak256(b"Paris").to_string());
+        let hash: alloy::primitives::B256 = sent["tx"].as_str().unwrap().parse().unwrap();
+        let receipt = rt.block_on(chain.get_transaction_receipt(hash)).unwrap().unwrap();
+        assert_eq!(receipt.from, *address);
+        fees.push(U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price));
+    }
+    let task = json(&first.oarn(&["chain", "task", &id.to_string(), "--json"]));
+    assert_eq!(task["status"], "completed");
+    assert_eq!(task["consensus"]["reached"], true);
+    assert_eq!(task["consensus"]["winning_count"], 3);
+    for r in task["results"].as_array().unwrap() {
+        assert_eq!(
+            (r["matches_consensus"].as_bool(), r["rewarded"].as_bool()),
+            (Some(true), Some(true))
+        );
+    }
+    // Each node got exactly the reward, net of the fee it paid to submit.
+    for (i, (_, address, _)) in nodes.iter().enumerate() {
+        let after = rt.block_on(chain.get_balance(*address).into_future()).unwrap();
+        assert_eq!(after + fees[i], before[i] + reward, "node {i}");
+    }
+
+    // Events for the first node: each once, across runs (the cursor persists between them).
+    let seen = events(first);
+    let kinds: Vec<&str> = seen
+        .iter()
+        .filter(|e| e["task"] == id)
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "TaskCreated",
+        "TaskClaimed",
+        "ResultSubmitted",
+        "ConsensusReached",
+        "RewardDistributed",
+    ] {
+        assert_eq!(
+            kinds.iter().filter(|k| **k == kind).count(),
+            1,
+            "{kind} once in {kinds:?}"
+        );
+    }
+    let reward_event = seen.iter().find(|e| e["event"] == "RewardDistributed").unwrap();
+    assert_eq!(reward_event["amount_wei"], reward.to_string());
+    assert!(events(first).is_empty(), "nothing is reported twice");
+    rt.block_on(devnet.fund(nodes[0].1, U256::ZERO, U256::from(5 * TOKEN), U256::ZERO))
+        .unwrap();
+    let new = events(first);
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert_eq!(new[0]["event"], "TokenReceived");
+    assert_eq!(new[0]["token"], devnet.contracts.comp.to_string());
+    assert!(events(first).is_empty());
+
+    // A task past its deadline cannot be claimed.
+    let late = rt.block_on(devnet.submit_task(9, b"late", reward, 3, 60)).unwrap();
+    rt.block_on(chain.raw_request::<_, Value>("evm_increaseTime".into(), (120,)))
+        .unwrap();
+    rt.block_on(chain.raw_request::<_, Value>("evm_mine".into(), ()))
+        .unwrap();
+    let out = first.oarn(&[
+        "chain",
+        "claim",
+        &late.to_string(),
+        "--passphrase-file",
+        first_pass.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(20), "{}", text(&out));
+    assert!(text(&out).contains("deadline has passed"), "{}", text(&out));
+    let out = first.oarn(&["chain", "task", "999"]);
+    assert_eq!(out.status.code(), Some(21), "{}", text(&out));
+}

@@ -71,7 +71,7 @@ pub fn run(args: &[OsString], log_filter: &str) -> ExitCode {
     init_logging(log_filter);
     match args.first().and_then(|a| a.to_str()) {
         Some("wallet") => crate::wallet::run(&args[1..]),
-        Some("chain") => crate::network::run(&args[1..]),
+        Some("chain") => crate::chain::run(&args[1..]),
         other => {
             eprintln!("oarn-worker-chain: unknown command {other:?}");
             ExitCode::from(2)

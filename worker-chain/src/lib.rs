@@ -2,11 +2,11 @@
 //! accounts, import and export) and, as it grows, signing and contract calls.
 
 pub mod account;
+pub mod chain;
 pub mod command;
 pub mod contracts;
 pub mod discovery;
 pub mod keystore;
-pub mod network;
 pub mod rpc;
 pub mod secret;
 pub mod wallet;

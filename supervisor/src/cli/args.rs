@@ -99,6 +99,56 @@ pub enum ChainCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The newest tasks on TaskRegistryV2.
+    Tasks {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        last: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One task: its fields, consensus status and results.
+    Task {
+        id: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Claim a task with the wallet's account.
+    Claim {
+        id: u64,
+        #[arg(long, default_value_t = 0)]
+        index: u32,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Submit a result for a claimed task: keccak256 of the file goes on chain.
+    Submit {
+        id: u64,
+        /// The result bytes (as uploaded to IPFS).
+        #[arg(long)]
+        result_file: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        index: u32,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Events for the wallet's account since the last run: new tasks, claims, submissions,
+    /// consensus, rewards and COMP/GOV received. Each is reported once, across restarts.
+    Events {
+        /// Blocks an event must be buried under before it is reported.
+        #[arg(long, default_value_t = 2)]
+        confirmations: u64,
+        #[arg(long, default_value_t = 0)]
+        index: u32,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! The command line: argument definitions, dispatch, and exit codes.
 
 mod args;
+mod chain;
 mod config;
 mod local;
 mod logs;
@@ -41,9 +42,7 @@ pub fn main_exec() -> anyhow::Result<ExitCode> {
         Command::Logs(args) => logs::run(&home()?, args),
         Command::Sandbox { command } => sandbox::run(&home()?, command),
         Command::Wallet { command } => wallet::run(&home()?, command),
-        Command::Chain {
-            command: args::ChainCommand::Discover { json },
-        } => wallet::discover(&home()?, json),
+        Command::Chain { command } => chain::run(&home()?, command),
         Command::Model { command } => model::run(&home()?, command),
         Command::Local { command } => local::run(&home()?, command),
         Command::Completions { shell } => {

@@ -16,12 +16,12 @@ use super::args::WalletCommand;
 /// The systemd credential holding the wallet passphrase (`LoadCredential=` in the unit).
 const CREDENTIAL: &str = "oarn-wallet-passphrase";
 
-fn open(path: &Path, what: &str) -> anyhow::Result<File> {
+pub(super) fn open(path: &Path, what: &str) -> anyhow::Result<File> {
     File::open(path).with_context(|| format!("cannot open {what} {}", path.display()))
 }
 
 /// The passphrase file: the one named, else systemd's credential when there is one.
-fn passphrase_input(named: Option<PathBuf>, flag: &'static str) -> anyhow::Result<Option<Input>> {
+pub(super) fn passphrase_input(named: Option<PathBuf>, flag: &'static str) -> anyhow::Result<Option<Input>> {
     let path = named.or_else(|| {
         let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
         let p = Path::new(&dir).join(CREDENTIAL);
@@ -46,7 +46,7 @@ fn named(path: Option<PathBuf>, flag: &'static str, what: &str) -> anyhow::Resul
     .transpose()
 }
 
-fn keystore(home: &Home) -> anyhow::Result<Input> {
+pub(super) fn keystore(home: &Home) -> anyhow::Result<Input> {
     let path = home.keystore();
     if !path.exists() {
         bail!(
@@ -238,18 +238,6 @@ pub fn chain_args(config: &Config) -> Vec<OsString> {
         args.extend(["--ens-registry".into(), d.ens_registry.clone().into()]);
     }
     args
-}
-
-/// `oarn chain discover`: runs discovery in the chain worker and prints what it found.
-pub fn discover(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
-    let config = load::load_or_default(&home.config())?;
-    let mut args: Vec<OsString> = vec!["chain".into(), "discover".into()];
-    args.extend(chain_args(&config));
-    if json {
-        args.push("--json".into());
-    }
-    let outcome = wallet::run(&config, home, args, Vec::new(), false)?;
-    Ok(ExitCode::from(u8::try_from(outcome.code).unwrap_or(1)))
 }
 
 fn refuse_existing(home: &Home) -> anyhow::Result<()> {

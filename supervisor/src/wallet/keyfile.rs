@@ -1,5 +1,6 @@
-//! Writing the sealed keystore: a new file is created mode 0600 beside the old one, synced,
-//! then renamed over it, so a crash leaves either the old wallet or the new one, never half.
+//! Writing the sealed keystore (and the other files wallet and chain commands keep): a new
+//! file is created mode 0600 beside the old one, synced, then renamed over it, so a crash
+//! leaves either the old file or the new one, never half.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -35,7 +36,11 @@ fn write(path: &Path, bytes: &[u8], replace: bool) -> Result<(), KeyfileError> {
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = path.with_extension("encrypted.new");
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.new"));
     let _ = std::fs::remove_file(&tmp);
     let mut f = OpenOptions::new()
         .write(true)

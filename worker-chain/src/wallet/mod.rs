@@ -9,6 +9,7 @@
 
 pub mod io;
 mod ops;
+pub(crate) use ops::{account_address, open as open_keystore};
 mod transfer;
 
 use std::ffi::OsString;
@@ -206,7 +207,7 @@ pub enum Error {
 }
 
 impl Error {
-    fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         use keystore::v3::Error as V3;
         match self {
             Self::Keystore(keystore::Error::WrongPassphrase) | Self::V3(V3::WrongPassphrase) => 10,

@@ -177,7 +177,7 @@ fn import(
     Ok(())
 }
 
-fn open(keystore_fd: RawFd, pass_fd: Option<RawFd>) -> Result<(keystore::Header, Secret), Error> {
+pub(crate) fn open(keystore_fd: RawFd, pass_fd: Option<RawFd>) -> Result<(keystore::Header, Secret), Error> {
     let file = io::read_bytes(keystore_fd, keystore::MAX_FILE, "the keystore")?;
     keystore::parse(&file)?;
     let passphrase = io::passphrase(pass_fd, "Wallet passphrase: ")?;
@@ -186,7 +186,7 @@ fn open(keystore_fd: RawFd, pass_fd: Option<RawFd>) -> Result<(keystore::Header,
 
 /// The address of account `index`: account 0 from the header without a passphrase, others
 /// (or any, when a passphrase is given) derived from the decrypted secret.
-fn account_address(keystore_fd: RawFd, index: u32, pass_fd: Option<RawFd>) -> Result<String, Error> {
+pub(crate) fn account_address(keystore_fd: RawFd, index: u32, pass_fd: Option<RawFd>) -> Result<String, Error> {
     Ok(if index == 0 && pass_fd.is_none() {
         let file = io::read_bytes(keystore_fd, keystore::MAX_FILE, "the keystore")?;
         keystore::parse(&file)?.0.address

@@ -1,57 +1,27 @@
 //! `oarn chain discover`: what the node finds on the network from its configuration, so an
 //! operator can check discovery before starting the node.
 
-use std::ffi::OsString;
-use std::process::ExitCode;
-
 use alloy::providers::Provider;
-use clap::Parser;
 use serde_json::json;
 
 use crate::command::{ChainArgs, runtime};
 use crate::discovery;
 
-#[derive(Debug, Parser)]
-#[command(name = "chain", no_binary_name = true)]
-struct Args {
-    #[command(subcommand)]
-    op: Op,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum Op {
-    /// Resolve the registry and list core contracts, RPC providers and bootstrap peers.
-    Discover {
-        #[command(flatten)]
-        chain: ChainArgs,
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-/// Runs `chain <op>`.
-pub fn run(args: &[OsString]) -> ExitCode {
-    let args = match Args::try_parse_from(args) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(2);
-        }
-    };
-    let Op::Discover { chain, json } = args.op;
-    let result = runtime().map_err(|e| e.to_string()).and_then(|rt| {
-        rt.block_on(async {
-            let (network, mut pool) = discovery::discover(&chain.settings())
-                .await
-                .map_err(|e| e.to_string())?;
-            let endpoint = pool.current().await.map_err(|e| e.to_string())?.clone();
-            let head = endpoint
-                .provider()
-                .get_block_number()
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>((network, endpoint.url, head))
-        })
+/// Prints what discovery finds.
+pub(super) fn run(chain: &ChainArgs, json: bool) -> Result<(), super::Error> {
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let (network, mut pool) = discovery::discover(&chain.settings()).await?;
+        let endpoint = pool.current().await.map_err(discovery::Error::from)?.clone();
+        let head = endpoint
+            .provider()
+            .get_block_number()
+            .await
+            .map_err(|e| discovery::Error::Call {
+                step: "reading the head block",
+                message: e.to_string(),
+            })?;
+        Ok::<_, discovery::Error>((network, endpoint.url, head))
     });
     match result {
         Ok((network, url, head)) => {
@@ -80,11 +50,8 @@ pub fn run(args: &[OsString]) -> ExitCode {
                     println!("  {} {}", b.peer_id, b.multiaddr);
                 }
             }
-            ExitCode::SUCCESS
+            Ok(())
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(1)
-        }
+        Err(e) => Err(e.into()),
     }
 }

@@ -1,0 +1,103 @@
+//! `oarn chain …`: discovery, tasks, claims, submissions and events, each run in the
+//! sandboxed chain worker with the node's configuration.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use oarn::config::load;
+use oarn::home::Home;
+use oarn::wallet::{self, Input};
+
+use super::args::ChainCommand;
+use super::wallet::{chain_args, keystore, open, passphrase_input};
+
+pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
+    let config = load::load_or_default(&home.config())?;
+    let mut args: Vec<OsString> = vec!["chain".into()];
+    let mut inputs = Vec::new();
+    let mut cursor = None;
+    let account = |args: &mut Vec<OsString>, inputs: &mut Vec<Input>, index: u32, pass, needs_pass: bool| {
+        args.extend(["--index".into(), index.to_string().into()]);
+        inputs.push(keystore(home)?);
+        if needs_pass || index != 0 {
+            inputs.extend(passphrase_input(pass, "passphrase-fd")?);
+        }
+        anyhow::Ok(())
+    };
+    let json = match command {
+        ChainCommand::Discover { json } => {
+            args.push("discover".into());
+            json
+        }
+        ChainCommand::Tasks { last, json } => {
+            args.extend(["tasks".into(), "--last".into(), last.to_string().into()]);
+            json
+        }
+        ChainCommand::Task { id, json } => {
+            args.extend(["task".into(), id.to_string().into()]);
+            json
+        }
+        ChainCommand::Claim {
+            id,
+            index,
+            passphrase_file,
+            json,
+        } => {
+            args.extend(["claim".into(), id.to_string().into()]);
+            account(&mut args, &mut inputs, index, passphrase_file, true)?;
+            json
+        }
+        ChainCommand::Submit {
+            id,
+            result_file,
+            index,
+            passphrase_file,
+            json,
+        } => {
+            args.extend(["submit".into(), id.to_string().into()]);
+            account(&mut args, &mut inputs, index, passphrase_file, true)?;
+            inputs.push(Input {
+                flag: "result-fd",
+                file: open(&result_file, "the result file")?,
+            });
+            json
+        }
+        ChainCommand::Events {
+            confirmations,
+            index,
+            passphrase_file,
+            json,
+        } => {
+            args.extend([
+                "events".into(),
+                "--confirmations".into(),
+                confirmations.to_string().into(),
+            ]);
+            account(&mut args, &mut inputs, index, passphrase_file, false)?;
+            let path = cursor_path(home, index);
+            if path.exists() {
+                inputs.push(Input {
+                    flag: "cursor-fd",
+                    file: open(&path, "the event cursor")?,
+                });
+            }
+            cursor = Some(path);
+            json
+        }
+    };
+    args.extend(chain_args(&config));
+    if json {
+        args.push("--json".into());
+    }
+    let outcome = wallet::run(&config, home, args, inputs, cursor.is_some())?;
+    // The cursor moves only when the events up to it were printed.
+    if let (Some(path), Some(bytes)) = (cursor, outcome.result) {
+        wallet::write_replacing(&path, &bytes)?;
+    }
+    Ok(ExitCode::from(u8::try_from(outcome.code).unwrap_or(1)))
+}
+
+/// Where the event cursor of account `index` is kept.
+fn cursor_path(home: &Home, index: u32) -> std::path::PathBuf {
+    home.root().join("chain").join(format!("events-{index}.cursor"))
+}
