@@ -456,3 +456,47 @@ fn three_nodes_claim_submit_reach_consensus_and_are_paid() {
     let out = first.oarn(&["chain", "task", "999"]);
     assert_eq!(out.status.code(), Some(21), "{}", text(&out));
 }
+
+#[test]
+fn registers_as_a_premium_node() {
+    let rt = runtime();
+    let devnet = start(&rt);
+    let node = node_on(&devnet);
+    let (me, pass) = wallet(&node);
+    let pass = pass.to_str().unwrap();
+    let register = |stake: &str| {
+        node.oarn(&[
+            "chain",
+            "register-validator",
+            "--endpoint",
+            "/ip4/127.0.0.1/udp/4001/quic-v1",
+            "--stake",
+            stake,
+            "--passphrase-file",
+            pass,
+            "--json",
+        ])
+    };
+    rt.block_on(devnet.fund(me, U256::from(TOKEN), U256::ZERO, U256::ZERO))
+        .unwrap();
+    let out = register("150");
+    assert_eq!(out.status.code(), Some(20), "{}", text(&out));
+    assert!(text(&out).contains("holds 0 GOV"), "{}", text(&out));
+    let out = register("50");
+    assert!(text(&out).contains("at least 100 GOV"), "{}", text(&out));
+
+    rt.block_on(devnet.fund(me, U256::ZERO, U256::ZERO, U256::from(500 * TOKEN)))
+        .unwrap();
+    let done = json(&register("150"));
+    assert_eq!(done["stake_gov"], "150");
+    let p = devnet::provider_for(&devnet.rpc_url, 0).unwrap();
+    let registry = devnet::bindings::ValidatorRegistry::new(devnet.contracts.validators, &p);
+    assert!(rt.block_on(registry.isValidator(me).call().into_future()).unwrap());
+    let gov = devnet::bindings::GOVToken::new(devnet.contracts.gov, &p);
+    assert_eq!(
+        rt.block_on(gov.balanceOf(me).call().into_future()).unwrap(),
+        U256::from(350 * TOKEN)
+    );
+    let out = register("150");
+    assert!(text(&out).contains("already registered"), "{}", text(&out));
+}

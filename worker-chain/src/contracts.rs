@@ -84,6 +84,19 @@ sol! {
         event Transfer(address indexed from, address indexed to, uint256 value);
     }
 
+    /// Not yet published by the network: the interface this node defines to register as a
+    /// premium (validator-routed) node, staking GOV.
+    #[sol(rpc)]
+    interface ValidatorRegistry {
+        struct Validator { address node; string endpoint; uint256 stake; uint256 registeredAt; bool isActive; }
+        function govToken() external view returns (address);
+        function minStake() external view returns (uint256);
+        function isValidator(address node) external view returns (bool);
+        function getValidators() external view returns (Validator[] memory);
+        function registerValidator(string endpoint, uint256 stake) external;
+        event ValidatorRegistered(address indexed node, string endpoint, uint256 stake);
+    }
+
     /// ENS: the registry's resolver lookup and the resolver's address record.
     #[sol(rpc)]
     interface ENS {

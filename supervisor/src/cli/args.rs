@@ -136,6 +136,22 @@ pub enum ChainCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Register as a premium (validator-routed) node in the network's ValidatorRegistry,
+    /// staking GOV (the registry's minimum unless --stake says more).
+    RegisterValidator {
+        /// The endpoint validators route tasks to (e.g. /ip4/203.0.113.7/udp/4001/quic-v1).
+        #[arg(long)]
+        endpoint: String,
+        /// GOV to stake.
+        #[arg(long)]
+        stake: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        index: u32,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Events for the wallet's account since the last run: new tasks, claims, submissions,
     /// consensus, rewards and COMP/GOV received. Each is reported once, across restarts.
     Events {

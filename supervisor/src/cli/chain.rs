@@ -62,6 +62,20 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
             });
             json
         }
+        ChainCommand::RegisterValidator {
+            endpoint,
+            stake,
+            index,
+            passphrase_file,
+            json,
+        } => {
+            args.extend(["register-validator".into(), "--endpoint".into(), endpoint.into()]);
+            if let Some(stake) = stake {
+                args.extend(["--stake".into(), stake.into()]);
+            }
+            account(&mut args, &mut inputs, index, passphrase_file, true)?;
+            json
+        }
         ChainCommand::Events {
             confirmations,
             index,

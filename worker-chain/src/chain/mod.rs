@@ -5,6 +5,7 @@
 mod discover;
 mod events;
 mod tasks;
+mod validator;
 
 use std::ffi::OsString;
 use std::os::fd::RawFd;
@@ -73,6 +74,19 @@ enum Op {
         /// Descriptor carrying the result bytes.
         #[arg(long)]
         result_fd: RawFd,
+        #[command(flatten)]
+        account: Account,
+        #[command(flatten)]
+        chain: ChainArgs,
+    },
+    /// Register as a premium (validator-routed) node, staking GOV.
+    RegisterValidator {
+        /// The endpoint validators route tasks to.
+        #[arg(long)]
+        endpoint: String,
+        /// GOV to stake (default: the registry's minimum).
+        #[arg(long)]
+        stake: Option<String>,
         #[command(flatten)]
         account: Account,
         #[command(flatten)]
@@ -148,6 +162,12 @@ pub fn run(args: &[OsString]) -> ExitCode {
             account,
             chain,
         } => tasks::submit(&chain, &account, id, result_fd, json),
+        Op::RegisterValidator {
+            endpoint,
+            stake,
+            account,
+            chain,
+        } => validator::register(&chain, &account, &endpoint, stake.as_deref(), json),
         Op::Events {
             cursor_fd,
             out_fd,

@@ -31,10 +31,10 @@ pub enum Error {
     #[error("task {0} does not exist (task ids start at 1)")]
     NoSuchTask(u64),
     /// The contract refused; the reason is explained.
-    #[error("task {id}: {explained}")]
+    #[error("{what}: {explained}")]
     Refused {
-        /// The task.
-        id: u64,
+        /// What was refused, e.g. `task 4`.
+        what: String,
         /// The contract's reason and what it means.
         explained: String,
     },
@@ -115,7 +115,7 @@ async fn task_json(registry: &TaskRegistryV2::TaskRegistryV2Instance<&DynProvide
     }))
 }
 
-async fn connect(chain: &ChainArgs) -> Result<(discovery::Network, Endpoint), super::Error> {
+pub(super) async fn connect(chain: &ChainArgs) -> Result<(discovery::Network, Endpoint), super::Error> {
     let (network, mut pool) = discovery::discover(&chain.settings()).await?;
     let endpoint = pool.current().await.map_err(discovery::Error::from)?.clone();
     Ok((network, endpoint))
@@ -198,19 +198,17 @@ pub(super) fn show(chain: &ChainArgs, id: u64, json: bool) -> Result<(), super::
     })
 }
 
-/// Sends `call` to the registry signed by `signer`; a revert (at estimation or on chain) is
-/// decoded into [`Error::Refused`].
-async fn transact(
+/// Sends `call` to `to` signed by `signer`; a revert (at estimation or on chain) is decoded
+/// into [`Error::Refused`] about `what`.
+pub(super) async fn transact(
     endpoint: &Endpoint,
-    registry: Address,
+    to: Address,
     signer: alloy::signers::local::PrivateKeySigner,
-    id: u64,
+    what: &str,
     call: impl SolCall,
 ) -> Result<B256, Error> {
     let provider = endpoint.signing(EthereumWallet::from(signer));
-    let tx = TransactionRequest::default()
-        .with_to(registry)
-        .with_input(call.abi_encode());
+    let tx = TransactionRequest::default().with_to(to).with_input(call.abi_encode());
     let pending = match provider.send_transaction(tx).await {
         Ok(p) => p,
         Err(e) => {
@@ -221,7 +219,7 @@ async fn transact(
                 .map(|r| r.strip_prefix("revert: ").map(str::to_string).unwrap_or(r));
             return Err(match reason {
                 Some(reason) => Error::Refused {
-                    id,
+                    what: what.into(),
                     explained: explain(&reason),
                 },
                 None => Error::Rpc {
@@ -242,14 +240,14 @@ async fn transact(
         })?;
     if !receipt.status() {
         return Err(Error::Refused {
-            id,
+            what: what.into(),
             explained: format!("transaction {hash} reverted"),
         });
     }
     Ok(hash)
 }
 
-fn signer(account: &Account) -> Result<alloy::signers::local::PrivateKeySigner, super::Error> {
+pub(super) fn signer(account: &Account) -> Result<alloy::signers::local::PrivateKeySigner, super::Error> {
     let (header, secret) = wallet::open_keystore(account.keystore_fd, account.passphrase_fd)?;
     Ok(account::signer(header.kind, &secret, account.index).map_err(wallet::Error::from)?)
 }
@@ -263,7 +261,14 @@ pub(super) fn claim(chain: &ChainArgs, account: &Account, id: u64, json: bool) -
         let registry = TaskRegistryV2::new(network.core.task_registry_v2, endpoint.provider());
         task_json(&registry, id).await?;
         let call = TaskRegistryV2::claimTaskCall { taskId: U256::from(id) };
-        let hash = transact(&endpoint, network.core.task_registry_v2, signer, id, call).await?;
+        let hash = transact(
+            &endpoint,
+            network.core.task_registry_v2,
+            signer,
+            &format!("task {id}"),
+            call,
+        )
+        .await?;
         if json {
             println!(
                 "{}",
@@ -296,7 +301,7 @@ pub(super) fn submit(
             taskId: U256::from(id),
             resultHash: result_hash,
         };
-        let hash = transact(&endpoint, network.core.task_registry_v2, signer, id, call).await?;
+        let hash = transact(&endpoint, network.core.task_registry_v2, signer, &format!("task {id}"), call).await?;
         if json {
             println!(
                 "{}",
