@@ -226,6 +226,8 @@ fn percentiles(rt: &tokio::runtime::Runtime) {
 }
 
 fn main() {
+    // As the worker binaries and the daemon do.
+    oarn_protocol::alloc::tune();
     match std::env::var(CHILD).as_deref() {
         Ok("raw") => return raw_child(),
         Ok(_) => return child(),

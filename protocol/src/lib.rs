@@ -21,6 +21,7 @@
 //! - [`serve`]: the blocking request loop a worker runs after its handshake.
 //! - [`pipe`]: pipe buffer tuning for the spawning side.
 
+pub mod alloc;
 pub mod chain;
 #[cfg(feature = "tokio")]
 pub mod channel;

@@ -39,6 +39,7 @@ where
     P: Protocol,
     H: Handler<P>,
 {
+    oarn_protocol::alloc::tune();
     let launch = match Launch::parse(std::env::args_os().skip(1)) {
         Ok(l) => l,
         Err(e) => {

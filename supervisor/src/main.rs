@@ -6,6 +6,8 @@ mod cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Worker frames (up to 16 MiB) are decoded without a fresh mmap each.
+    oarn_protocol::alloc::tune();
     match cli::main_exec() {
         Ok(code) => code,
         Err(e) => {
