@@ -500,3 +500,48 @@ fn registers_as_a_premium_node() {
     let out = register("150");
     assert!(text(&out).contains("already registered"), "{}", text(&out));
 }
+
+#[test]
+fn concurrent_claims_from_one_wallet_never_share_a_nonce() {
+    let rt = runtime();
+    let devnet = start(&rt);
+    let node = node_on(&devnet);
+    let (me, pass) = wallet(&node);
+    rt.block_on(devnet.fund(me, U256::from(TOKEN), U256::ZERO, U256::ZERO))
+        .unwrap();
+    let ids: Vec<u64> = (0..4)
+        .map(|_| {
+            rt.block_on(devnet.submit_task(9, b"input", U256::from(1_000u64), 3, 3600))
+                .unwrap()
+        })
+        .collect();
+    let children: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            node.command(&[
+                "chain",
+                "claim",
+                &id.to_string(),
+                "--passphrase-file",
+                pass.to_str().unwrap(),
+                "--json",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    let mut nonces = Vec::new();
+    let chain = devnet::provider_for(&devnet.rpc_url, 9).unwrap();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let claimed = json(&out);
+        let hash: alloy::primitives::B256 = claimed["tx"].as_str().unwrap().parse().unwrap();
+        let tx = rt.block_on(chain.get_transaction_by_hash(hash)).unwrap().unwrap();
+        nonces.push(alloy::consensus::Transaction::nonce(&tx));
+    }
+    nonces.sort();
+    assert_eq!(nonces, vec![0, 1, 2, 3]);
+}

@@ -16,6 +16,7 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
     let mut args: Vec<OsString> = vec!["chain".into()];
     let mut inputs = Vec::new();
     let mut cursor = None;
+    let mut signs = false;
     let account = |args: &mut Vec<OsString>, inputs: &mut Vec<Input>, index: u32, pass, needs_pass: bool| {
         args.extend(["--index".into(), index.to_string().into()]);
         inputs.push(keystore(home)?);
@@ -44,6 +45,7 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
             json,
         } => {
             args.extend(["claim".into(), id.to_string().into()]);
+            signs = true;
             account(&mut args, &mut inputs, index, passphrase_file, true)?;
             json
         }
@@ -55,6 +57,7 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
             json,
         } => {
             args.extend(["submit".into(), id.to_string().into()]);
+            signs = true;
             account(&mut args, &mut inputs, index, passphrase_file, true)?;
             inputs.push(Input {
                 flag: "result-fd",
@@ -70,6 +73,7 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
             json,
         } => {
             args.extend(["register-validator".into(), "--endpoint".into(), endpoint.into()]);
+            signs = true;
             if let Some(stake) = stake {
                 args.extend(["--stake".into(), stake.into()]);
             }
@@ -103,6 +107,8 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
     if json {
         args.push("--json".into());
     }
+    // Signing takes a nonce: one signing command at a time per node home.
+    let _lock = signs.then(|| wallet::TxLock::acquire(home.root())).transpose()?;
     let outcome = wallet::run(&config, home, args, inputs, cursor.is_some())?;
     // The cursor moves only when the events up to it were printed.
     if let (Some(path), Some(bytes)) = (cursor, outcome.result) {

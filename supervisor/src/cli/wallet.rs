@@ -199,6 +199,10 @@ pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<ExitCode> {
     if json_flag {
         args.push("--json".into());
     }
+    // Sending takes a nonce: one signing command at a time per node home.
+    let _lock = (args.get(1).is_some_and(|a| a == "send"))
+        .then(|| wallet::TxLock::acquire(home.root()))
+        .transpose()?;
     let outcome = wallet::run(&config, home, args, inputs, !matches!(sink, Sink::None))?;
     if outcome.code != 0 {
         return Ok(ExitCode::from(u8::try_from(outcome.code).unwrap_or(1)));

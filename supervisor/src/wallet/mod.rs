@@ -3,7 +3,9 @@
 //! writes the sealed keystore it sends back; it never sees a key.
 
 mod keyfile;
+mod txlock;
 mod worker;
 
 pub use keyfile::{KeyfileError, write_new, write_replacing};
+pub use txlock::TxLock;
 pub use worker::{Input, Outcome, RunError, run};
