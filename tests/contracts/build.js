@@ -6,7 +6,7 @@ const fs = require("fs");
 const path = require("path");
 const solc = require("solc");
 
-const DEPLOYED = ["OARNRegistry", "TaskRegistryV2", "COMPToken", "GOVToken", "ValidatorRegistry", "ENSRegistry", "AddrResolver"];
+const DEPLOYED = ["OARNRegistry", "TaskRegistryV2", "COMPToken", "GOVToken", "ValidatorRegistry", "ENSRegistry", "AddrResolver", "NodeInterfaceMock"];
 const here = __dirname;
 const srcDir = path.join(here, "src");
 const outDir = path.join(here, "artifacts");

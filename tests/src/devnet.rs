@@ -63,6 +63,11 @@ pub mod bindings {
         AddrResolver,
         "contracts/artifacts/AddrResolver.json"
     );
+    sol!(
+        #[sol(rpc)]
+        NodeInterfaceMock,
+        "contracts/artifacts/NodeInterfaceMock.json"
+    );
 }
 
 use bindings::*;
@@ -359,6 +364,18 @@ impl Devnet {
             .get_receipt()
             .await?;
         Ok(registry.taskCount().call().await?.to::<u64>())
+    }
+
+    /// Places a stand-in for Arbitrum's NodeInterface precompile at its address (anvil has no
+    /// such precompile; the stand-in answers fixed figures).
+    pub async fn arbitrum_node_interface(&self) -> anyhow::Result<()> {
+        let p = provider_for(&self.rpc_url, DEPLOYER)?;
+        let mock = NodeInterfaceMock::deploy(&p).await?;
+        let code = p.get_code_at(*mock.address()).await?;
+        let at = Address::with_last_byte(0xc8);
+        p.raw_request::<_, serde_json::Value>("anvil_setCode".into(), (at, code))
+            .await?;
+        Ok(())
     }
 
     /// The configuration a node needs to discover everything from ENS on this devnet.

@@ -220,7 +220,31 @@ fn balances_and_transfers_on_the_devnet() {
         "{}",
         text(&out)
     );
+    assert!(!text(&out).contains("L1 data"), "not an Arbitrum node: {}", text(&out));
     assert_eq!(rt.block_on(chain.get_balance(friend).into_future()).unwrap(), after);
+
+    // Where the endpoint answers Arbitrum's NodeInterface, the L1 part of the gas is shown.
+    rt.block_on(devnet.arbitrum_node_interface()).unwrap();
+    let out = oarn_in(
+        &node,
+        &[
+            "wallet",
+            "send",
+            "--to",
+            &friend.to_string(),
+            "--amount",
+            "1",
+            "--passphrase-file",
+            pass,
+        ],
+        "n\n",
+    );
+    assert_eq!(out.status.code(), Some(14), "{}", text(&out));
+    assert!(
+        text(&out).contains("of which L1 data posting: 1234 gas"),
+        "{}",
+        text(&out)
+    );
 
     // Nonsense amounts and recipients.
     for (amount, to) in [
@@ -241,6 +265,19 @@ fn balances_and_transfers_on_the_devnet() {
         ]);
         assert!(!out.status.success(), "{amount} to {to}");
     }
+}
+
+/// Runs `oarn` with `input` on stdin.
+fn oarn_in(node: &Node, args: &[&str], input: &str) -> Output {
+    let mut child = node
+        .command(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// A loopback server that answers every request with a malformed JSON-RPC body.

@@ -4,7 +4,12 @@
 
 #![allow(missing_docs, clippy::too_many_arguments)]
 
+use alloy::primitives::{Address, address};
 use alloy::sol;
+
+/// Where Arbitrum chains expose [`NodeInterface`]: a protocol precompile, the same on every
+/// Arbitrum chain (not an OARN contract address, which only discovery provides).
+pub const NODE_INTERFACE: Address = address!("0x00000000000000000000000000000000000000C8");
 
 sol! {
     #[sol(rpc)]
@@ -95,6 +100,13 @@ sol! {
         function getValidators() external view returns (Validator[] memory);
         function registerValidator(string endpoint, uint256 stake) external;
         event ValidatorRegistered(address indexed node, string endpoint, uint256 stake);
+    }
+
+    /// Arbitrum's NodeInterface precompile: the L1 data-posting part of a transaction's gas.
+    #[sol(rpc)]
+    interface NodeInterface {
+        function gasEstimateL1Component(address to, bool contractCreation, bytes calldata data) external payable
+            returns (uint64 gasEstimateForL1, uint256 baseFee, uint256 l1BaseFeeEstimate);
     }
 
     /// ENS: the registry's resolver lookup and the resolver's address record.

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::io;
 use crate::command::{ChainArgs, runtime};
-use crate::contracts::ERC20;
+use crate::contracts::{ERC20, NODE_INTERFACE, NodeInterface};
 use crate::discovery::{self, Network};
 
 /// How long to wait for a transaction to be mined.
@@ -144,6 +144,21 @@ pub fn balance(address: String, index: u32, chain: &ChainArgs, json: bool) -> Re
     Ok(())
 }
 
+/// The L1 data-posting part of `tx`'s gas, where the chain has Arbitrum's NodeInterface
+/// (`eth_estimateGas` there already includes it; this shows the operator what it is).
+async fn l1_component(p: &alloy::providers::DynProvider, tx: &TransactionRequest) -> Option<u64> {
+    let to = tx.to.and_then(|k| k.to().copied())?;
+    let data = tx.input.input().cloned().unwrap_or_default();
+    // Arbitrum nodes answer calls to this address without code being there; elsewhere the
+    // call returns nothing decodable, and the line is left out.
+    let answer = NodeInterface::new(NODE_INTERFACE, p)
+        .gasEstimateL1Component(to, false, data)
+        .call()
+        .await
+        .ok()?;
+    Some(answer.gasEstimateForL1)
+}
+
 /// Asks "Proceed? [y/N]" on the terminal (or reads the answer from a piped stdin line).
 fn confirm(summary: &str) -> Result<(), Error> {
     eprintln!("{summary}");
@@ -211,6 +226,7 @@ pub fn send(
             .await
             .map_err(|e| rpc("estimating fees")(e.to_string()))?;
         let max_fee = U256::from(gas) * U256::from(fees.max_fee_per_gas);
+        let l1 = l1_component(p, &tx).await;
         let eth = p.get_balance(from).await.map_err(|e| rpc("reading the ETH balance")(e.to_string()))?;
         let need = max_fee + if token == Token::Eth { value } else { U256::ZERO };
         if eth < need {
@@ -221,8 +237,9 @@ pub fn send(
             .into());
         }
         if !yes {
+            let l1_line = l1.map_or(String::new(), |g| format!("\n  of which L1 data posting: {g} gas (Arbitrum)"));
             confirm(&format!(
-                "Send {} {} from {from} to {to} on chain {}\n  network fee: at most {} ETH ({gas} gas at up to {} gwei)",
+                "Send {} {} from {from} to {to} on chain {}\n  network fee: at most {} ETH ({gas} gas at up to {} gwei){l1_line}",
                 units(value),
                 token.symbol(),
                 chain.chain_id,
