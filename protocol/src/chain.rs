@@ -9,12 +9,57 @@ use crate::envelope::{Down, Info, Progress, Up};
 pub enum Request {
     /// What the worker can do and how busy it is.
     Info,
+    /// Find the network from the node's configuration (ENS → OARNRegistry, or manual).
+    Discover(Discover),
 }
 
 /// chain worker → supervisor, final answers.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub enum Reply {
     Info(Info),
+    Network(Network),
+}
+
+/// Where discovery starts, from the node's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Discover {
+    /// Chain the registry lives on.
+    pub chain_id: u64,
+    /// Use `rpc_urls` and `registry` as given instead of ENS.
+    pub manual: bool,
+    /// Endpoints of the registry's chain (manual).
+    pub rpc_urls: Vec<String>,
+    /// OARNRegistry address (manual).
+    pub registry: Option<[u8; 20]>,
+    /// ENS name of the registry.
+    pub ens_name: String,
+    /// Endpoints that resolve ENS.
+    pub ens_rpc_urls: Vec<String>,
+    /// ENS registry address.
+    pub ens_registry: Option<[u8; 20]>,
+}
+
+/// What discovery found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Network {
+    /// OARNRegistry.
+    pub registry: [u8; 20],
+    /// TaskRegistryV2.
+    pub task_registry_v2: [u8; 20],
+    /// The reward token (COMP).
+    pub token_reward: [u8; 20],
+    /// The governance token.
+    pub gov_token: [u8; 20],
+    /// The ValidatorRegistry (zero where the network has none).
+    pub validator_registry: [u8; 20],
+    /// Active RPC providers' endpoints.
+    pub rpc_providers: Vec<String>,
+    /// Active bootstrap peers: (peer id, multiaddr), for the network worker.
+    pub bootstrap: Vec<(String, String)>,
+    /// The endpoint in use (credentials removed).
+    pub endpoint: String,
+    /// Its head block.
+    pub head: u64,
 }
 
 /// chain worker → supervisor, streamed while a request runs.

@@ -76,6 +76,7 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
     let supervisor = Supervisor::start(&loaded.config, &home, kinds);
     let (control_tx, mut control) = mpsc::channel(8);
     let running = Arc::new(RwLock::new(loaded.config.clone()));
+    let discovery = crate::discovery::Shared::default();
     let node = Arc::new(Node {
         home: home.clone(),
         config_path: loaded.path.clone(),
@@ -83,6 +84,7 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
         workers: supervisor.workers().clone(),
         started: Instant::now(),
         control: control_tx,
+        discovery: discovery.clone(),
     });
     let api = tokio::spawn(server::serve(listener, node));
 
@@ -91,6 +93,13 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
         _ = term.recv() => { tracing::info!("SIGTERM received during start-up; stopping"); true }
         _ = int.recv() => { tracing::info!("SIGINT received during start-up; stopping"); true }
     };
+    let refresher = supervisor.workers().chain.clone().map(|chain| {
+        tokio::spawn(crate::discovery::refresh(
+            chain,
+            crate::discovery::request(&loaded.config),
+            discovery.clone(),
+        ))
+    });
     if !stop_early {
         let summary = summary(&supervisor);
         tracing::info!("ready: {summary}");
@@ -123,6 +132,9 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
     }
     notify(&[NotifyState::Stopping]);
     api.abort();
+    if let Some(r) = refresher {
+        r.abort();
+    }
     supervisor.shutdown().await;
     let _ = std::fs::remove_file(home.socket());
     tracing::info!("oarn stopped");

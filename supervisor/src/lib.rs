@@ -5,6 +5,7 @@
 pub mod api;
 pub mod config;
 pub mod daemon;
+pub mod discovery;
 pub mod home;
 pub mod local;
 pub mod logging;

@@ -582,3 +582,46 @@ fn concurrent_claims_from_one_wallet_never_share_a_nonce() {
     nonces.sort();
     assert_eq!(nonces, vec![0, 1, 2, 3]);
 }
+
+#[test]
+fn the_running_node_discovers_the_network_and_survives_failure() {
+    let rt = runtime();
+    let devnet = start(&rt);
+    rt.block_on(devnet.register_bootstrap(2, "12D3KooWDevnetBootstrap", "/ip4/127.0.0.1/tcp/4001"))
+        .unwrap();
+    let mut node = node_on(&devnet);
+    node.start();
+    let status = node
+        .wait_status(|s| s["chain"]["discovery"] != "pending")
+        .expect("discovery finishes");
+    let chain = &status["chain"];
+    assert_eq!(chain["connected"], true, "{chain}");
+    assert_eq!(chain["registry"], devnet.contracts.registry.to_string().to_lowercase());
+    assert_eq!(
+        chain["task_registry_v2"],
+        devnet.contracts.task_registry_v2.to_string().to_lowercase()
+    );
+    assert_eq!(chain["bootstrap"][0]["peer_id"], "12D3KooWDevnetBootstrap");
+    assert!(chain["head"].as_u64().unwrap() > 0);
+    node.stop();
+
+    // Nothing to discover from: the reason is shown, the node keeps running.
+    let mut bare = Node::new();
+    bare.start();
+    let status = bare
+        .wait_status(|s| s["chain"]["discovery"] == "failed")
+        .expect("discovery fails");
+    assert!(
+        status["chain"]["error"].as_str().unwrap().contains("ens_rpc_urls"),
+        "{status}"
+    );
+    assert!(
+        status["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["state"] == "running"),
+        "{status}"
+    );
+    bare.stop();
+}

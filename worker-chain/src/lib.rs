@@ -9,4 +9,5 @@ pub mod discovery;
 pub mod keystore;
 pub mod rpc;
 pub mod secret;
+pub mod serve;
 pub mod wallet;

@@ -34,6 +34,8 @@ pub struct Node {
     pub workers: Workers,
     pub started: Instant,
     pub control: mpsc::Sender<Control>,
+    /// What the chain worker last discovered.
+    pub discovery: crate::discovery::Shared,
 }
 
 impl Node {
@@ -77,7 +79,7 @@ impl Node {
             "uptime_secs": self.started.elapsed().as_secs(),
             "sandbox_mode": config.sandbox.mode,
             "network": {"connected": false, "peers": 0},
-            "chain": {"connected": false},
+            "chain": crate::discovery::to_json(&self.discovery.read().unwrap_or_else(|e| e.into_inner())),
             "workers": self.workers.statuses_with_info(INFO_WAIT).await,
         })
     }

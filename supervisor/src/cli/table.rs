@@ -56,6 +56,22 @@ pub fn status(v: &Value) -> String {
         word(connected("network")),
         word(connected("chain"))
     );
+    let chain = v.get("chain").cloned().unwrap_or_default();
+    match chain.get("discovery").and_then(Value::as_str) {
+        Some("ok") => {
+            let _ = writeln!(
+                out,
+                "chain    registry {} via {} (head {})",
+                s(&chain, "registry"),
+                s(&chain, "endpoint"),
+                s(&chain, "head")
+            );
+        }
+        Some("failed") => {
+            let _ = writeln!(out, "chain    discovery failed: {}", s(&chain, "error"));
+        }
+        _ => {}
+    }
     let _ = writeln!(out);
     let _ = writeln!(
         out,
