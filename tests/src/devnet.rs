@@ -131,17 +131,7 @@ pub fn account(index: u32) -> PrivateKeySigner {
         .expect("the test mnemonic derives")
 }
 
-/// ENS namehash of a dotted name.
-pub fn namehash(name: &str) -> B256 {
-    let mut node = B256::ZERO;
-    for label in name.rsplit('.').filter(|l| !l.is_empty()) {
-        let mut buf = [0u8; 64];
-        buf[..32].copy_from_slice(node.as_slice());
-        buf[32..].copy_from_slice(keccak256(label.as_bytes()).as_slice());
-        node = keccak256(buf);
-    }
-    node
-}
+pub use oarn_worker_chain::discovery::namehash;
 
 /// Starts anvil and waits for the port it listens on.
 fn start_anvil(opts: &Options) -> anyhow::Result<(Child, String)> {
@@ -397,24 +387,5 @@ impl Drop for Devnet {
     fn drop(&mut self) {
         let _ = self.anvil.kill();
         let _ = self.anvil.wait();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn namehash_matches_ens() {
-        // From EIP-137.
-        assert_eq!(namehash(""), B256::ZERO);
-        assert_eq!(
-            namehash("eth").to_string(),
-            "0x93cdeb708b7545dc668eb9280176169d1c33cfd8ed6f04690a0bcc88a93fc4ae"
-        );
-        assert_eq!(
-            namehash("foo.eth").to_string(),
-            "0xde9b09fd7c5f901e23a3f19fecc54828e9c848539801e86591bd9801b019f84f"
-        );
     }
 }

@@ -122,6 +122,21 @@ impl Node {
         self.command(args).stdin(Stdio::null()).output().expect("run oarn")
     }
 
+    /// Runs `oarn --home <home> <args>` with `input` on its standard input.
+    pub fn oarn_with_input(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run oarn");
+        // A command that fails early may not read its input.
+        let _ = child.stdin.take().expect("piped").write_all(input.as_bytes());
+        child.wait_with_output().expect("wait for oarn")
+    }
+
     /// Runs `oarn` and parses its standard output as JSON.
     pub fn json(&self, args: &[&str]) -> Value {
         let out = self.oarn(args);

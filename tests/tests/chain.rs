@@ -225,8 +225,7 @@ fn balances_and_transfers_on_the_devnet() {
 
     // Where the endpoint answers Arbitrum's NodeInterface, the L1 part of the gas is shown.
     rt.block_on(devnet.arbitrum_node_interface()).unwrap();
-    let out = oarn_in(
-        &node,
+    let out = node.oarn_with_input(
         &[
             "wallet",
             "send",
@@ -265,19 +264,6 @@ fn balances_and_transfers_on_the_devnet() {
         ]);
         assert!(!out.status.success(), "{amount} to {to}");
     }
-}
-
-/// Runs `oarn` with `input` on stdin.
-fn oarn_in(node: &Node, args: &[&str], input: &str) -> Output {
-    let mut child = node
-        .command(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
 }
 
 /// A loopback server that answers every request with a malformed JSON-RPC body.

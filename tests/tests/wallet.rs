@@ -36,19 +36,6 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// Runs `oarn` with `input` on stdin.
-fn oarn_in(node: &Node, args: &[&str], input: &str) -> Output {
-    let mut child = node
-        .command(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
 fn json(out: &Output) -> Value {
     assert!(out.status.success(), "{}", text(out));
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
@@ -58,8 +45,7 @@ fn json(out: &Output) -> Value {
 fn with_test_wallet() -> (Node, PathBuf) {
     let node = Node::new();
     let pass = file(&node, "pass", &format!("{PASSPHRASE}\n"));
-    let out = oarn_in(
-        &node,
+    let out = node.oarn_with_input(
         &[
             "wallet",
             "import",
@@ -147,8 +133,7 @@ fn create_shows_the_phrase_once_and_confirms_it() {
 
     // The same phrase restores the same address elsewhere.
     let other = Node::new();
-    let out = oarn_in(
-        &other,
+    let out = other.oarn_with_input(
         &[
             "wallet",
             "import",
@@ -167,8 +152,7 @@ fn create_shows_the_phrase_once_and_confirms_it() {
 fn a_wrong_confirmation_writes_nothing() {
     let node = Node::new();
     let pass = file(&node, "pass", PASSPHRASE);
-    let out = oarn_in(
-        &node,
+    let out = node.oarn_with_input(
         &["wallet", "create", "--new-passphrase-file", pass.to_str().unwrap()],
         "notaword\nnotaword\n",
     );
@@ -183,8 +167,7 @@ fn imports_keys_phrases_and_v3_files() {
     let pass = file(&node, "pass", PASSPHRASE);
     let pass = pass.to_str().unwrap();
     // A raw key on stdin.
-    let out = oarn_in(
-        &node,
+    let out = node.oarn_with_input(
         &[
             "wallet",
             "import",
@@ -230,15 +213,13 @@ fn imports_keys_phrases_and_v3_files() {
 
     // Bad input is named and nothing is written.
     let bad = Node::new();
-    let out = oarn_in(
-        &bad,
+    let out = bad.oarn_with_input(
         &["wallet", "import", "--private-key", "--new-passphrase-file", pass],
         "0x1234\n",
     );
     assert_eq!(out.status.code(), Some(12));
     assert!(text(&out).contains("64 hex digits"), "{}", text(&out));
-    let out = oarn_in(
-        &bad,
+    let out = bad.oarn_with_input(
         &["wallet", "import", "--mnemonic", "--new-passphrase-file", pass],
         "test test test test test test test test test test test test",
     );
@@ -247,8 +228,7 @@ fn imports_keys_phrases_and_v3_files() {
     assert!(!bad.home().join("wallet.encrypted").exists());
 
     // A second import never replaces a wallet.
-    let out = oarn_in(
-        &node,
+    let out = node.oarn_with_input(
         &["wallet", "import", "--mnemonic", "--new-passphrase-file", pass],
         TEST_PHRASE,
     );

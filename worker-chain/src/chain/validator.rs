@@ -1,8 +1,7 @@
 //! Registering this node as a premium (validator-routed) node in the ValidatorRegistry that
 //! OARNRegistry lists, where the network has one: stake GOV and announce an endpoint.
 
-use alloy::primitives::U256;
-use alloy::primitives::utils::{format_units, parse_units};
+use alloy::primitives::utils::parse_units;
 use alloy::providers::Provider;
 use serde_json::json;
 
@@ -10,22 +9,13 @@ use super::Account;
 use super::tasks::{self, Error};
 use crate::command::{ChainArgs, runtime};
 use crate::contracts::{ERC20, ValidatorRegistry};
+use crate::wallet::transfer::units as gov;
 
 fn rpc(step: &'static str) -> impl FnOnce(alloy::contract::Error) -> Error {
     move |e| Error::Rpc {
         step,
         message: e.to_string(),
     }
-}
-
-fn gov(v: U256) -> String {
-    format_units(v, 18).map_or_else(
-        |_| v.to_string(),
-        |s| {
-            let t = s.trim_end_matches('0');
-            t.strip_suffix('.').unwrap_or(t).to_string()
-        },
-    )
 }
 
 /// `chain register-validator`.

@@ -10,7 +10,7 @@
 pub mod io;
 mod ops;
 pub(crate) use ops::{account_address, open as open_keystore};
-mod transfer;
+pub(crate) mod transfer;
 
 use std::ffi::OsString;
 use std::os::fd::RawFd;

@@ -91,7 +91,8 @@ fn rpc(step: &'static str) -> impl FnOnce(String) -> Error {
     move |message| Error::Rpc { step, message }
 }
 
-fn units(v: U256) -> String {
+/// An 18-decimal amount in whole units, without trailing zeros ("1.5", "1000").
+pub fn units(v: U256) -> String {
     format_units(v, 18).map_or_else(
         |_| v.to_string(),
         |s| {
