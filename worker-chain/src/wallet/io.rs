@@ -153,8 +153,10 @@ pub fn prompt_hidden(prompt: &str, cap: usize, what: &'static str) -> Result<Sec
     let mut quiet = saved.clone();
     quiet.local_flags.remove(LocalFlags::ECHO);
     quiet.local_flags.insert(LocalFlags::ECHONL);
-    eprint!("{prompt}");
+    // Echo goes off before the prompt appears: whatever is typed or pasted once the prompt
+    // shows is never echoed.
     termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &quiet).map_err(|e| io(what)(e.into()))?;
+    eprint!("{prompt}");
     let line = read_line_secret(cap, what);
     let _ = termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &saved);
     line
