@@ -315,6 +315,11 @@ fn failover_between_endpoints() {
 
     drop(a);
     let out = node.oarn(&["chain", "discover", "--json"]);
+    assert!(
+        text(&out).contains("RPC endpoint switched"),
+        "the switch is logged: {}",
+        text(&out)
+    );
     let found = json(&out);
     assert_eq!(
         found["endpoint"].as_str().unwrap().trim_end_matches('/'),

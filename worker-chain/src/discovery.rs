@@ -159,9 +159,10 @@ pub async fn discover(settings: &Settings) -> Result<(Network, Pool), Error> {
         if ens_chain != settings.chain_id {
             return Err(Error::NoChainEndpoint(settings.chain_id));
         }
-        (registry, Pool::new(settings.chain_id, &settings.ens_rpc_urls)?)
+        // Same chain: the endpoints just checked serve the registry too.
+        (registry, ens_pool)
     };
-    let endpoint = pool.select().await?.clone();
+    let endpoint = pool.current().await?.clone();
     let r = OARNRegistry::new(registry, endpoint.provider());
     let core = r
         .getCoreContractsV2()

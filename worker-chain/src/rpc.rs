@@ -133,16 +133,6 @@ impl Pool {
         })
     }
 
-    /// The chain this pool serves.
-    pub fn chain_id(&self) -> u64 {
-        self.chain_id
-    }
-
-    /// URLs in the pool.
-    pub fn urls(&self) -> Vec<String> {
-        self.endpoints.iter().map(|e| e.url.clone()).collect()
-    }
-
     /// Adds endpoints (discovered ones) after the existing ones.
     pub fn extend(&mut self, urls: &[String]) {
         for url in urls {
@@ -159,10 +149,6 @@ impl Pool {
     /// Checks every endpoint and picks the first healthy one in order: right chain, answering,
     /// and at most [`MAX_LAG`] blocks behind the best head seen.
     pub async fn select(&mut self) -> Result<&Endpoint, Error> {
-        self.select_excluding(&[]).await
-    }
-
-    async fn select_excluding(&mut self, excluded: &[usize]) -> Result<&Endpoint, Error> {
         let checks = self.endpoints.iter().map(|e| async move {
             let chain = e.provider.get_chain_id().await.map_err(|err| err.to_string())?;
             let head = e.provider.get_block_number().await.map_err(|err| err.to_string())?;
@@ -181,7 +167,6 @@ impl Pool {
         for (i, r) in results.into_iter().enumerate() {
             let url = &self.endpoints[i].url;
             match r {
-                _ if excluded.contains(&i) => reasons.push(format!("{url}: failed a request")),
                 Ok((c, _)) if c != self.chain_id => reasons.push(format!("{url}: serves chain {c}")),
                 Ok((_, h)) if best.saturating_sub(h) > MAX_LAG => {
                     reasons.push(format!("{url}: stale head {h}, best is {best}"))
@@ -198,18 +183,11 @@ impl Pool {
                 reasons,
             });
         };
-        if self.current != Some(i) {
-            match self.current {
-                Some(old) => tracing::warn!(
-                    from = %self.endpoints[old].url,
-                    to = %self.endpoints[i].url,
-                    "RPC endpoint switched ({})",
-                    reasons.join("; ")
-                ),
-                None => tracing::debug!(url = %self.endpoints[i].url, "RPC endpoint selected"),
-            }
-            self.current = Some(i);
+        // Any endpoint passed over is a switch away from the preferred one: say why.
+        if !reasons.is_empty() {
+            tracing::warn!(to = %self.endpoints[i].url, "RPC endpoint switched ({})", reasons.join("; "));
         }
+        self.current = Some(i);
         Ok(&self.endpoints[i])
     }
 
@@ -220,48 +198,4 @@ impl Pool {
             None => self.select().await,
         }
     }
-
-    /// Runs `op` on the current endpoint; on a failure, re-checks the pool and retries on the
-    /// next healthy endpoint, at most once per endpoint.
-    pub async fn run<T, E, F, Fut>(&mut self, op: F) -> Result<T, RunError<E>>
-    where
-        F: Fn(DynProvider) -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        E: std::fmt::Display,
-    {
-        let mut failed = Vec::new();
-        let mut last = None;
-        while failed.len() < self.endpoints.len() {
-            let endpoint = match (self.current, failed.is_empty()) {
-                (Some(i), true) => self.endpoints[i].clone(),
-                _ => match self.select_excluding(&failed).await {
-                    Ok(e) => e.clone(),
-                    Err(e) => return Err(last.map_or(RunError::Pool(e), RunError::Request)),
-                },
-            };
-            match op(endpoint.provider.clone()).await {
-                Ok(v) => return Ok(v),
-                Err(e) => {
-                    tracing::warn!(url = %endpoint.url, "RPC request failed: {e}");
-                    last = Some(e);
-                    failed.extend(self.current);
-                }
-            }
-        }
-        Err(last.map_or(
-            RunError::Pool(Error::NoEndpoints(self.chain_id, "all failed")),
-            RunError::Request,
-        ))
-    }
-}
-
-/// A failed [`Pool::run`].
-#[derive(Debug, thiserror::Error)]
-pub enum RunError<E: std::fmt::Display> {
-    /// No endpoint could be used.
-    #[error(transparent)]
-    Pool(Error),
-    /// The request failed on every endpoint tried; the last error.
-    #[error("{0}")]
-    Request(E),
 }

@@ -83,11 +83,6 @@ impl Secret {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-
-    /// Whether the kernel agreed to keep the buffer out of swap (`RLIMIT_MEMLOCK` may refuse).
-    pub fn is_locked(&self) -> bool {
-        self.locked
-    }
 }
 
 impl Drop for Secret {
