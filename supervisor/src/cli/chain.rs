@@ -9,7 +9,7 @@ use oarn::home::Home;
 use oarn::wallet::{self, Input};
 
 use super::args::ChainCommand;
-use super::wallet::{chain_args, keystore, open, passphrase_input};
+use super::wallet::{account_inputs, chain_args, open};
 
 pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
     let config = load::load_or_default(&home.config())?;
@@ -17,12 +17,9 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
     let mut inputs = Vec::new();
     let mut cursor = None;
     let mut signs = false;
-    let account = |args: &mut Vec<OsString>, inputs: &mut Vec<Input>, index: u32, pass, needs_pass: bool| {
+    let account = |args: &mut Vec<OsString>, inputs: &mut Vec<Input>, index: u32, pass, decrypts: bool| {
         args.extend(["--index".into(), index.to_string().into()]);
-        inputs.push(keystore(home)?);
-        if needs_pass || index != 0 {
-            inputs.extend(passphrase_input(pass, "passphrase-fd")?);
-        }
+        inputs.extend(account_inputs(home, index, pass, decrypts)?);
         anyhow::Ok(())
     };
     let json = match command {

@@ -21,7 +21,7 @@ pub(super) fn open(path: &Path, what: &str) -> anyhow::Result<File> {
 }
 
 /// The passphrase file: the one named, else systemd's credential when there is one.
-pub(super) fn passphrase_input(named: Option<PathBuf>, flag: &'static str) -> anyhow::Result<Option<Input>> {
+fn passphrase_input(named: Option<PathBuf>, flag: &'static str) -> anyhow::Result<Option<Input>> {
     let path = named.or_else(|| {
         let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
         let p = Path::new(&dir).join(CREDENTIAL);
@@ -46,7 +46,7 @@ fn named(path: Option<PathBuf>, flag: &'static str, what: &str) -> anyhow::Resul
     .transpose()
 }
 
-pub(super) fn keystore(home: &Home) -> anyhow::Result<Input> {
+fn keystore(home: &Home) -> anyhow::Result<Input> {
     let path = home.keystore();
     if !path.exists() {
         bail!(
@@ -58,6 +58,24 @@ pub(super) fn keystore(home: &Home) -> anyhow::Result<Input> {
         flag: "keystore-fd",
         file: open(&path, "the wallet")?,
     })
+}
+
+/// The keystore of account `index` and, where the operation decrypts (`decrypts`, or any
+/// account but 0, whose address only the secret gives), its passphrase file or credential;
+/// a passphrase file named for account 0 is handed over too.
+pub(super) fn account_inputs(
+    home: &Home,
+    index: u32,
+    passphrase_file: Option<PathBuf>,
+    decrypts: bool,
+) -> anyhow::Result<Vec<Input>> {
+    let mut inputs = vec![keystore(home)?];
+    if decrypts || index != 0 {
+        inputs.extend(passphrase_input(passphrase_file, "passphrase-fd")?);
+    } else {
+        inputs.extend(named(passphrase_file, "passphrase-fd", "the passphrase file")?);
+    }
+    Ok(inputs)
 }
 
 pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<ExitCode> {
@@ -117,12 +135,7 @@ pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<ExitCode> {
             json,
         } => {
             args.extend(["address".into(), "--index".into(), index.to_string().into()]);
-            inputs.push(keystore(home)?);
-            if index != 0 {
-                inputs.extend(passphrase_input(passphrase_file, "passphrase-fd")?);
-            } else {
-                inputs.extend(named(passphrase_file, "passphrase-fd", "the passphrase file")?);
-            }
+            inputs.extend(account_inputs(home, index, passphrase_file, false)?);
             json_flag = json;
             Sink::None
         }
@@ -140,8 +153,7 @@ pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<ExitCode> {
                 );
             }
             args.extend(["export".into(), "--index".into(), index.to_string().into()]);
-            inputs.push(keystore(home)?);
-            inputs.extend(passphrase_input(passphrase_file, "passphrase-fd")?);
+            inputs.extend(account_inputs(home, index, passphrase_file, true)?);
             inputs.extend(named(new_passphrase_file, "new-passphrase-fd", "the passphrase file")?);
             json_flag = json;
             Sink::Create(out)
@@ -153,12 +165,7 @@ pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<ExitCode> {
         } => {
             args.extend(["balance".into(), "--index".into(), index.to_string().into()]);
             args.extend(chain_args(&config));
-            inputs.push(keystore(home)?);
-            if index != 0 {
-                inputs.extend(passphrase_input(passphrase_file, "passphrase-fd")?);
-            } else {
-                inputs.extend(named(passphrase_file, "passphrase-fd", "the passphrase file")?);
-            }
+            inputs.extend(account_inputs(home, index, passphrase_file, false)?);
             json_flag = json;
             Sink::None
         }
@@ -178,8 +185,7 @@ pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<ExitCode> {
                 args.push("--yes".into());
             }
             args.extend(chain_args(&config));
-            inputs.push(keystore(home)?);
-            inputs.extend(passphrase_input(passphrase_file, "passphrase-fd")?);
+            inputs.extend(account_inputs(home, index, passphrase_file, true)?);
             json_flag = json;
             Sink::None
         }
@@ -189,8 +195,7 @@ pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<ExitCode> {
             json,
         } => {
             args.push("change-passphrase".into());
-            inputs.push(keystore(home)?);
-            inputs.extend(passphrase_input(passphrase_file, "passphrase-fd")?);
+            inputs.extend(account_inputs(home, 0, passphrase_file, true)?);
             inputs.extend(named(new_passphrase_file, "new-passphrase-fd", "the passphrase file")?);
             json_flag = json;
             Sink::Replace
