@@ -1,4 +1,10 @@
 //! Messages of the network worker (`oarn-worker-net`).
+//!
+//! The supervisor starts the swarm with [`Request::Run`], a request that lasts as long as the
+//! worker: its events (peers, listen addresses, validated task announcements) stream back with
+//! that request's id while other requests are answered alongside. Everything in these
+//! messages was parsed and validated inside the sandboxed worker; the supervisor still treats
+//! it as untrusted data and never parses network bytes itself.
 
 use wincode::{SchemaRead, SchemaWrite};
 
@@ -9,18 +15,152 @@ use crate::envelope::{Down, Info, Progress, Up};
 pub enum Request {
     /// What the worker can do and how busy it is.
     Info,
+    /// Start the swarm and stream its [`Event`]s until the worker ends; one per worker.
+    Run(Settings),
+    /// Dial these peers and add them to the DHT routing table.
+    Dial(Vec<Bootstrap>),
+    /// Publish a task announcement on `oarn/tasks/v1`.
+    Announce(Announcement),
+    /// Pass on only announcements for these model hashes (empty: every model).
+    Accept(Vec<[u8; 32]>),
+    /// New connection limits (`network.max_peers` is live).
+    Limits { max_peers: u32, max_per_ip: u32 },
+    /// Our peer id, listen addresses, peers and counters.
+    Status,
+    /// Store a record in the DHT under `key`.
+    PutRecord { key: String, value: Vec<u8> },
+    /// Find a record in the DHT.
+    GetRecord { key: String },
+}
+
+/// How the swarm runs, from the node's configuration and discovery.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Settings {
+    /// Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0` and `/ip4/127.0.0.1/udp/0/quic-v1`.
+    pub listen: Vec<String>,
+    /// Peers to dial at start.
+    pub bootstrap: Vec<Bootstrap>,
+    /// Most connected peers.
+    pub max_peers: u32,
+    /// Most connections from one IP address (loopback is exempt: it is this machine).
+    pub max_per_ip: u32,
+    /// Pad published announcements with trailing whitespace so sizes leak less.
+    pub padding: bool,
+    /// Pass on only announcements for these model hashes (empty: every model).
+    pub accept_models: Vec<[u8; 32]>,
+}
+
+/// A peer to dial, as configured or as OARNRegistry lists it: the worker parses both.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Bootstrap {
+    /// Its peer id; empty when the multiaddr ends with `/p2p/<peer id>`.
+    pub peer_id: String,
+    pub multiaddr: String,
+}
+
+/// A task announcement of the live network (`oarn/tasks/v1`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, SchemaWrite, SchemaRead)]
+pub struct Announcement {
+    /// TaskRegistryV2 task id (from 1).
+    pub id: u64,
+    /// sha2-256 digest of the model's CIDv1 (raw).
+    pub model_hash: [u8; 32],
+    /// sha2-256 digest of the input's CIDv1 (raw).
+    pub input_hash: [u8; 32],
+    /// Reward per node, in wei.
+    pub reward: u64,
+    /// Nodes whose results must agree (3 to 100).
+    pub required_nodes: u32,
+    /// Unix time, in seconds, after which the task cannot be claimed.
+    pub deadline: u64,
+}
+
+/// One connected peer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Peer {
+    pub peer_id: String,
+    /// Remote addresses of our connections to it.
+    pub addresses: Vec<String>,
+    /// What it says it runs (identify's agent version); empty until identified.
+    pub agent: String,
+    /// Last ping round trip, in microseconds.
+    pub rtt_us: Option<u64>,
+    /// Our reliability score: good messages raise it, bad ones lower it ten times as much.
+    pub score: i64,
+    /// Messages from it that passed validation.
+    pub valid: u64,
+    /// Messages from it that failed validation.
+    pub invalid: u64,
+}
+
+/// What happened to gossip messages since the swarm started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Counters {
+    /// Valid announcements passed on to the supervisor.
+    pub accepted: u64,
+    /// Messages that failed to parse or validate (they count against the sender).
+    pub rejected: u64,
+    /// Valid announcements dropped early: expired, or for a model this node does not run.
+    pub ignored: u64,
+    /// Announcements this node published.
+    pub published: u64,
+    /// Events dropped because the supervisor read them too slowly.
+    pub dropped_events: u64,
+}
+
+/// The swarm's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Status {
+    pub peer_id: String,
+    /// Listen addresses, each ending `/p2p/<our peer id>`.
+    pub listen: Vec<String>,
+    pub peers: Vec<Peer>,
+    /// Peers banned for misbehaving, with the reason.
+    pub banned: Vec<(String, String)>,
+    pub counters: Counters,
 }
 
 /// net worker → supervisor, final answers.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub enum Reply {
     Info(Info),
+    /// The swarm stopped (the worker is shutting down).
+    Stopped,
+    /// Done; nothing to report.
+    Done,
+    /// A publication reached this many peers.
+    Published {
+        peers: u32,
+    },
+    Status(Status),
+    /// A DHT record, or `None` when no peer had one.
+    Record(Option<Vec<u8>>),
 }
 
-/// net worker → supervisor, streamed while a request runs.
+/// net worker → supervisor, streamed while [`Request::Run`] lasts.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub enum Event {
     Progress(Progress),
+    /// The swarm is up under this peer id.
+    Started {
+        peer_id: String,
+    },
+    /// A new listen address, ending `/p2p/<our peer id>`.
+    Listening(String),
+    /// A peer connected.
+    Connected(String),
+    /// A peer's last connection closed.
+    Disconnected(String),
+    /// A validated announcement for a model this node accepts, first heard from `from`.
+    Announcement {
+        from: String,
+        announcement: Announcement,
+    },
+    /// A peer was banned for misbehaving.
+    Banned {
+        peer_id: String,
+        reason: String,
+    },
 }
 
 /// A frame to the net worker.

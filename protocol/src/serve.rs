@@ -3,7 +3,9 @@
 //!
 //! A reader thread answers pings and records cancellations at once, so a worker busy with a
 //! long request (a model load, a generation) still passes its health checks and can be
-//! stopped mid-request; requests themselves run one at a time on the calling thread.
+//! stopped mid-request; requests themselves run one at a time on the calling thread. A request
+//! that lives as long as the worker (the network worker's event stream) is handed to another
+//! thread with [`Context::defer`], so the loop goes on answering the next requests.
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +22,60 @@ pub trait Context<P: Protocol> {
     fn emit(&mut self, event: P::Event) -> Result<(), FrameError>;
     /// True once the supervisor cancelled the current request.
     fn cancelled(&self) -> bool;
+    /// Hands the rest of the current request to a [`Responder`], which may stream its events
+    /// and send its one reply from any thread. The value the handler then returns is not sent.
+    fn defer(&mut self) -> Responder<P>;
+}
+
+type SendUp<P> = dyn Fn(&Up<<P as Protocol>::Reply, <P as Protocol>::Event>) -> Result<(), FrameError> + Send + Sync;
+
+/// The rest of a deferred request: its events and its reply, from any thread. Dropped without
+/// [`Responder::finish`], it answers the request with an internal error, so the supervisor is
+/// never left waiting.
+pub struct Responder<P: Protocol> {
+    id: RequestId,
+    send: Option<Arc<SendUp<P>>>,
+}
+
+impl<P: Protocol> std::fmt::Debug for Responder<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Responder({})", self.id)
+    }
+}
+
+impl<P: Protocol> Responder<P> {
+    /// The id of the request this answers.
+    pub fn id(&self) -> RequestId {
+        self.id
+    }
+
+    /// Streams an event for the request.
+    pub fn emit(&self, body: P::Event) -> Result<(), FrameError> {
+        match &self.send {
+            Some(send) => send(&Up::Event { id: self.id, body }),
+            None => Err(FrameError::Closed),
+        }
+    }
+
+    /// Sends the request's reply; nothing more may be sent for it.
+    pub fn finish(mut self, body: Result<P::Reply, ErrorReply>) -> Result<(), FrameError> {
+        match self.send.take() {
+            Some(send) => send(&Up::Reply { id: self.id, body }),
+            None => Err(FrameError::Closed),
+        }
+    }
+}
+
+impl<P: Protocol> Drop for Responder<P> {
+    fn drop(&mut self) {
+        if let Some(send) = self.send.take() {
+            let body = Err(ErrorReply::new(
+                crate::envelope::ErrorKind::Internal,
+                "the worker dropped the request without answering it",
+            ));
+            let _ = send(&Up::Reply { id: self.id, body });
+        }
+    }
 }
 
 /// What a worker does with its requests.
@@ -70,15 +126,24 @@ struct Cx<'a, P: Protocol, W: Write> {
     id: RequestId,
     writer: &'a SharedWriter<W>,
     cancelled: &'a AtomicU64,
+    deferred: bool,
     _p: std::marker::PhantomData<P>,
 }
 
-impl<P: Protocol, W: Write> Context<P> for Cx<'_, P, W> {
+impl<P: Protocol, W: Write + Send + 'static> Context<P> for Cx<'_, P, W> {
     fn emit(&mut self, body: P::Event) -> Result<(), FrameError> {
         send::<P, W>(self.writer, &Up::Event { id: self.id, body })
     }
     fn cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed) == self.id
+    }
+    fn defer(&mut self) -> Responder<P> {
+        self.deferred = true;
+        let writer = self.writer.clone();
+        Responder {
+            id: self.id,
+            send: Some(Arc::new(move |msg| send::<P, W>(&writer, msg))),
+        }
     }
 }
 
@@ -155,10 +220,13 @@ where
                     id,
                     writer: &writer,
                     cancelled: &cancelled,
+                    deferred: false,
                     _p: std::marker::PhantomData,
                 };
                 let reply = handler.handle(id, body, &mut cx);
-                send::<P, W>(&writer, &Up::Reply { id, body: reply })?;
+                if !cx.deferred {
+                    send::<P, W>(&writer, &Up::Reply { id, body: reply })?;
+                }
             }
         }
     }

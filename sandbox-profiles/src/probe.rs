@@ -150,6 +150,16 @@ const PROBES: &[Probe] = &[
         &[],
     ),
     (
+        "watch interface addresses (netlink route, datagram)",
+        |_| socket_proto(libc::AF_NETLINK, libc::SOCK_DGRAM, libc::NETLINK_ROUTE),
+        &[Net],
+    ),
+    (
+        "open a netlink audit socket",
+        |_| socket_proto(libc::AF_NETLINK, libc::SOCK_DGRAM, libc::NETLINK_AUDIT),
+        &[],
+    ),
+    (
         "open a TCP socket",
         |_| socket(libc::AF_INET, libc::SOCK_STREAM),
         &[Net, Chain],
@@ -379,8 +389,12 @@ fn mlock() -> io::Result<()> {
 }
 
 fn socket(domain: libc::c_int, ty: libc::c_int) -> io::Result<()> {
+    socket_proto(domain, ty, 0)
+}
+
+fn socket_proto(domain: libc::c_int, ty: libc::c_int, protocol: libc::c_int) -> io::Result<()> {
     // SAFETY: opens a socket and closes it.
-    let fd = unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, 0) };
+    let fd = unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, protocol) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }

@@ -143,6 +143,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("AF_INET6", libc::AF_INET6 as u64),
     ("AF_NETLINK", libc::AF_NETLINK as u64),
     ("AF_PACKET", libc::AF_PACKET as u64),
+    ("NETLINK_ROUTE", libc::NETLINK_ROUTE as u64),
     ("PROT_EXEC", libc::PROT_EXEC as u64),
     ("PROT_WRITE", libc::PROT_WRITE as u64),
     ("CLONE_THREAD", libc::CLONE_THREAD as u64),

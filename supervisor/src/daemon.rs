@@ -73,10 +73,12 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
         Mode::Local => &[WorkerKind::Infer],
         _ => &WorkerKind::ALL,
     };
+    home.ensure_worker_dirs()?;
     let supervisor = Supervisor::start(&loaded.config, &home, kinds);
     let (control_tx, mut control) = mpsc::channel(8);
     let running = Arc::new(RwLock::new(loaded.config.clone()));
     let discovery = crate::discovery::Shared::default();
+    let p2p = crate::p2p::Shared::default();
     let node = Arc::new(Node {
         home: home.clone(),
         config_path: loaded.path.clone(),
@@ -85,6 +87,7 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
         started: Instant::now(),
         control: control_tx,
         discovery: discovery.clone(),
+        p2p: p2p.clone(),
     });
     let api = tokio::spawn(server::serve(listener, node));
 
@@ -98,6 +101,15 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
             chain,
             crate::discovery::request(&loaded.config),
             discovery.clone(),
+        ))
+    });
+    let swarm = supervisor.workers().net.clone().map(|net| {
+        tokio::spawn(crate::p2p::drive(
+            net,
+            running.clone(),
+            crate::config::resolve_path(&loaded.config.storage.models_dir, home.root()),
+            discovery.clone(),
+            p2p.clone(),
         ))
     });
     if !stop_early {
@@ -132,8 +144,8 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
     }
     notify(&[NotifyState::Stopping]);
     api.abort();
-    if let Some(r) = refresher {
-        r.abort();
+    for task in [refresher, swarm].into_iter().flatten() {
+        task.abort();
     }
     supervisor.shutdown().await;
     let _ = std::fs::remove_file(home.socket());

@@ -117,6 +117,20 @@ impl Home {
         }
     }
 
+    /// Creates the network worker's store and download staging directories (0700) if missing:
+    /// its sandbox grants exactly these, so they must exist before it starts.
+    pub fn ensure_worker_dirs(&self) -> Result<(), HomeError> {
+        for dir in ["ipfs", "downloads"] {
+            let path = self.root.join(dir);
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&path)
+                .map_err(io("cannot create", &path))?;
+        }
+        Ok(())
+    }
+
     /// Creates the home (0700), a commented `config.toml` (0600) and the API token (0600).
     pub fn init(&self, force: bool) -> Result<Initialized, HomeError> {
         let config = self.config();

@@ -26,6 +26,7 @@ pub fn bin_dir() -> PathBuf {
         "oarn-worker-net",
         "oarn-worker-chain",
         "oarn-worker-rogue",
+        "oarn-peer-rogue",
     ] {
         assert!(
             dir.join(bin).exists(),

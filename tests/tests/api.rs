@@ -27,9 +27,41 @@ fn methods_and_error_codes() {
     let v = ask(&mut s, r#"{"jsonrpc":"2.0","id":"a","method":"oarn_status"}"#);
     assert_eq!(v["result"]["workers"].as_array().unwrap().len(), 3);
 
+    node.wait_status(|s| s["network"]["listen"].as_array().is_some_and(|l| !l.is_empty()))
+        .expect("the swarm listens");
     let v = ask(&mut s, r#"{"jsonrpc":"2.0","id":2,"method":"oarn_peers"}"#);
-    assert_eq!(v["error"]["code"], -32000);
+    assert!(v["result"]["peer_id"].as_str().unwrap().starts_with("12D3Koo"), "{v}");
+    assert_eq!(v["result"]["peers"], json!([]));
+    // Announcing with nobody to hear it is "Not connected", and says why.
+    let hash = format!("0x{}", "ab".repeat(32));
+    let announce = json!({"jsonrpc":"2.0","id":21,"method":"oarn_announceTask","params":{
+        "id": 1, "model_hash": hash, "input_hash": hash, "reward": 1, "required_nodes": 3, "deadline": 4102444800u64}});
+    let v = ask(&mut s, &announce.to_string());
+    assert_eq!(v["error"]["code"], -32000, "{v}");
     assert_eq!(v["error"]["message"], "Not connected");
+    assert!(
+        v["error"]["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no peer is subscribed")
+    );
+    let mut bad = announce.clone();
+    bad["params"]["model_hash"] = json!("0x12");
+    let v = ask(&mut s, &bad.to_string());
+    assert_eq!(v["error"]["code"], -32602);
+    assert!(v["error"]["message"].as_str().unwrap().contains("model_hash"));
+    bad = announce.clone();
+    bad["params"]["required_nodes"] = json!(2);
+    let v = ask(&mut s, &bad.to_string());
+    assert_eq!(
+        v["error"]["code"], -32602,
+        "the worker's own check reaches the caller: {v}"
+    );
+    let v = ask(
+        &mut s,
+        r#"{"jsonrpc":"2.0","id":22,"method":"oarn_dhtGet","params":{}}"#,
+    );
+    assert_eq!(v["error"]["code"], -32602);
 
     let v = ask(
         &mut s,

@@ -126,6 +126,15 @@ fn an_ordinary_user_runs_the_whole_lifecycle() {
             "worker {pid} has its own user namespace"
         );
     }
+    // The swarm runs in the sandboxed network worker, with its identity private to the user.
+    let network = wait_for(Duration::from_secs(20), || {
+        u.status()
+            .map(|s| s["network"].clone())
+            .filter(|n| n["listen"].as_array().is_some_and(|l| l.len() == 2))
+    })
+    .expect("the swarm listens on TCP and QUIC as an ordinary user");
+    assert!(network["peer_id"].as_str().is_some_and(|p| p.starts_with("12D3Koo")));
+    assert_eq!(owner_mode(&u.home.join("ipfs/identity.key")), (NOBODY, 0o600));
     // The user can restart its own worker; root is not needed for supervision.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pids[0] as i32),

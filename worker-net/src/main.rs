@@ -5,27 +5,9 @@
 
 use std::process::ExitCode;
 
-use oarn_protocol::envelope::{ErrorReply, Info, RequestId};
-use oarn_protocol::net::{Protocol, Reply, Request};
-use oarn_protocol::serve::{Context, Handler};
-
-/// Answers the supervisor's requests.
-#[derive(Debug, Default)]
-struct Worker;
-
-impl Handler<Protocol> for Worker {
-    fn handle(
-        &mut self,
-        _id: RequestId,
-        request: Request,
-        _cx: &mut dyn Context<Protocol>,
-    ) -> Result<Reply, ErrorReply> {
-        match request {
-            Request::Info => Ok(Reply::Info(Info::default())),
-        }
-    }
-}
+use oarn_protocol::net::Protocol;
+use oarn_worker_net::serve::Worker;
 
 fn main() -> ExitCode {
-    oarn_sandbox::worker::main::<Protocol, _>(|_| Worker)
+    oarn_sandbox::worker::main::<Protocol, _>(|launch| Worker::new(&launch.home))
 }

@@ -1,5 +1,5 @@
 //! What each JSON-RPC method answers. Methods that need parts of the node this build does not
-//! run yet (peers, chain) answer with the API's own error codes rather than invented data.
+//! run yet (task submission) answer with the API's own error codes rather than invented data.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -36,6 +36,8 @@ pub struct Node {
     pub control: mpsc::Sender<Control>,
     /// What the chain worker last discovered.
     pub discovery: crate::discovery::Shared,
+    /// What the network worker's swarm last reported.
+    pub p2p: crate::p2p::Shared,
 }
 
 impl Node {
@@ -45,9 +47,11 @@ impl Node {
             "oarn_version" => Ok(version()),
             "oarn_status" => Ok(self.status().await),
             "oarn_workers" => Ok(json!(self.workers.statuses_with_info(INFO_WAIT).await)),
-            "oarn_peers" => Err(Error::new(rpc::NOT_CONNECTED, "Not connected")
-                .with_data(json!({"reason": "this build's network worker runs no peer-to-peer swarm yet"}))),
-            "oarn_tasks" => Ok(json!({"tasks": []})),
+            "oarn_peers" => super::net::peers(self.workers.net.as_ref()).await,
+            "oarn_tasks" => Ok(super::net::tasks(&self.p2p)),
+            "oarn_announceTask" => super::net::announce(self.workers.net.as_ref(), &params).await,
+            "oarn_dhtPut" => super::net::dht_put(self.workers.net.as_ref(), &params).await,
+            "oarn_dhtGet" => super::net::dht_get(self.workers.net.as_ref(), &params).await,
             "oarn_submitTask" | "oarn_getResult" => {
                 if method == "oarn_getResult" && task_id(&params).is_none() {
                     return Err(Error::new(
@@ -78,7 +82,7 @@ impl Node {
             "config": self.config_path,
             "uptime_secs": self.started.elapsed().as_secs(),
             "sandbox_mode": config.sandbox.mode,
-            "network": {"connected": false, "peers": 0},
+            "network": crate::p2p::to_json(&self.p2p.read().unwrap_or_else(|e| e.into_inner())),
             "chain": crate::discovery::to_json(&self.discovery.read().unwrap_or_else(|e| e.into_inner())),
             "workers": self.workers.statuses_with_info(INFO_WAIT).await,
         })

@@ -2,9 +2,11 @@
 //! only the node's owner can open (mode 0600 inside the 0700 node home).
 //!
 //! [`rpc`] holds the wire types and error codes, [`server`] answers on the daemon side,
-//! [`methods`] implements each method, and [`client`] is what the CLI uses.
+//! [`methods`] implements each method ([`net`] those of the peer-to-peer side), and [`client`]
+//! is what the CLI uses.
 
 pub mod client;
 pub mod methods;
+pub mod net;
 pub mod rpc;
 pub mod server;

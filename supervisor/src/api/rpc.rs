@@ -47,12 +47,20 @@ impl Request {
 
 /// An error object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
-#[error("{message} (code {code})")]
+#[error("{message}{} (code {code})", reason(data.as_ref()))]
 pub struct Error {
     pub code: i64,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
+}
+
+/// ": <reason>" when the error's data carries one, so the CLI says why.
+fn reason(data: Option<&Value>) -> String {
+    data.and_then(|d| d.get("reason"))
+        .and_then(Value::as_str)
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default()
 }
 
 impl Error {

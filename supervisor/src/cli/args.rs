@@ -72,6 +72,11 @@ pub enum Command {
         #[command(subcommand)]
         command: WalletCommand,
     },
+    /// The peer-to-peer side of the running node: peers, task announcements, the DHT.
+    Net {
+        #[command(subcommand)]
+        command: NetCommand,
+    },
     /// The chain side: what discovery finds from this configuration.
     Chain {
         #[command(subcommand)]
@@ -89,6 +94,65 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetCommand {
+    /// This node's peer id and listen addresses, its peers (round trip, score, messages) and
+    /// banned peers.
+    Peers {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Task announcements heard on `oarn/tasks/v1`, oldest first.
+    Tasks {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish a task announcement in the live network's format.
+    Announce {
+        /// TaskRegistryV2 task id.
+        id: u64,
+        /// 0x and 64 hex digits: the sha256 digest of the model's CIDv1 (raw).
+        #[arg(long)]
+        model_hash: String,
+        /// 0x and 64 hex digits: the sha256 digest of the input's CIDv1 (raw).
+        #[arg(long)]
+        input_hash: String,
+        /// Reward per node, in wei.
+        #[arg(long)]
+        reward: u64,
+        /// Nodes whose results must agree (3 to 100).
+        #[arg(long, default_value_t = 3)]
+        required_nodes: u32,
+        /// Unix time (seconds) after which the task cannot be claimed.
+        #[arg(long)]
+        deadline: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Store or read DHT records (e.g. `/oarn/bootstrap`).
+    Dht {
+        #[command(subcommand)]
+        command: DhtCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DhtCommand {
+    /// Store a text record under KEY.
+    Put {
+        key: String,
+        value: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read the record under KEY.
+    Get {
+        key: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

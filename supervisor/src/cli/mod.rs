@@ -6,6 +6,7 @@ mod config;
 mod local;
 mod logs;
 mod model;
+mod net;
 mod node;
 mod sandbox;
 mod table;
@@ -43,6 +44,7 @@ pub fn main_exec() -> anyhow::Result<ExitCode> {
         Command::Sandbox { command } => sandbox::run(&home()?, command),
         Command::Wallet { command } => wallet::run(&home()?, command),
         Command::Chain { command } => chain::run(&home()?, command),
+        Command::Net { command } => net::run(&home()?, command),
         Command::Model { command } => model::run(&home()?, command),
         Command::Local { command } => local::run(&home()?, command),
         Command::Completions { shell } => {

@@ -56,6 +56,16 @@ pub fn status(v: &Value) -> String {
         word(connected("network")),
         word(connected("chain"))
     );
+    let network = v.get("network").cloned().unwrap_or_default();
+    if let Some(id) = network.get("peer_id").and_then(Value::as_str) {
+        let _ = writeln!(out, "network  peer {id}, {} peers", s(&network, "peers"));
+        for a in network["listen"].as_array().into_iter().flatten() {
+            let _ = writeln!(out, "         listening on {}", a.as_str().unwrap_or_default());
+        }
+    }
+    if let Some(e) = network.get("error").and_then(Value::as_str) {
+        let _ = writeln!(out, "network  swarm not running: {e}");
+    }
     let chain = v.get("chain").cloned().unwrap_or_default();
     match chain.get("discovery").and_then(Value::as_str) {
         Some("ok") => {

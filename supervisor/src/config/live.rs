@@ -6,6 +6,7 @@ use super::Config;
 pub const LIVE_KEYS: &[&str] = &[
     "node.log_level",
     "network.max_peers",
+    "network.max_peers_per_ip",
     "compute.max_concurrent_tasks",
     "storage.max_cache_size_gb",
     "workers.ping_interval_secs",
@@ -63,6 +64,7 @@ mod tests {
 pub fn apply(running: &mut Config, new: &Config) {
     running.node.log_level = new.node.log_level.clone();
     running.network.max_peers = new.network.max_peers;
+    running.network.max_peers_per_ip = new.network.max_peers_per_ip;
     running.compute.max_concurrent_tasks = new.compute.max_concurrent_tasks;
     running.storage.max_cache_size_gb = new.storage.max_cache_size_gb;
     running.workers.ping_interval_secs = new.workers.ping_interval_secs;
@@ -79,6 +81,7 @@ mod apply_tests {
         let mut new = old.clone();
         new.node.log_level = "debug".into();
         new.network.max_peers = 2;
+        new.network.max_peers_per_ip = 5;
         new.compute.max_concurrent_tasks = 3;
         new.storage.max_cache_size_gb = 4;
         new.workers.ping_interval_secs = 6;

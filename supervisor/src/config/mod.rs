@@ -74,7 +74,11 @@ pub struct Network {
     pub listen_address: IpAddr,
     /// Port of the peer-to-peer listener; 0 picks a free one.
     pub listen_port: u16,
+    /// Listen on QUIC (UDP) as well as TCP.
+    pub quic: bool,
     pub max_peers: u32,
+    /// Most connections from one IP address; loopback is exempt.
+    pub max_peers_per_ip: u32,
     pub discovery: Discovery,
 }
 
@@ -84,7 +88,9 @@ impl Default for Network {
             mode: Mode::Standard,
             listen_address: IpAddr::from([127, 0, 0, 1]),
             listen_port: 0,
+            quic: true,
             max_peers: 50,
+            max_peers_per_ip: 8,
             discovery: Discovery::default(),
         }
     }
@@ -320,6 +326,12 @@ impl Config {
             bad(
                 "network.max_peers",
                 format!("{} is out of range; use 1 to 10000", self.network.max_peers),
+            );
+        }
+        if !(1..=1000).contains(&self.network.max_peers_per_ip) {
+            bad(
+                "network.max_peers_per_ip",
+                format!("{} is out of range; use 1 to 1000", self.network.max_peers_per_ip),
             );
         }
         if !(1..=256).contains(&self.compute.max_concurrent_tasks) {

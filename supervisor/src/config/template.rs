@@ -28,8 +28,12 @@ mode = "standard"
 listen_address = "127.0.0.1"
 # Port of the peer-to-peer listener; 0 picks a free port.
 listen_port = 0
+# Listen on QUIC (UDP, same port number) as well as TCP + Noise + Yamux.
+quic = true
 # Most peers kept connected at once (1 to 10000). (live)
 max_peers = 50
+# Most connections from one IP address (1 to 1000); loopback is exempt. (live)
+max_peers_per_ip = 8
 
 [network.discovery]
 # auto: ENS, then OARNRegistry, then the DHT; ens; dht;

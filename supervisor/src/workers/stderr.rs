@@ -56,7 +56,7 @@ async fn read_bounded_line<R: AsyncBufReadExt + Unpin>(r: &mut R, out: &mut Vec<
 }
 
 /// Drops control characters (terminal escapes included) and surrounding whitespace.
-fn clean(s: &str) -> String {
+pub fn clean(s: &str) -> String {
     s.chars()
         .filter(|c| !c.is_control() || *c == '\t')
         .collect::<String>()

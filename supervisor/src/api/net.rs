@@ -1,0 +1,162 @@
+//! The API methods of the peer-to-peer side: `oarn_peers`, `oarn_tasks` (announcements heard),
+//! `oarn_announceTask`, `oarn_dhtPut` and `oarn_dhtGet`. Each asks the network worker, and
+//! answers "Not connected" (-32000) when this node runs no swarm.
+
+use std::time::Duration;
+
+use oarn_protocol::envelope::ErrorKind;
+use oarn_protocol::net::{self, Announcement, Reply, Request};
+use serde_json::{Value, json};
+
+use super::rpc::{self, Error};
+use crate::p2p;
+use crate::workers::{CallError, Handle};
+
+/// Longest wait for a DHT query (the worker bounds its own at 10 s).
+const DHT_WAIT: Duration = Duration::from_secs(20);
+/// Longest wait for anything else.
+const WAIT: Duration = Duration::from_secs(5);
+
+fn not_connected(reason: impl Into<String>) -> Error {
+    Error::new(rpc::NOT_CONNECTED, "Not connected").with_data(json!({ "reason": reason.into() }))
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::new(rpc::INVALID_PARAMS, message)
+}
+
+/// Sends `request` to the network worker.
+pub async fn call(net: Option<&Handle<net::Protocol>>, request: Request, wait: Duration) -> Result<Reply, Error> {
+    let net = net.ok_or_else(|| not_connected("this node runs no network worker (network.mode = \"local\")"))?;
+    match tokio::time::timeout(wait, net.call(request, None)).await {
+        Err(_) => Err(Error::new(
+            rpc::INTERNAL_ERROR,
+            format!("the network worker did not answer within {} s", wait.as_secs()),
+        )),
+        Ok(Ok(reply)) => Ok(reply),
+        Ok(Err(CallError::Worker(_, e))) => Err(match e.kind {
+            ErrorKind::InvalidRequest => invalid(e.message),
+            ErrorKind::NotFound => not_connected(e.message),
+            _ => Error::new(rpc::INTERNAL_ERROR, e.message),
+        }),
+        Ok(Err(e)) => Err(not_connected(e.to_string())),
+    }
+}
+
+fn unexpected(reply: Reply) -> Error {
+    Error::new(
+        rpc::INTERNAL_ERROR,
+        format!("unexpected answer from the network worker: {reply:?}"),
+    )
+}
+
+/// `oarn_peers`: our identity, listen addresses, peers, bans and gossip counters.
+pub async fn peers(net: Option<&Handle<net::Protocol>>) -> Result<Value, Error> {
+    match call(net, Request::Status, WAIT).await? {
+        Reply::Status(s) => Ok(json!({
+            "peer_id": s.peer_id,
+            "listen": s.listen,
+            "peers": s.peers.iter().map(|p| json!({
+                "peer_id": p.peer_id,
+                "addresses": p.addresses,
+                "agent": p.agent,
+                "rtt_us": p.rtt_us,
+                "score": p.score,
+                "valid_messages": p.valid,
+                "invalid_messages": p.invalid,
+            })).collect::<Vec<_>>(),
+            "banned": s.banned.iter().map(|(p, why)| json!({"peer_id": p, "reason": why})).collect::<Vec<_>>(),
+            "gossip": {
+                "accepted": s.counters.accepted,
+                "rejected": s.counters.rejected,
+                "ignored": s.counters.ignored,
+                "published": s.counters.published,
+                "dropped_events": s.counters.dropped_events,
+            },
+        })),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// `oarn_tasks`: the task announcements heard, oldest first.
+pub fn tasks(shared: &p2p::Shared) -> Value {
+    let view = shared.read().unwrap_or_else(|e| e.into_inner());
+    json!({ "tasks": view.recent.iter().map(p2p::heard_json).collect::<Vec<_>>() })
+}
+
+fn hash(params: &Value, key: &str) -> Result<[u8; 32], Error> {
+    params
+        .get(key)
+        .and_then(Value::as_str)
+        .and_then(p2p::parse_hash)
+        .ok_or_else(|| invalid(format!("{key} must be 0x followed by 64 hex digits")))
+}
+
+fn number(params: &Value, key: &str) -> Result<u64, Error> {
+    params
+        .get(key)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| invalid(format!("{key} must be a non-negative whole number")))
+}
+
+/// `oarn_announceTask`: publishes an announcement in the live format.
+pub async fn announce(net: Option<&Handle<net::Protocol>>, params: &Value) -> Result<Value, Error> {
+    let a = Announcement {
+        id: number(params, "id")?,
+        model_hash: hash(params, "model_hash")?,
+        input_hash: hash(params, "input_hash")?,
+        reward: number(params, "reward")?,
+        required_nodes: u32::try_from(number(params, "required_nodes")?)
+            .map_err(|_| invalid("required_nodes is out of range; use 3 to 100"))?,
+        deadline: number(params, "deadline")?,
+    };
+    match call(net, Request::Announce(a), WAIT).await? {
+        Reply::Published { peers } => Ok(json!({ "published": true, "task": a.id, "peers": peers })),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn key(params: &Value) -> Result<String, Error> {
+    match params.get("key").and_then(Value::as_str) {
+        Some(k) if !k.is_empty() && k.len() <= 256 => Ok(k.to_string()),
+        _ => Err(invalid("key must be a string of 1 to 256 bytes, e.g. /oarn/bootstrap")),
+    }
+}
+
+/// `oarn_dhtPut`: stores a text record in the DHT.
+pub async fn dht_put(net: Option<&Handle<net::Protocol>>, params: &Value) -> Result<Value, Error> {
+    let key = key(params)?;
+    let value = params
+        .get("value")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("value must be a string"))?
+        .as_bytes()
+        .to_vec();
+    match call(
+        net,
+        Request::PutRecord {
+            key: key.clone(),
+            value,
+        },
+        DHT_WAIT,
+    )
+    .await?
+    {
+        Reply::Done => Ok(json!({ "stored": true, "key": key })),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// `oarn_dhtGet`: reads a record from the DHT.
+pub async fn dht_get(net: Option<&Handle<net::Protocol>>, params: &Value) -> Result<Value, Error> {
+    let key = key(params)?;
+    match call(net, Request::GetRecord { key: key.clone() }, DHT_WAIT).await? {
+        Reply::Record(Some(v)) => Ok(json!({
+            "found": true,
+            "key": key,
+            "value": String::from_utf8_lossy(&v),
+        })),
+        Reply::Record(None) => Ok(json!({ "found": false, "key": key })),
+        other => Err(unexpected(other)),
+    }
+}

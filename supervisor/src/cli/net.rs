@@ -1,0 +1,149 @@
+//! `oarn net …`: the running node's peers, the task announcements it heard, publishing an
+//! announcement, and DHT records; each a call to the daemon's API. Text that came from the
+//! network is stripped of control characters before it reaches the terminal.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use oarn::api::client;
+use oarn::home::Home;
+use oarn::workers::stderr::clean;
+use serde_json::{Value, json};
+
+use super::args::{DhtCommand, NetCommand};
+
+/// DHT queries take up to 10 s inside the worker.
+const DHT_WAIT: Duration = Duration::from_secs(25);
+
+fn s(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        Some(Value::String(s)) => clean(s),
+        Some(Value::Null) | None => "-".into(),
+        Some(other) => clean(&other.to_string()),
+    }
+}
+
+fn print(v: &Value, json: bool, text: impl FnOnce(&Value) -> String) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(v)?);
+    } else {
+        print!("{}", text(v));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn peers_text(v: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "peer id  {}", s(v, "peer_id"));
+    for a in v["listen"].as_array().into_iter().flatten() {
+        let _ = writeln!(out, "listen   {}", a.as_str().map(clean).unwrap_or_default());
+    }
+    let g = &v["gossip"];
+    let _ = writeln!(
+        out,
+        "gossip   {} accepted, {} rejected, {} ignored, {} published",
+        s(g, "accepted"),
+        s(g, "rejected"),
+        s(g, "ignored"),
+        s(g, "published")
+    );
+    let peers = v["peers"].as_array().cloned().unwrap_or_default();
+    let _ = writeln!(out, "\n{} peers", peers.len());
+    if !peers.is_empty() {
+        let _ = writeln!(
+            out,
+            "{:<54} {:>9} {:>6} {:>7}  ADDRESS",
+            "PEER", "RTT", "SCORE", "INVALID"
+        );
+    }
+    for p in &peers {
+        let rtt = p["rtt_us"]
+            .as_u64()
+            .map_or("-".into(), |us| format!("{:.1} ms", us as f64 / 1000.0));
+        let addr = p["addresses"]
+            .get(0)
+            .and_then(Value::as_str)
+            .map(clean)
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<54} {:>9} {:>6} {:>7}  {addr}",
+            s(p, "peer_id"),
+            rtt,
+            s(p, "score"),
+            s(p, "invalid_messages")
+        );
+    }
+    for b in v["banned"].as_array().into_iter().flatten() {
+        let _ = writeln!(out, "banned   {}: {}", s(b, "peer_id"), s(b, "reason"));
+    }
+    out
+}
+
+fn tasks_text(v: &Value) -> String {
+    let tasks = v["tasks"].as_array().cloned().unwrap_or_default();
+    if tasks.is_empty() {
+        return "no task announcements heard yet\n".into();
+    }
+    let mut out = format!(
+        "{:>8} {:>6} {:>24} {:>12}  MODEL\n",
+        "TASK", "NODES", "REWARD (wei)", "DEADLINE"
+    );
+    for t in &tasks {
+        let _ = writeln!(
+            out,
+            "{:>8} {:>6} {:>24} {:>12}  {}",
+            s(t, "id"),
+            s(t, "required_nodes"),
+            s(t, "reward"),
+            s(t, "deadline"),
+            s(t, "model_hash")
+        );
+    }
+    out
+}
+
+pub fn run(home: &Home, command: NetCommand) -> anyhow::Result<ExitCode> {
+    let call = |method: &str, params: Value, wait: Duration| client::call(&home.socket(), method, params, wait);
+    let wait = super::node::CALL_WAIT;
+    match command {
+        NetCommand::Peers { json } => print(&call("oarn_peers", Value::Null, wait)?, json, peers_text),
+        NetCommand::Tasks { json } => print(&call("oarn_tasks", Value::Null, wait)?, json, tasks_text),
+        NetCommand::Announce {
+            id,
+            model_hash,
+            input_hash,
+            reward,
+            required_nodes,
+            deadline,
+            json,
+        } => {
+            let params = json!({
+                "id": id, "model_hash": model_hash, "input_hash": input_hash,
+                "reward": reward, "required_nodes": required_nodes, "deadline": deadline,
+            });
+            print(&call("oarn_announceTask", params, wait)?, json, |v| {
+                format!("announced task {} to {} peers\n", s(v, "task"), s(v, "peers"))
+            })
+        }
+        NetCommand::Dht { command } => match command {
+            DhtCommand::Put { key, value, json } => {
+                let v = call("oarn_dhtPut", json!({"key": key, "value": value}), DHT_WAIT)?;
+                print(&v, json, |v| format!("stored {}\n", s(v, "key")))
+            }
+            DhtCommand::Get { key, json } => {
+                let v = call("oarn_dhtGet", json!({"key": key}), DHT_WAIT)?;
+                let found = v["found"].as_bool().unwrap_or(false);
+                print(&v, json, |v| {
+                    if found {
+                        format!("{}\n", s(v, "value"))
+                    } else {
+                        format!("no record under {}\n", s(v, "key"))
+                    }
+                })?;
+                Ok(if found { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            }
+        },
+    }
+}

@@ -1,0 +1,255 @@
+//! The node's peer-to-peer side as the supervisor sees it: starts the network worker's swarm
+//! from the configuration (listen addresses, limits) and discovery (bootstrap peers), starts
+//! it again whenever the worker was restarted, hands it newly discovered peers, and keeps what
+//! it reports (peer id, listen addresses, peers, recent task announcements) for `oarn status`,
+//! `oarn net` and the API. What the worker reports was validated there; here it is only kept.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use oarn_protocol::net::{self, Announcement, Bootstrap, Event, Request, Settings};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::config::{Config, DiscoveryMethod};
+use crate::discovery::{self, State as Discovery};
+use crate::workers::{Handle, State};
+
+/// Announcements kept for `oarn net tasks`, newest last.
+pub const RECENT: usize = 256;
+/// Events buffered between the worker and this task.
+const EVENT_BUFFER: usize = 1024;
+/// How often discovery is checked for new bootstrap peers.
+const REDISCOVER: Duration = Duration::from_secs(5);
+/// Pause before starting the swarm again after it ended.
+const RESTART_PAUSE: Duration = Duration::from_secs(1);
+
+/// An announcement as heard.
+#[derive(Debug, Clone)]
+pub struct Heard {
+    pub from: String,
+    pub announcement: Announcement,
+    /// Unix seconds.
+    pub at: u64,
+}
+
+/// What the swarm last reported.
+#[derive(Debug, Default)]
+pub struct View {
+    pub peer_id: Option<String>,
+    pub listen: Vec<String>,
+    pub connected: BTreeSet<String>,
+    pub recent: VecDeque<Heard>,
+    /// Why the swarm is not running, when it is not.
+    pub error: Option<String>,
+}
+
+/// Shared between the driver and the API.
+pub type Shared = Arc<RwLock<View>>;
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::from("0x");
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// 32 bytes from 64 hex digits, with or without `0x`.
+pub fn parse_hash(s: &str) -> Option<[u8; 32]> {
+    let digits = s.strip_prefix("0x").unwrap_or(s);
+    if digits.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(digits.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// The listen multiaddrs for `config`: TCP always, QUIC when enabled, on one address.
+pub fn listen_addrs(config: &Config) -> Vec<String> {
+    let n = &config.network;
+    let ip = match n.listen_address {
+        IpAddr::V4(a) => format!("/ip4/{a}"),
+        IpAddr::V6(a) => format!("/ip6/{a}"),
+    };
+    let mut out = vec![format!("{ip}/tcp/{}", n.listen_port)];
+    if n.quic {
+        out.push(format!("{ip}/udp/{}/quic-v1", n.listen_port));
+    }
+    out
+}
+
+/// The sha256 digests of the installed models this node accepts tasks for (the `modelHash`
+/// of a model is the sha256 of its file, as the network's CIDv1 raw rule makes it).
+pub fn accepted_models(config: &Config, models_dir: &Path) -> Vec<[u8; 32]> {
+    let Ok(store) = crate::models::store::Store::open(models_dir) else {
+        return Vec::new();
+    };
+    let names = &config.compute.accepted_models;
+    store
+        .list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| names.is_empty() || names.contains(&m.name))
+        .filter_map(|m| parse_hash(m.digest.strip_prefix("sha256:")?))
+        .collect()
+}
+
+/// The swarm settings for `config`, with the bootstrap peers known so far.
+pub fn settings(config: &Config, models_dir: &Path, bootstrap: Vec<Bootstrap>) -> Settings {
+    Settings {
+        listen: listen_addrs(config),
+        bootstrap,
+        max_peers: config.network.max_peers,
+        max_per_ip: config.network.max_peers_per_ip,
+        padding: config.privacy.padding_enabled,
+        accept_models: accepted_models(config, models_dir),
+    }
+}
+
+/// Bootstrap peers from the configuration (manual discovery) or from what discovery found.
+pub fn bootstrap(config: &Config, found: &Discovery) -> Vec<Bootstrap> {
+    let mut out: Vec<Bootstrap> = Vec::new();
+    if config.network.discovery.discovery_method == DiscoveryMethod::Manual {
+        out.extend(config.network.discovery.bootstrap_peers.iter().map(|m| Bootstrap {
+            peer_id: String::new(),
+            multiaddr: m.clone(),
+        }));
+    }
+    if let Discovery::Found(n) = found {
+        out.extend(n.bootstrap.iter().map(|(peer_id, multiaddr)| Bootstrap {
+            peer_id: peer_id.clone(),
+            multiaddr: multiaddr.clone(),
+        }));
+    }
+    out
+}
+
+fn set(shared: &Shared, f: impl FnOnce(&mut View)) {
+    f(&mut shared.write().unwrap_or_else(|e| e.into_inner()));
+}
+
+fn apply(shared: &Shared, event: Event) {
+    set(shared, |v| match event {
+        Event::Progress(_) => {}
+        Event::Started { peer_id } => {
+            v.peer_id = Some(peer_id);
+            v.listen.clear();
+            v.connected.clear();
+            v.error = None;
+        }
+        Event::Listening(a) => v.listen.push(a),
+        Event::Connected(p) => {
+            v.connected.insert(p);
+        }
+        Event::Disconnected(p) => {
+            v.connected.remove(&p);
+        }
+        Event::Announcement { from, announcement } => {
+            tracing::info!(task = announcement.id, %from, "task announced");
+            let at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            v.recent.push_back(Heard { from, announcement, at });
+            while v.recent.len() > RECENT {
+                v.recent.pop_front();
+            }
+        }
+        Event::Banned { peer_id, reason } => {
+            tracing::warn!(peer = %peer_id, "peer banned: {reason}");
+        }
+    });
+}
+
+/// Runs the swarm for as long as the node runs (the daemon aborts it at shutdown).
+pub async fn drive(
+    net: Handle<net::Protocol>,
+    config: Arc<RwLock<Config>>,
+    models_dir: std::path::PathBuf,
+    found: discovery::Shared,
+    shared: Shared,
+) {
+    loop {
+        while net.status().state != State::Running {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let config_now = config.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut known = bootstrap(&config_now, &found.read().unwrap_or_else(|e| e.into_inner()));
+        let settings = settings(&config_now, &models_dir, known.clone());
+        let (tx, mut events) = mpsc::channel(EVENT_BUFFER);
+        let run = net.call(Request::Run(settings), Some(tx));
+        tokio::pin!(run);
+        let mut rediscover = tokio::time::interval(REDISCOVER);
+        let mut limits = (config_now.network.max_peers, config_now.network.max_peers_per_ip);
+        let ended = loop {
+            tokio::select! {
+                ended = &mut run => break ended,
+                Some(event) = events.recv() => apply(&shared, event),
+                _ = rediscover.tick() => {
+                    let live = config.read().unwrap_or_else(|e| e.into_inner()).network.clone();
+                    if (live.max_peers, live.max_peers_per_ip) != limits {
+                        limits = (live.max_peers, live.max_peers_per_ip);
+                        let (max_peers, max_per_ip) = limits;
+                        match net.call(Request::Limits { max_peers, max_per_ip }, None).await {
+                            Ok(_) => tracing::info!(max_peers, max_per_ip, "connection limits applied"),
+                            Err(e) => tracing::warn!("cannot apply the new connection limits: {e}"),
+                        }
+                    }
+                    let now = bootstrap(&config_now, &found.read().unwrap_or_else(|e| e.into_inner()));
+                    let new: Vec<Bootstrap> = now.into_iter().filter(|b| !known.contains(b)).collect();
+                    if !new.is_empty() {
+                        known.extend(new.iter().cloned());
+                        if let Err(e) = net.call(Request::Dial(new), None).await {
+                            tracing::warn!("cannot dial the discovered bootstrap peers: {e}");
+                        }
+                    }
+                }
+            }
+        };
+        while let Ok(event) = events.try_recv() {
+            apply(&shared, event);
+        }
+        let why = match ended {
+            Ok(_) => "the swarm stopped".to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!("peer-to-peer swarm not running: {why}");
+        set(&shared, |v| {
+            v.error = Some(why);
+            v.connected.clear();
+            v.listen.clear();
+        });
+        tokio::time::sleep(RESTART_PAUSE).await;
+    }
+}
+
+/// An announcement as JSON, in the live format's field names.
+pub fn heard_json(h: &Heard) -> Value {
+    let a = &h.announcement;
+    json!({
+        "id": a.id,
+        "model_hash": hex(&a.model_hash),
+        "input_hash": hex(&a.input_hash),
+        "reward": a.reward,
+        "required_nodes": a.required_nodes,
+        "deadline": a.deadline,
+        "from": h.from,
+        "heard_at": h.at,
+    })
+}
+
+/// The `network` part of `oarn status`.
+pub fn to_json(view: &View) -> Value {
+    json!({
+        "connected": !view.connected.is_empty(),
+        "peer_id": view.peer_id,
+        "listen": view.listen,
+        "peers": view.connected.len(),
+        "announcements": view.recent.len(),
+        "error": view.error,
+    })
+}

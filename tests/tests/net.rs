@@ -1,0 +1,320 @@
+//! The peer-to-peer side, with real nodes (`oarn start`, each with its sandboxed network
+//! worker) on loopback: they find each other from configured bootstrap peers over TCP and
+//! QUIC, pass task announcements in the live format, share DHT records, keep their identity,
+//! and ban a real libp2p peer that floods them with malformed gossip.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use oarn_tests::{Node, wait_for, worker};
+use serde_json::Value;
+
+const MODEL: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
+const INPUT: &str = "0x2222222222222222222222222222222222222222222222222222222222222222";
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// A started node that bootstraps from `peers` (manual discovery), if any.
+fn node(peers: &[&str]) -> Node {
+    let mut n = Node::new();
+    if !peers.is_empty() {
+        let list: Vec<String> = peers.iter().map(|p| format!("{p:?}")).collect();
+        n = n
+            .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual")
+            .with_env(
+                "OARN_NETWORK__DISCOVERY__BOOTSTRAP_PEERS",
+                &format!("[{}]", list.join(",")),
+            );
+    }
+    n.start();
+    n
+}
+
+/// The node's listen addresses (TCP, QUIC), once the swarm reports both.
+fn listen(n: &Node) -> (String, String) {
+    let status = n
+        .wait_status(|s| s["network"]["listen"].as_array().is_some_and(|l| l.len() == 2))
+        .unwrap_or_else(|| panic!("the swarm never listened: {}", n.log()));
+    let addrs: Vec<String> = status["network"]["listen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let tcp = addrs.iter().find(|a| a.contains("/tcp/")).unwrap().clone();
+    let quic = addrs.iter().find(|a| a.contains("/quic-v1")).unwrap().clone();
+    (tcp, quic)
+}
+
+fn peers(n: &Node) -> Value {
+    n.json(&["net", "peers", "--json"])
+}
+
+fn task_ids(n: &Node) -> Vec<u64> {
+    n.json(&["net", "tasks", "--json"])["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect()
+}
+
+/// Publishes an announcement from `n`, retrying until gossipsub has a peer subscribed.
+fn announce(n: &Node, id: u64, deadline: u64) -> Value {
+    let (id, deadline) = (id.to_string(), deadline.to_string());
+    let args = [
+        "net",
+        "announce",
+        &id,
+        "--model-hash",
+        MODEL,
+        "--input-hash",
+        INPUT,
+        "--reward",
+        "1000000000000000",
+        "--required-nodes",
+        "3",
+        "--deadline",
+        &deadline,
+        "--json",
+    ];
+    wait_for(Duration::from_secs(20), || {
+        let out = n.oarn(&args);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).unwrap())
+    })
+    .unwrap_or_else(|| {
+        let out = n.oarn(&args);
+        panic!("announce failed: {}", String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+#[test]
+fn ten_nodes_pass_announcements_over_tcp_and_quic() {
+    let hub = node(&[]);
+    let (tcp, quic) = listen(&hub);
+    let hub_id = hub.status().unwrap()["network"]["peer_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(tcp.ends_with(&format!("/p2p/{hub_id}")) && tcp.starts_with("/ip4/127.0.0.1/tcp/"));
+    assert!(quic.starts_with("/ip4/127.0.0.1/udp/") && quic.contains("/quic-v1/p2p/"));
+
+    // Odd nodes reach the hub over TCP, even ones over QUIC.
+    let nodes: Vec<Node> = (1..10)
+        .map(|i| node(&[if i % 2 == 1 { tcp.as_str() } else { quic.as_str() }]))
+        .collect();
+    for (i, n) in nodes.iter().enumerate() {
+        let connected = wait_for(Duration::from_secs(30), || {
+            let v = peers(n);
+            (v["peers"].as_array().is_some_and(|p| !p.is_empty())).then_some(v)
+        });
+        assert!(connected.is_some(), "node {} found no peer: {}", i + 1, n.log());
+    }
+    let hub_peers = wait_for(Duration::from_secs(30), || {
+        let v = peers(&hub);
+        (v["peers"].as_array().is_some_and(|p| p.len() >= 9)).then_some(v)
+    })
+    .expect("the hub sees all nine nodes");
+    let addrs: Vec<String> = hub_peers["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["addresses"].as_array().unwrap().clone())
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        addrs.iter().any(|a| a.contains("/quic-v1")),
+        "a QUIC connection: {addrs:?}"
+    );
+    assert!(addrs.iter().any(|a| a.contains("/tcp/")), "a TCP connection: {addrs:?}");
+    // Identify ran: each peer says what it runs.
+    let identified = wait_for(Duration::from_secs(20), || {
+        let v = peers(&hub);
+        v["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["agent"].as_str().is_some_and(|a| a.starts_with("oarn/")))
+            .then_some(())
+    });
+    assert!(identified.is_some(), "every peer identified: {}", peers(&hub));
+
+    // A leaf announces; every other node hears it, once, with the fields intact.
+    let published = announce(&nodes[4], 41, now() + 3600);
+    assert_eq!(published["published"], true);
+    let mut all: Vec<&Node> = vec![&hub];
+    all.extend(nodes.iter().enumerate().filter(|(i, _)| *i != 4).map(|(_, n)| n));
+    for (i, n) in all.iter().enumerate() {
+        let heard = wait_for(Duration::from_secs(30), || task_ids(n).contains(&41).then_some(()));
+        assert!(heard.is_some(), "node {i} did not hear task 41: {}", n.log());
+    }
+    let tasks = nodes[8].json(&["net", "tasks", "--json"]);
+    let t = &tasks["tasks"][0];
+    assert_eq!((t["id"].as_u64(), t["required_nodes"].as_u64()), (Some(41), Some(3)));
+    assert_eq!(t["model_hash"], MODEL);
+    assert_eq!(t["input_hash"], INPUT);
+    assert_eq!(t["reward"].as_u64(), Some(1_000_000_000_000_000));
+    assert_eq!(tasks["tasks"].as_array().unwrap().len(), 1, "heard once");
+    let text = nodes[8].oarn(&["net", "tasks"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("41"));
+
+    // An expired announcement is valid but stale: nobody passes it on.
+    announce(&hub, 42, now() - 10);
+    let later = announce(&hub, 43, now() + 3600);
+    assert_eq!(later["published"], true);
+    for n in &nodes {
+        let heard = wait_for(Duration::from_secs(30), || task_ids(n).contains(&43).then_some(()));
+        assert!(heard.is_some(), "task 43 reached every node");
+        assert!(!task_ids(n).contains(&42), "the expired task 42 was dropped");
+    }
+    assert!(peers(&nodes[0])["gossip"]["ignored"].as_u64().unwrap() >= 1);
+
+    // A DHT record stored by one node is found by another.
+    let out = nodes[2].oarn(&["net", "dht", "put", "/oarn/bootstrap", "hello from node 3"]);
+    assert!(
+        out.status.success(),
+        "dht put: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = nodes[7].json(&["net", "dht", "get", "/oarn/bootstrap", "--json"]);
+    assert_eq!(got["found"], true, "{got}");
+    assert_eq!(got["value"], "hello from node 3");
+    let missing = nodes[7].oarn(&["net", "dht", "get", "/oarn/rpc/providers"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stdout).contains("no record"));
+}
+
+#[test]
+fn a_peer_flooding_malformed_gossip_is_banned_and_the_node_keeps_working() {
+    let target = node(&[]);
+    let (tcp, _) = listen(&target);
+    let friend = node(&[tcp.as_str()]);
+    wait_for(Duration::from_secs(30), || {
+        peers(&friend)["peers"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+            .then_some(())
+    })
+    .expect("friend connected");
+
+    let rogue = Command::new(target.bins.join("oarn-peer-rogue"))
+        .args(["--target", &tcp, "--count", "10000", "--seconds", "60"])
+        .output()
+        .unwrap();
+    assert!(rogue.status.success(), "{}", String::from_utf8_lossy(&rogue.stderr));
+    let report: Value = serde_json::from_slice(&rogue.stdout).unwrap();
+    assert_eq!(report["subscribed"], true, "{report}");
+    assert_eq!(report["cut_off"], true, "the node cut the flood off: {report}");
+
+    let v = peers(&target);
+    eprintln!("rogue: {report}; target: {}", v["gossip"]);
+    let rejected = v["gossip"]["rejected"].as_u64().unwrap();
+    assert!(rejected >= 8, "malformed messages were rejected: {v}");
+    let banned = v["banned"].as_array().unwrap();
+    assert_eq!(banned.len(), 1, "{v}");
+    assert!(
+        banned[0]["reason"].as_str().unwrap().contains("invalid messages"),
+        "{v}"
+    );
+    assert!(
+        v["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["peer_id"] != banned[0]["peer_id"]),
+        "the banned peer is disconnected"
+    );
+
+    // The node still works: a valid announcement from an honest peer arrives.
+    announce(&friend, 7, now() + 3600);
+    let heard = wait_for(Duration::from_secs(30), || task_ids(&target).contains(&7).then_some(()));
+    assert!(heard.is_some(), "the node kept working: {}", target.log());
+    let status = target.status().unwrap();
+    assert_eq!(
+        worker(&status, "net")["restarts"],
+        0,
+        "the network worker never crashed"
+    );
+    assert!(target.log().contains("peer banned"), "the ban is logged");
+}
+
+#[test]
+fn identity_is_kept_private_across_restarts_and_never_replaced_when_damaged() {
+    let mut n = node(&[]);
+    listen(&n);
+    let first = n.status().unwrap()["network"]["peer_id"].clone();
+    let key = n.home().join("ipfs/identity.key");
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    n.stop();
+    n.start();
+    listen(&n);
+    assert_eq!(
+        n.status().unwrap()["network"]["peer_id"],
+        first,
+        "same peer id after a restart"
+    );
+    n.stop();
+
+    std::fs::write(&key, b"damaged").unwrap();
+    n.start();
+    let status = n
+        .wait_status(|s| s["network"]["error"].is_string())
+        .expect("the swarm reports why it is not running");
+    let error = status["network"]["error"].as_str().unwrap();
+    assert!(error.contains("identity.key is damaged"), "{error}");
+    assert_eq!(
+        std::fs::read(&key).unwrap(),
+        b"damaged",
+        "the key file is left for the operator"
+    );
+    let out = n.oarn(&["net", "peers"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Not connected"));
+    assert_eq!(worker(&status, "net")["state"], "running", "the worker itself stays up");
+}
+
+#[test]
+fn a_local_node_has_no_swarm_and_says_so() {
+    let mut n = Node::new().with_env("OARN_NETWORK__MODE", "local");
+    n.start();
+    let out = n.oarn(&["net", "peers"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Not connected") && err.contains("local"), "{err}");
+}
+
+#[test]
+fn listening_on_every_interface_works_inside_the_sandbox() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: a network namespace of our own needs root (CI runs as root)");
+        return;
+    }
+    // A network namespace of the test's own, holding only loopback: "every interface" is
+    // 127.0.0.1 there, and the node must read the interface list (netlink) to find it.
+    let mut n = Node::new().with_env("OARN_NETWORK__LISTEN_ADDRESS", "0.0.0.0");
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--net", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .arg(n.bins.join("oarn"))
+        .arg("--home")
+        .arg(n.home())
+        .arg("start")
+        .env_remove("OARN_HOME")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in &n.env {
+        cmd.env(k, v);
+    }
+    n.daemon = Some(cmd.spawn().unwrap());
+    let (tcp, quic) = listen(&n);
+    eprintln!("listening on {tcp} and {quic}");
+    assert!(tcp.starts_with("/ip4/127.0.0.1/tcp/"), "{tcp}");
+    assert!(quic.starts_with("/ip4/127.0.0.1/udp/"), "{quic}");
+    assert!(!n.log().contains("seccomp"), "no syscall refused: {}", n.log());
+    n.stop();
+}

@@ -1,0 +1,128 @@
+//! The protocols the node speaks with its peers, as the live network's first Rust node does:
+//! gossipsub (signed messages, strict validation, peer scoring), Kademlia, identify
+//! (`/oarn/id/1.0.0`) and ping, behind connection limits and a block list for banned peers.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use libp2p::identity::Keypair;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, kad, ping};
+
+/// Task announcements.
+pub const TASKS_TOPIC: &str = "oarn/tasks/v1";
+/// Network coordination.
+pub const NETWORK_TOPIC: &str = "oarn/network/v1";
+/// The identify protocol version of the live network.
+pub const IDENTIFY_PROTOCOL: &str = "/oarn/id/1.0.0";
+/// Largest gossip message on any topic.
+pub const MAX_MESSAGE: usize = 64 * 1024;
+/// Longest a DHT query may run.
+pub const DHT_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the behaviour could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A gossipsub parameter was refused (a bug here, not an operator error).
+    #[error("gossipsub: {0}")]
+    Gossipsub(String),
+}
+
+/// Everything the swarm runs.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub limits: connection_limits::Behaviour,
+    pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    pub identify: identify::Behaviour,
+    pub ping: ping::Behaviour,
+    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub gossipsub: gossipsub::Behaviour,
+}
+
+impl std::fmt::Debug for Behaviour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Behaviour")
+    }
+}
+
+impl Behaviour {
+    /// Builds the behaviour for `key`, allowing at most `max_peers` connected peers.
+    pub fn new(key: &Keypair, max_peers: u32) -> Result<Self, BuildError> {
+        let peer_id = key.public().to_peer_id();
+
+        let identify = identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
+                .with_agent_version(format!("oarn/{}", env!("CARGO_PKG_VERSION"))),
+        );
+
+        let mut kad_config = kad::Config::new(StreamProtocol::new("/ipfs/kad/1.0.0"));
+        kad_config.set_query_timeout(DHT_QUERY_TIMEOUT);
+        let mut kad = kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+        // Every node serves the DHT: records like `/oarn/bootstrap` live on the nodes themselves.
+        kad.set_mode(Some(kad::Mode::Server));
+
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .validate_messages()
+            .max_transmit_size(MAX_MESSAGE)
+            .heartbeat_interval(Duration::from_millis(700))
+            .build()
+            .map_err(|e| BuildError::Gossipsub(e.to_string()))?;
+        let mut gossipsub =
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)
+                .map_err(|e| BuildError::Gossipsub(e.into()))?;
+        gossipsub
+            .with_peer_score(score_params(), gossipsub::PeerScoreThresholds::default())
+            .map_err(BuildError::Gossipsub)?;
+        for topic in [TASKS_TOPIC, NETWORK_TOPIC] {
+            gossipsub
+                .subscribe(&gossipsub::IdentTopic::new(topic))
+                .map_err(|e| BuildError::Gossipsub(e.to_string()))?;
+        }
+
+        Ok(Self {
+            limits: connection_limits::Behaviour::new(limits(max_peers)),
+            blocked: allow_block_list::Behaviour::default(),
+            identify,
+            ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(10))),
+            kad,
+            gossipsub,
+        })
+    }
+}
+
+/// At most `max_peers` connections (so never more peers), two per peer, and bounded
+/// handshakes in progress.
+pub fn limits(max_peers: u32) -> connection_limits::ConnectionLimits {
+    connection_limits::ConnectionLimits::default()
+        .with_max_established(Some(max_peers))
+        .with_max_established_per_peer(Some(2))
+        .with_max_pending_incoming(Some(64))
+        .with_max_pending_outgoing(Some(64))
+}
+
+/// Peer scoring: invalid messages cost a peer their count squared (nine put it below the
+/// graylist threshold of -80, where its gossip is ignored; the peer book bans it at eight), and
+/// the penalty fades over minutes, not seconds.
+/// Sparse topics must not punish honest peers for silence, so mesh delivery rates are not
+/// scored. Loopback is exempt from the same-IP penalty: it is this machine.
+fn score_params() -> gossipsub::PeerScoreParams {
+    let topic = gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -1.0,
+        invalid_message_deliveries_decay: 0.99,
+        ..Default::default()
+    };
+    let mut params = gossipsub::PeerScoreParams::default();
+    for name in [TASKS_TOPIC, NETWORK_TOPIC] {
+        params
+            .topics
+            .insert(gossipsub::IdentTopic::new(name).hash(), topic.clone());
+    }
+    params
+        .ip_colocation_factor_whitelist
+        .extend([IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]);
+    params
+}

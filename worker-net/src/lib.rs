@@ -1,0 +1,21 @@
+//! The network worker's library: the node's peer-to-peer side, run inside the
+//! `oarn-worker-net` sandbox. Everything here handles bytes from the network, which is why it
+//! lives in this worker and never in the supervisor.
+//!
+//! - [`announce`]: the live network's task announcement format (parse, validate, write).
+//! - [`identity`]: the node's libp2p key, persisted 0600 in its IPFS store.
+//! - [`behaviour`]: the protocols the swarm speaks (gossipsub, Kademlia, identify, ping).
+//! - [`swarm`]: building the swarm (QUIC, TCP + Noise + Yamux) from [`oarn_protocol::net::Settings`].
+//! - [`peers`]: our own reliability score per peer, and bans.
+//! - [`node`]: the swarm's event loop and the commands it takes.
+//! - [`serve`]: the supervisor's requests, answered through [`node`].
+
+pub use libp2p;
+
+pub mod announce;
+pub mod behaviour;
+pub mod identity;
+pub mod node;
+pub mod peers;
+pub mod serve;
+pub mod swarm;

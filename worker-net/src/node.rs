@@ -1,0 +1,524 @@
+//! The swarm's event loop, on a thread of its own with a single-threaded tokio runtime. It
+//! validates every gossip message before gossipsub forwards it, keeps the peer book, enforces
+//! the per-IP limit and bans, answers [`Command`]s from the request loop, and pushes
+//! [`Event`]s into a bounded queue for the supervisor (dropping, and counting, what does not
+//! fit rather than stalling the swarm).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, TopicHash};
+use libp2p::multiaddr::Protocol as Part;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, ping};
+use oarn_protocol::envelope::{ErrorKind, ErrorReply};
+use oarn_protocol::net::{Announcement, Bootstrap, Counters, Event, Reply, Settings, Status};
+
+use crate::announce;
+use crate::behaviour::{Behaviour, BehaviourEvent, NETWORK_TOPIC, TASKS_TOPIC};
+use crate::peers::Book;
+
+/// Events queued for the supervisor before new ones are dropped.
+pub const EVENT_QUEUE: usize = 1024;
+/// Commands queued for the swarm before callers are told it is busy.
+const COMMAND_QUEUE: usize = 64;
+/// Announcements remembered to pass each task on once.
+const SEEN: usize = 4096;
+/// How often bans are expired and the DHT refreshed.
+const HOUSEKEEPING: Duration = Duration::from_secs(30);
+/// How often the DHT routing table is refreshed.
+const DHT_REFRESH: Duration = Duration::from_secs(300);
+/// How long start-up may take.
+const START_WAIT: Duration = Duration::from_secs(15);
+
+/// Where an answer to a [`Command`] goes.
+pub type Answer = SyncSender<Result<Reply, ErrorReply>>;
+
+/// What the request loop asks of the swarm.
+#[derive(Debug)]
+pub enum Command {
+    Dial(Vec<Bootstrap>, Answer),
+    Announce(Announcement, Answer),
+    Accept(Vec<[u8; 32]>, Answer),
+    Limits(u32, u32, Answer),
+    Status(Answer),
+    PutRecord(String, Vec<u8>, Answer),
+    GetRecord(String, Answer),
+}
+
+/// Sends commands to a running swarm.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    commands: tokio::sync::mpsc::Sender<Command>,
+}
+
+fn internal(e: impl std::fmt::Display) -> ErrorReply {
+    ErrorReply::new(ErrorKind::Internal, e.to_string())
+}
+
+impl Handle {
+    /// Sends the command `make` builds and waits up to `wait` for its answer.
+    pub fn call(&self, make: impl FnOnce(Answer) -> Command, wait: Duration) -> Result<Reply, ErrorReply> {
+        let (tx, rx) = sync_channel(1);
+        self.commands.try_send(make(tx)).map_err(|e| match e {
+            tokio::sync::mpsc::error::TrySendError::Full(_) => {
+                ErrorReply::new(ErrorKind::Busy, "the swarm is busy; try again")
+            }
+            tokio::sync::mpsc::error::TrySendError::Closed(_) => internal("the swarm has stopped"),
+        })?;
+        rx.recv_timeout(wait).map_err(|_| {
+            ErrorReply::new(
+                ErrorKind::DeadlineExceeded,
+                format!("the swarm did not answer within {} s", wait.as_secs()),
+            )
+        })?
+    }
+}
+
+/// Starts the swarm on its own thread with the identity kept in `store`; its events go to the
+/// returned receiver. Returns once it listens, or with the reason it could not start.
+pub fn start(store: &Path, settings: Settings) -> Result<(Handle, Receiver<Event>), ErrorReply> {
+    let (commands, commands_rx) = tokio::sync::mpsc::channel(COMMAND_QUEUE);
+    let (events, events_rx) = sync_channel(EVENT_QUEUE);
+    let (ready, ready_rx) = sync_channel(1);
+    let store: PathBuf = store.to_path_buf();
+    std::thread::Builder::new()
+        .name("swarm".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = ready.send(Err(internal(format!("cannot start the async runtime: {e}"))));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let node = match Node::new(&store, settings, events) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(()));
+                node.run(commands_rx).await;
+            });
+        })
+        .map_err(|e| internal(format!("cannot start the swarm thread: {e}")))?;
+    match ready_rx.recv_timeout(START_WAIT) {
+        Ok(Ok(())) => Ok((Handle { commands }, events_rx)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(internal(format!(
+            "the swarm did not start within {} s",
+            START_WAIT.as_secs()
+        ))),
+    }
+}
+
+struct Node {
+    swarm: Swarm<Behaviour>,
+    book: Book,
+    settings: Settings,
+    accept: HashSet<[u8; 32]>,
+    counters: Counters,
+    events: SyncSender<Event>,
+    per_ip: HashMap<IpAddr, u32>,
+    listen: Vec<String>,
+    seen: (HashSet<Announcement>, VecDeque<Announcement>),
+    gets: HashMap<kad::QueryId, Answer>,
+    puts: HashMap<kad::QueryId, Answer>,
+    tasks: TopicHash,
+    network: TopicHash,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The IP address a multiaddr starts with.
+fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
+    addr.iter().find_map(|p| match p {
+        Part::Ip4(ip) => Some(IpAddr::V4(ip)),
+        Part::Ip6(ip) => Some(IpAddr::V6(ip)),
+        _ => None,
+    })
+}
+
+/// A bootstrap entry as a dialable address and its peer id.
+fn bootstrap_addr(b: &Bootstrap) -> Result<(PeerId, Multiaddr), String> {
+    let mut addr: Multiaddr = b
+        .multiaddr
+        .parse()
+        .map_err(|e| format!("{:?} is not a multiaddr: {e}", b.multiaddr))?;
+    let in_addr = match addr.iter().last() {
+        Some(Part::P2p(p)) => Some(p),
+        _ => None,
+    };
+    let given = if b.peer_id.is_empty() {
+        None
+    } else {
+        Some(
+            b.peer_id
+                .parse::<PeerId>()
+                .map_err(|e| format!("{:?} is not a peer id: {e}", b.peer_id))?,
+        )
+    };
+    let peer = match (in_addr, given) {
+        (Some(a), Some(g)) if a != g => {
+            return Err(format!("{} names peer {a}, but its entry says {g}", b.multiaddr));
+        }
+        (Some(a), _) => a,
+        (None, Some(g)) => {
+            addr.push(Part::P2p(g));
+            g
+        }
+        (None, None) => {
+            return Err(format!(
+                "{} has no /p2p/<peer id> and no peer id was given",
+                b.multiaddr
+            ));
+        }
+    };
+    Ok((peer, addr))
+}
+
+impl Node {
+    fn new(store: &Path, settings: Settings, events: SyncSender<Event>) -> Result<Self, ErrorReply> {
+        let key = crate::identity::load_or_create(store).map_err(internal)?;
+        let mut swarm = crate::swarm::build(key, settings.max_peers).map_err(internal)?;
+        crate::swarm::listen(&mut swarm, &settings.listen)
+            .map_err(|e| ErrorReply::new(ErrorKind::InvalidRequest, e.to_string()))?;
+        let mut node = Self {
+            swarm,
+            book: Book::default(),
+            accept: settings.accept_models.iter().copied().collect(),
+            settings,
+            counters: Counters::default(),
+            events,
+            per_ip: HashMap::new(),
+            listen: Vec::new(),
+            seen: Default::default(),
+            gets: HashMap::new(),
+            puts: HashMap::new(),
+            tasks: IdentTopic::new(TASKS_TOPIC).hash(),
+            network: IdentTopic::new(NETWORK_TOPIC).hash(),
+        };
+        let peer_id = node.swarm.local_peer_id().to_string();
+        tracing::info!(%peer_id, "swarm started");
+        node.emit(Event::Started { peer_id });
+        let bootstrap = node.settings.bootstrap.clone();
+        for problem in node.dial(&bootstrap) {
+            tracing::warn!("bootstrap peer skipped: {problem}");
+        }
+        Ok(node)
+    }
+
+    fn emit(&mut self, event: Event) {
+        match self.events.try_send(event) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => self.counters.dropped_events += 1,
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    async fn run(mut self, mut commands: tokio::sync::mpsc::Receiver<Command>) {
+        let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+        let mut last_refresh = Instant::now();
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm(event),
+                command = commands.recv() => match command {
+                    Some(c) => self.on_command(c),
+                    None => return,
+                },
+                _ = housekeeping.tick() => {
+                    for peer in self.book.expire(Instant::now()) {
+                        self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+                        tracing::info!(%peer, "ban expired");
+                    }
+                    if last_refresh.elapsed() >= DHT_REFRESH {
+                        last_refresh = Instant::now();
+                        let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Dials every entry it can parse; returns what was wrong with the others.
+    fn dial(&mut self, peers: &[Bootstrap]) -> Vec<String> {
+        let mut problems = Vec::new();
+        for b in peers {
+            match bootstrap_addr(b) {
+                Ok((peer, addr)) if peer == *self.swarm.local_peer_id() => {
+                    tracing::debug!(%addr, "not dialing ourselves");
+                }
+                Ok((peer, addr)) => {
+                    self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+                    if let Err(e) = self.swarm.dial(addr.clone()) {
+                        problems.push(format!("cannot dial {addr}: {e}"));
+                    }
+                }
+                Err(e) => problems.push(e),
+            }
+        }
+        problems
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Dial(peers, answer) => {
+                let problems = self.dial(&peers);
+                let _ = answer.send(if problems.is_empty() || problems.len() < peers.len() {
+                    for p in &problems {
+                        tracing::warn!("peer skipped: {p}");
+                    }
+                    Ok(Reply::Done)
+                } else {
+                    Err(ErrorReply::new(ErrorKind::InvalidRequest, problems.join("; ")))
+                });
+            }
+            Command::Announce(a, answer) => {
+                let _ = answer.send(self.announce(&a));
+            }
+            Command::Accept(models, answer) => {
+                self.accept = models.into_iter().collect();
+                let _ = answer.send(Ok(Reply::Done));
+            }
+            Command::Limits(max_peers, max_per_ip, answer) => {
+                *self.swarm.behaviour_mut().limits.limits_mut() = crate::behaviour::limits(max_peers);
+                self.settings.max_peers = max_peers;
+                self.settings.max_per_ip = max_per_ip;
+                let _ = answer.send(Ok(Reply::Done));
+            }
+            Command::Status(answer) => {
+                let _ = answer.send(Ok(Reply::Status(Status {
+                    peer_id: self.swarm.local_peer_id().to_string(),
+                    listen: self.listen.clone(),
+                    peers: self.book.connected_peers(),
+                    banned: self.book.banned(),
+                    counters: self.counters,
+                })));
+            }
+            Command::PutRecord(key, value, answer) => {
+                let record = kad::Record::new(kad::RecordKey::new(&key), value);
+                match self.swarm.behaviour_mut().kad.put_record(record, kad::Quorum::One) {
+                    Ok(id) => {
+                        self.puts.insert(id, answer);
+                    }
+                    Err(e) => {
+                        let _ = answer.send(Err(ErrorReply::new(
+                            ErrorKind::InvalidRequest,
+                            format!("cannot store the record: {e:?}"),
+                        )));
+                    }
+                }
+            }
+            Command::GetRecord(key, answer) => {
+                let id = self.swarm.behaviour_mut().kad.get_record(kad::RecordKey::new(&key));
+                self.gets.insert(id, answer);
+            }
+        }
+    }
+
+    fn announce(&mut self, a: &Announcement) -> Result<Reply, ErrorReply> {
+        let bytes = announce::write(a, self.settings.padding)
+            .map_err(|e| ErrorReply::new(ErrorKind::InvalidRequest, e.to_string()))?;
+        let gossip = &mut self.swarm.behaviour_mut().gossipsub;
+        let peers = gossip
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&&self.tasks))
+            .count();
+        match gossip.publish(self.tasks.clone(), bytes) {
+            Ok(_) => {
+                self.counters.published += 1;
+                self.remember(*a);
+                Ok(Reply::Published {
+                    peers: peers.try_into().unwrap_or(u32::MAX),
+                })
+            }
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Err(ErrorReply::new(
+                ErrorKind::NotFound,
+                format!("no peer is subscribed to {TASKS_TOPIC} yet; wait for peers (see `oarn net peers`)"),
+            )),
+            Err(e) => Err(internal(format!("cannot publish: {e}"))),
+        }
+    }
+
+    /// Remembers an announcement; false when it was seen before.
+    fn remember(&mut self, a: Announcement) -> bool {
+        let (set, order) = &mut self.seen;
+        if !set.insert(a) {
+            return false;
+        }
+        order.push_back(a);
+        if order.len() > SEEN
+            && let Some(old) = order.pop_front()
+        {
+            set.remove(&old);
+        }
+        true
+    }
+
+    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let full = address.with_p2p(*self.swarm.local_peer_id()).unwrap_or_else(|a| a);
+                tracing::info!(address = %full, "listening");
+                self.listen.push(full.to_string());
+                self.emit(Event::Listening(full.to_string()));
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                let full = address.with_p2p(*self.swarm.local_peer_id()).unwrap_or_else(|a| a);
+                self.listen.retain(|a| *a != full.to_string());
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                let remote = endpoint.get_remote_address();
+                if let Some(ip) = ip_of(remote) {
+                    let n = self.per_ip.entry(ip).or_insert(0);
+                    *n += 1;
+                    if !ip.is_loopback() && *n > self.settings.max_per_ip {
+                        tracing::debug!(%peer_id, %ip, "over the per-IP connection limit; closing");
+                        self.swarm.close_connection(connection_id);
+                        return;
+                    }
+                }
+                self.book.connected(peer_id, remote.to_string());
+                if num_established.get() == 1 {
+                    tracing::debug!(%peer_id, %remote, "peer connected");
+                    self.emit(Event::Connected(peer_id.to_string()));
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                let remote = endpoint.get_remote_address();
+                if let Some(ip) = ip_of(remote)
+                    && let Some(n) = self.per_ip.get_mut(&ip)
+                {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.per_ip.remove(&ip);
+                    }
+                }
+                self.book.disconnected(peer_id, &remote.to_string(), num_established);
+                if num_established == 0 {
+                    self.emit(Event::Disconnected(peer_id.to_string()));
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => self.on_message(propagation_source, &message_id, &message),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
+                self.book.identified(peer_id, info.agent_version);
+                for addr in info.listen_addrs.into_iter().take(16) {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer, result: Ok(rtt), ..
+            })) => self.book.pinged(peer, rtt),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, .. })) => {
+                self.on_query(id, result)
+            }
+            _ => {}
+        }
+    }
+
+    fn on_message(&mut self, from: PeerId, id: &gossipsub::MessageId, message: &gossipsub::Message) {
+        let verdict = if message.topic == self.tasks {
+            announce::parse(&message.data).map(Some).map_err(|e| e.to_string())
+        } else if message.topic == self.network {
+            // No coordination message is defined yet; anything but a JSON object is refused.
+            match serde_json::from_slice::<serde_json::Value>(&message.data) {
+                Ok(v) if v.is_object() => Ok(None),
+                _ => Err("not a JSON object".to_string()),
+            }
+        } else {
+            Err(format!("unexpected topic {}", message.topic))
+        };
+        let acceptance = match verdict {
+            Ok(announcement) => {
+                self.book.valid(from);
+                match announcement {
+                    Some(a) if a.deadline <= unix_now() => {
+                        // Stale, not malicious: neither forwarded nor held against the sender.
+                        self.counters.ignored += 1;
+                        MessageAcceptance::Ignore
+                    }
+                    Some(a) => {
+                        if !self.accept.is_empty() && !self.accept.contains(&a.model_hash) {
+                            self.counters.ignored += 1;
+                        } else if self.remember(a) {
+                            self.counters.accepted += 1;
+                            let from = message.source.unwrap_or(from).to_string();
+                            self.emit(Event::Announcement { from, announcement: a });
+                        }
+                        MessageAcceptance::Accept
+                    }
+                    None => MessageAcceptance::Accept,
+                }
+            }
+            Err(why) => {
+                self.counters.rejected += 1;
+                tracing::debug!(peer = %from, "rejected a gossip message: {why}");
+                if let Some(reason) = self.book.invalid(from, &why) {
+                    tracing::warn!(peer = %from, "banned for {}s: {reason}", crate::peers::BAN_FOR.as_secs());
+                    self.swarm.behaviour_mut().blocked.block_peer(from);
+                    self.emit(Event::Banned {
+                        peer_id: from.to_string(),
+                        reason,
+                    });
+                }
+                MessageAcceptance::Reject
+            }
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(id, &from, acceptance);
+    }
+
+    fn on_query(&mut self, id: kad::QueryId, result: kad::QueryResult) {
+        match result {
+            kad::QueryResult::GetRecord(r) => {
+                let Some(answer) = self.gets.remove(&id) else { return };
+                let value = match r {
+                    Ok(kad::GetRecordOk::FoundRecord(found)) => Some(found.record.value),
+                    _ => None,
+                };
+                let _ = answer.send(Ok(Reply::Record(value)));
+                if let Some(mut q) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                    q.finish();
+                }
+            }
+            kad::QueryResult::PutRecord(r) => {
+                let Some(answer) = self.puts.remove(&id) else { return };
+                let _ = answer.send(match r {
+                    Ok(_) => Ok(Reply::Done),
+                    Err(kad::PutRecordError::QuorumFailed { .. }) => Err(ErrorReply::new(
+                        ErrorKind::NotFound,
+                        "stored on this node only: no peer took the record (is the node connected?)",
+                    )),
+                    Err(e) => Err(internal(format!("the DHT did not store the record: {e}"))),
+                });
+            }
+            _ => {}
+        }
+    }
+}

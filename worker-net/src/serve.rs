@@ -1,0 +1,102 @@
+//! The network worker serving the supervisor: [`Request::Run`] starts the swarm and is
+//! deferred to a thread that streams the swarm's events for as long as the worker lives;
+//! every other request is a command to the running swarm, answered within a bounded wait.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use oarn_protocol::envelope::{ErrorKind, ErrorReply, Info, RequestId};
+use oarn_protocol::net::{Protocol, Reply, Request};
+use oarn_protocol::serve::{Context, Handler, Responder};
+
+use crate::behaviour::DHT_QUERY_TIMEOUT;
+use crate::node::{self, Command};
+
+/// Longest wait for a quick command.
+const QUICK: Duration = Duration::from_secs(5);
+
+/// Answers the supervisor's requests.
+#[derive(Debug)]
+pub struct Worker {
+    /// The worker's own store (`{home}/ipfs`): identity, and later blocks.
+    store: PathBuf,
+    swarm: Option<node::Handle>,
+}
+
+impl Worker {
+    pub fn new(home: &Path) -> Self {
+        Self {
+            store: home.join("ipfs"),
+            swarm: None,
+        }
+    }
+
+    fn run(&mut self, settings: oarn_protocol::net::Settings, responder: Responder<Protocol>) {
+        if self.swarm.is_some() {
+            let _ = responder.finish(Err(ErrorReply::new(ErrorKind::Busy, "the swarm is already running")));
+            return;
+        }
+        match node::start(&self.store, settings) {
+            Ok((handle, events)) => {
+                self.swarm = Some(handle);
+                let spawned = std::thread::Builder::new().name("events".into()).spawn(move || {
+                    for event in events {
+                        if responder.emit(event).is_err() {
+                            return;
+                        }
+                    }
+                    let _ = responder.finish(Ok(Reply::Stopped));
+                });
+                if let Err(e) = spawned {
+                    tracing::error!("cannot start the event thread: {e}");
+                }
+            }
+            Err(e) => {
+                tracing::error!("the swarm did not start: {e}");
+                let _ = responder.finish(Err(e));
+            }
+        }
+    }
+
+    fn swarm(&self) -> Result<&node::Handle, ErrorReply> {
+        self.swarm
+            .as_ref()
+            .ok_or_else(|| ErrorReply::new(ErrorKind::NotFound, "the swarm is not running yet"))
+    }
+}
+
+impl Handler<Protocol> for Worker {
+    fn handle(
+        &mut self,
+        _id: RequestId,
+        request: Request,
+        cx: &mut dyn Context<Protocol>,
+    ) -> Result<Reply, ErrorReply> {
+        match request {
+            Request::Info => Ok(Reply::Info(Info {
+                capabilities: ["gossipsub", "kademlia", "identify", "ping", "tcp", "quic"]
+                    .map(String::from)
+                    .to_vec(),
+                in_flight: u32::from(self.swarm.is_some()),
+            })),
+            Request::Run(settings) => {
+                let responder = cx.defer();
+                self.run(settings, responder);
+                Ok(Reply::Done)
+            }
+            Request::Dial(peers) => self.swarm()?.call(|a| Command::Dial(peers, a), QUICK),
+            Request::Announce(a) => self.swarm()?.call(|r| Command::Announce(a, r), QUICK),
+            Request::Accept(models) => self.swarm()?.call(|a| Command::Accept(models, a), QUICK),
+            Request::Limits { max_peers, max_per_ip } => {
+                self.swarm()?.call(|a| Command::Limits(max_peers, max_per_ip, a), QUICK)
+            }
+            Request::Status => self.swarm()?.call(Command::Status, QUICK),
+            Request::PutRecord { key, value } => self
+                .swarm()?
+                .call(|a| Command::PutRecord(key, value, a), DHT_QUERY_TIMEOUT + QUICK),
+            Request::GetRecord { key } => self
+                .swarm()?
+                .call(|a| Command::GetRecord(key, a), DHT_QUERY_TIMEOUT + QUICK),
+        }
+    }
+}

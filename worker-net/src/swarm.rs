@@ -1,0 +1,59 @@
+//! Builds the swarm: QUIC preferred, TCP + Noise + Yamux as the fallback, the node's
+//! [`Behaviour`], and its listeners. Must run inside a tokio runtime.
+
+use std::time::Duration;
+
+use libp2p::identity::Keypair;
+use libp2p::{Multiaddr, Swarm, noise, tcp, yamux};
+
+use crate::behaviour::Behaviour;
+
+/// Connections with no protocol open are closed after this long.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Why the swarm could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SwarmError {
+    /// The transports could not be built.
+    #[error("cannot build the transports: {0}")]
+    Transport(String),
+    /// The protocols could not be built.
+    #[error("cannot build the protocols: {0}")]
+    Behaviour(String),
+    /// A listen address is not a multiaddr.
+    #[error("listen address {0:?} is not a multiaddr: {1}")]
+    BadListen(String, String),
+    /// A listen address could not be bound.
+    #[error("cannot listen on {0}: {1}")]
+    Listen(String, String),
+}
+
+/// A swarm with the node's identity and protocols, not yet listening.
+pub fn build(key: Keypair, max_peers: u32) -> Result<Swarm<Behaviour>, SwarmError> {
+    Ok(libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| SwarmError::Transport(e.to_string()))?
+        .with_quic()
+        .with_behaviour(|key| Behaviour::new(key, max_peers).map_err(Box::from))
+        .map_err(|e| SwarmError::Behaviour(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+        .build())
+}
+
+/// Starts listening on every address in `listen`.
+pub fn listen(swarm: &mut Swarm<Behaviour>, listen: &[String]) -> Result<(), SwarmError> {
+    for text in listen {
+        let addr: Multiaddr = text
+            .parse()
+            .map_err(|e: libp2p::multiaddr::Error| SwarmError::BadListen(text.clone(), e.to_string()))?;
+        swarm
+            .listen_on(addr)
+            .map_err(|e| SwarmError::Listen(text.clone(), e.to_string()))?;
+    }
+    Ok(())
+}
