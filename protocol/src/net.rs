@@ -31,6 +31,33 @@ pub enum Request {
     PutRecord { key: String, value: Vec<u8> },
     /// Find a record in the DHT.
     GetRecord { key: String },
+    /// Download a file over HTTP(S) into the download staging directory, resuming a partial
+    /// download of the same name; [`Event::Progress`] streams while it runs.
+    Download(Download),
+}
+
+/// A download into `{home}/downloads`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Download {
+    /// `http://` or `https://`.
+    pub url: String,
+    /// File name inside the staging directory (no path); `<file>.part` while it runs.
+    pub file: String,
+    /// The sha256 the file must have; refused (and removed) when it differs.
+    pub sha256: Option<[u8; 32]>,
+    /// Largest size accepted.
+    pub max_bytes: u64,
+}
+
+/// A finished download.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Downloaded {
+    /// File name inside the staging directory.
+    pub file: String,
+    pub size: u64,
+    pub sha256: [u8; 32],
+    /// Bytes already there from an earlier, interrupted download (0: from the start).
+    pub resumed_from: u64,
 }
 
 /// How the swarm runs, from the node's configuration and discovery.
@@ -135,16 +162,16 @@ pub enum Reply {
     Status(Status),
     /// A DHT record, or `None` when no peer had one.
     Record(Option<Vec<u8>>),
+    Downloaded(Downloaded),
 }
 
-/// net worker → supervisor, streamed while [`Request::Run`] lasts.
+/// net worker → supervisor, streamed while [`Request::Run`] or [`Request::Download`] lasts.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub enum Event {
+    /// Bytes downloaded so far, of the total when known.
     Progress(Progress),
     /// The swarm is up under this peer id.
-    Started {
-        peer_id: String,
-    },
+    Started { peer_id: String },
     /// A new listen address, ending `/p2p/<our peer id>`.
     Listening(String),
     /// A peer connected.
@@ -152,15 +179,9 @@ pub enum Event {
     /// A peer's last connection closed.
     Disconnected(String),
     /// A validated announcement for a model this node accepts, first heard from `from`.
-    Announcement {
-        from: String,
-        announcement: Announcement,
-    },
+    Announcement { from: String, announcement: Announcement },
     /// A peer was banned for misbehaving.
-    Banned {
-        peer_id: String,
-        reason: String,
-    },
+    Banned { peer_id: String, reason: String },
 }
 
 /// A frame to the net worker.

@@ -35,6 +35,7 @@ type SendUp<P> = dyn Fn(&Up<<P as Protocol>::Reply, <P as Protocol>::Event>) -> 
 pub struct Responder<P: Protocol> {
     id: RequestId,
     send: Option<Arc<SendUp<P>>>,
+    cancelled: Arc<AtomicU64>,
 }
 
 impl<P: Protocol> std::fmt::Debug for Responder<P> {
@@ -47,6 +48,11 @@ impl<P: Protocol> Responder<P> {
     /// The id of the request this answers.
     pub fn id(&self) -> RequestId {
         self.id
+    }
+
+    /// True once the supervisor cancelled the request.
+    pub fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed) == self.id
     }
 
     /// Streams an event for the request.
@@ -125,7 +131,7 @@ fn send<P: Protocol, W: Write>(w: &SharedWriter<W>, msg: &Up<P::Reply, P::Event>
 struct Cx<'a, P: Protocol, W: Write> {
     id: RequestId,
     writer: &'a SharedWriter<W>,
-    cancelled: &'a AtomicU64,
+    cancelled: &'a Arc<AtomicU64>,
     deferred: bool,
     _p: std::marker::PhantomData<P>,
 }
@@ -143,6 +149,7 @@ impl<P: Protocol, W: Write + Send + 'static> Context<P> for Cx<'_, P, W> {
         Responder {
             id: self.id,
             send: Some(Arc::new(move |msg| send::<P, W>(&writer, msg))),
+            cancelled: self.cancelled.clone(),
         }
     }
 }

@@ -2,8 +2,6 @@
 //! (the same spawn, sandbox and protocol path the daemon uses), runs one generation, streams
 //! its text, and stops the worker.
 
-use std::time::Duration;
-
 use oarn_protocol::WorkerKind;
 use oarn_protocol::infer::{Event, Generate, Generated, Reply, Request};
 use tokio::sync::mpsc;
@@ -11,10 +9,7 @@ use tokio::sync::mpsc;
 use crate::config::{Config, resolve_path};
 use crate::home::Home;
 use crate::models::{Manifest, Store, StoreError};
-use crate::workers::{CallError, State, Supervisor};
-
-/// How long the worker has to start.
-const START: Duration = Duration::from_secs(15);
+use crate::workers::{CallError, alone};
 
 /// Why a local generation failed.
 #[derive(Debug, thiserror::Error)]
@@ -65,20 +60,15 @@ pub async fn infer(
     request: Generate,
     mut on_text: impl FnMut(&str),
 ) -> Result<Generated, LocalError> {
-    let supervisor = Supervisor::start(config, home, &[WorkerKind::Infer]);
+    let supervisor = alone::start(config, home, WorkerKind::Infer)
+        .await
+        .map_err(LocalError::Worker)?;
     let result = async {
-        supervisor.settled(START).await;
         let handle = supervisor
             .workers()
             .infer
             .clone()
             .expect("started with the infer worker");
-        let status = handle.status();
-        if status.state != State::Running {
-            return Err(LocalError::Worker(
-                status.last_exit.unwrap_or_else(|| "no handshake".into()),
-            ));
-        }
         let (tx, mut rx) = mpsc::channel(1024);
         let call = handle.call(Request::Generate(request), Some(tx));
         tokio::pin!(call);
@@ -92,21 +82,7 @@ pub async fn infer(
             on_text(&text);
         }
         let reply = match reply {
-            Err(CallError::Lost(_)) => {
-                // Let the supervisor record how the worker ended, then say it.
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                let s = handle.status();
-                let tail: Vec<String> = s.stderr_tail.iter().rev().take(3).rev().cloned().collect();
-                return Err(LocalError::Worker(format!(
-                    "it stopped during the request: {}{}",
-                    s.last_exit.unwrap_or_else(|| "no exit status".into()),
-                    if tail.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; its last words: {}", tail.join(" | "))
-                    }
-                )));
-            }
+            Err(CallError::Lost(_)) => return Err(LocalError::Worker(alone::lost(|| handle.status()).await)),
             other => other?,
         };
         match reply {

@@ -3,6 +3,7 @@
 //! lives in this worker and never in the supervisor.
 //!
 //! - [`announce`]: the live network's task announcement format (parse, validate, write).
+//! - [`download`]: HTTP(S) downloads into the staging directory, resumed and verified.
 //! - [`identity`]: the node's libp2p key, persisted 0600 in its IPFS store.
 //! - [`behaviour`]: the protocols the swarm speaks (gossipsub, Kademlia, identify, ping).
 //! - [`swarm`]: building the swarm (QUIC, TCP + Noise + Yamux) from [`oarn_protocol::net::Settings`].
@@ -14,6 +15,7 @@ pub use libp2p;
 
 pub mod announce;
 pub mod behaviour;
+pub mod download;
 pub mod identity;
 pub mod node;
 pub mod peers;

@@ -1,6 +1,7 @@
 //! The network worker serving the supervisor: [`Request::Run`] starts the swarm and is
 //! deferred to a thread that streams the swarm's events for as long as the worker lives;
-//! every other request is a command to the running swarm, answered within a bounded wait.
+//! [`Request::Download`] is deferred to a thread of its own, streaming progress; every other
+//! request is a command to the running swarm, answered within a bounded wait.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,6 +21,8 @@ const QUICK: Duration = Duration::from_secs(5);
 pub struct Worker {
     /// The worker's own store (`{home}/ipfs`): identity, and later blocks.
     store: PathBuf,
+    /// The download staging directory (`{home}/downloads`).
+    downloads: PathBuf,
     swarm: Option<node::Handle>,
 }
 
@@ -27,6 +30,7 @@ impl Worker {
     pub fn new(home: &Path) -> Self {
         Self {
             store: home.join("ipfs"),
+            downloads: home.join("downloads"),
             swarm: None,
         }
     }
@@ -58,6 +62,32 @@ impl Worker {
         }
     }
 
+    fn download(&self, d: oarn_protocol::net::Download, responder: Responder<Protocol>) {
+        let dir = self.downloads.clone();
+        let spawned = std::thread::Builder::new().name("download".into()).spawn(move || {
+            let outcome = crate::download::run(
+                &dir,
+                &d,
+                |p| {
+                    let _ = responder.emit(oarn_protocol::net::Event::Progress(p));
+                },
+                || responder.cancelled(),
+            );
+            let reply = outcome.map(Reply::Downloaded).map_err(|e| {
+                let kind = match e {
+                    crate::download::DownloadError::Invalid(_) => ErrorKind::InvalidRequest,
+                    crate::download::DownloadError::Cancelled(_) => ErrorKind::Cancelled,
+                    _ => ErrorKind::Internal,
+                };
+                ErrorReply::new(kind, e.to_string())
+            });
+            let _ = responder.finish(reply);
+        });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start a download thread: {e}");
+        }
+    }
+
     fn swarm(&self) -> Result<&node::Handle, ErrorReply> {
         self.swarm
             .as_ref()
@@ -82,6 +112,11 @@ impl Handler<Protocol> for Worker {
             Request::Run(settings) => {
                 let responder = cx.defer();
                 self.run(settings, responder);
+                Ok(Reply::Done)
+            }
+            Request::Download(d) => {
+                let responder = cx.defer();
+                self.download(d, responder);
                 Ok(Reply::Done)
             }
             Request::Dial(peers) => self.swarm()?.call(|a| Command::Dial(peers, a), QUICK),

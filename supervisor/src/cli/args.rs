@@ -425,6 +425,22 @@ pub enum ModelCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Download a model (https://…/model.gguf or hf://org/repo/file.gguf) in the sandboxed
+    /// network worker, resuming an interrupted pull, then verify and install it.
+    Pull {
+        source: String,
+        /// Name to install it under [default: from the URL's file name].
+        #[arg(long)]
+        name: Option<String>,
+        /// The sha256 the file must have (64 hex digits); a file that differs is discarded.
+        #[arg(long)]
+        sha256: Option<String>,
+        /// Replace a model of the same name.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a model (and its file when no other model shares it).
     Remove {
         name: String,

@@ -1,17 +1,58 @@
-//! `oarn model list | info | import | remove`.
+//! `oarn model list | info | import | pull | remove`.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use oarn::config::{load, resolve_path};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use oarn::config::{Config, load, resolve_path};
 use oarn::home::Home;
+use oarn::models::pull::Pull;
 use oarn::models::{Manifest, Store};
 use serde_json::json;
 
 use super::args::ModelCommand;
 
-fn store(home: &Home) -> anyhow::Result<Store> {
+fn store(home: &Home) -> anyhow::Result<(Config, Store)> {
     let config = load::load_or_default(&home.config())?;
-    Ok(Store::open(&resolve_path(&config.storage.models_dir, home.root()))?)
+    let store = Store::open(&resolve_path(&config.storage.models_dir, home.root()))?;
+    Ok((config, store))
+}
+
+/// A progress bar on standard error (bytes, rate, ETA) when it is a terminal.
+fn progress_bar(json: bool) -> ProgressBar {
+    if json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bytes}/{total_bytes} {wide_bar} {binary_bytes_per_sec} ETA {eta}")
+            .expect("a valid template"),
+    );
+    bar
+}
+
+fn pull(config: &Config, home: &Home, store: &Store, what: &Pull, json: bool) -> anyhow::Result<()> {
+    let bar = progress_bar(json);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let pulled = runtime.block_on(oarn::models::pull::pull(config, home, store, what, |p| {
+        if p.total > 0 {
+            bar.set_length(p.total);
+        }
+        bar.set_position(p.done);
+    }));
+    bar.finish_and_clear();
+    let pulled = pulled?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&pulled)?);
+    } else {
+        let m = &pulled.model;
+        if pulled.resumed_from > 0 {
+            println!("resumed at {}", mib(pulled.resumed_from));
+        }
+        println!("pulled {} ({}, {})", m.name, mib(m.size), m.digest);
+    }
+    Ok(())
 }
 
 fn mib(bytes: u64) -> String {
@@ -32,7 +73,7 @@ fn available_memory() -> Option<u64> {
 }
 
 pub fn run(home: &Home, command: ModelCommand) -> anyhow::Result<ExitCode> {
-    let store = store(home)?;
+    let (config, store) = store(home)?;
     match command {
         ModelCommand::List { json } => {
             let models = store.list()?;
@@ -81,6 +122,21 @@ pub fn run(home: &Home, command: ModelCommand) -> anyhow::Result<ExitCode> {
             } else {
                 println!("imported {} ({}, {})", m.name, mib(m.size), m.digest);
             }
+        }
+        ModelCommand::Pull {
+            source,
+            name,
+            sha256,
+            force,
+            json,
+        } => {
+            let what = Pull {
+                source,
+                name,
+                sha256: sha256.as_deref().map(oarn::models::pull::digest).transpose()?,
+                force,
+            };
+            pull(&config, home, &store, &what, json)?;
         }
         ModelCommand::Remove { name, json } => {
             let blob_removed = store.remove(&name)?;

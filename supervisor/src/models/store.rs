@@ -96,6 +96,19 @@ impl Store {
 
     /// Copies the GGUF file at `path` into the store under `name` (default: from the file).
     pub fn import(&self, path: &Path, name: Option<&str>, force: bool) -> Result<Manifest, StoreError> {
+        self.import_from(path, name, force, &path.display().to_string(), path)
+    }
+
+    /// [`Store::import`] of a file that came from `source` (a URL), whose default name comes
+    /// from `name_from` rather than from `path`.
+    pub fn import_from(
+        &self,
+        path: &Path,
+        name: Option<&str>,
+        force: bool,
+        source: &str,
+        name_from: &Path,
+    ) -> Result<Manifest, StoreError> {
         let model_err = |source| StoreError::Model {
             path: path.into(),
             source,
@@ -103,7 +116,7 @@ impl Store {
         let metadata = gguf::read(path).map_err(model_err)?;
         let name = match name {
             Some(n) => check_name(n)?,
-            None => default_name(path, &metadata),
+            None => default_name(name_from, &metadata),
         };
         if !force && self.manifest_path(&name).exists() {
             return Err(StoreError::Exists { name });
@@ -140,7 +153,7 @@ impl Store {
             format: "gguf".into(),
             size,
             digest: format!("sha256:{digest}"),
-            source: path.display().to_string(),
+            source: source.to_string(),
             added_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),

@@ -1,0 +1,192 @@
+//! `oarn model pull`: the network worker downloads the model into its staging directory
+//! (resuming an interrupted download of the same source), then the store imports it, which
+//! checks the GGUF file before the model becomes visible. The supervisor itself opens no
+//! connection: it only names the URL and reads the finished file.
+
+use std::path::PathBuf;
+
+use oarn_protocol::WorkerKind;
+use oarn_protocol::envelope::Progress;
+use oarn_protocol::net::{Download, Downloaded, Event, Reply, Request};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use super::{Manifest, Store, StoreError};
+use crate::config::Config;
+use crate::home::Home;
+use crate::workers::{CallError, alone};
+
+/// Largest model a pull accepts.
+pub const MAX_BYTES: u64 = 256 << 30;
+
+/// Why a pull failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    /// The source is not something this build can pull.
+    #[error("{0:?} is not a source oarn can pull: use https://…/model.gguf or hf://org/repo/file.gguf")]
+    Source(String),
+    /// `--sha256` is not 64 hex digits.
+    #[error("--sha256 must be 64 hex digits")]
+    Digest,
+    /// The network worker did not start or stopped.
+    #[error("the network worker failed: {0}")]
+    Worker(String),
+    /// The download failed; what it says tells whether running again resumes.
+    #[error(transparent)]
+    Download(CallError),
+    /// The downloaded file is not a usable model (it was removed).
+    #[error("{url}: {source}; nothing was installed")]
+    NotAModel {
+        url: String,
+        source: super::gguf::GgufError,
+    },
+    /// The store refused it (name taken, bad name) or could not be written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The URL for a source: `https://` and `http://` as given, `hf://org/repo/path` from the
+/// Hugging Face hub's main branch.
+pub fn url(source: &str) -> Result<String, PullError> {
+    if source.starts_with("https://") || source.starts_with("http://") {
+        return Ok(source.to_string());
+    }
+    if let Some(rest) = source.strip_prefix("hf://") {
+        let parts: Vec<&str> = rest.splitn(3, '/').collect();
+        if parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && !p.contains("..")) {
+            return Ok(format!(
+                "https://huggingface.co/{}/{}/resolve/main/{}",
+                parts[0], parts[1], parts[2]
+            ));
+        }
+    }
+    Err(PullError::Source(source.to_string()))
+}
+
+/// 32 bytes from `--sha256`.
+pub fn digest(hex: &str) -> Result<[u8; 32], PullError> {
+    crate::p2p::parse_hash(hex).ok_or(PullError::Digest)
+}
+
+/// The staging file of a URL: the same URL resumes the same file.
+pub fn staging_name(url: &str) -> String {
+    let h = Sha256::digest(url.as_bytes());
+    let hex: String = h[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("pull-{hex}.gguf")
+}
+
+/// The file name at the end of a URL, for the default model name.
+fn url_file(url: &str) -> PathBuf {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    PathBuf::from(path.rsplit('/').next().unwrap_or("model"))
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pulled {
+    pub model: Manifest,
+    /// Bytes resumed from an earlier, interrupted pull.
+    pub resumed_from: u64,
+}
+
+/// What to pull.
+#[derive(Debug, Clone, Default)]
+pub struct Pull {
+    /// `https://…`, `http://…` or `hf://org/repo/file.gguf`.
+    pub source: String,
+    /// Model name [default: from the URL's file name].
+    pub name: Option<String>,
+    /// The sha256 the file must have.
+    pub sha256: Option<[u8; 32]>,
+    /// Replace a model of the same name.
+    pub force: bool,
+}
+
+/// Pulls into the store, calling `on_progress` as bytes arrive.
+pub async fn pull(
+    config: &Config,
+    home: &Home,
+    store: &Store,
+    what: &Pull,
+    mut on_progress: impl FnMut(Progress),
+) -> Result<Pulled, PullError> {
+    let url = url(&what.source)?;
+    let name = what.name.as_deref();
+    if let Some(n) = name {
+        super::store::check_name(n)?;
+    }
+    home.ensure_worker_dirs()
+        .map_err(|e| PullError::Worker(e.to_string()))?;
+    let supervisor = alone::start(config, home, WorkerKind::Net)
+        .await
+        .map_err(PullError::Worker)?;
+    let net = supervisor.workers().net.clone().expect("started with the net worker");
+    let request = Download {
+        url: url.clone(),
+        file: staging_name(&url),
+        sha256: what.sha256,
+        max_bytes: MAX_BYTES,
+    };
+    let (tx, mut rx) = mpsc::channel(64);
+    let call = net.call(Request::Download(request), Some(tx));
+    tokio::pin!(call);
+    let reply = loop {
+        tokio::select! {
+            reply = &mut call => break reply,
+            Some(Event::Progress(p)) = rx.recv() => on_progress(p),
+        }
+    };
+    let reply = match reply {
+        Err(CallError::Lost(_)) => Err(PullError::Worker(alone::lost(|| net.status()).await)),
+        Err(e) => Err(PullError::Download(e)),
+        Ok(Reply::Downloaded(d)) => Ok(d),
+        Ok(other) => Err(PullError::Worker(format!("unexpected reply {other:?}"))),
+    };
+    supervisor.shutdown().await;
+    let d: Downloaded = reply?;
+    let file = home.root().join("downloads").join(&d.file);
+    let imported = store.import_from(&file, name, what.force, &url, &url_file(&url));
+    // Imported or refused, the staged copy is not kept: a bad file would only be fetched again.
+    let _ = std::fs::remove_file(&file);
+    let imported = imported.map_err(|e| match e {
+        StoreError::Model { source, .. } => PullError::NotAModel {
+            url: url.clone(),
+            source,
+        },
+        other => PullError::Store(other),
+    });
+    Ok(Pulled {
+        model: imported?,
+        resumed_from: d.resumed_from,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_map_to_urls() {
+        assert_eq!(url("https://x.org/m.gguf").unwrap(), "https://x.org/m.gguf");
+        assert_eq!(
+            url("hf://org/repo/dir/m.gguf").unwrap(),
+            "https://huggingface.co/org/repo/resolve/main/dir/m.gguf"
+        );
+        for bad in [
+            "hf://org/repo",
+            "hf://org//m.gguf",
+            "hf://o/r/../x",
+            "ftp://x/m",
+            "smollm2",
+            "/tmp/m.gguf",
+        ] {
+            assert!(url(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            url_file("https://x.org/a/SmolLM2.Q4.gguf?download=1"),
+            PathBuf::from("SmolLM2.Q4.gguf")
+        );
+        assert_eq!(staging_name("https://a"), staging_name("https://a"));
+        assert_ne!(staging_name("https://a"), staging_name("https://b"));
+    }
+}
