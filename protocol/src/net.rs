@@ -31,6 +31,15 @@ pub enum Request {
     PutRecord { key: String, value: Vec<u8> },
     /// Find a record in the DHT.
     GetRecord { key: String },
+    /// Store a file of the staging directory as one raw IPFS block.
+    Add { file: String },
+    /// Fetch a block (CID or 0x hash) from this node's store or its peers over Bitswap, into a
+    /// file of the staging directory.
+    Fetch {
+        cid: String,
+        file: String,
+        timeout_secs: u32,
+    },
     /// Download a file over HTTP(S) into the download staging directory, resuming a partial
     /// download of the same name; [`Event::Progress`] streams while it runs.
     Download(Download),
@@ -133,6 +142,10 @@ pub struct Counters {
     pub published: u64,
     /// Events dropped because the supervisor read them too slowly.
     pub dropped_events: u64,
+    /// Blocks served to peers over Bitswap.
+    pub blocks_served: u64,
+    /// Blocks received from peers over Bitswap (each verified).
+    pub blocks_received: u64,
 }
 
 /// The swarm's state.
@@ -163,6 +176,17 @@ pub enum Reply {
     /// A DHT record, or `None` when no peer had one.
     Record(Option<Vec<u8>>),
     Downloaded(Downloaded),
+    /// A block stored: its CIDv1 and the network's `bytes32` form of it.
+    Added {
+        cid: String,
+        hash: [u8; 32],
+    },
+    /// A block fetched into the staging file.
+    Fetched {
+        cid: String,
+        hash: [u8; 32],
+        size: u64,
+    },
 }
 
 /// net worker → supervisor, streamed while [`Request::Run`] or [`Request::Download`] lasts.

@@ -318,3 +318,58 @@ fn listening_on_every_interface_works_inside_the_sandbox() {
     assert!(!n.log().contains("seccomp"), "no syscall refused: {}", n.log());
     n.stop();
 }
+
+#[test]
+fn blocks_move_between_nodes_over_bitswap_by_cid_or_chain_hash() {
+    let a = node(&[]);
+    let (tcp, _) = listen(&a);
+    let b = node(&[tcp.as_str()]);
+    wait_for(Duration::from_secs(30), || {
+        peers(&b)["peers"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+            .then_some(())
+    })
+    .expect("connected");
+
+    let input = a.dir.path().join("input.txt");
+    std::fs::write(&input, b"hello world\n").unwrap();
+    let added = a.json(&["ipfs", "add", input.to_str().unwrap(), "--json"]);
+    // The CID `ipfs add --cid-version 1 --raw-leaves` gives these bytes, and its digest.
+    assert_eq!(
+        added["cid"],
+        "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
+    );
+    let hash = added["hash"].as_str().unwrap();
+    assert_eq!(
+        hash,
+        "0xa948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447"
+    );
+
+    let out = b.dir.path().join("fetched.txt");
+    let got = b.json(&["ipfs", "get", hash, "--out", out.to_str().unwrap(), "--json"]);
+    assert_eq!(got["size"], 12);
+    assert_eq!(std::fs::read(&out).unwrap(), b"hello world\n");
+    // Now B has it too, and serves it: fetched by CID from B's own store at once.
+    let again = b.oarn(&["ipfs", "get", added["cid"].as_str().unwrap()]);
+    assert_eq!(again.stdout, b"hello world\n");
+    assert!(peers(&a)["bitswap"]["blocks_served"].as_u64().unwrap() >= 1);
+    assert_eq!(peers(&b)["bitswap"]["blocks_received"], 1);
+    let staged: Vec<_> = std::fs::read_dir(b.home().join("downloads")).unwrap().collect();
+    assert!(staged.is_empty(), "staging files are cleaned up");
+
+    // A block nobody has: a clear error once the wait is over.
+    let missing = format!("0x{}", "77".repeat(32));
+    let out = b.oarn(&["ipfs", "get", &missing, "--timeout", "2", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no connected peer had"),
+        "{out:?}"
+    );
+    let out = b.oarn(&["ipfs", "get", "bafy-not-a-cid", "--json"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a CID"));
+    let big = a.dir.path().join("big.bin");
+    std::fs::write(&big, vec![1u8; (2 << 20) + 1]).unwrap();
+    let out = a.oarn(&["ipfs", "add", big.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("larger than a block may be"));
+}

@@ -1,13 +1,14 @@
 //! The protocols the node speaks with its peers, as the live network's first Rust node does:
 //! gossipsub (signed messages, strict validation, peer scoring), Kademlia, identify
-//! (`/oarn/id/1.0.0`) and ping, behind connection limits and a block list for banned peers.
+//! (`/oarn/id/1.0.0`) and ping, plus IPFS's Bitswap, behind connection limits and a block
+//! list for banned peers.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, kad, ping};
+use libp2p::{StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, kad, ping, request_response};
 
 /// Task announcements.
 pub const TASKS_TOPIC: &str = "oarn/tasks/v1";
@@ -37,6 +38,7 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     pub gossipsub: gossipsub::Behaviour,
+    pub bitswap: request_response::Behaviour<crate::bitswap::Codec>,
 }
 
 impl std::fmt::Debug for Behaviour {
@@ -87,6 +89,7 @@ impl Behaviour {
             ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(10))),
             kad,
             gossipsub,
+            bitswap: crate::bitswap::behaviour(),
         })
     }
 }

@@ -53,6 +53,14 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DownloadError + '_ {
     }
 }
 
+/// True for a file name without any path: letters, digits, `-`, `_`, `.`, not hidden.
+pub fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
 /// Checks the request before any byte moves.
 fn check(d: &Download) -> Result<(), DownloadError> {
     let scheme_ok = d.url.starts_with("http://") || d.url.starts_with("https://");
@@ -62,11 +70,7 @@ fn check(d: &Download) -> Result<(), DownloadError> {
             d.url
         )));
     }
-    let name_ok = !d.file.is_empty()
-        && d.file.len() <= 200
-        && !d.file.starts_with('.')
-        && d.file.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if !name_ok {
+    if !plain_name(&d.file) {
         return Err(DownloadError::Invalid(format!("{:?} is not a plain file name", d.file)));
     }
     Ok(())

@@ -2,6 +2,8 @@
 //! `oarn-worker-net` sandbox. Everything here handles bytes from the network, which is why it
 //! lives in this worker and never in the supervisor.
 //!
+//! - [`blocks`]: CIDs (raw CIDv1 ⇄ the network's bytes32) and the verified block store.
+//! - [`bitswap`]: Bitswap 1.2.0, to exchange blocks with IPFS nodes.
 //! - [`announce`]: the live network's task announcement format (parse, validate, write).
 //! - [`download`]: HTTP(S) downloads into the staging directory, resumed and verified.
 //! - [`identity`]: the node's libp2p key, persisted 0600 in its IPFS store.
@@ -15,6 +17,8 @@ pub use libp2p;
 
 pub mod announce;
 pub mod behaviour;
+pub mod bitswap;
+pub mod blocks;
 pub mod download;
 pub mod identity;
 pub mod node;

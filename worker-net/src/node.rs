@@ -1,6 +1,7 @@
 //! The swarm's event loop, on a thread of its own with a single-threaded tokio runtime. It
 //! validates every gossip message before gossipsub forwards it, keeps the peer book, enforces
-//! the per-IP limit and bans, answers [`Command`]s from the request loop, and pushes
+//! the per-IP limit and bans, runs Bitswap's engine (serving the block store, fetching wanted
+//! blocks), answers [`Command`]s from the request loop, and pushes
 //! [`Event`]s into a bounded queue for the supervisor (dropping, and counting, what does not
 //! fit rather than stalling the swarm).
 
@@ -14,13 +15,16 @@ use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, TopicHash};
 use libp2p::multiaddr::Protocol as Part;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, ping};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, ping, request_response};
 use oarn_protocol::envelope::{ErrorKind, ErrorReply};
 use oarn_protocol::net::{Announcement, Bootstrap, Counters, Event, Reply, Settings, Status};
 
-use crate::announce;
+use cid::Cid;
+
 use crate::behaviour::{Behaviour, BehaviourEvent, NETWORK_TOPIC, TASKS_TOPIC};
+use crate::bitswap::{self, Engine};
 use crate::peers::Book;
+use crate::{announce, blocks};
 
 /// Events queued for the supervisor before new ones are dropped.
 pub const EVENT_QUEUE: usize = 1024;
@@ -48,6 +52,15 @@ pub enum Command {
     Status(Answer),
     PutRecord(String, Vec<u8>, Answer),
     GetRecord(String, Answer),
+    /// Store the staging file as a raw block.
+    Add(String, Answer),
+    /// Fetch a block (CID text or 0x hash) into a staging file, waiting at most this long.
+    Fetch {
+        cid: String,
+        file: String,
+        wait: Duration,
+        answer: Answer,
+    },
 }
 
 /// Sends commands to a running swarm.
@@ -79,13 +92,15 @@ impl Handle {
     }
 }
 
-/// Starts the swarm on its own thread with the identity kept in `store`; its events go to the
-/// returned receiver. Returns once it listens, or with the reason it could not start.
-pub fn start(store: &Path, settings: Settings) -> Result<(Handle, Receiver<Event>), ErrorReply> {
+/// Starts the swarm on its own thread with the identity and blocks kept in `store`, staging
+/// files in `downloads`; its events go to the returned receiver. Returns once it listens, or
+/// with the reason it could not start.
+pub fn start(store: &Path, downloads: &Path, settings: Settings) -> Result<(Handle, Receiver<Event>), ErrorReply> {
     let (commands, commands_rx) = tokio::sync::mpsc::channel(COMMAND_QUEUE);
     let (events, events_rx) = sync_channel(EVENT_QUEUE);
     let (ready, ready_rx) = sync_channel(1);
     let store: PathBuf = store.to_path_buf();
+    let downloads: PathBuf = downloads.to_path_buf();
     std::thread::Builder::new()
         .name("swarm".into())
         .spawn(move || {
@@ -97,7 +112,7 @@ pub fn start(store: &Path, settings: Settings) -> Result<(Handle, Receiver<Event
                 }
             };
             runtime.block_on(async move {
-                let node = match Node::new(&store, settings, events) {
+                let node = match Node::new(&store, downloads, settings, events) {
                     Ok(n) => n,
                     Err(e) => {
                         let _ = ready.send(Err(e));
@@ -131,6 +146,10 @@ struct Node {
     seen: (HashSet<Announcement>, VecDeque<Announcement>),
     gets: HashMap<kad::QueryId, Answer>,
     puts: HashMap<kad::QueryId, Answer>,
+    bitswap: Engine,
+    /// Fetches waiting for a block: the staging file and the answer.
+    fetches: HashMap<Cid, Vec<(String, Answer)>>,
+    downloads: PathBuf,
     tasks: TopicHash,
     network: TopicHash,
 }
@@ -187,8 +206,14 @@ fn bootstrap_addr(b: &Bootstrap) -> Result<(PeerId, Multiaddr), String> {
 }
 
 impl Node {
-    fn new(store: &Path, settings: Settings, events: SyncSender<Event>) -> Result<Self, ErrorReply> {
+    fn new(
+        store: &Path,
+        downloads: PathBuf,
+        settings: Settings,
+        events: SyncSender<Event>,
+    ) -> Result<Self, ErrorReply> {
         let key = crate::identity::load_or_create(store).map_err(internal)?;
+        let blocks = crate::blocks::Store::open(store).map_err(internal)?;
         let mut swarm = crate::swarm::build(key, settings.max_peers).map_err(internal)?;
         crate::swarm::listen(&mut swarm, &settings.listen)
             .map_err(|e| ErrorReply::new(ErrorKind::InvalidRequest, e.to_string()))?;
@@ -204,6 +229,9 @@ impl Node {
             seen: Default::default(),
             gets: HashMap::new(),
             puts: HashMap::new(),
+            bitswap: Engine::new(blocks),
+            fetches: HashMap::new(),
+            downloads,
             tasks: IdentTopic::new(TASKS_TOPIC).hash(),
             network: IdentTopic::new(NETWORK_TOPIC).hash(),
         };
@@ -227,6 +255,7 @@ impl Node {
 
     async fn run(mut self, mut commands: tokio::sync::mpsc::Receiver<Command>) {
         let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+        let mut fetch_timer = tokio::time::interval(Duration::from_millis(500));
         let mut last_refresh = Instant::now();
         loop {
             tokio::select! {
@@ -235,6 +264,7 @@ impl Node {
                     Some(c) => self.on_command(c),
                     None => return,
                 },
+                _ = fetch_timer.tick() => self.expire_fetches(),
                 _ = housekeeping.tick() => {
                     for peer in self.book.expire(Instant::now()) {
                         self.swarm.behaviour_mut().blocked.unblock_peer(peer);
@@ -301,7 +331,11 @@ impl Node {
                     listen: self.listen.clone(),
                     peers: self.book.connected_peers(),
                     banned: self.book.banned(),
-                    counters: self.counters,
+                    counters: Counters {
+                        blocks_served: self.bitswap.served,
+                        blocks_received: self.bitswap.received,
+                        ..self.counters
+                    },
                 })));
             }
             Command::PutRecord(key, value, answer) => {
@@ -318,11 +352,133 @@ impl Node {
                     }
                 }
             }
+            Command::Add(file, answer) => {
+                let _ = answer.send(self.add(&file));
+            }
+            Command::Fetch {
+                cid,
+                file,
+                wait,
+                answer,
+            } => self.fetch(&cid, file, wait, answer),
             Command::GetRecord(key, answer) => {
                 let id = self.swarm.behaviour_mut().kad.get_record(kad::RecordKey::new(&key));
                 self.gets.insert(id, answer);
             }
         }
+    }
+
+    fn staging(&self, file: &str) -> Result<PathBuf, ErrorReply> {
+        if crate::download::plain_name(file) {
+            Ok(self.downloads.join(file))
+        } else {
+            Err(ErrorReply::new(
+                ErrorKind::InvalidRequest,
+                format!("{file:?} is not a plain file name"),
+            ))
+        }
+    }
+
+    fn add(&mut self, file: &str) -> Result<Reply, ErrorReply> {
+        let path = self.staging(file)?;
+        let data = std::fs::read(&path).map_err(|e| internal(format!("{}: {e}", path.display())))?;
+        let cid = self
+            .bitswap
+            .store
+            .put_raw(&data)
+            .map_err(|e| ErrorReply::new(ErrorKind::InvalidRequest, e.to_string()))?;
+        let hash = blocks::hash_of_cid(&cid).map_err(internal)?;
+        Ok(Reply::Added {
+            cid: cid.to_string(),
+            hash,
+        })
+    }
+
+    fn fetch(&mut self, cid: &str, file: String, wait: Duration, answer: Answer) {
+        let invalid = |e: String| ErrorReply::new(ErrorKind::InvalidRequest, e);
+        let cid = match blocks::parse(cid) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = answer.send(Err(invalid(e.to_string())));
+                return;
+            }
+        };
+        if let Err(e) = self.staging(&file) {
+            let _ = answer.send(Err(e));
+            return;
+        }
+        let peers = self.book.connected_ids();
+        match self.bitswap.want(cid, Instant::now() + wait, &peers) {
+            Ok(None) => {
+                let _ = answer.send(self.deliver(&cid, &file));
+            }
+            Ok(Some(out)) => {
+                self.fetches.entry(cid).or_default().push((file, answer));
+                self.send_bitswap(out.send);
+            }
+            Err(e) => {
+                let _ = answer.send(Err(ErrorReply::new(ErrorKind::Busy, e)));
+            }
+        }
+    }
+
+    /// Copies a stored block into a staging file.
+    fn deliver(&self, cid: &Cid, file: &str) -> Result<Reply, ErrorReply> {
+        let path = self.staging(file)?;
+        let data = self
+            .bitswap
+            .store
+            .get(cid)
+            .map_err(internal)?
+            .ok_or_else(|| internal(format!("{cid} vanished from the store")))?;
+        std::fs::write(&path, &data).map_err(|e| internal(format!("{}: {e}", path.display())))?;
+        Ok(Reply::Fetched {
+            cid: cid.to_string(),
+            hash: blocks::hash_of_cid(cid).map_err(internal)?,
+            size: data.len() as u64,
+        })
+    }
+
+    fn send_bitswap(&mut self, messages: Vec<(PeerId, bitswap::Message)>) {
+        for (peer, msg) in messages {
+            self.swarm.behaviour_mut().bitswap.send_request(&peer, msg);
+        }
+    }
+
+    fn expire_fetches(&mut self) {
+        for cid in self.bitswap.expire(Instant::now()) {
+            for (_, answer) in self.fetches.remove(&cid).unwrap_or_default() {
+                let _ = answer.send(Err(ErrorReply::new(
+                    ErrorKind::NotFound,
+                    format!("no connected peer had {cid} in time"),
+                )));
+            }
+        }
+    }
+
+    fn on_bitswap(&mut self, from: PeerId, msg: bitswap::Message) {
+        let peers = self.book.connected_ids();
+        let out = self.bitswap.on_message(from, msg, &peers);
+        for cid in &out.got {
+            for (file, answer) in self.fetches.remove(cid).unwrap_or_default() {
+                let _ = answer.send(self.deliver(cid, &file));
+            }
+        }
+        for (peer, why) in out.bad {
+            if let Some(reason) = self.book.invalid(peer, &why) {
+                self.ban(peer, reason);
+            }
+        }
+        self.send_bitswap(out.send);
+    }
+
+    fn ban(&mut self, peer: PeerId, reason: String) {
+        tracing::warn!(%peer, "banned for {}s: {reason}", crate::peers::BAN_FOR.as_secs());
+        self.swarm.behaviour_mut().blocked.block_peer(peer);
+        self.emit(Event::Banned {
+            peer_id: peer.to_string(),
+            reason,
+        });
     }
 
     fn announce(&mut self, a: &Announcement) -> Result<Reply, ErrorReply> {
@@ -397,6 +553,9 @@ impl Node {
                 if num_established.get() == 1 {
                     tracing::debug!(%peer_id, %remote, "peer connected");
                     self.emit(Event::Connected(peer_id.to_string()));
+                    if let Some(wants) = self.bitswap.wantlist() {
+                        self.send_bitswap(vec![(peer_id, wants)]);
+                    }
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -433,6 +592,19 @@ impl Node {
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
                 peer, result: Ok(rtt), ..
             })) => self.book.pinged(peer, rtt),
+            SwarmEvent::Behaviour(BehaviourEvent::Bitswap(request_response::Event::Message {
+                peer,
+                message: request_response::Message::Request { request, channel, .. },
+                ..
+            })) => {
+                let _ = self.swarm.behaviour_mut().bitswap.send_response(channel, ());
+                self.on_bitswap(peer, request);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Bitswap(request_response::Event::OutboundFailure {
+                peer,
+                error,
+                ..
+            })) => tracing::debug!(%peer, "bitswap message not delivered: {error}"),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, .. })) => {
                 self.on_query(id, result)
             }
@@ -478,12 +650,7 @@ impl Node {
                 self.counters.rejected += 1;
                 tracing::debug!(peer = %from, "rejected a gossip message: {why}");
                 if let Some(reason) = self.book.invalid(from, &why) {
-                    tracing::warn!(peer = %from, "banned for {}s: {reason}", crate::peers::BAN_FOR.as_secs());
-                    self.swarm.behaviour_mut().blocked.block_peer(from);
-                    self.emit(Event::Banned {
-                        peer_id: from.to_string(),
-                        reason,
-                    });
+                    self.ban(from, reason);
                 }
                 MessageAcceptance::Reject
             }

@@ -132,6 +132,15 @@ impl Book {
         self.banned.contains_key(peer)
     }
 
+    /// Ids of the connected peers.
+    pub fn connected_ids(&self) -> Vec<PeerId> {
+        self.peers
+            .iter()
+            .filter(|(_, r)| !r.addresses.is_empty())
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
     /// The connected peers, best score first.
     pub fn connected_peers(&self) -> Vec<net::Peer> {
         let mut out: Vec<net::Peer> = self

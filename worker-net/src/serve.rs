@@ -1,7 +1,8 @@
 //! The network worker serving the supervisor: [`Request::Run`] starts the swarm and is
 //! deferred to a thread that streams the swarm's events for as long as the worker lives;
 //! [`Request::Download`] is deferred to a thread of its own, streaming progress; every other
-//! request is a command to the running swarm, answered within a bounded wait.
+//! request is a command to the running swarm, answered within a bounded wait, the slow ones
+//! (DHT queries, Bitswap fetches) from a thread of their own.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -40,7 +41,7 @@ impl Worker {
             let _ = responder.finish(Err(ErrorReply::new(ErrorKind::Busy, "the swarm is already running")));
             return;
         }
-        match node::start(&self.store, settings) {
+        match node::start(&self.store, &self.downloads, settings) {
             Ok((handle, events)) => {
                 self.swarm = Some(handle);
                 let spawned = std::thread::Builder::new().name("events".into()).spawn(move || {
@@ -88,6 +89,25 @@ impl Worker {
         }
     }
 
+    /// Sends a command that may take a while (a DHT query, a Bitswap fetch) from a thread of
+    /// its own, so the request loop goes on answering.
+    fn slow(
+        &self,
+        cx: &mut dyn Context<Protocol>,
+        make: impl FnOnce(node::Answer) -> Command + Send + 'static,
+        wait: Duration,
+    ) -> Result<Reply, ErrorReply> {
+        let swarm = self.swarm()?.clone();
+        let responder = cx.defer();
+        let spawned = std::thread::Builder::new().name("slow-request".into()).spawn(move || {
+            let _ = responder.finish(swarm.call(make, wait));
+        });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start a request thread: {e}");
+        }
+        Ok(Reply::Done)
+    }
+
     fn swarm(&self) -> Result<&node::Handle, ErrorReply> {
         self.swarm
             .as_ref()
@@ -104,7 +124,7 @@ impl Handler<Protocol> for Worker {
     ) -> Result<Reply, ErrorReply> {
         match request {
             Request::Info => Ok(Reply::Info(Info {
-                capabilities: ["gossipsub", "kademlia", "identify", "ping", "tcp", "quic"]
+                capabilities: ["gossipsub", "kademlia", "identify", "ping", "bitswap", "tcp", "quic"]
                     .map(String::from)
                     .to_vec(),
                 in_flight: u32::from(self.swarm.is_some()),
@@ -126,12 +146,25 @@ impl Handler<Protocol> for Worker {
                 self.swarm()?.call(|a| Command::Limits(max_peers, max_per_ip, a), QUICK)
             }
             Request::Status => self.swarm()?.call(Command::Status, QUICK),
-            Request::PutRecord { key, value } => self
-                .swarm()?
-                .call(|a| Command::PutRecord(key, value, a), DHT_QUERY_TIMEOUT + QUICK),
-            Request::GetRecord { key } => self
-                .swarm()?
-                .call(|a| Command::GetRecord(key, a), DHT_QUERY_TIMEOUT + QUICK),
+            Request::Add { file } => self.swarm()?.call(|a| Command::Add(file, a), QUICK),
+            Request::Fetch {
+                cid,
+                file,
+                timeout_secs,
+            } => {
+                let wait = Duration::from_secs(timeout_secs.clamp(1, 600).into());
+                let make = move |answer| Command::Fetch {
+                    cid,
+                    file,
+                    wait,
+                    answer,
+                };
+                self.slow(cx, make, wait + QUICK)
+            }
+            Request::PutRecord { key, value } => {
+                self.slow(cx, |a| Command::PutRecord(key, value, a), DHT_QUERY_TIMEOUT + QUICK)
+            }
+            Request::GetRecord { key } => self.slow(cx, |a| Command::GetRecord(key, a), DHT_QUERY_TIMEOUT + QUICK),
         }
     }
 }

@@ -52,6 +52,8 @@ impl Node {
             "oarn_announceTask" => super::net::announce(self.workers.net.as_ref(), &params).await,
             "oarn_dhtPut" => super::net::dht_put(self.workers.net.as_ref(), &params).await,
             "oarn_dhtGet" => super::net::dht_get(self.workers.net.as_ref(), &params).await,
+            "oarn_ipfsAdd" => super::net::ipfs_add(self.workers.net.as_ref(), &params).await,
+            "oarn_ipfsFetch" => super::net::ipfs_fetch(self.workers.net.as_ref(), &params).await,
             "oarn_submitTask" | "oarn_getResult" => {
                 if method == "oarn_getResult" && task_id(&params).is_none() {
                     return Err(Error::new(

@@ -1,6 +1,7 @@
 //! The API methods of the peer-to-peer side: `oarn_peers`, `oarn_tasks` (announcements heard),
-//! `oarn_announceTask`, `oarn_dhtPut` and `oarn_dhtGet`. Each asks the network worker, and
-//! answers "Not connected" (-32000) when this node runs no swarm.
+//! `oarn_announceTask`, `oarn_dhtPut`, `oarn_dhtGet`, `oarn_ipfsAdd` and `oarn_ipfsFetch`. Each
+//! asks the network worker, and answers "Not connected" (-32000) when this node runs no swarm.
+//! Block contents travel as files in the node's staging directory, never through the API.
 
 use std::time::Duration;
 
@@ -73,6 +74,10 @@ pub async fn peers(net: Option<&Handle<net::Protocol>>) -> Result<Value, Error> 
                 "published": s.counters.published,
                 "dropped_events": s.counters.dropped_events,
             },
+            "bitswap": {
+                "blocks_served": s.counters.blocks_served,
+                "blocks_received": s.counters.blocks_received,
+            },
         })),
         other => Err(unexpected(other)),
     }
@@ -143,6 +148,62 @@ pub async fn dht_put(net: Option<&Handle<net::Protocol>>, params: &Value) -> Res
     .await?
     {
         Reply::Done => Ok(json!({ "stored": true, "key": key })),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn hash_hex(h: &[u8; 32]) -> String {
+    let mut s = String::from("0x");
+    for b in h {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+fn staging_file(params: &Value) -> Result<String, Error> {
+    params
+        .get("file")
+        .and_then(Value::as_str)
+        .filter(|f| !f.is_empty() && !f.contains('/') && !f.starts_with('.'))
+        .map(String::from)
+        .ok_or_else(|| invalid("file must name a file in the node's downloads directory"))
+}
+
+/// `oarn_ipfsAdd`: stores a staged file as a raw block; answers its CID and bytes32 hash.
+pub async fn ipfs_add(net: Option<&Handle<net::Protocol>>, params: &Value) -> Result<Value, Error> {
+    match call(
+        net,
+        Request::Add {
+            file: staging_file(params)?,
+        },
+        WAIT,
+    )
+    .await?
+    {
+        Reply::Added { cid, hash } => Ok(json!({ "cid": cid, "hash": hash_hex(&hash) })),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// `oarn_ipfsFetch`: fetches a block (CID or 0x hash) into a staged file.
+pub async fn ipfs_fetch(net: Option<&Handle<net::Protocol>>, params: &Value) -> Result<Value, Error> {
+    let cid = params
+        .get("cid")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("cid must be a CID (bafkrei…) or a 0x-prefixed 32-byte hash"))?
+        .to_string();
+    let timeout_secs = params
+        .get("timeout_secs")
+        .and_then(Value::as_u64)
+        .unwrap_or(60)
+        .clamp(1, 600);
+    let request = Request::Fetch {
+        cid,
+        file: staging_file(params)?,
+        timeout_secs: timeout_secs as u32,
+    };
+    match call(net, request, Duration::from_secs(timeout_secs) + WAIT).await? {
+        Reply::Fetched { cid, hash, size } => Ok(json!({ "cid": cid, "hash": hash_hex(&hash), "size": size })),
         other => Err(unexpected(other)),
     }
 }

@@ -77,6 +77,11 @@ pub enum Command {
         #[command(subcommand)]
         command: NetCommand,
     },
+    /// IPFS blocks through the running node: add a file, get one by CID or on-chain hash.
+    Ipfs {
+        #[command(subcommand)]
+        command: IpfsCommand,
+    },
     /// The chain side: what discovery finds from this configuration.
     Chain {
         #[command(subcommand)]
@@ -135,6 +140,30 @@ pub enum NetCommand {
     Dht {
         #[command(subcommand)]
         command: DhtCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IpfsCommand {
+    /// Store a file (up to 2 MiB) as one raw block; prints its CID and the bytes32 hash that
+    /// TaskRegistryV2 takes as inputHash.
+    Add {
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch a block from this node or its peers (Bitswap), verified against its CID.
+    Get {
+        /// A CID (bafkrei…) or a 0x-prefixed 32-byte hash as the chain stores it.
+        cid: String,
+        /// Write it here instead of standard output.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Seconds to wait for a peer that has it.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -3,6 +3,7 @@
 mod args;
 mod chain;
 mod config;
+mod ipfs;
 mod local;
 mod logs;
 mod model;
@@ -45,6 +46,7 @@ pub fn main_exec() -> anyhow::Result<ExitCode> {
         Command::Wallet { command } => wallet::run(&home()?, command),
         Command::Chain { command } => chain::run(&home()?, command),
         Command::Net { command } => net::run(&home()?, command),
+        Command::Ipfs { command } => ipfs::run(&home()?, command),
         Command::Model { command } => model::run(&home()?, command),
         Command::Local { command } => local::run(&home()?, command),
         Command::Completions { shell } => {

@@ -1,0 +1,91 @@
+//! `oarn ipfs add | get`: blocks through the running node. The CLI moves the bytes through the
+//! node's staging directory (`~/.oarn/downloads`), where the network worker may read and
+//! write; the API carries only the file's name, the CID and the hash.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use oarn::api::client;
+use oarn::home::Home;
+use serde_json::{Value, json};
+
+use super::args::IpfsCommand;
+
+/// A staging file removed when dropped, whatever happens.
+struct Staged(std::path::PathBuf);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn staged(home: &Home, kind: &str) -> anyhow::Result<(String, Staged)> {
+    let dir = home.root().join("downloads");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let name = format!("{kind}-{:016x}.bin", fastrand::u64(..));
+    let path = dir.join(&name);
+    Ok((name, Staged(path)))
+}
+
+fn add(home: &Home, path: &Path, json: bool) -> anyhow::Result<()> {
+    let (name, file) = staged(home, "add")?;
+    std::fs::copy(path, &file.0).with_context(|| format!("cannot read {}", path.display()))?;
+    let v = client::call(
+        &home.socket(),
+        "oarn_ipfsAdd",
+        json!({ "file": name }),
+        super::node::CALL_WAIT,
+    )?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{}", v["cid"].as_str().unwrap_or_default());
+        println!("hash {}", v["hash"].as_str().unwrap_or_default());
+    }
+    Ok(())
+}
+
+fn get(home: &Home, cid: &str, out: Option<&Path>, timeout: u64, json: bool) -> anyhow::Result<()> {
+    if out.is_none() && std::io::stdout().is_terminal() && !json {
+        bail!("the block may be binary: give --out FILE, or redirect standard output");
+    }
+    let (name, file) = staged(home, "get")?;
+    let params = json!({ "cid": cid, "file": name, "timeout_secs": timeout });
+    let v: Value = client::call(
+        &home.socket(),
+        "oarn_ipfsFetch",
+        params,
+        Duration::from_secs(timeout) + super::node::CALL_WAIT,
+    )?;
+    match out {
+        Some(path) => {
+            std::fs::copy(&file.0, path).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        None if !json => {
+            let bytes = std::fs::read(&file.0)?;
+            std::io::stdout().write_all(&bytes)?;
+        }
+        None => {}
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    }
+    Ok(())
+}
+
+pub fn run(home: &Home, command: IpfsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        IpfsCommand::Add { path, json } => add(home, &path, json)?,
+        IpfsCommand::Get {
+            cid,
+            out,
+            timeout,
+            json,
+        } => get(home, &cid, out.as_deref(), timeout, json)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,498 @@
+//! Bitswap 1.2.0 (`/ipfs/bitswap/1.2.0`), the block exchange of IPFS, so the node fetches
+//! blocks from and serves them to real IPFS nodes (Kubo, Helia) over the same swarm.
+//!
+//! A Bitswap message travels one way on a stream of its own, length-prefixed protobuf; the
+//! answer comes later on a stream the other side opens. libp2p's request-response carries
+//! that with an empty response: a request is one message, and its "response" is the other
+//! side closing the stream. [`Engine`] holds no I/O: it turns incoming messages into blocks to
+//! send, presences to report and wants fulfilled, each block verified against the CID it
+//! was wanted under before it is stored.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::time::{Duration, Instant};
+
+use cid::Cid;
+use futures::{AsyncReadExt, AsyncWriteExt};
+use libp2p::{PeerId, StreamProtocol, request_response};
+use prost::Message as _;
+
+use crate::blocks::{self, MAX_BLOCK, Store};
+
+/// The protocol spoken.
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs/bitswap/1.2.0");
+/// Largest message read.
+pub const MAX_MESSAGE: usize = 4 << 20;
+/// Most blocks wanted at once.
+pub const MAX_WANTS: usize = 1024;
+/// Most entries honoured from one peer's message.
+const MAX_ENTRIES: usize = 512;
+
+/// The wire message (bitswap.proto).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Message {
+    #[prost(message, optional, tag = "1")]
+    pub wantlist: Option<Wantlist>,
+    /// Bitswap 1.0 blocks (CIDv0); read, never sent.
+    #[prost(bytes = "vec", repeated, tag = "2")]
+    pub blocks: Vec<Vec<u8>>,
+    #[prost(message, repeated, tag = "3")]
+    pub payload: Vec<Block>,
+    #[prost(message, repeated, tag = "4")]
+    pub block_presences: Vec<BlockPresence>,
+    #[prost(int32, tag = "5")]
+    pub pending_bytes: i32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Wantlist {
+    #[prost(message, repeated, tag = "1")]
+    pub entries: Vec<Entry>,
+    #[prost(bool, tag = "2")]
+    pub full: bool,
+}
+
+/// `want_type`: the block itself.
+pub const WANT_BLOCK: i32 = 0;
+/// `want_type`: only whether the peer has it.
+pub const WANT_HAVE: i32 = 1;
+/// `BlockPresence.type`.
+pub const HAVE: i32 = 0;
+/// `BlockPresence.type`.
+pub const DONT_HAVE: i32 = 1;
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Entry {
+    /// The CID, in binary.
+    #[prost(bytes = "vec", tag = "1")]
+    pub block: Vec<u8>,
+    #[prost(int32, tag = "2")]
+    pub priority: i32,
+    #[prost(bool, tag = "3")]
+    pub cancel: bool,
+    #[prost(int32, tag = "4")]
+    pub want_type: i32,
+    #[prost(bool, tag = "5")]
+    pub send_dont_have: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Block {
+    /// CID version, codec, multihash code and length, as varints.
+    #[prost(bytes = "vec", tag = "1")]
+    pub prefix: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub data: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BlockPresence {
+    #[prost(bytes = "vec", tag = "1")]
+    pub cid: Vec<u8>,
+    #[prost(int32, tag = "2")]
+    pub r#type: i32,
+}
+
+fn varint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// The prefix of a CID: version, codec, hash code, digest length.
+pub fn prefix(cid: &Cid) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8);
+    varint(cid.version().into(), &mut out);
+    varint(cid.codec(), &mut out);
+    varint(cid.hash().code(), &mut out);
+    varint(cid.hash().size().into(), &mut out);
+    out
+}
+
+/// Reads one varint-length-prefixed message, refusing lengths over [`MAX_MESSAGE`].
+async fn read_message<T: futures::AsyncRead + Unpin>(io: &mut T) -> io::Result<Message> {
+    let mut len: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let mut b = [0u8; 1];
+        io.read_exact(&mut b).await?;
+        len |= u64::from(b[0] & 0x7f) << shift;
+        if b[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    if len > MAX_MESSAGE as u64 {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "bitswap message too large"));
+    }
+    let mut buf = vec![0u8; len as usize];
+    io.read_exact(&mut buf).await?;
+    Message::decode(buf.as_slice()).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Carries Bitswap messages over request-response.
+#[derive(Debug, Clone, Default)]
+pub struct Codec;
+
+impl request_response::Codec for Codec {
+    type Protocol = StreamProtocol;
+    type Request = Message;
+    type Response = ();
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Message>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        read_message(io).await
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<()>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        // The peer answers on a stream of its own; this one just ends.
+        let mut sink = [0u8; 1024];
+        let mut total = 0;
+        loop {
+            let n = io.read(&mut sink).await?;
+            total += n;
+            if n == 0 || total > MAX_MESSAGE {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, msg: Message) -> io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        let body = msg.encode_to_vec();
+        let mut framed = Vec::with_capacity(body.len() + 5);
+        varint(body.len() as u64, &mut framed);
+        framed.extend_from_slice(&body);
+        io.write_all(&framed).await?;
+        io.flush().await
+    }
+
+    async fn write_response<T>(&mut self, _: &StreamProtocol, _: &mut T, _: ()) -> io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        Ok(())
+    }
+}
+
+/// The request-response behaviour for Bitswap.
+pub fn behaviour() -> request_response::Behaviour<Codec> {
+    request_response::Behaviour::with_codec(
+        Codec,
+        [(PROTOCOL, request_response::ProtocolSupport::Full)],
+        request_response::Config::default()
+            .with_request_timeout(Duration::from_secs(30))
+            .with_max_concurrent_streams(256),
+    )
+}
+
+/// A block this node wants, and until when.
+#[derive(Debug)]
+struct Want {
+    deadline: Instant,
+    /// Peers that said they do not have it.
+    dont_have: HashSet<PeerId>,
+}
+
+/// What the swarm should do after the engine saw something.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Messages to send.
+    pub send: Vec<(PeerId, Message)>,
+    /// Wants fulfilled (the block is in the store now).
+    pub got: Vec<Cid>,
+    /// Blocks that failed verification, by sender.
+    pub bad: Vec<(PeerId, String)>,
+}
+
+/// Bitswap's state: what we want, from the store what we can give.
+#[derive(Debug)]
+pub struct Engine {
+    pub store: Store,
+    wants: HashMap<Cid, Want>,
+    /// Blocks served and received, for status.
+    pub served: u64,
+    pub received: u64,
+}
+
+fn want_message(cids: &[Cid], cancel: bool) -> Message {
+    Message {
+        wantlist: Some(Wantlist {
+            entries: cids
+                .iter()
+                .map(|c| Entry {
+                    block: c.to_bytes(),
+                    priority: 1,
+                    cancel,
+                    want_type: WANT_BLOCK,
+                    send_dont_have: !cancel,
+                })
+                .collect(),
+            full: false,
+        }),
+        ..Default::default()
+    }
+}
+
+impl Engine {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            wants: HashMap::new(),
+            served: 0,
+            received: 0,
+        }
+    }
+
+    /// Starts wanting `cid` until `deadline`; returns the want to send to `peers`, or `None`
+    /// when the block is already here.
+    pub fn want(&mut self, cid: Cid, deadline: Instant, peers: &[PeerId]) -> Result<Option<Outcome>, String> {
+        if self.store.has(&cid) {
+            return Ok(None);
+        }
+        if !self.wants.contains_key(&cid) && self.wants.len() >= MAX_WANTS {
+            return Err(format!("{MAX_WANTS} blocks are wanted already; try again later"));
+        }
+        let w = self.wants.entry(cid).or_insert_with(|| Want {
+            deadline,
+            dont_have: HashSet::new(),
+        });
+        w.deadline = w.deadline.max(deadline);
+        let msg = want_message(&[cid], false);
+        Ok(Some(Outcome {
+            send: peers.iter().map(|p| (*p, msg.clone())).collect(),
+            ..Default::default()
+        }))
+    }
+
+    /// The current wants, for a peer that just connected.
+    pub fn wantlist(&self) -> Option<Message> {
+        let cids: Vec<Cid> = self.wants.keys().copied().collect();
+        (!cids.is_empty()).then(|| want_message(&cids, false))
+    }
+
+    /// Wants past their deadline, forgotten.
+    pub fn expire(&mut self, now: Instant) -> Vec<Cid> {
+        let over: Vec<Cid> = self
+            .wants
+            .iter()
+            .filter(|(_, w)| w.deadline <= now)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in &over {
+            self.wants.remove(c);
+        }
+        over
+    }
+
+    /// Handles a message from `from`.
+    pub fn on_message(&mut self, from: PeerId, msg: Message, peers: &[PeerId]) -> Outcome {
+        let mut out = Outcome::default();
+        let mut reply = Message::default();
+        let mut reply_bytes = 0;
+        for e in msg
+            .wantlist
+            .map(|w| w.entries)
+            .unwrap_or_default()
+            .into_iter()
+            .take(MAX_ENTRIES)
+        {
+            if e.cancel {
+                continue;
+            }
+            let Ok(cid) = Cid::try_from(e.block.as_slice()) else {
+                continue;
+            };
+            match self.store.get(&cid) {
+                Ok(Some(data)) if e.want_type == WANT_BLOCK => {
+                    if reply_bytes + data.len() > MAX_MESSAGE - 64 * 1024 {
+                        out.send.push((from, std::mem::take(&mut reply)));
+                        reply_bytes = 0;
+                    }
+                    reply_bytes += data.len();
+                    self.served += 1;
+                    reply.payload.push(Block {
+                        prefix: prefix(&cid),
+                        data,
+                    });
+                }
+                Ok(Some(_)) => reply.block_presences.push(BlockPresence {
+                    cid: cid.to_bytes(),
+                    r#type: HAVE,
+                }),
+                _ if e.send_dont_have => reply.block_presences.push(BlockPresence {
+                    cid: cid.to_bytes(),
+                    r#type: DONT_HAVE,
+                }),
+                _ => {}
+            }
+        }
+        if reply != Message::default() {
+            out.send.push((from, reply));
+        }
+        for b in msg.payload {
+            let Ok(cid) = cid_of(&b.prefix, &b.data) else {
+                out.bad.push((from, "a block with an unreadable CID prefix".into()));
+                continue;
+            };
+            if !self.wants.contains_key(&cid) || b.data.len() > MAX_BLOCK {
+                continue; // unasked for: not stored
+            }
+            match self.store.put(&cid, &b.data) {
+                Ok(()) => {
+                    self.wants.remove(&cid);
+                    self.received += 1;
+                    out.got.push(cid);
+                }
+                Err(e) => out.bad.push((from, e.to_string())),
+            }
+        }
+        if !out.got.is_empty() {
+            let cancel = want_message(&out.got, true);
+            out.send
+                .extend(peers.iter().filter(|p| **p != from).map(|p| (*p, cancel.clone())));
+        }
+        for p in msg.block_presences {
+            if p.r#type == DONT_HAVE
+                && let Ok(cid) = Cid::try_from(p.cid.as_slice())
+                && let Some(w) = self.wants.get_mut(&cid)
+            {
+                w.dont_have.insert(from);
+            }
+        }
+        out
+    }
+}
+
+/// The CID a block has, from the sender's prefix and the block's own bytes (sha2-256 only).
+fn cid_of(prefix: &[u8], data: &[u8]) -> Result<Cid, blocks::BlockError> {
+    let bad = || blocks::BlockError::BadCid(hex::encode(prefix));
+    let mut fields = [0u64; 4];
+    let mut i = 0;
+    for f in &mut fields {
+        let mut shift = 0;
+        loop {
+            let b = *prefix.get(i).ok_or_else(bad)?;
+            i += 1;
+            *f |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+            if shift > 63 {
+                return Err(bad());
+            }
+        }
+    }
+    let [version, codec, code, len] = fields;
+    if version != 1 || code != blocks::SHA2_256 || len != 32 {
+        return Err(bad());
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(data);
+    let mh = cid::multihash::Multihash::<64>::wrap(code, &digest).map_err(|_| bad())?;
+    Ok(Cid::new_v1(codec, mh))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> (tempfile::TempDir, Engine) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, Engine::new(store))
+    }
+
+    #[test]
+    fn serves_what_it_has_and_says_what_it_lacks() {
+        let (_d, mut e) = engine();
+        let have = e.store.put_raw(b"input").unwrap();
+        let lack = blocks::cid_of_hash([9; 32]);
+        let peer = PeerId::random();
+        let mut ask = want_message(&[have, lack], false);
+        ask.wantlist.as_mut().unwrap().entries[0].send_dont_have = true;
+        let out = e.on_message(peer, ask, &[peer]);
+        assert_eq!(out.send.len(), 1);
+        let reply = &out.send[0].1;
+        assert_eq!(reply.payload.len(), 1);
+        assert_eq!(reply.payload[0].data, b"input");
+        assert_eq!(cid_of(&reply.payload[0].prefix, &reply.payload[0].data).unwrap(), have);
+        assert_eq!(reply.block_presences.len(), 1);
+        assert_eq!(reply.block_presences[0].r#type, DONT_HAVE);
+        assert_eq!(e.served, 1);
+    }
+
+    #[test]
+    fn stores_only_wanted_blocks_that_match_and_cancels_elsewhere() {
+        let (_d, mut e) = engine();
+        let data = b"result";
+        let cid =
+            blocks::cid_of_hash(sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(data)).into());
+        let (a, b) = (PeerId::random(), PeerId::random());
+        // Unwanted: ignored.
+        let block = Message {
+            payload: vec![Block {
+                prefix: prefix(&cid),
+                data: data.to_vec(),
+            }],
+            ..Default::default()
+        };
+        assert!(e.on_message(a, block.clone(), &[a, b]).got.is_empty());
+        assert!(!e.store.has(&cid));
+        let sent = e
+            .want(cid, Instant::now() + Duration::from_secs(5), &[a, b])
+            .unwrap()
+            .unwrap();
+        assert_eq!(sent.send.len(), 2);
+        // Wanted, but the bytes belong to another CID: not stored.
+        let mut wrong = block.clone();
+        wrong.payload[0].data = b"other".to_vec();
+        let out = e.on_message(a, wrong, &[a, b]);
+        assert!(out.got.is_empty() && !e.store.has(&cid));
+        // Wanted and right: stored, and the other peer told to cancel.
+        let out = e.on_message(a, block, &[a, b]);
+        assert_eq!(out.got, vec![cid]);
+        assert!(e.store.has(&cid));
+        assert_eq!(out.send.len(), 1);
+        assert_eq!(out.send[0].0, b);
+        assert!(out.send[0].1.wantlist.as_ref().unwrap().entries[0].cancel);
+    }
+
+    #[test]
+    fn messages_round_trip_through_the_codec_and_oversized_ones_are_refused() {
+        futures::executor::block_on(async {
+            let msg = want_message(&[blocks::cid_of_hash([1; 32])], false);
+            let mut buf = Vec::new();
+            request_response::Codec::write_request(&mut Codec, &PROTOCOL, &mut buf, msg.clone())
+                .await
+                .unwrap();
+            let mut r = futures::io::Cursor::new(buf);
+            let back = request_response::Codec::read_request(&mut Codec, &PROTOCOL, &mut r)
+                .await
+                .unwrap();
+            assert_eq!(back, msg);
+            let mut huge = Vec::new();
+            varint(MAX_MESSAGE as u64 + 1, &mut huge);
+            let mut r = futures::io::Cursor::new(huge);
+            assert!(
+                request_response::Codec::read_request(&mut Codec, &PROTOCOL, &mut r)
+                    .await
+                    .is_err()
+            );
+            let mut r = futures::io::Cursor::new(vec![3u8, 0xff, 0xff]);
+            assert!(
+                request_response::Codec::read_request(&mut Codec, &PROTOCOL, &mut r)
+                    .await
+                    .is_err()
+            );
+        });
+    }
+}
