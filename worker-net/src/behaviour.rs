@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, kad, ping, request_response};
+use libp2p::{StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, kad, ping};
 
 /// Task announcements.
 pub const TASKS_TOPIC: &str = "oarn/tasks/v1";
@@ -38,7 +38,7 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     pub gossipsub: gossipsub::Behaviour,
-    pub bitswap: request_response::Behaviour<crate::bitswap::Codec>,
+    pub bitswap: libp2p_stream::Behaviour,
 }
 
 impl std::fmt::Debug for Behaviour {
@@ -89,7 +89,7 @@ impl Behaviour {
             ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(10))),
             kad,
             gossipsub,
-            bitswap: crate::bitswap::behaviour(),
+            bitswap: libp2p_stream::Behaviour::new(),
         })
     }
 }

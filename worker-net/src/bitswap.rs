@@ -1,10 +1,10 @@
 //! Bitswap 1.2.0 (`/ipfs/bitswap/1.2.0`), the block exchange of IPFS, so the node fetches
 //! blocks from and serves them to real IPFS nodes (Kubo, Helia) over the same swarm.
 //!
-//! A Bitswap message travels one way on a stream of its own, length-prefixed protobuf; the
-//! answer comes later on a stream the other side opens. libp2p's request-response carries
-//! that with an empty response: a request is one message, and its "response" is the other
-//! side closing the stream. [`Engine`] holds no I/O: it turns incoming messages into blocks to
+//! Bitswap messages travel one way, length-prefixed protobuf; the answer comes later on a
+//! stream the other side opens. [`send`] opens a stream per message; [`receive`] reads every
+//! message of an inbound stream (Kubo keeps one open, Helia opens one per message), both over
+//! `libp2p-stream`. [`Engine`] holds no I/O: it turns incoming messages into blocks to
 //! send, presences to report and wants fulfilled, each block verified against the CID it
 //! was wanted under before it is stored.
 
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use cid::Cid;
 use futures::{AsyncReadExt, AsyncWriteExt};
-use libp2p::{PeerId, StreamProtocol, request_response};
+use libp2p::{PeerId, StreamProtocol};
 use prost::Message as _;
 
 use crate::blocks::{self, MAX_BLOCK, Store};
@@ -27,6 +27,8 @@ pub const MAX_MESSAGE: usize = 4 << 20;
 pub const MAX_WANTS: usize = 1024;
 /// Most entries honoured from one peer's message.
 const MAX_ENTRIES: usize = 512;
+/// An inbound stream silent this long is dropped.
+const STREAM_IDLE: Duration = Duration::from_secs(120);
 
 /// The wire message (bitswap.proto).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -130,67 +132,45 @@ async fn read_message<T: futures::AsyncRead + Unpin>(io: &mut T) -> io::Result<M
     Message::decode(buf.as_slice()).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-/// Carries Bitswap messages over request-response.
-#[derive(Debug, Clone, Default)]
-pub struct Codec;
-
-impl request_response::Codec for Codec {
-    type Protocol = StreamProtocol;
-    type Request = Message;
-    type Response = ();
-
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Message>
-    where
-        T: futures::AsyncRead + Unpin + Send,
-    {
-        read_message(io).await
-    }
-
-    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<()>
-    where
-        T: futures::AsyncRead + Unpin + Send,
-    {
-        // The peer answers on a stream of its own; this one just ends.
-        let mut sink = [0u8; 1024];
-        let mut total = 0;
-        loop {
-            let n = io.read(&mut sink).await?;
-            total += n;
-            if n == 0 || total > MAX_MESSAGE {
-                return Ok(());
-            }
-        }
-    }
-
-    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, msg: Message) -> io::Result<()>
-    where
-        T: futures::AsyncWrite + Unpin + Send,
-    {
-        let body = msg.encode_to_vec();
-        let mut framed = Vec::with_capacity(body.len() + 5);
-        varint(body.len() as u64, &mut framed);
-        framed.extend_from_slice(&body);
-        io.write_all(&framed).await?;
-        io.flush().await
-    }
-
-    async fn write_response<T>(&mut self, _: &StreamProtocol, _: &mut T, _: ()) -> io::Result<()>
-    where
-        T: futures::AsyncWrite + Unpin + Send,
-    {
-        Ok(())
-    }
+/// Writes one varint-length-prefixed message.
+async fn write_message<T: futures::AsyncWrite + Unpin>(io: &mut T, msg: &Message) -> io::Result<()> {
+    let body = msg.encode_to_vec();
+    let mut framed = Vec::with_capacity(body.len() + 5);
+    varint(body.len() as u64, &mut framed);
+    framed.extend_from_slice(&body);
+    io.write_all(&framed).await?;
+    io.flush().await
 }
 
-/// The request-response behaviour for Bitswap.
-pub fn behaviour() -> request_response::Behaviour<Codec> {
-    request_response::Behaviour::with_codec(
-        Codec,
-        [(PROTOCOL, request_response::ProtocolSupport::Full)],
-        request_response::Config::default()
-            .with_request_timeout(Duration::from_secs(30))
-            .with_max_concurrent_streams(256),
-    )
+/// Sends one message on a stream of its own to `peer`, then closes it, as IPFS nodes do.
+pub async fn send(mut control: libp2p_stream::Control, peer: PeerId, msg: Message) -> io::Result<()> {
+    let mut stream = control
+        .open_stream(peer, PROTOCOL)
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    write_message(&mut stream, &msg).await?;
+    stream.close().await
+}
+
+/// Reads the messages of one inbound stream until it ends, errs or idles, handing each to
+/// the swarm loop. A peer may send many messages on one stream (Kubo does) or one (Helia).
+pub async fn receive(peer: PeerId, mut stream: libp2p::Stream, to_node: tokio::sync::mpsc::Sender<(PeerId, Message)>) {
+    loop {
+        match tokio::time::timeout(STREAM_IDLE, read_message(&mut stream)).await {
+            Ok(Ok(msg)) => {
+                if to_node.send((peer, msg)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(Err(e)) => {
+                if e.kind() != io::ErrorKind::UnexpectedEof {
+                    tracing::debug!(%peer, "bitswap stream ended: {e}");
+                }
+                return;
+            }
+            Err(_) => return,
+        }
+    }
 }
 
 /// A block this node wants, and until when.
@@ -371,7 +351,8 @@ impl Engine {
     }
 }
 
-/// The CID a block has, from the sender's prefix and the block's own bytes (sha2-256 only).
+/// The CID a block has, from the sender's prefix and the block's own bytes (sha2-256 only;
+/// CIDv1 of any codec, or CIDv0).
 fn cid_of(prefix: &[u8], data: &[u8]) -> Result<Cid, blocks::BlockError> {
     let bad = || blocks::BlockError::BadCid(hex::encode(prefix));
     let mut fields = [0u64; 4];
@@ -392,13 +373,18 @@ fn cid_of(prefix: &[u8], data: &[u8]) -> Result<Cid, blocks::BlockError> {
         }
     }
     let [version, codec, code, len] = fields;
-    if version != 1 || code != blocks::SHA2_256 || len != 32 {
+    if code != blocks::SHA2_256 || len != 32 {
         return Err(bad());
     }
     use sha2::Digest;
     let digest = sha2::Sha256::digest(data);
     let mh = cid::multihash::Multihash::<64>::wrap(code, &digest).map_err(|_| bad())?;
-    Ok(Cid::new_v1(codec, mh))
+    match (version, codec) {
+        // CIDv0 (`Qm…`, Kubo's default for files): always dag-pb.
+        (0, blocks::DAG_PB) => Cid::new_v0(mh).map_err(|_| bad()),
+        (1, _) => Ok(Cid::new_v1(codec, mh)),
+        _ => Err(bad()),
+    }
 }
 
 #[cfg(test)]
@@ -467,32 +453,45 @@ mod tests {
     }
 
     #[test]
-    fn messages_round_trip_through_the_codec_and_oversized_ones_are_refused() {
+    fn cid_v0_blocks_from_kubo_are_recognised() {
+        let data = b"a dag-pb node";
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(data);
+        let v0 = Cid::new_v0(cid::multihash::Multihash::<64>::wrap(blocks::SHA2_256, &digest).unwrap()).unwrap();
+        assert!(v0.to_string().starts_with("Qm"));
+        assert_eq!(prefix(&v0), vec![0, 0x70, 0x12, 32]);
+        assert_eq!(cid_of(&prefix(&v0), data).unwrap(), v0);
+        assert!(cid_of(&[0, 0x55, 0x12, 32], data).is_err(), "a CIDv0 is always dag-pb");
+        assert!(
+            cid_of(&[1, 0x55, 0x13, 64], data).is_err(),
+            "sha2-512 is not verified here"
+        );
+        assert!(cid_of(&[1, 0x55], data).is_err());
+    }
+
+    #[test]
+    fn messages_round_trip_and_oversized_or_broken_ones_are_refused() {
         futures::executor::block_on(async {
             let msg = want_message(&[blocks::cid_of_hash([1; 32])], false);
             let mut buf = Vec::new();
-            request_response::Codec::write_request(&mut Codec, &PROTOCOL, &mut buf, msg.clone())
-                .await
-                .unwrap();
+            write_message(&mut buf, &msg).await.unwrap();
+            write_message(&mut buf, &msg).await.unwrap();
             let mut r = futures::io::Cursor::new(buf);
-            let back = request_response::Codec::read_request(&mut Codec, &PROTOCOL, &mut r)
-                .await
-                .unwrap();
-            assert_eq!(back, msg);
+            assert_eq!(read_message(&mut r).await.unwrap(), msg);
+            assert_eq!(
+                read_message(&mut r).await.unwrap(),
+                msg,
+                "several messages on one stream"
+            );
+            assert_eq!(
+                read_message(&mut r).await.unwrap_err().kind(),
+                io::ErrorKind::UnexpectedEof
+            );
             let mut huge = Vec::new();
             varint(MAX_MESSAGE as u64 + 1, &mut huge);
             let mut r = futures::io::Cursor::new(huge);
-            assert!(
-                request_response::Codec::read_request(&mut Codec, &PROTOCOL, &mut r)
-                    .await
-                    .is_err()
-            );
+            assert!(read_message(&mut r).await.is_err());
             let mut r = futures::io::Cursor::new(vec![3u8, 0xff, 0xff]);
-            assert!(
-                request_response::Codec::read_request(&mut Codec, &PROTOCOL, &mut r)
-                    .await
-                    .is_err()
-            );
+            assert!(read_message(&mut r).await.is_err());
         });
     }
 }

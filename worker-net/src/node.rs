@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -15,7 +16,7 @@ use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, TopicHash};
 use libp2p::multiaddr::Protocol as Part;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, ping, request_response};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, ping};
 use oarn_protocol::envelope::{ErrorKind, ErrorReply};
 use oarn_protocol::net::{Announcement, Bootstrap, Counters, Event, Reply, Settings, Status};
 
@@ -26,6 +27,10 @@ use crate::bitswap::{self, Engine};
 use crate::peers::Book;
 use crate::{announce, blocks};
 
+/// Bitswap messages read but not yet handled; readers wait beyond this.
+const BITSWAP_QUEUE: usize = 256;
+/// Bitswap messages being sent at once; more wait their turn.
+const BITSWAP_SENDING: usize = 64;
 /// Events queued for the supervisor before new ones are dropped.
 pub const EVENT_QUEUE: usize = 1024;
 /// Commands queued for the swarm before callers are told it is busy.
@@ -147,6 +152,11 @@ struct Node {
     gets: HashMap<kad::QueryId, Answer>,
     puts: HashMap<kad::QueryId, Answer>,
     bitswap: Engine,
+    bitswap_control: libp2p_stream::Control,
+    /// Messages read from inbound Bitswap streams.
+    bitswap_in: tokio::sync::mpsc::Receiver<(PeerId, bitswap::Message)>,
+    /// Bounds the Bitswap messages being sent at once.
+    bitswap_out: Arc<tokio::sync::Semaphore>,
     /// Fetches waiting for a block: the staging file and the answer.
     fetches: HashMap<Cid, Vec<(String, Answer)>>,
     downloads: PathBuf,
@@ -215,6 +225,14 @@ impl Node {
         let key = crate::identity::load_or_create(store).map_err(internal)?;
         let blocks = crate::blocks::Store::open(store).map_err(internal)?;
         let mut swarm = crate::swarm::build(key, settings.max_peers).map_err(internal)?;
+        let mut bitswap_control = swarm.behaviour().bitswap.new_control();
+        let mut incoming = bitswap_control.accept(bitswap::PROTOCOL).map_err(internal)?;
+        let (to_node, bitswap_in) = tokio::sync::mpsc::channel(BITSWAP_QUEUE);
+        tokio::spawn(async move {
+            while let Some((peer, stream)) = incoming.next().await {
+                tokio::spawn(bitswap::receive(peer, stream, to_node.clone()));
+            }
+        });
         crate::swarm::listen(&mut swarm, &settings.listen)
             .map_err(|e| ErrorReply::new(ErrorKind::InvalidRequest, e.to_string()))?;
         let mut node = Self {
@@ -230,6 +248,9 @@ impl Node {
             gets: HashMap::new(),
             puts: HashMap::new(),
             bitswap: Engine::new(blocks),
+            bitswap_control,
+            bitswap_in,
+            bitswap_out: Arc::new(tokio::sync::Semaphore::new(BITSWAP_SENDING)),
             fetches: HashMap::new(),
             downloads,
             tasks: IdentTopic::new(TASKS_TOPIC).hash(),
@@ -264,6 +285,7 @@ impl Node {
                     Some(c) => self.on_command(c),
                     None => return,
                 },
+                Some((peer, msg)) = self.bitswap_in.recv() => self.on_bitswap(peer, msg),
                 _ = fetch_timer.tick() => self.expire_fetches(),
                 _ = housekeeping.tick() => {
                     for peer in self.book.expire(Instant::now()) {
@@ -441,7 +463,16 @@ impl Node {
 
     fn send_bitswap(&mut self, messages: Vec<(PeerId, bitswap::Message)>) {
         for (peer, msg) in messages {
-            self.swarm.behaviour_mut().bitswap.send_request(&peer, msg);
+            let control = self.bitswap_control.clone();
+            let permits = self.bitswap_out.clone();
+            tokio::spawn(async move {
+                let Ok(_permit) = permits.acquire_owned().await else {
+                    return;
+                };
+                if let Err(e) = bitswap::send(control, peer, msg).await {
+                    tracing::debug!(%peer, "bitswap message not delivered: {e}");
+                }
+            });
         }
     }
 
@@ -457,6 +488,14 @@ impl Node {
     }
 
     fn on_bitswap(&mut self, from: PeerId, msg: bitswap::Message) {
+        tracing::debug!(
+            peer = %from,
+            wants = msg.wantlist.as_ref().map_or(0, |w| w.entries.len()),
+            want_have = msg.wantlist.as_ref().map_or(0, |w| w.entries.iter().filter(|e| e.want_type == bitswap::WANT_HAVE).count()),
+            blocks = msg.payload.len(),
+            presences = msg.block_presences.len(),
+            "bitswap message"
+        );
         let peers = self.book.connected_ids();
         let out = self.bitswap.on_message(from, msg, &peers);
         for cid in &out.got {
@@ -592,19 +631,6 @@ impl Node {
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
                 peer, result: Ok(rtt), ..
             })) => self.book.pinged(peer, rtt),
-            SwarmEvent::Behaviour(BehaviourEvent::Bitswap(request_response::Event::Message {
-                peer,
-                message: request_response::Message::Request { request, channel, .. },
-                ..
-            })) => {
-                let _ = self.swarm.behaviour_mut().bitswap.send_response(channel, ());
-                self.on_bitswap(peer, request);
-            }
-            SwarmEvent::Behaviour(BehaviourEvent::Bitswap(request_response::Event::OutboundFailure {
-                peer,
-                error,
-                ..
-            })) => tracing::debug!(%peer, "bitswap message not delivered: {error}"),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, .. })) => {
                 self.on_query(id, result)
             }
