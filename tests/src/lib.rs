@@ -159,8 +159,23 @@ impl Node {
 
     /// Starts `oarn start` in the foreground as a child and waits until it answers.
     pub fn spawn_daemon(&mut self) {
-        let child = self
-            .command(&["start"])
+        let cmd = self.command(&["start"]);
+        self.spawn_daemon_with(cmd);
+    }
+
+    /// Starts `oarn start` inside `netns` and waits until it answers (its socket is a file,
+    /// reachable from outside the namespace).
+    pub fn spawn_daemon_in(&mut self, netns: &Netns) {
+        let mut cmd = netns.command(self.bins.join("oarn"));
+        cmd.arg("--home").arg(self.home()).arg("start").env_remove("OARN_HOME");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        self.spawn_daemon_with(cmd);
+    }
+
+    fn spawn_daemon_with(&mut self, mut cmd: Command) {
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

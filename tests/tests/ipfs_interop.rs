@@ -13,25 +13,28 @@ fn node_with(env: &[(&str, &str)], netns: Option<&Netns>) -> Node {
         n = n.with_env(k, v);
     }
     match netns {
-        None => {
-            n.start();
-        }
-        Some(ns) => {
-            let mut cmd = ns.command(n.bins.join("oarn"));
-            cmd.arg("--home")
-                .arg(n.home())
-                .arg("start")
-                .env_remove("OARN_HOME")
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null());
-            for (k, v) in &n.env {
-                cmd.env(k, v);
-            }
-            n.daemon = Some(cmd.spawn().unwrap());
-        }
+        None => n.spawn_daemon(),
+        Some(ns) => n.spawn_daemon_in(ns),
     }
+    tcp_addr(&n); // the swarm is up
     n
+}
+
+/// `oarn ipfs get CID --out FILE --json` with a 20 s wait; the answer and the bytes.
+fn fetch(node: &Node, cid: &str) -> (serde_json::Value, Vec<u8>) {
+    let out = node.dir.path().join("fetched.bin");
+    let args = [
+        "ipfs",
+        "get",
+        cid,
+        "--out",
+        out.to_str().unwrap(),
+        "--timeout",
+        "20",
+        "--json",
+    ];
+    let got = node.json(&args);
+    (got, std::fs::read(&out).unwrap_or_default())
 }
 
 fn bootstrap(peer: &IpfsPeer) -> [(&'static str, String); 2] {
@@ -42,7 +45,6 @@ fn bootstrap(peer: &IpfsPeer) -> [(&'static str, String); 2] {
 }
 
 fn connected_to(node: &Node, peer: &IpfsPeer) {
-    tcp_addr(node); // the swarm is up
     let connected = wait_for(Duration::from_secs(30), || {
         let v = node.json(&["net", "peers", "--json"]);
         v["peers"]
@@ -79,19 +81,13 @@ fn helia_and_oarn_exchange_blocks_over_bitswap() {
     let from_helia = helia.call(json!({"op": "add", "hex": hex(b"an input held by helia\n")}));
     let cid = from_helia["cid"].as_str().unwrap().to_string();
     assert!(cid.starts_with("bafkrei"), "{from_helia}");
-    let out = node.dir.path().join("from-helia.txt");
-    let got = node.json(&[
-        "ipfs",
-        "get",
-        &cid,
-        "--out",
-        out.to_str().unwrap(),
-        "--timeout",
-        "20",
-        "--json",
-    ]);
+    let (got, bytes) = fetch(&node, &cid);
     assert_eq!(got["cid"], cid.as_str());
-    assert_eq!(std::fs::read(&out).unwrap(), b"an input held by helia\n");
+    assert_eq!(
+        bytes,
+        b"an input held by helia
+"
+    );
 
     // oarn → Helia: a result only the node has.
     let result = node.dir.path().join("result.txt");
@@ -134,19 +130,8 @@ fn kubo_and_oarn_exchange_blocks_over_bitswap() {
     let added = kubo.call(json!({"op": "add", "hex": hex(b"an input held by kubo\n")}));
     let cid = added["cid"].as_str().unwrap().to_string();
     assert!(cid.starts_with("Qm"), "{added}");
-    let out = node.dir.path().join("from-kubo.bin");
-    let got = node.json(&[
-        "ipfs",
-        "get",
-        &cid,
-        "--out",
-        out.to_str().unwrap(),
-        "--timeout",
-        "20",
-        "--json",
-    ]);
+    let (got, block) = fetch(&node, &cid);
     assert_eq!(got["cid"], cid.as_str(), "{got}");
-    let block = std::fs::read(&out).unwrap();
     assert!(
         block.windows(22).any(|w| w == b"an input held by kubo\n"),
         "the dag-pb block holds the file"

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use oarn_tests::{Node, wait_for, worker};
+use oarn_tests::{Netns, Node, wait_for, worker};
 use serde_json::Value;
 
 const MODEL: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
@@ -291,29 +291,12 @@ fn a_local_node_has_no_swarm_and_says_so() {
 
 #[test]
 fn listening_on_every_interface_works_inside_the_sandbox() {
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: a network namespace of our own needs root (CI runs as root)");
-        return;
-    }
     // A network namespace of the test's own, holding only loopback: "every interface" is
     // 127.0.0.1 there, and the node must read the interface list (netlink) to find it.
+    let Some(ns) = Netns::new("any") else { return };
     let mut n = Node::new().with_env("OARN_NETWORK__LISTEN_ADDRESS", "0.0.0.0");
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--net", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
-        .arg(n.bins.join("oarn"))
-        .arg("--home")
-        .arg(n.home())
-        .arg("start")
-        .env_remove("OARN_HOME")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    for (k, v) in &n.env {
-        cmd.env(k, v);
-    }
-    n.daemon = Some(cmd.spawn().unwrap());
+    n.spawn_daemon_in(&ns);
     let (tcp, quic) = listen(&n);
-    eprintln!("listening on {tcp} and {quic}");
     assert!(tcp.starts_with("/ip4/127.0.0.1/tcp/"), "{tcp}");
     assert!(quic.starts_with("/ip4/127.0.0.1/udp/"), "{quic}");
     assert!(!n.log().contains("seccomp"), "no syscall refused: {}", n.log());
