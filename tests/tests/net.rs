@@ -357,3 +357,30 @@ fn blocks_move_between_nodes_over_bitswap_by_cid_or_chain_hash() {
     let out = a.oarn(&["ipfs", "add", big.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("larger than a block may be"));
 }
+
+#[test]
+fn a_bootstrap_peer_named_by_dns_is_resolved_and_dialled() {
+    // Both nodes in a namespace of the test's own: a name that /etc/hosts does not answer
+    // could only go to an unreachable name server, never off this machine.
+    let Some(ns) = Netns::new("dns") else { return };
+    let mut a = Node::new();
+    a.spawn_daemon_in(&ns);
+    let (tcp, _) = listen(&a);
+    let by_name = tcp.replacen("/ip4/127.0.0.1/", "/dns4/localhost/", 1);
+    let mut b = Node::new()
+        .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual")
+        .with_env("OARN_NETWORK__DISCOVERY__BOOTSTRAP_PEERS", &format!("[{by_name:?}]"));
+    b.spawn_daemon_in(&ns);
+    listen(&b);
+    let a_id = a.status().unwrap()["network"]["peer_id"].clone();
+    let found = wait_for(Duration::from_secs(30), || {
+        peers(&b)["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["peer_id"] == a_id)
+            .then_some(())
+    });
+    assert!(found.is_some(), "{by_name} was resolved and dialled: {}", b.log());
+    assert!(!b.log().contains("seccomp"), "{}", b.log());
+}

@@ -1,5 +1,5 @@
-//! Builds the swarm: QUIC preferred, TCP + Noise + Yamux as the fallback, the node's
-//! [`Behaviour`], and its listeners. Must run inside a tokio runtime.
+//! Builds the swarm: QUIC preferred, TCP + Noise + Yamux as the fallback, DNS names resolved,
+//! the node's [`Behaviour`], and its listeners. Must run inside a tokio runtime.
 
 use std::time::Duration;
 
@@ -28,9 +28,13 @@ pub enum SwarmError {
     Listen(String, String),
 }
 
-/// A swarm with the node's identity and protocols, not yet listening.
+/// The resolver configuration `/dns` multiaddrs need (the sandbox lets the worker read it).
+const RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// A swarm with the node's identity and protocols, not yet listening. It resolves `/dns`,
+/// `/dns4` and `/dns6` multiaddrs (as OARNRegistry may list them) with the system's resolver.
 pub fn build(key: Keypair, max_peers: u32) -> Result<Swarm<Behaviour>, SwarmError> {
-    Ok(libp2p::SwarmBuilder::with_existing_identity(key)
+    let base = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
             tcp::Config::default().nodelay(true),
@@ -38,9 +42,22 @@ pub fn build(key: Keypair, max_peers: u32) -> Result<Swarm<Behaviour>, SwarmErro
             yamux::Config::default,
         )
         .map_err(|e| SwarmError::Transport(e.to_string()))?
-        .with_quic()
-        .with_behaviour(|key| Behaviour::new(key, max_peers).map_err(Box::from))
-        .map_err(|e| SwarmError::Behaviour(e.to_string()))?
+        .with_quic();
+    let behaviour = |key: &Keypair| Behaviour::new(key, max_peers).map_err(Box::from);
+    let bad = |e: libp2p::BehaviourBuilderError| SwarmError::Behaviour(e.to_string());
+    if std::fs::File::open(RESOLV_CONF).is_err() {
+        tracing::warn!("cannot read {RESOLV_CONF}: peers named by /dns addresses cannot be dialled");
+        return Ok(base
+            .with_behaviour(behaviour)
+            .map_err(bad)?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+            .build());
+    }
+    Ok(base
+        .with_dns()
+        .map_err(|e| SwarmError::Transport(format!("the resolver ({RESOLV_CONF}): {e}")))?
+        .with_behaviour(behaviour)
+        .map_err(bad)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build())
 }
