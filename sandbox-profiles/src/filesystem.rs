@@ -51,6 +51,13 @@ fn restrict(rules: &Landlock, values: &Values) -> Result<(RulesetStatus, String)
     for (paths, access) in [(&rules.read, read), (&rules.write, all)] {
         for template in paths {
             let path = values.path(template);
+            // A file (such as /etc/resolv.conf) takes only the rights a file can have; asking
+            // for directory rights on it would leave the ruleset "partly enforced".
+            let access = if std::fs::metadata(&path).is_ok_and(|m| !m.is_dir()) {
+                access & AccessFs::from_file(ABI_WANTED)
+            } else {
+                access
+            };
             match PathFd::new(&path) {
                 Ok(fd) => created = created.add_rule(PathBeneath::new(fd, access))?,
                 Err(_) => missing.push_str(&format!("; {} does not exist", path.display())),
