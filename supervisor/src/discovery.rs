@@ -74,7 +74,7 @@ pub async fn refresh(chain: Handle<chain::Protocol>, request: Discover, shared: 
         };
         let wait = match &state {
             State::Found(n) => {
-                tracing::info!(registry = %hex(&n.registry), endpoint = %n.endpoint, head = n.head,
+                tracing::info!(registry = %crate::p2p::hex(&n.registry), endpoint = %n.endpoint, head = n.head,
                     "network discovered: {} RPC providers, {} bootstrap peers", n.rpc_providers.len(), n.bootstrap.len());
                 retry = RETRY;
                 REFRESH
@@ -92,14 +92,6 @@ pub async fn refresh(chain: Handle<chain::Protocol>, request: Discover, shared: 
     }
 }
 
-fn hex(a: &[u8; 20]) -> String {
-    let mut s = String::from("0x");
-    for b in a {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
-
 /// The `chain` part of `oarn status`.
 pub fn to_json(state: &State) -> Value {
     match state {
@@ -108,11 +100,11 @@ pub fn to_json(state: &State) -> Value {
         State::Found(n) => json!({
             "connected": true,
             "discovery": "ok",
-            "registry": hex(&n.registry),
-            "task_registry_v2": hex(&n.task_registry_v2),
-            "token_reward": hex(&n.token_reward),
-            "gov_token": hex(&n.gov_token),
-            "validator_registry": hex(&n.validator_registry),
+            "registry": crate::p2p::hex(&n.registry),
+            "task_registry_v2": crate::p2p::hex(&n.task_registry_v2),
+            "token_reward": crate::p2p::hex(&n.token_reward),
+            "gov_token": crate::p2p::hex(&n.gov_token),
+            "validator_registry": crate::p2p::hex(&n.validator_registry),
             "endpoint": n.endpoint,
             "head": n.head,
             "rpc_providers": n.rpc_providers,

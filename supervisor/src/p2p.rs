@@ -50,7 +50,8 @@ pub struct View {
 /// Shared between the driver and the API.
 pub type Shared = Arc<RwLock<View>>;
 
-fn hex(bytes: &[u8]) -> String {
+/// `0x` and lower-case hex digits.
+pub fn hex(bytes: &[u8]) -> String {
     let mut s = String::from("0x");
     for b in bytes {
         s.push_str(&format!("{b:02x}"));

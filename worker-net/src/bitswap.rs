@@ -8,7 +8,7 @@
 //! send, presences to report and wants fulfilled, each block verified against the CID it
 //! was wanted under before it is stored.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -173,14 +173,6 @@ pub async fn receive(peer: PeerId, mut stream: libp2p::Stream, to_node: tokio::s
     }
 }
 
-/// A block this node wants, and until when.
-#[derive(Debug)]
-struct Want {
-    deadline: Instant,
-    /// Peers that said they do not have it.
-    dont_have: HashSet<PeerId>,
-}
-
 /// What the swarm should do after the engine saw something.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -196,7 +188,8 @@ pub struct Outcome {
 #[derive(Debug)]
 pub struct Engine {
     pub store: Store,
-    wants: HashMap<Cid, Want>,
+    /// Wanted blocks and until when.
+    wants: HashMap<Cid, Instant>,
     /// Blocks served and received, for status.
     pub served: u64,
     pub received: u64,
@@ -240,11 +233,8 @@ impl Engine {
         if !self.wants.contains_key(&cid) && self.wants.len() >= MAX_WANTS {
             return Err(format!("{MAX_WANTS} blocks are wanted already; try again later"));
         }
-        let w = self.wants.entry(cid).or_insert_with(|| Want {
-            deadline,
-            dont_have: HashSet::new(),
-        });
-        w.deadline = w.deadline.max(deadline);
+        let until = self.wants.entry(cid).or_insert(deadline);
+        *until = (*until).max(deadline);
         let msg = want_message(&[cid], false);
         Ok(Some(Outcome {
             send: peers.iter().map(|p| (*p, msg.clone())).collect(),
@@ -263,7 +253,7 @@ impl Engine {
         let over: Vec<Cid> = self
             .wants
             .iter()
-            .filter(|(_, w)| w.deadline <= now)
+            .filter(|(_, until)| **until <= now)
             .map(|(c, _)| *c)
             .collect();
         for c in &over {
@@ -339,14 +329,7 @@ impl Engine {
             out.send
                 .extend(peers.iter().filter(|p| **p != from).map(|p| (*p, cancel.clone())));
         }
-        for p in msg.block_presences {
-            if p.r#type == DONT_HAVE
-                && let Ok(cid) = Cid::try_from(p.cid.as_slice())
-                && let Some(w) = self.wants.get_mut(&cid)
-            {
-                w.dont_have.insert(from);
-            }
-        }
+        // Presences need no bookkeeping: a want stays open for every peer until its deadline.
         out
     }
 }

@@ -152,14 +152,6 @@ pub async fn dht_put(net: Option<&Handle<net::Protocol>>, params: &Value) -> Res
     }
 }
 
-fn hash_hex(h: &[u8; 32]) -> String {
-    let mut s = String::from("0x");
-    for b in h {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
-
 fn staging_file(params: &Value) -> Result<String, Error> {
     params
         .get("file")
@@ -180,7 +172,7 @@ pub async fn ipfs_add(net: Option<&Handle<net::Protocol>>, params: &Value) -> Re
     )
     .await?
     {
-        Reply::Added { cid, hash } => Ok(json!({ "cid": cid, "hash": hash_hex(&hash) })),
+        Reply::Added { cid, hash } => Ok(json!({ "cid": cid, "hash": p2p::hex(&hash) })),
         other => Err(unexpected(other)),
     }
 }
@@ -203,7 +195,7 @@ pub async fn ipfs_fetch(net: Option<&Handle<net::Protocol>>, params: &Value) -> 
         timeout_secs: timeout_secs as u32,
     };
     match call(net, request, Duration::from_secs(timeout_secs) + WAIT).await? {
-        Reply::Fetched { cid, hash, size } => Ok(json!({ "cid": cid, "hash": hash_hex(&hash), "size": size })),
+        Reply::Fetched { cid, hash, size } => Ok(json!({ "cid": cid, "hash": p2p::hex(&hash), "size": size })),
         other => Err(unexpected(other)),
     }
 }

@@ -12,17 +12,10 @@ use oarn::workers::stderr::clean;
 use serde_json::{Value, json};
 
 use super::args::{DhtCommand, NetCommand};
+use super::table::s;
 
 /// DHT queries take up to 10 s inside the worker.
 const DHT_WAIT: Duration = Duration::from_secs(25);
-
-fn s(v: &Value, key: &str) -> String {
-    match v.get(key) {
-        Some(Value::String(s)) => clean(s),
-        Some(Value::Null) | None => "-".into(),
-        Some(other) => clean(&other.to_string()),
-    }
-}
 
 fn print(v: &Value, json: bool, text: impl FnOnce(&Value) -> String) -> anyhow::Result<ExitCode> {
     if json {

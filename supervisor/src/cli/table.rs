@@ -14,9 +14,11 @@ pub fn duration(secs: u64) -> String {
     }
 }
 
-fn s(v: &Value, key: &str) -> String {
+/// A field as text (`-` when absent), with control characters removed: some fields (peer ids,
+/// addresses, DHT values) came from the network.
+pub fn s(v: &Value, key: &str) -> String {
     match v.get(key) {
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => oarn::workers::stderr::clean(s),
         Some(Value::Null) | None => "-".into(),
         Some(other) => other.to_string(),
     }
@@ -60,7 +62,11 @@ pub fn status(v: &Value) -> String {
     if let Some(id) = network.get("peer_id").and_then(Value::as_str) {
         let _ = writeln!(out, "network  peer {id}, {} peers", s(&network, "peers"));
         for a in network["listen"].as_array().into_iter().flatten() {
-            let _ = writeln!(out, "         listening on {}", a.as_str().unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "         listening on {}",
+                a.as_str().map(oarn::workers::stderr::clean).unwrap_or_default()
+            );
         }
     }
     if let Some(e) = network.get("error").and_then(Value::as_str) {
