@@ -3,7 +3,12 @@
 //! supervisor's async channel, as the daemon does.
 //!
 //! Targets (issue: foundation): small-frame round trip p50 ≤ 20 µs, 1 MiB frames ≥ 2 GB/s.
-//! Besides criterion's estimates, a direct percentile run prints p50/p99 of 20,000 round trips.
+//! Besides criterion's estimates, a direct run prints, each next to the same measurement on
+//! the same pipes without the protocol (raw bytes, no framing or encoding):
+//! - p50/p90/p99 of 20,000 ping round trips (raw: an 8-byte echo);
+//! - 1 MiB frames one at a time, each waiting for its reply (what a single 1 MiB request costs);
+//! - 1 MiB frames streamed, replies read as they come (the channel's throughput: the writer
+//!   is never idle waiting for the reader, as when a worker streams a result).
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -58,14 +63,14 @@ impl Handler<Bulk> for Len {
     }
 }
 
-/// Baseline child: reads raw 1 MiB chunks and acknowledges each with 8 bytes, no framing.
-fn raw_child() {
+/// Baseline child: reads raw `size`-byte chunks and acknowledges each with 8 bytes, no framing.
+fn raw_child(size: usize) {
     use std::io::{Read, Write};
     let mut stdin = std::io::stdin().lock();
     let mut stdout = std::io::stdout().lock();
-    let mut buf = vec![0u8; MIB];
+    let mut buf = vec![0u8; size];
     while stdin.read_exact(&mut buf).is_ok() {
-        stdout.write_all(&(MIB as u64).to_le_bytes()).unwrap();
+        stdout.write_all(&(size as u64).to_le_bytes()).unwrap();
         stdout.flush().unwrap();
     }
 }
@@ -94,13 +99,14 @@ struct RawPeer {
 }
 
 impl RawPeer {
-    async fn spawn() -> Self {
-        let (child, stdin, stdout) = spawn_child("raw");
+    /// A child that acknowledges every `size` bytes.
+    async fn spawn(size: usize) -> Self {
+        let (child, stdin, stdout) = spawn_child(if size == MIB { "raw-mib" } else { "raw-8" });
         Self {
             _child: child,
             stdin,
             stdout,
-            data: vec![7u8; MIB],
+            data: vec![7u8; size],
         }
     }
 
@@ -109,6 +115,24 @@ impl RawPeer {
         let mut ack = [0u8; 8];
         self.stdin.write_all(&self.data).await.unwrap();
         self.stdout.read_exact(&mut ack).await.unwrap();
+    }
+
+    /// `n` chunks written back to back while their acknowledgements are read.
+    async fn stream(&mut self, n: usize) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (stdin, stdout, data) = (&mut self.stdin, &mut self.stdout, &self.data);
+        let write = async {
+            for _ in 0..n {
+                stdin.write_all(data).await.unwrap();
+            }
+        };
+        let read = async {
+            let mut ack = [0u8; 8];
+            for _ in 0..n {
+                stdout.read_exact(&mut ack).await.unwrap();
+            }
+        };
+        tokio::join!(write, read);
     }
 }
 
@@ -168,58 +192,104 @@ impl Peer {
             .send_with(|max, out| Bulk::encode_down(body, max, out))
             .await
             .unwrap();
-        match Bulk::decode_up(self.r.read_payload().await.unwrap()).unwrap() {
+        Self::replied(&mut self.r).await;
+    }
+
+    async fn replied(r: &mut channel::Reader<ChildStdout>) {
+        match Bulk::decode_up(r.read_payload().await.unwrap()).unwrap() {
             Up::Reply { body: Ok(n), .. } => assert_eq!(n as usize, MIB),
             other => panic!("{other:?}"),
         }
     }
+
+    /// `n` requests sent back to back while their replies are read.
+    async fn stream(&mut self, body: &Down<Vec<u8>>, n: usize) {
+        let (w, r) = (&mut self.w, &mut self.r);
+        let write = async {
+            for _ in 0..n {
+                w.send_with(|max, out| Bulk::encode_down(body, max, out)).await.unwrap();
+            }
+        };
+        let read = async {
+            for _ in 0..n {
+                Self::replied(r).await;
+            }
+        };
+        tokio::join!(write, read);
+    }
+}
+
+/// Median of `rounds` timings of `n` MiB moved by `ours` and by `raw`, alternating so noise
+/// from the machine hits both alike; in GB/s.
+async fn alternate(n: usize, mut ours: impl AsyncFnMut(), mut raw: impl AsyncFnMut()) -> (f64, f64) {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..9 {
+        let t = Instant::now();
+        ours().await;
+        a.push((n * MIB) as f64 / t.elapsed().as_secs_f64() / 1e9);
+        let t = Instant::now();
+        raw().await;
+        b.push((n * MIB) as f64 / t.elapsed().as_secs_f64() / 1e9);
+    }
+    (median(a), median(b))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// p50, p90 and p99 of 20,000 timings of `once`, after 2,000 to warm up.
+async fn round_trips(mut once: impl AsyncFnMut()) -> [Duration; 3] {
+    for _ in 0..2_000 {
+        once().await;
+    }
+    let mut samples: Vec<Duration> = Vec::with_capacity(20_000);
+    for _ in 0..20_000 {
+        let t = Instant::now();
+        once().await;
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    [0.5, 0.9, 0.99].map(|q| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)])
 }
 
 fn percentiles(rt: &tokio::runtime::Runtime) {
     rt.block_on(async {
         let mut peer = Peer::spawn().await;
-        for _ in 0..2_000 {
-            peer.ping().await;
-        }
-        let mut samples: Vec<Duration> = Vec::with_capacity(20_000);
-        for _ in 0..20_000 {
-            let t = Instant::now();
-            peer.ping().await;
-            samples.push(t.elapsed());
-        }
-        samples.sort();
-        let p = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+        let mut echo = RawPeer::spawn(8).await;
+        let [p50, p90, p99] = round_trips(async || peer.ping().await).await;
+        let [r50, r90, r99] = round_trips(async || echo.once().await).await;
         println!(
-            "ping round trip over pipes, 20000 samples: p50 {:?}  p90 {:?}  p99 {:?}",
-            p(0.5),
-            p(0.9),
-            p(0.99)
+            "ping round trip, 20000 samples: p50 {p50:.1?}  p90 {p90:.1?}  p99 {p99:.1?}; raw 8-byte echo on the same pipes: p50 {r50:.1?}  p90 {r90:.1?}  p99 {r99:.1?}; p50 ratio {:.2}",
+            p50.as_secs_f64() / r50.as_secs_f64()
         );
 
-        // Ours and the raw baseline alternate, so noise from the machine hits both alike.
         let msg = Down::Request { id: 1, body: vec![7u8; MIB] };
-        let mut raw = RawPeer::spawn().await;
-        let (mut ours_gbps, mut raw_gbps) = (Vec::new(), Vec::new());
+        let mut raw = RawPeer::spawn(MIB).await;
         let n = 100;
-        for _ in 0..9 {
-            let t = Instant::now();
-            for _ in 0..n {
-                peer.bulk(&msg).await;
-            }
-            ours_gbps.push((n * MIB) as f64 / t.elapsed().as_secs_f64() / 1e9);
-            let t = Instant::now();
-            for _ in 0..n {
-                raw.once().await;
-            }
-            raw_gbps.push((n * MIB) as f64 / t.elapsed().as_secs_f64() / 1e9);
-        }
-        let median = |v: &mut Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let (ours, base) = (median(&mut ours_gbps), median(&mut raw_gbps));
+        let (ours, base) = alternate(
+            n,
+            async || {
+                for _ in 0..n {
+                    peer.bulk(&msg).await;
+                }
+            },
+            async || {
+                for _ in 0..n {
+                    raw.once().await;
+                }
+            },
+        )
+        .await;
         println!(
-            "1 MiB request frames, median of 9 alternating rounds of {n}: {ours:.2} GB/s; raw 1 MiB writes on the same pipes: {base:.2} GB/s; ratio {:.2}",
+            "1 MiB frames one at a time, median of 9 alternating rounds of {n}: {ours:.2} GB/s; raw 1 MiB writes on the same pipes: {base:.2} GB/s; ratio {:.2}",
+            ours / base
+        );
+        let n = 400;
+        let (ours, base) = alternate(n, async || peer.stream(&msg, n).await, async || raw.stream(n).await).await;
+        println!(
+            "1 MiB frames streamed, median of 9 alternating rounds of {n}: {ours:.2} GB/s; raw 1 MiB writes on the same pipes: {base:.2} GB/s; ratio {:.2}",
             ours / base
         );
     });
@@ -229,7 +299,8 @@ fn main() {
     // As the worker binaries and the daemon do.
     oarn_protocol::alloc::tune();
     match std::env::var(CHILD).as_deref() {
-        Ok("raw") => return raw_child(),
+        Ok("raw-mib") => return raw_child(MIB),
+        Ok("raw-8") => return raw_child(8),
         Ok(_) => return child(),
         Err(_) => {}
     }
