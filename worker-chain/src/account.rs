@@ -8,6 +8,7 @@ use zeroize::Zeroize;
 
 use crate::keystore::Kind;
 use crate::secret::Secret;
+use crate::signer::Signer;
 
 /// Largest account index accepted (BIP-32 non-hardened indexes stop at 2^31).
 pub const MAX_INDEX: u32 = (1 << 31) - 1;
@@ -48,8 +49,12 @@ pub fn phrase(entropy: &Secret) -> Result<zeroize::Zeroizing<String>, Error> {
     Ok(Mnemonic::<English>::new_from_entropy(entropy).to_phrase())
 }
 
-/// The signer of account `index` of a keystore secret.
-pub fn signer(kind: Kind, secret: &Secret, index: u32) -> Result<PrivateKeySigner, Error> {
+/// The signer of account `index` of a keystore secret, built in locked memory.
+pub fn signer(kind: Kind, secret: &Secret, index: u32) -> Result<Signer, Error> {
+    Signer::build(|| key(kind, secret, index))
+}
+
+fn key(kind: Kind, secret: &Secret, index: u32) -> Result<PrivateKeySigner, Error> {
     match kind {
         Kind::PrivateKey if index == 0 => PrivateKeySigner::from_slice(secret.expose()).map_err(|_| Error::PrivateKey),
         Kind::PrivateKey => Err(Error::NoSuchAccount),
@@ -76,8 +81,8 @@ pub fn address(kind: Kind, secret: &Secret, index: u32) -> Result<Address, Error
 }
 
 /// The raw private key of a signer, in a secret buffer (for export).
-pub fn private_key(signer: &PrivateKeySigner) -> Secret {
-    let mut bytes = signer.to_bytes();
+pub fn private_key(signer: &Signer) -> Secret {
+    let mut bytes = signer.key().to_bytes();
     let secret = Secret::copy_of(bytes.as_slice());
     bytes.0.zeroize();
     secret
@@ -113,5 +118,21 @@ mod tests {
             signer(Kind::PrivateKey, &Secret::copy_of(&[1; 32]), 1),
             Err(Error::NoSuchAccount)
         ));
+    }
+
+    #[test]
+    fn the_signer_key_lives_in_locked_memory_and_signs_as_the_plain_one() {
+        use alloy::signers::SignerSync;
+        let key = [7u8; 32];
+        let ours = signer(Kind::PrivateKey, &Secret::copy_of(&key), 0).unwrap();
+        let plain = PrivateKeySigner::from_slice(&key).unwrap();
+        assert!(ours.is_locked(), "RLIMIT_MEMLOCK too low for one page?");
+        assert_eq!(ours.address(), plain.address());
+        assert_eq!(
+            ours.key().sign_message_sync(b"oarn").unwrap(),
+            plain.sign_message_sync(b"oarn").unwrap()
+        );
+        assert_eq!(private_key(&ours).expose(), key);
+        assert!(!format!("{ours:?}").contains(&hex::encode(key)));
     }
 }

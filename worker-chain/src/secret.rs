@@ -1,14 +1,16 @@
-//! Secret bytes (keys, mnemonic entropy, passphrases): one fixed allocation that is locked in
-//! RAM (never swapped out), never grows (so no stale copy is left behind by a reallocation) and
-//! is wiped when dropped.
+//! Secret bytes (keys, mnemonic entropy, passphrases): one fixed buffer in [`Pages`] of its
+//! own (locked in RAM, out of core dumps), that never grows (so no stale copy is left behind by
+//! a reallocation) and is wiped when dropped.
 
 use zeroize::Zeroize;
 
+use crate::locked::Pages;
+
 /// A secret buffer of fixed capacity. `Debug` never shows the contents.
 pub struct Secret {
-    buf: Box<[u8]>,
+    pages: Pages,
+    capacity: usize,
     len: usize,
-    locked: bool,
 }
 
 /// A secret that would not fit its buffer.
@@ -22,16 +24,17 @@ pub struct TooLong {
 impl Secret {
     /// An empty secret that can hold `capacity` bytes.
     pub fn with_capacity(capacity: usize) -> Self {
-        let buf = vec![0u8; capacity.max(1)].into_boxed_slice();
-        // SAFETY: the pointer and length describe the live allocation owned by `buf`.
-        let locked = unsafe { libc::mlock(buf.as_ptr().cast(), buf.len()) } == 0;
-        Self { buf, len: 0, locked }
+        Self {
+            pages: Pages::new(capacity),
+            capacity: capacity.max(1),
+            len: 0,
+        }
     }
 
     /// A secret holding a copy of `bytes`; the caller wipes its own copy.
     pub fn copy_of(bytes: &[u8]) -> Self {
         let mut secret = Self::with_capacity(bytes.len());
-        secret.buf[..bytes.len()].copy_from_slice(bytes);
+        secret.pages.bytes_mut()[..bytes.len()].copy_from_slice(bytes);
         secret.len = bytes.len();
         secret
     }
@@ -39,12 +42,12 @@ impl Secret {
     /// Appends `bytes`, refusing to grow past the capacity.
     pub fn extend(&mut self, bytes: &[u8]) -> Result<(), TooLong> {
         let end = self.len + bytes.len();
-        if end > self.buf.len() {
+        if end > self.capacity {
             return Err(TooLong {
-                capacity: self.buf.len(),
+                capacity: self.capacity,
             });
         }
-        self.buf[self.len..end].copy_from_slice(bytes);
+        self.pages.bytes_mut()[self.len..end].copy_from_slice(bytes);
         self.len = end;
         Ok(())
     }
@@ -52,25 +55,25 @@ impl Secret {
     /// Drops the last `n` bytes (wiping them).
     pub fn truncate(&mut self, len: usize) {
         if len < self.len {
-            self.buf[len..self.len].zeroize();
+            self.pages.bytes_mut()[len..self.len].zeroize();
             self.len = len;
         }
     }
 
     /// The secret bytes.
     pub fn expose(&self) -> &[u8] {
-        &self.buf[..self.len]
+        &self.pages.bytes()[..self.len]
     }
 
     /// Mutable access to the whole buffer, for filling it in place; `set_len` says how much of
     /// it is the secret.
     pub fn buffer_mut(&mut self) -> &mut [u8] {
-        &mut self.buf
+        &mut self.pages.bytes_mut()[..self.capacity]
     }
 
     /// Sets how many bytes of the buffer are the secret.
     pub fn set_len(&mut self, len: usize) {
-        assert!(len <= self.buf.len(), "secret length past its buffer");
+        assert!(len <= self.capacity, "secret length past its buffer");
         self.len = len;
     }
 
@@ -82,16 +85,6 @@ impl Secret {
     /// Whether the secret is empty.
     pub fn is_empty(&self) -> bool {
         self.len == 0
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        self.buf.zeroize();
-        if self.locked {
-            // SAFETY: the same range that was locked, still owned by `buf`.
-            unsafe { libc::munlock(self.buf.as_ptr().cast(), self.buf.len()) };
-        }
     }
 }
 

@@ -17,6 +17,7 @@ use crate::command::{ChainArgs, runtime};
 use crate::contracts::TaskRegistryV2;
 use crate::discovery;
 use crate::rpc::Endpoint;
+use crate::signer::Signer;
 use crate::wallet::{self, io};
 
 /// Largest result file hashed for submission.
@@ -203,7 +204,7 @@ pub(super) fn show(chain: &ChainArgs, id: u64, json: bool) -> Result<(), super::
 pub(super) async fn transact(
     endpoint: &Endpoint,
     to: Address,
-    signer: alloy::signers::local::PrivateKeySigner,
+    signer: Signer,
     what: &str,
     call: impl SolCall,
 ) -> Result<B256, Error> {
@@ -247,7 +248,7 @@ pub(super) async fn transact(
     Ok(hash)
 }
 
-pub(super) fn signer(account: &Account) -> Result<alloy::signers::local::PrivateKeySigner, super::Error> {
+pub(super) fn signer(account: &Account) -> Result<Signer, super::Error> {
     let (header, secret) = wallet::open_keystore(account.keystore_fd, account.passphrase_fd)?;
     Ok(account::signer(header.kind, &secret, account.index).map_err(wallet::Error::from)?)
 }

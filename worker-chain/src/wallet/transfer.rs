@@ -7,7 +7,6 @@ use alloy::primitives::utils::{format_units, parse_units};
 use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::TransactionRequest;
-use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use serde_json::json;
 
@@ -15,6 +14,7 @@ use super::io;
 use crate::command::{ChainArgs, runtime};
 use crate::contracts::{ERC20, NODE_INTERFACE, NodeInterface};
 use crate::discovery::{self, Network};
+use crate::signer::Signer;
 
 /// How long to wait for a transaction to be mined.
 const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
@@ -175,7 +175,7 @@ fn confirm(summary: &str) -> Result<(), Error> {
 
 /// Sends `amount` of `token` from `signer` to `to`.
 pub fn send(
-    signer: PrivateKeySigner,
+    signer: Signer,
     to: Address,
     amount: &str,
     token: Token,
