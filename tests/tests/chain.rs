@@ -485,6 +485,104 @@ fn three_nodes_claim_submit_reach_consensus_and_are_paid() {
     assert_eq!(out.status.code(), Some(21), "{}", text(&out));
 }
 
+/// A running `oarn chain events --follow --json`, its output lines read as they come.
+struct Follower {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<Value>,
+}
+
+impl Follower {
+    fn start(node: &Node, extra: &[&str]) -> Self {
+        let mut args = vec!["chain", "events", "--follow", "--confirmations", "0", "--json"];
+        args.extend(extra);
+        let mut child = node
+            .command(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in stdout.lines().map_while(Result::ok) {
+                let v = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+                if tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The next line, within `secs` seconds.
+    fn next(&self, secs: u64) -> Value {
+        self.lines
+            .recv_timeout(std::time::Duration::from_secs(secs))
+            .expect("a line from the follower in time")
+    }
+
+    /// Stops it once `cursor` (the node's saved event cursor) has reached `block`.
+    fn stop_after(self, cursor: &std::path::Path, block: u64) {
+        let saved = oarn_tests::wait_for(std::time::Duration::from_secs(20), || {
+            let c: Value = serde_json::from_slice(&std::fs::read(cursor).ok()?).ok()?;
+            (c["block"].as_u64()? >= block).then_some(())
+        });
+        assert!(saved.is_some(), "the cursor reaches block {block}");
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn followed_events_arrive_by_subscription_or_polling_and_once_across_restarts() {
+    let rt = runtime();
+    let devnet = start(&rt);
+    let node = node_on(&devnet);
+    let (address, _) = wallet(&node);
+    let cursor = node.home().join("chain").join("events-0.cursor");
+
+    // anvil serves websockets on its http port: new blocks wake the scan at once, though the
+    // poll timer is ten minutes.
+    let follower = Follower::start(&node, &["--poll-secs", "600"]);
+    let first = follower.next(30);
+    assert_eq!(first["following"], "subscription", "{first}");
+    let id = rt
+        .block_on(devnet.submit_task(9, b"followed", U256::from(1u64), 3, 3600))
+        .unwrap();
+    let created = follower.next(20);
+    assert_eq!(
+        (created["event"].as_str(), created["task"].as_u64()),
+        (Some("TaskCreated"), Some(id))
+    );
+    follower.stop_after(&cursor, created["block"].as_u64().unwrap());
+
+    // While nobody follows, COMP arrives; the next run (polling) reports it, and only it.
+    rt.block_on(devnet.fund(address, U256::ZERO, U256::from(TOKEN), U256::ZERO))
+        .unwrap();
+    let follower = Follower::start(&node, &["--poll", "--poll-secs", "1"]);
+    assert_eq!(follower.next(30)["following"], "polling");
+    let received = follower.next(20);
+    assert_eq!(received["event"], "TokenReceived", "{received}");
+    let id = rt
+        .block_on(devnet.submit_task(9, b"polled", U256::from(1u64), 3, 3600))
+        .unwrap();
+    let created = follower.next(20);
+    assert_eq!(
+        (created["event"].as_str(), created["task"].as_u64()),
+        (Some("TaskCreated"), Some(id))
+    );
+    follower.stop_after(&cursor, created["block"].as_u64().unwrap());
+
+    // Everything was reported: a one-shot run finds nothing new.
+    assert!(events(&node).is_empty());
+}
+
 #[test]
 fn registers_as_a_premium_node() {
     let rt = runtime();

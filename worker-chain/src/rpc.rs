@@ -79,6 +79,11 @@ impl Endpoint {
         ProviderBuilder::new().wallet(wallet).connect_client(client).erased()
     }
 
+    /// The URL requests go to, credentials included (never log it: log `url`).
+    pub fn connect_url(&self) -> &str {
+        self.connect.as_str()
+    }
+
     /// The provider.
     pub fn provider(&self) -> &DynProvider {
         &self.provider

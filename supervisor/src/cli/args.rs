@@ -251,6 +251,16 @@ pub enum ChainCommand {
         /// Blocks an event must be buried under before it is reported.
         #[arg(long, default_value_t = 2)]
         confirmations: u64,
+        /// Keep running and report events as new blocks arrive: woken by the endpoint's
+        /// websocket (`eth_subscribe` to new blocks) where it has one, else by polling.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// With --follow: poll for new blocks, never subscribe over a websocket.
+        #[arg(long, requires = "follow")]
+        poll: bool,
+        /// With --follow: seconds between polls.
+        #[arg(long, default_value_t = 5, requires = "follow")]
+        poll_secs: u64,
         #[arg(long, default_value_t = 0)]
         index: u32,
         #[arg(long)]

@@ -17,6 +17,7 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
     let mut inputs = Vec::new();
     let mut cursor = None;
     let mut signs = false;
+    let mut follow = false;
     let account = |args: &mut Vec<OsString>, inputs: &mut Vec<Input>, index: u32, pass, decrypts: bool| {
         args.extend(["--index".into(), index.to_string().into()]);
         inputs.extend(account_inputs(home, index, pass, decrypts)?);
@@ -79,6 +80,9 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
         }
         ChainCommand::Events {
             confirmations,
+            follow: f,
+            poll,
+            poll_secs,
             index,
             passphrase_file,
             json,
@@ -88,6 +92,13 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
                 "--confirmations".into(),
                 confirmations.to_string().into(),
             ]);
+            if f {
+                args.extend(["--follow".into(), "--poll-secs".into(), poll_secs.to_string().into()]);
+                if poll {
+                    args.push("--poll-only".into());
+                }
+                follow = true;
+            }
             account(&mut args, &mut inputs, index, passphrase_file, false)?;
             let path = cursor_path(home, index);
             if path.exists() {
@@ -106,12 +117,55 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
     }
     // Signing takes a nonce: one signing command at a time per node home.
     let _lock = signs.then(|| wallet::TxLock::acquire(home.root())).transpose()?;
-    let outcome = wallet::run(&config, home, args, inputs, cursor.is_some())?;
+    if let (true, Some(path)) = (follow, &cursor) {
+        let mut on_line = |line: &[u8]| followed(line, path, json);
+        let outcome = wallet::run(&config, home, args, inputs, wallet::Results::Lines(&mut on_line))?;
+        return Ok(ExitCode::from(u8::try_from(outcome.code).unwrap_or(1)));
+    }
+    let results = if cursor.is_some() {
+        wallet::Results::Once
+    } else {
+        wallet::Results::None
+    };
+    let outcome = wallet::run(&config, home, args, inputs, results)?;
     // The cursor moves only when the events up to it were printed.
     if let (Some(path), Some(bytes)) = (cursor, outcome.result) {
         wallet::write_replacing(&path, &bytes)?;
     }
     Ok(ExitCode::from(u8::try_from(outcome.code).unwrap_or(1)))
+}
+
+/// One line from a following chain worker: an event is printed, a cursor saved (only after
+/// the events before it were printed), how it follows is said once.
+fn followed(line: &[u8], cursor: &std::path::Path, json: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let Ok(serde_json::Value::Object(v)) = serde_json::from_slice::<serde_json::Value>(line) else {
+        tracing::warn!("ignoring a malformed line from the chain worker");
+        return Ok(());
+    };
+    let mut out = std::io::stdout().lock();
+    if let Some(event) = v.get("event") {
+        writeln!(out, "{event}")?;
+        out.flush()?;
+    } else if let Some(c @ serde_json::Value::Object(_)) = v.get("cursor") {
+        out.flush()?;
+        wallet::write_replacing(cursor, c.to_string().as_bytes()).map_err(std::io::Error::other)?;
+    } else if let Some(how) = v.get("following").and_then(|h| h.as_str()) {
+        if json {
+            writeln!(out, "{}", serde_json::Value::Object(v.clone()))?;
+            out.flush()?;
+        } else {
+            let by = match how {
+                "subscription" => "new blocks announced over its websocket (eth_subscribe)",
+                _ => "polling for new blocks",
+            };
+            let endpoint = super::table::s(&serde_json::Value::Object(v.clone()), "endpoint");
+            eprintln!(
+                "Following events on {endpoint}: {by}. Ctrl-C stops; the next run resumes where this one stopped."
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Where the event cursor of account `index` is kept.

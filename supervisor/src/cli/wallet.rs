@@ -208,7 +208,17 @@ pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<ExitCode> {
     let _lock = (args.get(1).is_some_and(|a| a == "send"))
         .then(|| wallet::TxLock::acquire(home.root()))
         .transpose()?;
-    let outcome = wallet::run(&config, home, args, inputs, !matches!(sink, Sink::None))?;
+    let outcome = wallet::run(
+        &config,
+        home,
+        args,
+        inputs,
+        if matches!(sink, Sink::None) {
+            wallet::Results::None
+        } else {
+            wallet::Results::Once
+        },
+    )?;
     if outcome.code != 0 {
         return Ok(ExitCode::from(u8::try_from(outcome.code).unwrap_or(1)));
     }

@@ -8,4 +8,4 @@ mod worker;
 
 pub use keyfile::{KeyfileError, write_new, write_replacing};
 pub use txlock::TxLock;
-pub use worker::{Input, Outcome, RunError, run};
+pub use worker::{Input, Outcome, Results, RunError, run};

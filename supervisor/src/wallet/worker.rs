@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -86,16 +86,29 @@ fn high(fd: RawFd) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
-/// Runs `oarn-worker-chain … -- <args>` (`wallet …` or `chain …`) with `inputs` as descriptors and, when
-/// `want_result`, a pipe for `--out-fd`. Standard input is the operator's (prompts), standard
-/// output and error are relayed.
+/// What to do with the worker's `--out-fd`.
+#[allow(missing_debug_implementations)] // holds a callback
+pub enum Results<'a> {
+    /// No result descriptor.
+    None,
+    /// One result, read whole when the worker is done ([`Outcome::result`]).
+    Once,
+    /// A stream of lines, each handed over as it comes (none longer than the largest result);
+    /// an error from the callback stops the worker.
+    Lines(&'a mut dyn FnMut(&[u8]) -> std::io::Result<()>),
+}
+
+/// Runs `oarn-worker-chain … -- <args>` (`wallet …` or `chain …`) with `inputs` as descriptors and,
+/// unless `results` is [`Results::None`], a pipe for `--out-fd`. Standard input is the
+/// operator's (prompts), standard output and error are relayed.
 pub fn run(
     config: &Config,
     home: &Home,
     args: Vec<OsString>,
     inputs: Vec<Input>,
-    want_result: bool,
+    mut results: Results<'_>,
 ) -> Result<Outcome, RunError> {
+    let want_result = !matches!(results, Results::None);
     let program = spawn::binary(WorkerKind::Chain, config, home.root());
     let mut launch = supervise::launch(config, home);
     launch.log_filter = "warn".into();
@@ -131,11 +144,34 @@ pub fn run(
         .map(|e| std::thread::spawn(move || relay(e, std::io::stderr())));
     let mut result = None;
     let mut too_large = false;
-    if let Some(read) = result_pipe {
-        let mut bytes = Vec::new();
-        File::from(read).take(MAX_RESULT + 1).read_to_end(&mut bytes)?;
-        too_large = bytes.len() as u64 > MAX_RESULT;
-        result = Some(bytes);
+    let mut failed = None;
+    match (result_pipe, &mut results) {
+        (Some(read), Results::Lines(on_line)) => {
+            let mut lines = std::io::BufReader::new(File::from(read));
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                let n = (&mut lines).take(MAX_RESULT + 1).read_until(b'\n', &mut line)?;
+                if n == 0 {
+                    break;
+                }
+                too_large = n as u64 > MAX_RESULT;
+                if !too_large && let Err(e) = on_line(&line) {
+                    failed = Some(e);
+                }
+                if too_large || failed.is_some() {
+                    let _ = child.kill();
+                    break;
+                }
+            }
+        }
+        (Some(read), _) => {
+            let mut bytes = Vec::new();
+            File::from(read).take(MAX_RESULT + 1).read_to_end(&mut bytes)?;
+            too_large = bytes.len() as u64 > MAX_RESULT;
+            result = Some(bytes);
+        }
+        (None, _) => {}
     }
     let status = child.wait()?;
     for t in [stdout, stderr].into_iter().flatten() {
@@ -143,6 +179,9 @@ pub fn run(
     }
     if too_large {
         return Err(RunError::TooLarge);
+    }
+    if let Some(e) = failed {
+        return Err(RunError::Io(e));
     }
     use std::os::unix::process::ExitStatusExt;
     let code = match (status.code(), status.signal()) {

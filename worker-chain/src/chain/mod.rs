@@ -103,6 +103,15 @@ enum Op {
         /// Blocks an event must be buried under before it is reported.
         #[arg(long, default_value_t = 0)]
         confirmations: u64,
+        /// Keep reporting events as new blocks arrive (JSON lines on the out descriptor).
+        #[arg(long)]
+        follow: bool,
+        /// While following, poll instead of subscribing to new blocks over a websocket.
+        #[arg(long)]
+        poll_only: bool,
+        /// Seconds between polls.
+        #[arg(long, default_value_t = 5)]
+        poll_secs: u64,
         #[command(flatten)]
         account: Account,
         #[command(flatten)]
@@ -172,9 +181,20 @@ pub fn run(args: &[OsString]) -> ExitCode {
             cursor_fd,
             out_fd,
             confirmations,
+            follow,
+            poll_only,
+            poll_secs,
             account,
             chain,
-        } => events::run(&chain, &account, cursor_fd, out_fd, confirmations, json),
+        } => {
+            let mode = events::Mode {
+                confirmations,
+                follow,
+                poll_only,
+                poll: std::time::Duration::from_secs(poll_secs.max(1)),
+            };
+            events::run(&chain, &account, cursor_fd, out_fd, mode, json)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
