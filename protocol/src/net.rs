@@ -33,8 +33,9 @@ pub enum Request {
     GetRecord { key: String },
     /// Store a file of the staging directory as one raw IPFS block.
     Add { file: String },
-    /// Fetch a block (CID or 0x hash) from this node's store or its peers over Bitswap, into a
-    /// file of the staging directory.
+    /// Fetch a file (CID or 0x hash; one raw block or a UnixFS DAG) from this node's store or
+    /// its peers over Bitswap, into a file of the staging directory; [`Event::Progress`]
+    /// streams while it runs.
     Fetch {
         cid: String,
         file: String,
@@ -176,12 +177,13 @@ pub enum Reply {
     /// A DHT record, or `None` when no peer had one.
     Record(Option<Vec<u8>>),
     Downloaded(Downloaded),
-    /// A block stored: its CIDv1 and the network's `bytes32` form of it.
+    /// A file stored: its CIDv1 (raw for one block, whose digest is the network's `bytes32`;
+    /// dag-pb for a UnixFS DAG) and its sha256.
     Added {
         cid: String,
         hash: [u8; 32],
     },
-    /// A block fetched into the staging file.
+    /// A file fetched into the staging file: its CID, sha256 and size.
     Fetched {
         cid: String,
         hash: [u8; 32],

@@ -130,12 +130,33 @@ fn kubo_and_oarn_exchange_blocks_over_bitswap() {
     let added = kubo.call(json!({"op": "add", "hex": hex(b"an input held by kubo\n")}));
     let cid = added["cid"].as_str().unwrap().to_string();
     assert!(cid.starts_with("Qm"), "{added}");
-    let (got, block) = fetch(&node, &cid);
+    let (got, file) = fetch(&node, &cid);
     assert_eq!(got["cid"], cid.as_str(), "{got}");
-    assert!(
-        block.windows(22).any(|w| w == b"an input held by kubo\n"),
-        "the dag-pb block holds the file"
+    assert_eq!(file, b"an input held by kubo\n", "the file inside the dag-pb node");
+
+    // Larger files are UnixFS DAGs both ways: Kubo's (CIDv0, 256 KiB dag-pb leaves) read by
+    // the node, and the node's (CIDv1, raw leaves) read by Kubo, each whole and exact.
+    let large: Vec<u8> = (0..(3 << 19) + 77)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let added = kubo.call(json!({"op": "add", "hex": hex(&large)}));
+    let (got, file) = fetch(&node, added["cid"].as_str().unwrap());
+    assert_eq!(got["size"], large.len(), "{got}");
+    assert!(file == large, "Kubo's DAG read back exactly");
+    let mut mine = large.clone();
+    mine.reverse();
+    let path = node.dir.path().join("large.bin");
+    std::fs::write(&path, &mine).unwrap();
+    let ours = node.json(&["ipfs", "add", path.to_str().unwrap(), "--json"]);
+    assert!(ours["cid"].as_str().unwrap().starts_with("bafybei"), "{ours}");
+    let answer = kubo.call(json!({"op": "get", "cid": ours["cid"], "timeout_ms": 30000}));
+    assert_eq!(
+        answer["hex"].as_str().map(str::len),
+        Some(2 * mine.len()),
+        "{}",
+        node.log()
     );
+    assert!(answer["hex"] == hex(&mine), "the node's DAG read back exactly by Kubo");
 
     // oarn → Kubo: a raw block only the node has; Kubo reads it back as the file.
     let result = node.dir.path().join("result.txt");

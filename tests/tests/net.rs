@@ -352,10 +352,81 @@ fn blocks_move_between_nodes_over_bitswap_by_cid_or_chain_hash() {
     );
     let out = b.oarn(&["ipfs", "get", "bafy-not-a-cid", "--json"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a CID"));
-    let big = a.dir.path().join("big.bin");
-    std::fs::write(&big, vec![1u8; (2 << 20) + 1]).unwrap();
-    let out = a.oarn(&["ipfs", "add", big.to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("larger than a block may be"));
+}
+
+/// `0x` and the sha256 of `bytes` in hex, as the node shows it.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    format!("0x{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// `len` bytes that do not repeat (repeated chunks would share blocks).
+fn noise(len: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+#[test]
+fn a_256_mib_file_moves_as_a_unixfs_dag_fetched_from_two_peers_and_verified() {
+    let a = node(&[]);
+    let (a_tcp, _) = listen(&a);
+    let b = node(&[]);
+    let (b_tcp, _) = listen(&b);
+    let c = node(&[a_tcp.as_str(), b_tcp.as_str()]);
+    wait_for(Duration::from_secs(30), || {
+        (peers(&c)["peers"].as_array()?.len() == 2).then_some(())
+    })
+    .expect("C connected to A and B");
+
+    // A and B split the same file into the same DAG: 1024 leaves of 256 KiB under 6 nodes
+    // of up to 174 links and a root.
+    let len = 256 << 20;
+    let bytes = noise(len);
+    let sha = sha256_hex(&bytes);
+    let file = a.dir.path().join("model.bin");
+    std::fs::write(&file, &bytes).unwrap();
+    drop(bytes);
+    let added = a.json(&["ipfs", "add", file.to_str().unwrap(), "--json"]);
+    let cid = added["cid"].as_str().unwrap().to_string();
+    assert!(cid.starts_with("bafybei"), "a dag-pb CIDv1: {added}");
+    assert_eq!(added["hash"], sha.as_str(), "the file's sha256");
+    assert_eq!(
+        b.json(&["ipfs", "add", file.to_str().unwrap(), "--json"])["cid"],
+        cid.as_str()
+    );
+
+    let out = c.dir.path().join("fetched.bin");
+    let got = c.json(&[
+        "ipfs",
+        "get",
+        &cid,
+        "--out",
+        out.to_str().unwrap(),
+        "--timeout",
+        "300",
+        "--json",
+    ]);
+    assert_eq!(got["size"], len);
+    assert_eq!(got["hash"], sha.as_str(), "verified: the fetched file's sha256");
+    let fetched = std::fs::read(&out).unwrap();
+    assert_eq!(sha256_hex(&fetched), sha);
+    assert_eq!(peers(&c)["bitswap"]["blocks_received"], 1024 + 6 + 1);
+    for (name, n) in [("A", &a), ("B", &b)] {
+        let served = peers(n)["bitswap"]["blocks_served"].as_u64().unwrap();
+        assert!(served > 0, "{name} served blocks of the file");
+    }
+    // Fetched again, the file comes from C's own store at once.
+    let again = c.json(&["ipfs", "get", &cid, "--out", out.to_str().unwrap(), "--json"]);
+    assert_eq!(again["hash"], sha.as_str());
 }
 
 #[test]

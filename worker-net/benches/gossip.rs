@@ -54,7 +54,7 @@ fn main() {
                 multiaddr: addrs[j].clone(),
             })
             .collect();
-        let (handle, events) = node::start(dir.path(), dir.path(), settings(bootstrap)).expect("node starts");
+        let (handle, events) = node::start(dir.path(), settings(bootstrap)).expect("node starts");
         addrs.push(listen_addr(&events));
         nodes.push((handle, events));
     }

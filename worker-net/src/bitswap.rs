@@ -29,6 +29,8 @@ pub const MAX_WANTS: usize = 1024;
 const MAX_ENTRIES: usize = 512;
 /// An inbound stream silent this long is dropped.
 const STREAM_IDLE: Duration = Duration::from_secs(120);
+/// How long a want waits for its block before it is asked for again.
+pub const REBROADCAST: Duration = Duration::from_secs(2);
 
 /// The wire message (bitswap.proto).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -173,6 +175,13 @@ pub async fn receive(peer: PeerId, mut stream: libp2p::Stream, to_node: tokio::s
     }
 }
 
+/// One wanted block.
+#[derive(Debug, Clone, Copy)]
+struct Want {
+    until: Instant,
+    asked: Instant,
+}
+
 /// What the swarm should do after the engine saw something.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -188,8 +197,8 @@ pub struct Outcome {
 #[derive(Debug)]
 pub struct Engine {
     pub store: Store,
-    /// Wanted blocks and until when.
-    wants: HashMap<Cid, Instant>,
+    /// Wanted blocks: until when, and when they were last asked for.
+    wants: HashMap<Cid, Want>,
     /// Blocks served and received, for status.
     pub served: u64,
     pub received: u64,
@@ -224,18 +233,27 @@ impl Engine {
         }
     }
 
-    /// Starts wanting `cid` until `deadline`; returns the want to send to `peers`, or `None`
-    /// when the block is already here.
-    pub fn want(&mut self, cid: Cid, deadline: Instant, peers: &[PeerId]) -> Result<Option<Outcome>, String> {
-        if self.store.has(&cid) {
+    /// Starts wanting `cids` until `deadline`; returns the wants to send to `peers` (one
+    /// message each), or `None` when every block is here already.
+    pub fn want(&mut self, cids: &[Cid], deadline: Instant, peers: &[PeerId]) -> Result<Option<Outcome>, String> {
+        let missing: Vec<Cid> = cids.iter().filter(|c| !self.store.has(c)).copied().collect();
+        if missing.is_empty() {
             return Ok(None);
         }
-        if !self.wants.contains_key(&cid) && self.wants.len() >= MAX_WANTS {
+        let new = missing.iter().filter(|c| !self.wants.contains_key(c)).count();
+        if self.wants.len() + new > MAX_WANTS {
             return Err(format!("{MAX_WANTS} blocks are wanted already; try again later"));
         }
-        let until = self.wants.entry(cid).or_insert(deadline);
-        *until = (*until).max(deadline);
-        let msg = want_message(&[cid], false);
+        let now = Instant::now();
+        for cid in &missing {
+            let want = self.wants.entry(*cid).or_insert(Want {
+                until: deadline,
+                asked: now,
+            });
+            want.until = want.until.max(deadline);
+            want.asked = now;
+        }
+        let msg = want_message(&missing, false);
         Ok(Some(Outcome {
             send: peers.iter().map(|p| (*p, msg.clone())).collect(),
             ..Default::default()
@@ -253,13 +271,27 @@ impl Engine {
         let over: Vec<Cid> = self
             .wants
             .iter()
-            .filter(|(_, until)| **until <= now)
+            .filter(|(_, w)| w.until <= now)
             .map(|(c, _)| *c)
             .collect();
         for c in &over {
             self.wants.remove(c);
         }
         over
+    }
+
+    /// Wants not answered within `every` of being asked, asked again: a peer may have lost
+    /// them, or its answer may have been dropped (a node that opens a stream per message, as
+    /// Kubo does, can outrun the inbound stream queue).
+    pub fn rebroadcast(&mut self, now: Instant, every: Duration) -> Option<Message> {
+        let mut again = Vec::new();
+        for (cid, w) in &mut self.wants {
+            if again.len() < MAX_ENTRIES && now.saturating_duration_since(w.asked) >= every {
+                w.asked = now;
+                again.push(*cid);
+            }
+        }
+        (!again.is_empty()).then(|| want_message(&again, false))
     }
 
     /// Handles a message from `from`.
@@ -400,6 +432,29 @@ mod tests {
     }
 
     #[test]
+    fn unanswered_wants_are_asked_again_and_answered_ones_are_not() {
+        let (_d, mut e) = engine();
+        let (x, y) = (blocks::cid_of_hash([1; 32]), blocks::cid_of_hash([2; 32]));
+        let peer = PeerId::random();
+        e.want(&[x, y], Instant::now() + Duration::from_secs(60), &[peer])
+            .unwrap()
+            .unwrap();
+        let t0 = Instant::now();
+        assert!(e.rebroadcast(t0, REBROADCAST).is_none(), "just asked");
+        let again = e.rebroadcast(t0 + REBROADCAST, REBROADCAST).unwrap();
+        assert_eq!(again.wantlist.unwrap().entries.len(), 2);
+        assert!(
+            e.rebroadcast(t0 + REBROADCAST, REBROADCAST).is_none(),
+            "asked again just now"
+        );
+        assert_eq!(e.expire(t0 + Duration::from_secs(60)).len(), 2);
+        assert!(
+            e.rebroadcast(t0 + Duration::from_secs(99), REBROADCAST).is_none(),
+            "expired wants are gone"
+        );
+    }
+
+    #[test]
     fn stores_only_wanted_blocks_that_match_and_cancels_elsewhere() {
         let (_d, mut e) = engine();
         let data = b"result";
@@ -417,7 +472,7 @@ mod tests {
         assert!(e.on_message(a, block.clone(), &[a, b]).got.is_empty());
         assert!(!e.store.has(&cid));
         let sent = e
-            .want(cid, Instant::now() + Duration::from_secs(5), &[a, b])
+            .want(&[cid], Instant::now() + Duration::from_secs(5), &[a, b])
             .unwrap()
             .unwrap();
         assert_eq!(sent.send.len(), 2);

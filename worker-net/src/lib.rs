@@ -4,6 +4,8 @@
 //!
 //! - [`blocks`]: CIDs (raw CIDv1 ⇄ the network's bytes32) and the verified block store.
 //! - [`bitswap`]: Bitswap 1.2.0, to exchange blocks with IPFS nodes.
+//! - [`unixfs`]: files larger than a block as UnixFS DAGs of 256 KiB leaves.
+//! - [`fetch`]: a file by CID, its DAG fetched in bounded batches with progress.
 //! - [`announce`]: the live network's task announcement format (parse, validate, write).
 //! - [`download`]: HTTP(S) downloads into the staging directory, resumed and verified.
 //! - [`identity`]: the node's libp2p key, persisted 0600 in its IPFS store.
@@ -20,8 +22,10 @@ pub mod behaviour;
 pub mod bitswap;
 pub mod blocks;
 pub mod download;
+pub mod fetch;
 pub mod identity;
 pub mod node;
 pub mod peers;
 pub mod serve;
 pub mod swarm;
+pub mod unixfs;

@@ -22,10 +22,10 @@ use oarn_protocol::net::{Announcement, Bootstrap, Counters, Event, Reply, Settin
 
 use cid::Cid;
 
+use crate::announce;
 use crate::behaviour::{Behaviour, BehaviourEvent, NETWORK_TOPIC, TASKS_TOPIC};
 use crate::bitswap::{self, Engine};
 use crate::peers::Book;
-use crate::{announce, blocks};
 
 /// Bitswap messages read but not yet handled; readers wait beyond this.
 const BITSWAP_QUEUE: usize = 256;
@@ -57,12 +57,10 @@ pub enum Command {
     Status(Answer),
     PutRecord(String, Vec<u8>, Answer),
     GetRecord(String, Answer),
-    /// Store the staging file as a raw block.
-    Add(String, Answer),
-    /// Fetch a block (CID text or 0x hash) into a staging file, waiting at most this long.
-    Fetch {
-        cid: String,
-        file: String,
+    /// Get these blocks into the store from connected peers, waiting at most this long;
+    /// answered [`Reply::Done`] once all are there.
+    Want {
+        cids: Vec<Cid>,
         wait: Duration,
         answer: Answer,
     },
@@ -97,15 +95,14 @@ impl Handle {
     }
 }
 
-/// Starts the swarm on its own thread with the identity and blocks kept in `store`, staging
-/// files in `downloads`; its events go to the returned receiver. Returns once it listens, or
+/// Starts the swarm on its own thread with the identity and blocks kept in `store`; its
+/// events go to the returned receiver. Returns once it listens, or
 /// with the reason it could not start.
-pub fn start(store: &Path, downloads: &Path, settings: Settings) -> Result<(Handle, Receiver<Event>), ErrorReply> {
+pub fn start(store: &Path, settings: Settings) -> Result<(Handle, Receiver<Event>), ErrorReply> {
     let (commands, commands_rx) = tokio::sync::mpsc::channel(COMMAND_QUEUE);
     let (events, events_rx) = sync_channel(EVENT_QUEUE);
     let (ready, ready_rx) = sync_channel(1);
     let store: PathBuf = store.to_path_buf();
-    let downloads: PathBuf = downloads.to_path_buf();
     std::thread::Builder::new()
         .name("swarm".into())
         .spawn(move || {
@@ -117,7 +114,7 @@ pub fn start(store: &Path, downloads: &Path, settings: Settings) -> Result<(Hand
                 }
             };
             runtime.block_on(async move {
-                let node = match Node::new(&store, downloads, settings, events) {
+                let node = match Node::new(&store, settings, events) {
                     Ok(n) => n,
                     Err(e) => {
                         let _ = ready.send(Err(e));
@@ -157,9 +154,8 @@ struct Node {
     bitswap_in: tokio::sync::mpsc::Receiver<(PeerId, bitswap::Message)>,
     /// Bounds the Bitswap messages being sent at once.
     bitswap_out: Arc<tokio::sync::Semaphore>,
-    /// Fetches waiting for a block: the staging file and the answer.
-    fetches: HashMap<Cid, Vec<(String, Answer)>>,
-    downloads: PathBuf,
+    /// Wants being waited for: the blocks still missing, until when, and the answer.
+    batches: Vec<(HashSet<Cid>, Instant, Answer)>,
     tasks: TopicHash,
     network: TopicHash,
 }
@@ -216,12 +212,7 @@ fn bootstrap_addr(b: &Bootstrap) -> Result<(PeerId, Multiaddr), String> {
 }
 
 impl Node {
-    fn new(
-        store: &Path,
-        downloads: PathBuf,
-        settings: Settings,
-        events: SyncSender<Event>,
-    ) -> Result<Self, ErrorReply> {
+    fn new(store: &Path, settings: Settings, events: SyncSender<Event>) -> Result<Self, ErrorReply> {
         let key = crate::identity::load_or_create(store).map_err(internal)?;
         let blocks = crate::blocks::Store::open(store).map_err(internal)?;
         let mut swarm = crate::swarm::build(key, settings.max_peers).map_err(internal)?;
@@ -251,8 +242,7 @@ impl Node {
             bitswap_control,
             bitswap_in,
             bitswap_out: Arc::new(tokio::sync::Semaphore::new(BITSWAP_SENDING)),
-            fetches: HashMap::new(),
-            downloads,
+            batches: Vec::new(),
             tasks: IdentTopic::new(TASKS_TOPIC).hash(),
             network: IdentTopic::new(NETWORK_TOPIC).hash(),
         };
@@ -374,15 +364,7 @@ impl Node {
                     }
                 }
             }
-            Command::Add(file, answer) => {
-                let _ = answer.send(self.add(&file));
-            }
-            Command::Fetch {
-                cid,
-                file,
-                wait,
-                answer,
-            } => self.fetch(&cid, file, wait, answer),
+            Command::Want { cids, wait, answer } => self.want(cids, wait, answer),
             Command::GetRecord(key, answer) => {
                 let id = self.swarm.behaviour_mut().kad.get_record(kad::RecordKey::new(&key));
                 self.gets.insert(id, answer);
@@ -390,75 +372,22 @@ impl Node {
         }
     }
 
-    fn staging(&self, file: &str) -> Result<PathBuf, ErrorReply> {
-        if crate::download::plain_name(file) {
-            Ok(self.downloads.join(file))
-        } else {
-            Err(ErrorReply::new(
-                ErrorKind::InvalidRequest,
-                format!("{file:?} is not a plain file name"),
-            ))
-        }
-    }
-
-    fn add(&mut self, file: &str) -> Result<Reply, ErrorReply> {
-        let path = self.staging(file)?;
-        let data = std::fs::read(&path).map_err(|e| internal(format!("{}: {e}", path.display())))?;
-        let cid = self
-            .bitswap
-            .store
-            .put_raw(&data)
-            .map_err(|e| ErrorReply::new(ErrorKind::InvalidRequest, e.to_string()))?;
-        let hash = blocks::hash_of_cid(&cid).map_err(internal)?;
-        Ok(Reply::Added {
-            cid: cid.to_string(),
-            hash,
-        })
-    }
-
-    fn fetch(&mut self, cid: &str, file: String, wait: Duration, answer: Answer) {
-        let invalid = |e: String| ErrorReply::new(ErrorKind::InvalidRequest, e);
-        let cid = match blocks::parse(cid) {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = answer.send(Err(invalid(e.to_string())));
-                return;
-            }
-        };
-        if let Err(e) = self.staging(&file) {
-            let _ = answer.send(Err(e));
-            return;
-        }
+    fn want(&mut self, cids: Vec<Cid>, wait: Duration, answer: Answer) {
         let peers = self.book.connected_ids();
-        match self.bitswap.want(cid, Instant::now() + wait, &peers) {
+        let until = Instant::now() + wait;
+        match self.bitswap.want(&cids, until, &peers) {
             Ok(None) => {
-                let _ = answer.send(self.deliver(&cid, &file));
+                let _ = answer.send(Ok(Reply::Done));
             }
             Ok(Some(out)) => {
-                self.fetches.entry(cid).or_default().push((file, answer));
+                let missing = cids.into_iter().filter(|c| !self.bitswap.store.has(c)).collect();
+                self.batches.push((missing, until, answer));
                 self.send_bitswap(out.send);
             }
             Err(e) => {
                 let _ = answer.send(Err(ErrorReply::new(ErrorKind::Busy, e)));
             }
         }
-    }
-
-    /// Copies a stored block into a staging file.
-    fn deliver(&self, cid: &Cid, file: &str) -> Result<Reply, ErrorReply> {
-        let path = self.staging(file)?;
-        let data = self
-            .bitswap
-            .store
-            .get(cid)
-            .map_err(internal)?
-            .ok_or_else(|| internal(format!("{cid} vanished from the store")))?;
-        std::fs::write(&path, &data).map_err(|e| internal(format!("{}: {e}", path.display())))?;
-        Ok(Reply::Fetched {
-            cid: cid.to_string(),
-            hash: blocks::hash_of_cid(cid).map_err(internal)?,
-            size: data.len() as u64,
-        })
     }
 
     fn send_bitswap(&mut self, messages: Vec<(PeerId, bitswap::Message)>) {
@@ -477,14 +406,27 @@ impl Node {
     }
 
     fn expire_fetches(&mut self) {
-        for cid in self.bitswap.expire(Instant::now()) {
-            for (_, answer) in self.fetches.remove(&cid).unwrap_or_default() {
-                let _ = answer.send(Err(ErrorReply::new(
-                    ErrorKind::NotFound,
-                    format!("no connected peer had {cid} in time"),
-                )));
-            }
+        let now = Instant::now();
+        self.bitswap.expire(now);
+        if let Some(again) = self.bitswap.rebroadcast(now, bitswap::REBROADCAST) {
+            let peers = self.book.connected_ids();
+            self.send_bitswap(peers.into_iter().map(|p| (p, again.clone())).collect());
         }
+        self.batches.retain_mut(|(missing, until, answer)| {
+            if *until > now {
+                return true;
+            }
+            let first = missing.iter().next().map(Cid::to_string).unwrap_or_default();
+            let more = match missing.len() {
+                0 | 1 => String::new(),
+                n => format!(" (nor {} more blocks)", n - 1),
+            };
+            let _ = answer.send(Err(ErrorReply::new(
+                ErrorKind::NotFound,
+                format!("no connected peer had {first}{more} in time"),
+            )));
+            false
+        });
     }
 
     fn on_bitswap(&mut self, from: PeerId, msg: bitswap::Message) {
@@ -498,10 +440,16 @@ impl Node {
         );
         let peers = self.book.connected_ids();
         let out = self.bitswap.on_message(from, msg, &peers);
-        for cid in &out.got {
-            for (file, answer) in self.fetches.remove(cid).unwrap_or_default() {
-                let _ = answer.send(self.deliver(cid, &file));
-            }
+        if !out.got.is_empty() {
+            self.batches.retain_mut(|(missing, _, answer)| {
+                for cid in &out.got {
+                    missing.remove(cid);
+                }
+                if missing.is_empty() {
+                    let _ = answer.send(Ok(Reply::Done));
+                }
+                !missing.is_empty()
+            });
         }
         for (peer, why) in out.bad {
             if let Some(reason) = self.book.invalid(peer, &why) {

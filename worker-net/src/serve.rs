@@ -12,7 +12,12 @@ use oarn_protocol::net::{Protocol, Reply, Request};
 use oarn_protocol::serve::{Context, Handler, Responder};
 
 use crate::behaviour::DHT_QUERY_TIMEOUT;
+use crate::blocks::Store;
 use crate::node::{self, Command};
+
+fn invalid(e: impl std::fmt::Display) -> ErrorReply {
+    ErrorReply::new(ErrorKind::InvalidRequest, e.to_string())
+}
 
 /// Longest wait for a quick command.
 const QUICK: Duration = Duration::from_secs(5);
@@ -41,7 +46,7 @@ impl Worker {
             let _ = responder.finish(Err(ErrorReply::new(ErrorKind::Busy, "the swarm is already running")));
             return;
         }
-        match node::start(&self.store, &self.downloads, settings) {
+        match node::start(&self.store, settings) {
             Ok((handle, events)) => {
                 self.swarm = Some(handle);
                 let spawned = std::thread::Builder::new().name("events".into()).spawn(move || {
@@ -108,6 +113,29 @@ impl Worker {
         Ok(Reply::Done)
     }
 
+    /// Answers the current request from a thread of its own with what `work` returns.
+    fn in_thread(
+        &self,
+        cx: &mut dyn Context<Protocol>,
+        name: &str,
+        work: impl FnOnce(&Responder<Protocol>) -> Result<Reply, ErrorReply> + Send + 'static,
+    ) -> Result<Reply, ErrorReply> {
+        let responder = cx.defer();
+        let spawned = std::thread::Builder::new().name(name.into()).spawn(move || {
+            let reply = work(&responder);
+            let _ = responder.finish(reply);
+        });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start a request thread: {e}");
+        }
+        Ok(Reply::Done)
+    }
+
+    /// The block store.
+    fn blocks(&self) -> Result<Store, ErrorReply> {
+        Store::open(&self.store).map_err(|e| ErrorReply::new(ErrorKind::Internal, e.to_string()))
+    }
+
     fn swarm(&self) -> Result<&node::Handle, ErrorReply> {
         self.swarm
             .as_ref()
@@ -146,20 +174,29 @@ impl Handler<Protocol> for Worker {
                 self.swarm()?.call(|a| Command::Limits(max_peers, max_per_ip, a), QUICK)
             }
             Request::Status => self.swarm()?.call(Command::Status, QUICK),
-            Request::Add { file } => self.swarm()?.call(|a| Command::Add(file, a), QUICK),
+            Request::Add { file } => {
+                let (store, staging) = (self.blocks()?, self.downloads.clone());
+                self.in_thread(cx, "add", move |_| {
+                    if !crate::download::plain_name(&file) {
+                        return Err(invalid(format!("{file:?} is not a plain file name")));
+                    }
+                    let added = crate::unixfs::add(&store, &staging.join(&file)).map_err(invalid)?;
+                    Ok(Reply::Added {
+                        cid: added.cid.to_string(),
+                        hash: added.hash,
+                    })
+                })
+            }
             Request::Fetch {
                 cid,
                 file,
                 timeout_secs,
             } => {
-                let wait = Duration::from_secs(timeout_secs.clamp(1, 600).into());
-                let make = move |answer| Command::Fetch {
-                    cid,
-                    file,
-                    wait,
-                    answer,
-                };
-                self.slow(cx, make, wait + QUICK)
+                let wait = Duration::from_secs(timeout_secs.clamp(1, 3600).into());
+                let (swarm, store, staging) = (self.swarm()?.clone(), self.blocks()?, self.downloads.clone());
+                self.in_thread(cx, "fetch", move |responder| {
+                    crate::fetch::run(&swarm, &store, &staging, &cid, &file, wait, responder)
+                })
             }
             Request::PutRecord { key, value } => {
                 self.slow(cx, |a| Command::PutRecord(key, value, a), DHT_QUERY_TIMEOUT + QUICK)

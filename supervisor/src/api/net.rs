@@ -17,6 +17,8 @@ use crate::workers::{CallError, Handle};
 const DHT_WAIT: Duration = Duration::from_secs(20);
 /// Longest wait for anything else.
 const WAIT: Duration = Duration::from_secs(5);
+/// Longest wait for a file to be split and stored (a large model is many blocks).
+const ADD_WAIT: Duration = Duration::from_secs(600);
 
 fn not_connected(reason: impl Into<String>) -> Error {
     Error::new(rpc::NOT_CONNECTED, "Not connected").with_data(json!({ "reason": reason.into() }))
@@ -161,14 +163,15 @@ fn staging_file(params: &Value) -> Result<String, Error> {
         .ok_or_else(|| invalid("file must name a file in the node's downloads directory"))
 }
 
-/// `oarn_ipfsAdd`: stores a staged file as a raw block; answers its CID and bytes32 hash.
+/// `oarn_ipfsAdd`: stores a staged file (one raw block, or a UnixFS DAG when larger than a
+/// MiB); answers its CID and sha256.
 pub async fn ipfs_add(net: Option<&Handle<net::Protocol>>, params: &Value) -> Result<Value, Error> {
     match call(
         net,
         Request::Add {
             file: staging_file(params)?,
         },
-        WAIT,
+        ADD_WAIT,
     )
     .await?
     {
@@ -177,7 +180,8 @@ pub async fn ipfs_add(net: Option<&Handle<net::Protocol>>, params: &Value) -> Re
     }
 }
 
-/// `oarn_ipfsFetch`: fetches a block (CID or 0x hash) into a staged file.
+/// `oarn_ipfsFetch`: fetches a file (CID or 0x hash; a raw block or a UnixFS DAG) into a staged
+/// file.
 pub async fn ipfs_fetch(net: Option<&Handle<net::Protocol>>, params: &Value) -> Result<Value, Error> {
     let cid = params
         .get("cid")

@@ -1,4 +1,5 @@
-//! `oarn ipfs add | get`: blocks through the running node. The CLI moves the bytes through the
+//! `oarn ipfs add | get`: files through the running node (one raw block, or a UnixFS DAG of
+//! 256 KiB blocks when larger than a MiB). The CLI moves the bytes through the
 //! node's staging directory (`~/.oarn/downloads`), where the network worker may read and
 //! write; the API carries only the file's name, the CID and the hash.
 
@@ -13,6 +14,9 @@ use oarn::home::Home;
 use serde_json::{Value, json};
 
 use super::args::IpfsCommand;
+
+/// Longest wait for a file to be split and stored (as long as the node allows, and a margin).
+const ADD_WAIT: Duration = Duration::from_secs(610);
 
 /// A staging file removed when dropped, whatever happens.
 struct Staged(std::path::PathBuf);
@@ -34,12 +38,7 @@ fn staged(home: &Home, kind: &str) -> anyhow::Result<(String, Staged)> {
 fn add(home: &Home, path: &Path, json: bool) -> anyhow::Result<()> {
     let (name, file) = staged(home, "add")?;
     std::fs::copy(path, &file.0).with_context(|| format!("cannot read {}", path.display()))?;
-    let v = client::call(
-        &home.socket(),
-        "oarn_ipfsAdd",
-        json!({ "file": name }),
-        super::node::CALL_WAIT,
-    )?;
+    let v = client::call(&home.socket(), "oarn_ipfsAdd", json!({ "file": name }), ADD_WAIT)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -51,7 +50,7 @@ fn add(home: &Home, path: &Path, json: bool) -> anyhow::Result<()> {
 
 fn get(home: &Home, cid: &str, out: Option<&Path>, timeout: u64, json: bool) -> anyhow::Result<()> {
     if out.is_none() && std::io::stdout().is_terminal() && !json {
-        bail!("the block may be binary: give --out FILE, or redirect standard output");
+        bail!("the file may be binary: give --out FILE, or redirect standard output");
     }
     let (name, file) = staged(home, "get")?;
     let params = json!({ "cid": cid, "file": name, "timeout_secs": timeout });
