@@ -147,6 +147,8 @@ pub struct Counters {
     pub blocks_served: u64,
     /// Blocks received from peers over Bitswap (each verified).
     pub blocks_received: u64,
+    /// Bitswap messages dropped because a peer's send queue was full.
+    pub bitswap_dropped: u64,
 }
 
 /// The swarm's state.

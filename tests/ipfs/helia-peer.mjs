@@ -5,6 +5,8 @@
 //   {"op":"add","hex":"…"}                 -> {"cid":"bafkrei…"}   (a raw block)
 //   {"op":"get","cid":"…","timeout_ms":N}  -> {"hex":"…"} or {"error":"…"}
 //   {"op":"dial","addr":"/ip4/…/p2p/…"}    -> {"ok":true} or {"error":"…"}
+//   {"op":"getmany","cids":["…"],"concurrency":N,"timeout_ms":N}
+//                                           -> {"bytes":N,"ms":N}   (fetched, not returned)
 // Its first line is {"peer_id":"…","addrs":["…"]}.
 import { createInterface } from 'node:readline'
 import { createHeliaLight } from 'helia'
@@ -54,6 +56,21 @@ for await (const line of createInterface({ input: process.stdin })) {
         chunks.push(c)
       }
       say({ hex: Buffer.concat(chunks).toString('hex') })
+    } else if (cmd.op === 'getmany') {
+      const signal = AbortSignal.timeout(cmd.timeout_ms ?? 600000)
+      const start = performance.now()
+      let bytes = 0
+      let next = 0
+      const worker = async () => {
+        while (next < cmd.cids.length) {
+          const cid = CID.parse(cmd.cids[next++])
+          for await (const c of helia.blockstore.get(cid, { signal })) {
+            bytes += c.length
+          }
+        }
+      }
+      await Promise.all(Array.from({ length: cmd.concurrency ?? 32 }, worker))
+      say({ bytes, ms: performance.now() - start })
     } else if (cmd.op === 'dial') {
       await helia.libp2p.dial(multiaddr(cmd.addr))
       say({ ok: true })

@@ -136,22 +136,62 @@ async fn read_message<T: futures::AsyncRead + Unpin>(io: &mut T) -> io::Result<M
 
 /// Writes one varint-length-prefixed message.
 async fn write_message<T: futures::AsyncWrite + Unpin>(io: &mut T, msg: &Message) -> io::Result<()> {
-    let body = msg.encode_to_vec();
-    let mut framed = Vec::with_capacity(body.len() + 5);
-    varint(body.len() as u64, &mut framed);
-    framed.extend_from_slice(&body);
-    io.write_all(&framed).await?;
+    io.write_all(&msg.encode_length_delimited_to_vec()).await?;
     io.flush().await
 }
 
-/// Sends one message on a stream of its own to `peer`, then closes it, as IPFS nodes do.
-pub async fn send(mut control: libp2p_stream::Control, peer: PeerId, msg: Message) -> io::Result<()> {
-    let mut stream = control
-        .open_stream(peer, PROTOCOL)
-        .await
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    write_message(&mut stream, &msg).await?;
-    stream.close().await
+/// Messages queued for one peer before more are dropped (a want not answered is asked
+/// again); with messages of at most [`MAX_MESSAGE`], 128 MiB.
+pub const OUTBOX: usize = 32;
+
+/// Sends the messages queued for `peer` in order, on one stream kept open while there is
+/// traffic (as Kubo does), so blocks arrive in the order they were asked for and the peer
+/// accepts one stream instead of one per message. A write that fails is tried once more on
+/// a new stream; a quiet stream is closed after [`STREAM_IDLE`]. Ends when the queue closes.
+pub async fn outbox(
+    mut control: libp2p_stream::Control,
+    peer: PeerId,
+    mut queue: tokio::sync::mpsc::Receiver<Message>,
+) {
+    let mut stream: Option<libp2p::Stream> = None;
+    loop {
+        let next = match stream {
+            Some(_) => tokio::time::timeout(STREAM_IDLE, queue.recv()).await.ok(),
+            None => Some(queue.recv().await),
+        };
+        let msg = match next {
+            None => {
+                if let Some(mut s) = stream.take() {
+                    let _ = s.close().await;
+                }
+                continue;
+            }
+            Some(None) => break,
+            Some(Some(m)) => m,
+        };
+        for _attempt in 0..2 {
+            let s = match &mut stream {
+                Some(s) => s,
+                None => match control.open_stream(peer, PROTOCOL).await {
+                    Ok(s) => stream.insert(s),
+                    Err(e) => {
+                        tracing::debug!(%peer, "cannot open a bitswap stream: {e}");
+                        break;
+                    }
+                },
+            };
+            match write_message(s, &msg).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::debug!(%peer, "bitswap message not delivered: {e}");
+                    stream = None;
+                }
+            }
+        }
+    }
+    if let Some(mut s) = stream {
+        let _ = s.close().await;
+    }
 }
 
 /// Reads the messages of one inbound stream until it ends, errs or idles, handing each to
@@ -199,6 +239,8 @@ pub struct Engine {
     pub store: Store,
     /// Wanted blocks: until when, and when they were last asked for.
     wants: HashMap<Cid, Want>,
+    /// When a wanted block last arrived.
+    last_block: Instant,
     /// Blocks served and received, for status.
     pub served: u64,
     pub received: u64,
@@ -228,6 +270,7 @@ impl Engine {
         Self {
             store,
             wants: HashMap::new(),
+            last_block: Instant::now(),
             served: 0,
             received: 0,
         }
@@ -280,10 +323,14 @@ impl Engine {
         over
     }
 
-    /// Wants not answered within `every` of being asked, asked again: a peer may have lost
-    /// them, or its answer may have been dropped (a node that opens a stream per message, as
-    /// Kubo does, can outrun the inbound stream queue).
+    /// When no wanted block has arrived for `every`, the wants asked more than `every` ago,
+    /// asked again: a peer may have lost them, or its answer may have been dropped (a node
+    /// that opens a stream per message, as Kubo does, can outrun the inbound stream queue).
+    /// While blocks flow, nothing is asked twice.
     pub fn rebroadcast(&mut self, now: Instant, every: Duration) -> Option<Message> {
+        if now.saturating_duration_since(self.last_block) < every {
+            return None;
+        }
         let mut again = Vec::new();
         for (cid, w) in &mut self.wants {
             if again.len() < MAX_ENTRIES && now.saturating_duration_since(w.asked) >= every {
@@ -350,6 +397,7 @@ impl Engine {
             match self.store.put(&cid, &b.data) {
                 Ok(()) => {
                     self.wants.remove(&cid);
+                    self.last_block = Instant::now();
                     self.received += 1;
                     out.got.push(cid);
                 }

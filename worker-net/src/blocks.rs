@@ -103,6 +103,14 @@ impl Store {
         self.path(cid).exists()
     }
 
+    /// The size of a stored block.
+    pub fn size(&self, cid: &Cid) -> Result<u64, BlockError> {
+        let path = self.path(cid);
+        std::fs::metadata(&path)
+            .map(|m| m.len())
+            .map_err(|source| BlockError::Io { path, source })
+    }
+
     /// The block, if stored.
     pub fn get(&self, cid: &Cid) -> Result<Option<Vec<u8>>, BlockError> {
         let path = self.path(cid);

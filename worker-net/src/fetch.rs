@@ -4,21 +4,26 @@
 //! every block having been verified against its CID on arrival.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cid::Cid;
 use oarn_protocol::envelope::{ErrorKind, ErrorReply, Progress};
-use oarn_protocol::net::{Event, Protocol, Reply};
-use oarn_protocol::serve::Responder;
+use oarn_protocol::net::Reply;
 
 use crate::blocks::{self, Store};
 use crate::node::{Command, Handle};
 use crate::unixfs;
 
-/// Blocks asked for in one batch (64 MiB of 256 KiB leaves); below the engine's want limit.
-pub const BATCH: usize = 256;
+/// Blocks asked for in one batch (16 MiB of 256 KiB leaves).
+pub const BATCH: usize = 64;
+/// Batches in flight at once; `BATCH * LANES` stays below the engine's want limit.
+pub const LANES: usize = 4;
 /// Extra wait for the swarm to answer, beyond the fetch's own deadline.
 const SLACK: Duration = Duration::from_secs(5);
+
+/// What a lane fetched: for each of its batches, the batch's index and the links under it.
+type Found = Vec<(usize, Vec<Cid>)>;
 
 fn invalid(e: impl std::fmt::Display) -> ErrorReply {
     ErrorReply::new(ErrorKind::InvalidRequest, e.to_string())
@@ -43,21 +48,28 @@ fn want(swarm: &Handle, cids: &[Cid], deadline: Instant) -> Result<(), ErrorRepl
         .map(|_| ())
 }
 
-/// Fetches `cid` (text or 0x hash) into `staging/file` within `wait`, streaming to
-/// `responder` the bytes of file data fetched against the file's size; a cancel is seen
-/// between batches.
+/// What to fetch, and where to.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// CID text or 0x hash.
+    pub cid: String,
+    /// Plain file name in the staging directory.
+    pub file: String,
+    /// How long the whole fetch may take.
+    pub wait: Duration,
+}
+
+/// Fetches `job.cid` into `staging/job.file`, reporting to `progress` the bytes of file data
+/// fetched against the file's size; `cancelled` is asked between batches.
 pub fn run(
     swarm: &Handle,
     store: &Store,
     staging: &Path,
-    cid: &str,
-    file: &str,
-    wait: Duration,
-    responder: &Responder<Protocol>,
+    job: &Job,
+    progress: &(dyn Fn(Progress) + Sync),
+    cancelled: &(dyn Fn() -> bool + Sync),
 ) -> Result<Reply, ErrorReply> {
-    let progress = |p: Progress| {
-        let _ = responder.emit(Event::Progress(p));
-    };
+    let (cid, file, wait) = (job.cid.as_str(), job.file.as_str(), job.wait);
     if !crate::download::plain_name(file) {
         return Err(invalid(format!("{file:?} is not a plain file name")));
     }
@@ -66,8 +78,9 @@ pub fn run(
     want(swarm, &[root], deadline)?;
     let top = unixfs::stored(store, &root).map_err(invalid)?;
     let total = top.filesize.unwrap_or(0);
-    let mut done = top.data.len() as u64;
+    let done = top.data.len() as u64;
     progress(Progress { done, total });
+    let done = AtomicU64::new(done);
     let mut level = top.links;
     let mut depth = 0;
     while !level.is_empty() {
@@ -75,23 +88,52 @@ pub fn run(
         if depth > unixfs::MAX_DEPTH {
             return Err(invalid(unixfs::Error::TooLarge(root.to_string())));
         }
-        let mut next = Vec::new();
-        for batch in level.chunks(BATCH) {
-            if responder.cancelled() {
-                return Err(ErrorReply::new(
-                    ErrorKind::Cancelled,
-                    "the fetch was cancelled; the blocks fetched so far are kept",
-                ));
+        let batches: Vec<&[Cid]> = level.chunks(BATCH).collect();
+        // Each lane fetches every LANES-th batch, so LANES batches are in flight at once
+        // and the peers never wait for us to ask for more.
+        let lane = |first: usize| -> Result<Found, ErrorReply> {
+            let mut found = Vec::new();
+            for (i, batch) in batches.iter().enumerate().skip(first).step_by(LANES) {
+                if cancelled() {
+                    return Err(ErrorReply::new(
+                        ErrorKind::Cancelled,
+                        "the fetch was cancelled; the blocks fetched so far are kept",
+                    ));
+                }
+                want(swarm, batch, deadline)?;
+                let mut links = Vec::new();
+                for cid in *batch {
+                    let bytes = if cid.codec() == blocks::RAW {
+                        store.size(cid).map_err(invalid)?
+                    } else {
+                        let node = unixfs::stored(store, cid).map_err(invalid)?;
+                        links.extend(node.links);
+                        node.data.len() as u64
+                    };
+                    let now = done.fetch_add(bytes, Ordering::Relaxed) + bytes;
+                    if cid == batch.last().unwrap_or(cid) {
+                        progress(Progress { done: now, total });
+                    }
+                }
+                found.push((i, links));
             }
-            want(swarm, batch, deadline)?;
-            for cid in batch {
-                let node = unixfs::stored(store, cid).map_err(invalid)?;
-                done += node.data.len() as u64;
-                next.extend(node.links);
-            }
-            progress(Progress { done, total });
+            Ok(found)
+        };
+        let lanes: Vec<Result<Found, ErrorReply>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..LANES.min(batches.len()))
+                .map(|l| s.spawn(move || lane(l)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(internal("a fetch lane panicked"))))
+                .collect()
+        });
+        let mut found = Vec::new();
+        for l in lanes {
+            found.extend(l?);
         }
-        level = next;
+        found.sort_by_key(|(i, _)| *i);
+        level = found.into_iter().flat_map(|(_, links)| links).collect();
     }
     let path = staging.join(file);
     let mut out = std::io::BufWriter::new(

@@ -8,7 +8,6 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -29,8 +28,6 @@ use crate::peers::Book;
 
 /// Bitswap messages read but not yet handled; readers wait beyond this.
 const BITSWAP_QUEUE: usize = 256;
-/// Bitswap messages being sent at once; more wait their turn.
-const BITSWAP_SENDING: usize = 64;
 /// Events queued for the supervisor before new ones are dropped.
 pub const EVENT_QUEUE: usize = 1024;
 /// Commands queued for the swarm before callers are told it is busy.
@@ -152,8 +149,10 @@ struct Node {
     bitswap_control: libp2p_stream::Control,
     /// Messages read from inbound Bitswap streams.
     bitswap_in: tokio::sync::mpsc::Receiver<(PeerId, bitswap::Message)>,
-    /// Bounds the Bitswap messages being sent at once.
-    bitswap_out: Arc<tokio::sync::Semaphore>,
+    /// Each connected peer's queue of Bitswap messages (see [`bitswap::outbox`]).
+    outboxes: HashMap<PeerId, tokio::sync::mpsc::Sender<bitswap::Message>>,
+    /// Bitswap messages dropped because a peer's queue was full.
+    dropped_bitswap: u64,
     /// Wants being waited for: the blocks still missing, until when, and the answer.
     batches: Vec<(HashSet<Cid>, Instant, Answer)>,
     tasks: TopicHash,
@@ -241,7 +240,8 @@ impl Node {
             bitswap: Engine::new(blocks),
             bitswap_control,
             bitswap_in,
-            bitswap_out: Arc::new(tokio::sync::Semaphore::new(BITSWAP_SENDING)),
+            outboxes: HashMap::new(),
+            dropped_bitswap: 0,
             batches: Vec::new(),
             tasks: IdentTopic::new(TASKS_TOPIC).hash(),
             network: IdentTopic::new(NETWORK_TOPIC).hash(),
@@ -346,6 +346,7 @@ impl Node {
                     counters: Counters {
                         blocks_served: self.bitswap.served,
                         blocks_received: self.bitswap.received,
+                        bitswap_dropped: self.dropped_bitswap,
                         ..self.counters
                     },
                 })));
@@ -392,16 +393,15 @@ impl Node {
 
     fn send_bitswap(&mut self, messages: Vec<(PeerId, bitswap::Message)>) {
         for (peer, msg) in messages {
-            let control = self.bitswap_control.clone();
-            let permits = self.bitswap_out.clone();
-            tokio::spawn(async move {
-                let Ok(_permit) = permits.acquire_owned().await else {
-                    return;
-                };
-                if let Err(e) = bitswap::send(control, peer, msg).await {
-                    tracing::debug!(%peer, "bitswap message not delivered: {e}");
-                }
+            let queue = self.outboxes.entry(peer).or_insert_with(|| {
+                let (tx, rx) = tokio::sync::mpsc::channel(bitswap::OUTBOX);
+                tokio::spawn(bitswap::outbox(self.bitswap_control.clone(), peer, rx));
+                tx
             });
+            if let Err(e) = queue.try_send(msg) {
+                self.dropped_bitswap += 1;
+                tracing::debug!(%peer, "bitswap message dropped: {e}");
+            }
         }
     }
 
@@ -562,6 +562,8 @@ impl Node {
                 }
                 self.book.disconnected(peer_id, &remote.to_string(), num_established);
                 if num_established == 0 {
+                    // Its queue closes, and the sending task with it.
+                    self.outboxes.remove(&peer_id);
                     self.emit(Event::Disconnected(peer_id.to_string()));
                 }
             }

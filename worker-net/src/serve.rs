@@ -194,8 +194,12 @@ impl Handler<Protocol> for Worker {
             } => {
                 let wait = Duration::from_secs(timeout_secs.clamp(1, 3600).into());
                 let (swarm, store, staging) = (self.swarm()?.clone(), self.blocks()?, self.downloads.clone());
+                let job = crate::fetch::Job { cid, file, wait };
                 self.in_thread(cx, "fetch", move |responder| {
-                    crate::fetch::run(&swarm, &store, &staging, &cid, &file, wait, responder)
+                    let progress = |p| {
+                        let _ = responder.emit(oarn_protocol::net::Event::Progress(p));
+                    };
+                    crate::fetch::run(&swarm, &store, &staging, &job, &progress, &|| responder.cancelled())
                 })
             }
             Request::PutRecord { key, value } => {

@@ -79,6 +79,7 @@ pub async fn peers(net: Option<&Handle<net::Protocol>>) -> Result<Value, Error> 
             "bitswap": {
                 "blocks_served": s.counters.blocks_served,
                 "blocks_received": s.counters.blocks_received,
+                "messages_dropped": s.counters.bitswap_dropped,
             },
         })),
         other => Err(unexpected(other)),
