@@ -79,3 +79,36 @@ fn truncated_and_foreign_files_are_refused() {
     assert_eq!(node.json(&["model", "list", "--json"]), Value::Array(vec![]));
     assert_eq!(blobs(&node), 0, "nothing half-imported is left");
 }
+
+#[test]
+fn installing_past_the_cache_limit_evicts_the_least_recently_used_model() {
+    // Room for one copy of the model (94 MiB) but not two.
+    let node = Node::new().with_env("OARN_STORAGE__MAX_CACHE_SIZE_GB", "0.15");
+    let model = test_model();
+    // A second real model with its own digest: the same file, its last weight byte changed.
+    let mut bytes = std::fs::read(&model).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    let other = node.dir.path().join("other.gguf");
+    std::fs::write(&other, &bytes).unwrap();
+
+    node.json(&["model", "import", model.to_str().unwrap(), "--name", "first", "--json"]);
+    let second = node.json(&["model", "import", other.to_str().unwrap(), "--name", "second", "--json"]);
+    assert_eq!(second["evicted"], serde_json::json!(["first"]), "{second}");
+    let list = node.json(&["model", "list", "--json"]);
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["second"]);
+    assert_eq!(blobs(&node), 1, "the evicted model's blob is gone");
+
+    // Without a limit nothing goes.
+    let unlimited = Node::new().with_env("OARN_STORAGE__MAX_CACHE_SIZE_GB", "0");
+    unlimited.json(&["model", "import", model.to_str().unwrap(), "--name", "first", "--json"]);
+    let again = unlimited.json(&["model", "import", other.to_str().unwrap(), "--name", "second", "--json"]);
+    assert_eq!(again["evicted"], serde_json::json!([]));
+    let out = unlimited.oarn(&["config", "set", "storage.max_cache_size_gb", "-1"]);
+    assert!(!out.status.success(), "a negative limit is refused");
+}

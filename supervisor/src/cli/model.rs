@@ -43,16 +43,46 @@ fn pull(config: &Config, home: &Home, store: &Store, what: &Pull, json: bool) ->
     }));
     bar.finish_and_clear();
     let pulled = pulled?;
+    let evicted = evict(config, store, &pulled.model.name)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&pulled)?);
+        let mut v = serde_json::to_value(&pulled)?;
+        v["evicted"] = json!(evicted);
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         let m = &pulled.model;
         if pulled.resumed_from > 0 {
             println!("resumed at {}", mib(pulled.resumed_from));
         }
         println!("pulled {} ({}, {})", m.name, mib(m.size), m.digest);
+        say_evicted(config, &evicted);
     }
     Ok(())
+}
+
+/// Keeps the cache under `storage.max_cache_size_gb` after `keep` was installed: the least
+/// recently used other models go.
+fn evict(config: &Config, store: &Store, keep: &str) -> anyhow::Result<Vec<String>> {
+    let Some(limit) = config.storage.cache_limit() else {
+        return Ok(Vec::new());
+    };
+    let evicted = store.evict(limit, keep)?;
+    if store.size()? > limit {
+        eprintln!(
+            "warning: {keep} alone is larger than storage.max_cache_size_gb = {}",
+            config.storage.max_cache_size_gb
+        );
+    }
+    Ok(evicted.into_iter().map(|m| m.name).collect())
+}
+
+fn say_evicted(config: &Config, evicted: &[String]) {
+    if !evicted.is_empty() {
+        println!(
+            "evicted {} (least recently used) to stay under storage.max_cache_size_gb = {}",
+            evicted.join(", "),
+            config.storage.max_cache_size_gb
+        );
+    }
 }
 
 fn mib(bytes: u64) -> String {
@@ -117,10 +147,14 @@ pub fn run(home: &Home, command: ModelCommand) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let m = store.import(&path, name.as_deref(), force)?;
+            let evicted = evict(&config, &store, &m.name)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&m)?);
+                let mut v = serde_json::to_value(&m)?;
+                v["evicted"] = json!(evicted);
+                println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 println!("imported {} ({}, {})", m.name, mib(m.size), m.digest);
+                say_evicted(&config, &evicted);
             }
         }
         ModelCommand::Pull {

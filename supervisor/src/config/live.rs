@@ -83,7 +83,7 @@ mod apply_tests {
         new.network.max_peers = 2;
         new.network.max_peers_per_ip = 5;
         new.compute.max_concurrent_tasks = 3;
-        new.storage.max_cache_size_gb = 4;
+        new.storage.max_cache_size_gb = 4.0;
         new.workers.ping_interval_secs = 6;
         new.workers.ping_timeout_secs = 60;
         new.network.listen_port = 1234;

@@ -193,16 +193,24 @@ impl Default for Compute {
 pub struct Storage {
     /// Model cache; relative paths are under the node home, `~` is expanded.
     pub models_dir: PathBuf,
-    pub max_cache_size_gb: u32,
+    /// Largest total size of the model cache in GiB (fractions allowed); 0 is no limit.
+    pub max_cache_size_gb: f64,
     /// Kubo RPC API of an IPFS daemon the operator runs; empty uses the built-in node.
     pub ipfs_api: String,
+}
+
+impl Storage {
+    /// The model cache limit in bytes, `None` for no limit.
+    pub fn cache_limit(&self) -> Option<u64> {
+        (self.max_cache_size_gb > 0.0).then(|| (self.max_cache_size_gb * f64::from(1u32 << 30)) as u64)
+    }
 }
 
 impl Default for Storage {
     fn default() -> Self {
         Self {
             models_dir: PathBuf::from("models"),
-            max_cache_size_gb: 50,
+            max_cache_size_gb: 50.0,
             ipfs_api: String::new(),
         }
     }
@@ -338,6 +346,13 @@ impl Config {
             bad(
                 "compute.max_concurrent_tasks",
                 format!("{} is out of range; use 1 to 256", self.compute.max_concurrent_tasks),
+            );
+        }
+        let cache = self.storage.max_cache_size_gb;
+        if !cache.is_finite() || !(0.0..=1_000_000.0).contains(&cache) {
+            bad(
+                "storage.max_cache_size_gb",
+                format!("{cache} is out of range; use 0 (no limit) to 1000000 GiB"),
             );
         }
         if self.privacy.rotation_interval_mins == 0 {

@@ -74,7 +74,8 @@ accepted_models = []
 [storage]
 # Model cache; a relative path is under the node home.
 models_dir = "models"
-# Largest size of the model cache in GiB; least recently used models are evicted. (live)
+# Largest size of the model cache in GiB (fractions allowed, 0 for no limit); installing a
+# model evicts the least recently used others to stay under it. (live)
 max_cache_size_gb = 50
 # Kubo RPC API of an IPFS daemon you run (e.g. "http://127.0.0.1:5001");
 # empty uses the node's built-in IPFS.

@@ -24,7 +24,23 @@ pub struct Manifest {
     pub source: String,
     /// Unix time of the import.
     pub added_at: u64,
+    /// Unix time it was last loaded for inference (0: never).
+    #[serde(default)]
+    pub last_used: u64,
     pub metadata: Metadata,
+}
+
+impl Manifest {
+    /// When it was last used, or installed if never used: the eviction order.
+    fn recency(&self) -> u64 {
+        self.last_used.max(self.added_at)
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Why a store operation failed.
@@ -154,9 +170,8 @@ impl Store {
             size,
             digest: format!("sha256:{digest}"),
             source: source.to_string(),
-            added_at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            added_at: unix_now(),
+            last_used: 0,
             metadata,
         };
         let blob = self.blob(&manifest);
@@ -165,10 +180,48 @@ impl Store {
         } else {
             std::fs::rename(&tmp, &blob).map_err(io("cannot store", &blob))?;
         }
-        let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
-        let mpath = self.manifest_path(&name);
-        crate::config::edit::write_atomic(&mpath, &json).map_err(io("cannot write", &mpath))?;
+        self.write_manifest(&manifest)?;
         Ok(manifest)
+    }
+
+    fn write_manifest(&self, manifest: &Manifest) -> Result<(), StoreError> {
+        let json = serde_json::to_vec_pretty(manifest).expect("a manifest serializes");
+        let mpath = self.manifest_path(&manifest.name);
+        crate::config::edit::write_atomic(&mpath, &json).map_err(io("cannot write", &mpath))
+    }
+
+    /// Records that `name` was just loaded for inference (eviction spares recent models).
+    pub fn touch(&self, name: &str) -> Result<(), StoreError> {
+        let mut m = self.get(name)?;
+        m.last_used = unix_now();
+        self.write_manifest(&m)
+    }
+
+    /// Bytes the cache holds: each blob once, however many names share it.
+    pub fn size(&self) -> Result<u64, StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter(|m| seen.insert(m.digest.clone()))
+            .map(|m| m.size)
+            .sum())
+    }
+
+    /// Removes the least recently used models, never `keep`, until the cache holds at most
+    /// `limit` bytes (or only `keep` is left); returns what it removed, oldest first.
+    pub fn evict(&self, limit: u64, keep: &str) -> Result<Vec<Manifest>, StoreError> {
+        let mut others: Vec<Manifest> = self.list()?.into_iter().filter(|m| m.name != keep).collect();
+        others.sort_by_key(|m| (m.recency(), m.name.clone()));
+        let mut evicted = Vec::new();
+        for m in others {
+            if self.size()? <= limit {
+                break;
+            }
+            self.remove(&m.name)?;
+            evicted.push(m);
+        }
+        Ok(evicted)
     }
 
     /// Copies `from` to `to` (mode 0600, synced), returning the sha256 (hex) and size.
@@ -314,6 +367,49 @@ mod tests {
             store.import(&src, Some("../etc"), false),
             Err(StoreError::BadName { .. })
         ));
+    }
+
+    /// A sample model whose context length (and so its bytes and digest) is `ctx`.
+    fn sample_with_context(ctx: u32) -> Vec<u8> {
+        let mut b = sample();
+        let at = b.windows(4).position(|w| w == 2048u32.to_le_bytes()).unwrap();
+        b[at..at + 4].copy_from_slice(&ctx.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn eviction_removes_least_recently_used_models_and_spares_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("models")).unwrap();
+        let mut models = Vec::new();
+        for (i, name) in ["old", "used", "new"].iter().enumerate() {
+            let src = dir.path().join(format!("{name}.gguf"));
+            std::fs::write(&src, sample_with_context(1000 + i as u32)).unwrap();
+            let mut m = store.import(&src, None, false).unwrap();
+            // Installed a second apart, oldest first.
+            m.added_at = 1_000 + i as u64;
+            store.write_manifest(&m).unwrap();
+            models.push(m);
+        }
+        let one = models[0].size;
+        assert_eq!(store.size().unwrap(), 3 * one);
+        store.touch("old").unwrap(); // used just now: the most recent
+        let evicted = store.evict(2 * one, "new").unwrap();
+        assert_eq!(evicted.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["used"]);
+        assert!(!store.blob(&models[1]).exists(), "its blob went too");
+        // A limit below the new model alone leaves just it.
+        let evicted = store.evict(0, "new").unwrap();
+        assert_eq!(evicted.len(), 1);
+        assert_eq!(
+            store
+                .list()
+                .unwrap()
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>(),
+            ["new"]
+        );
+        assert!(store.evict(0, "new").unwrap().is_empty());
     }
 
     #[test]
