@@ -455,3 +455,41 @@ fn a_bootstrap_peer_named_by_dns_is_resolved_and_dialled() {
     assert!(found.is_some(), "{by_name} was resolved and dialled: {}", b.log());
     assert!(!b.log().contains("seccomp"), "{}", b.log());
 }
+
+#[test]
+fn a_model_is_pulled_over_ipfs_from_a_peer_and_installed_verified() {
+    const SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+    let a = node(&[]);
+    let (tcp, _) = listen(&a);
+    let added = a.json(&["ipfs", "add", oarn_tests::test_model().to_str().unwrap(), "--json"]);
+    let cid = added["cid"].as_str().unwrap().to_string();
+    assert_eq!(added["hash"], format!("0x{SHA256}"));
+
+    // Not running: a clear error naming what to do.
+    let b = node(&[tcp.as_str()]);
+    let idle = Node::new();
+    let out = idle.oarn(&["model", "pull", &format!("ipfs://{cid}")]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("oarn start"), "{out:?}");
+
+    // A wrong --sha256 installs nothing.
+    let source = format!("ipfs://{cid}");
+    let wrong = "11".repeat(32);
+    let out = b.oarn(&["model", "pull", &source, "--name", "smol", "--sha256", &wrong]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not the one --sha256 gave"),
+        "{out:?}"
+    );
+    assert_eq!(b.json(&["model", "list", "--json"]), serde_json::json!([]));
+
+    let pulled = b.json(&["model", "pull", &source, "--name", "smol", "--sha256", SHA256, "--json"]);
+    assert_eq!(pulled["model"]["digest"], format!("sha256:{SHA256}"));
+    assert_eq!(pulled["model"]["source"], source.as_str());
+    assert_eq!(
+        b.json(&["model", "info", "smol", "--json"])["metadata"]["architecture"],
+        "llama"
+    );
+    let staged: Vec<_> = std::fs::read_dir(b.home().join("downloads")).unwrap().collect();
+    assert!(staged.is_empty(), "staging files are cleaned up");
+}

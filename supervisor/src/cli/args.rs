@@ -465,7 +465,9 @@ pub enum ModelCommand {
         json: bool,
     },
     /// Download a model (https://…/model.gguf or hf://org/repo/file.gguf) in the sandboxed
-    /// network worker, resuming an interrupted pull, then verify and install it.
+    /// network worker, resuming an interrupted pull, then verify and install it. An
+    /// ipfs://CID is fetched over Bitswap by the running node (`oarn start`), every block
+    /// verified against its CID.
     Pull {
         source: String,
         /// Name to install it under [default: from the URL's file name].

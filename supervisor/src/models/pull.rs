@@ -1,7 +1,9 @@
 //! `oarn model pull`: the network worker downloads the model into its staging directory
 //! (resuming an interrupted download of the same source), then the store imports it, which
 //! checks the GGUF file before the model becomes visible. The supervisor itself opens no
-//! connection: it only names the URL and reads the finished file.
+//! connection: it only names the URL and reads the finished file. An `ipfs://CID` source is
+//! fetched by the running node's swarm instead (verified block by block) and installed the
+//! same way.
 
 use std::path::PathBuf;
 
@@ -23,8 +25,17 @@ pub const MAX_BYTES: u64 = 256 << 30;
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
     /// The source is not something this build can pull.
-    #[error("{0:?} is not a source oarn can pull: use https://…/model.gguf or hf://org/repo/file.gguf")]
+    #[error("{0:?} is not a source oarn can pull: use https://…/model.gguf, hf://org/repo/file.gguf or ipfs://CID")]
     Source(String),
+    /// Fetching from IPFS went wrong (the node is not running, or no peer had the file).
+    #[error("pulling {cid} over IPFS: {source}")]
+    Ipfs {
+        cid: String,
+        source: crate::api::client::ClientError,
+    },
+    /// The file fetched is not the one `--sha256` names (it was removed).
+    #[error("{cid} has sha256 {got}, not the one --sha256 gave; nothing was installed")]
+    WrongDigest { cid: String, got: String },
     /// `--sha256` is not 64 hex digits.
     #[error("--sha256 must be 64 hex digits")]
     Digest,
@@ -102,6 +113,63 @@ pub struct Pull {
     pub force: bool,
 }
 
+/// The CID of an IPFS source: `ipfs://CID` or `/ipfs/CID`.
+pub fn ipfs_cid(source: &str) -> Option<&str> {
+    let cid = source
+        .strip_prefix("ipfs://")
+        .or_else(|| source.strip_prefix("/ipfs/"))?;
+    (!cid.is_empty() && cid.chars().all(|c| c.is_ascii_alphanumeric())).then_some(cid)
+}
+
+/// Longest a pull over IPFS waits for the file (the node's own limit).
+const IPFS_WAIT: u64 = 600;
+
+/// Pulls `cid` through the running node (its swarm reaches IPFS peers; a pull that stops
+/// resumes from the blocks the node kept), then installs it as [`pull`] does.
+fn pull_ipfs(home: &Home, store: &Store, what: &Pull, cid: &str) -> Result<Pulled, PullError> {
+    let name = what.name.as_deref();
+    if let Some(n) = name {
+        super::store::check_name(n)?;
+    }
+    let file = format!("pull-ipfs-{:016x}.gguf", fastrand::u64(..));
+    let path = home.root().join("downloads").join(&file);
+    let params = serde_json::json!({ "cid": cid, "file": file, "timeout_secs": IPFS_WAIT });
+    let wait = std::time::Duration::from_secs(IPFS_WAIT + 15);
+    let fetched = crate::api::client::call(&home.socket(), "oarn_ipfsFetch", params, wait);
+    let installed = fetched
+        .map_err(|source| PullError::Ipfs {
+            cid: cid.into(),
+            source,
+        })
+        .and_then(|v| {
+            let got = v["hash"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_start_matches("0x")
+                .to_string();
+            if let Some(want) = what.sha256
+                && crate::p2p::hex(&want).trim_start_matches("0x") != got
+            {
+                return Err(PullError::WrongDigest { cid: cid.into(), got });
+            }
+            let source = format!("ipfs://{cid}");
+            store
+                .import_from(&path, name, what.force, &source, &PathBuf::from(cid))
+                .map_err(|e| match e {
+                    StoreError::Model { source: why, .. } => PullError::NotAModel {
+                        url: source,
+                        source: why,
+                    },
+                    other => PullError::Store(other),
+                })
+        });
+    let _ = std::fs::remove_file(&path);
+    Ok(Pulled {
+        model: installed?,
+        resumed_from: 0,
+    })
+}
+
 /// Pulls into the store, calling `on_progress` as bytes arrive.
 pub async fn pull(
     config: &Config,
@@ -110,6 +178,9 @@ pub async fn pull(
     what: &Pull,
     mut on_progress: impl FnMut(Progress),
 ) -> Result<Pulled, PullError> {
+    if let Some(cid) = ipfs_cid(&what.source) {
+        return pull_ipfs(home, store, what, cid);
+    }
     let url = url(&what.source)?;
     let name = what.name.as_deref();
     if let Some(n) = name {
