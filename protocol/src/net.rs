@@ -31,8 +31,15 @@ pub enum Request {
     PutRecord { key: String, value: Vec<u8> },
     /// Find a record in the DHT.
     GetRecord { key: String },
-    /// Store a file of the staging directory as one raw IPFS block.
+    /// Store a file of the staging directory (one raw block, or a UnixFS DAG) and pin it.
     Add { file: String },
+    /// Pin (`pin`) or unpin a root whose DAG is in the store.
+    Pin { cid: String, pin: bool },
+    /// The pinned roots.
+    Pins,
+    /// Remove unpinned blocks, oldest first, until the store holds at most `limit` bytes
+    /// (0: every unpinned block); blocks stored in the last minutes are spared.
+    Collect { limit: u64 },
     /// Fetch a file (CID or 0x hash; one raw block or a UnixFS DAG) from this node's store or
     /// its peers over Bitswap, into a file of the staging directory; [`Event::Progress`]
     /// streams while it runs.
@@ -85,6 +92,9 @@ pub struct Settings {
     pub padding: bool,
     /// Pass on only announcements for these model hashes (empty: every model).
     pub accept_models: Vec<[u8; 32]>,
+    /// The block store's size limit: unpinned blocks beyond it are collected after each add
+    /// or fetch (0: no limit).
+    pub ipfs_cache_bytes: u64,
 }
 
 /// A peer to dial, as configured or as OARNRegistry lists it: the worker parses both.
@@ -184,6 +194,14 @@ pub enum Reply {
     Added {
         cid: String,
         hash: [u8; 32],
+    },
+    /// The pinned roots.
+    Pins(Vec<String>),
+    /// A collection: blocks and bytes removed, bytes kept.
+    Collected {
+        blocks: u64,
+        bytes: u64,
+        kept: u64,
     },
     /// A file fetched into the staging file: its CID, sha256 and size.
     Fetched {

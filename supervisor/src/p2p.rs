@@ -111,6 +111,7 @@ pub fn settings(config: &Config, models_dir: &Path, bootstrap: Vec<Bootstrap>) -
         max_per_ip: config.network.max_peers_per_ip,
         padding: config.privacy.padding_enabled,
         accept_models: accepted_models(config, models_dir),
+        ipfs_cache_bytes: config.storage.ipfs_cache_limit().unwrap_or(0),
     }
 }
 

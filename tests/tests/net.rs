@@ -493,3 +493,65 @@ fn a_model_is_pulled_over_ipfs_from_a_peer_and_installed_verified() {
     let staged: Vec<_> = std::fs::read_dir(b.home().join("downloads")).unwrap().collect();
     assert!(staged.is_empty(), "staging files are cleaned up");
 }
+
+/// Makes every stored block look an hour old, past the window in which blocks are spared.
+fn age_blocks(n: &Node) {
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    for entry in std::fs::read_dir(n.home().join("ipfs/blocks")).unwrap() {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(entry.unwrap().path())
+            .unwrap();
+        f.set_modified(old).unwrap();
+    }
+}
+
+#[test]
+fn pinned_files_survive_garbage_collection_and_unpinned_ones_go() {
+    let a = node(&[]);
+    let big = a.dir.path().join("big.bin");
+    std::fs::write(&big, noise(2 << 20)).unwrap();
+    let big_cid = a.json(&["ipfs", "add", big.to_str().unwrap(), "--json"])["cid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let small = a.dir.path().join("small.txt");
+    std::fs::write(&small, b"cache only\n").unwrap();
+    let small_cid = a.json(&["ipfs", "add", small.to_str().unwrap(), "--json"])["cid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pins = a.json(&["ipfs", "pin", "ls", "--json"]);
+    assert_eq!(
+        pins["pins"].as_array().unwrap().len(),
+        2,
+        "added files are pinned: {pins}"
+    );
+    a.json(&["ipfs", "pin", "rm", &small_cid, "--json"]);
+
+    // Fresh blocks are spared; an hour later the unpinned one goes and the pinned DAG stays.
+    assert_eq!(a.json(&["ipfs", "gc", "--json"])["blocks_removed"], 0);
+    age_blocks(&a);
+    let gc = a.json(&["ipfs", "gc", "--json"]);
+    assert_eq!(
+        (gc["blocks_removed"].as_u64(), gc["bytes_freed"].as_u64()),
+        (Some(1), Some(11)),
+        "{gc}"
+    );
+    let out = a.dir.path().join("again.bin");
+    let got = a.json(&["ipfs", "get", &big_cid, "--out", out.to_str().unwrap(), "--json"]);
+    assert_eq!(got["size"], 2 << 20);
+    let gone = a.oarn(&["ipfs", "get", &small_cid, "--timeout", "1"]);
+    assert!(!gone.status.success());
+
+    // Unpinned, the whole DAG goes; it cannot be pinned again without its blocks.
+    a.json(&["ipfs", "pin", "rm", &big_cid, "--json"]);
+    let gc = a.json(&["ipfs", "gc", "--json"]);
+    assert_eq!(
+        (gc["blocks_removed"].as_u64(), gc["bytes_kept"].as_u64()),
+        (Some(9), Some(0)),
+        "{gc}"
+    );
+    let out = a.oarn(&["ipfs", "pin", "add", &big_cid]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not complete"), "{out:?}");
+}

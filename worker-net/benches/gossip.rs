@@ -24,6 +24,7 @@ fn settings(bootstrap: Vec<Bootstrap>) -> Settings {
         max_per_ip: 64,
         padding: true,
         accept_models: Vec::new(),
+        ipfs_cache_bytes: 0,
     }
 }
 

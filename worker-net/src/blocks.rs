@@ -103,6 +103,33 @@ impl Store {
         self.path(cid).exists()
     }
 
+    /// Every stored block: its CID, size and when it was stored.
+    pub fn entries(&self) -> Result<Vec<(Cid, u64, std::time::SystemTime)>, BlockError> {
+        let io = |source| BlockError::Io {
+            path: self.dir.clone(),
+            source,
+        };
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let Ok(cid) = Cid::try_from(entry.file_name().to_string_lossy().as_ref()) else {
+                continue; // a partial write, or a stranger
+            };
+            let meta = entry.metadata().map_err(io)?;
+            out.push((cid, meta.len(), meta.modified().map_err(io)?));
+        }
+        Ok(out)
+    }
+
+    /// Removes a block (gone already is fine).
+    pub fn remove(&self, cid: &Cid) -> Result<(), BlockError> {
+        let path = self.path(cid);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(BlockError::Io { path, source: e }),
+            _ => Ok(()),
+        }
+    }
+
     /// The size of a stored block.
     pub fn size(&self, cid: &Cid) -> Result<u64, BlockError> {
         let path = self.path(cid);

@@ -6,6 +6,7 @@
 //! - [`bitswap`]: Bitswap 1.2.0, to exchange blocks with IPFS nodes.
 //! - [`unixfs`]: files larger than a block as UnixFS DAGs of 256 KiB leaves.
 //! - [`fetch`]: a file by CID, its DAG fetched in bounded batches with progress.
+//! - [`pins`]: pinned DAGs, and garbage collection of the rest of the block store.
 //! - [`announce`]: the live network's task announcement format (parse, validate, write).
 //! - [`download`]: HTTP(S) downloads into the staging directory, resumed and verified.
 //! - [`identity`]: the node's libp2p key, persisted 0600 in its IPFS store.
@@ -26,6 +27,7 @@ pub mod fetch;
 pub mod identity;
 pub mod node;
 pub mod peers;
+pub mod pins;
 pub mod serve;
 pub mod swarm;
 pub mod unixfs;

@@ -14,6 +14,26 @@ use oarn_protocol::serve::{Context, Handler, Responder};
 use crate::behaviour::DHT_QUERY_TIMEOUT;
 use crate::blocks::Store;
 use crate::node::{self, Command};
+use crate::pins::Pins;
+
+/// Keeps the block store under `limit` bytes (0: no limit), logging what went.
+fn trim(pins: &Pins, store: &Store, limit: u64) {
+    if limit == 0 {
+        return;
+    }
+    match pins.collect(store, limit, std::time::SystemTime::now()) {
+        Ok(done) if done.blocks > 0 => {
+            tracing::info!(
+                blocks = done.blocks,
+                bytes = done.bytes,
+                kept = done.kept,
+                "block store trimmed to its limit"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot trim the block store: {e}"),
+    }
+}
 
 fn invalid(e: impl std::fmt::Display) -> ErrorReply {
     ErrorReply::new(ErrorKind::InvalidRequest, e.to_string())
@@ -30,6 +50,8 @@ pub struct Worker {
     /// The download staging directory (`{home}/downloads`).
     downloads: PathBuf,
     swarm: Option<node::Handle>,
+    /// The block store's size limit from the swarm's settings (0: none).
+    cache_limit: u64,
 }
 
 impl Worker {
@@ -38,6 +60,7 @@ impl Worker {
             store: home.join("ipfs"),
             downloads: home.join("downloads"),
             swarm: None,
+            cache_limit: 0,
         }
     }
 
@@ -46,6 +69,7 @@ impl Worker {
             let _ = responder.finish(Err(ErrorReply::new(ErrorKind::Busy, "the swarm is already running")));
             return;
         }
+        self.cache_limit = settings.ipfs_cache_bytes;
         match node::start(&self.store, settings) {
             Ok((handle, events)) => {
                 self.swarm = Some(handle);
@@ -131,6 +155,11 @@ impl Worker {
         Ok(Reply::Done)
     }
 
+    /// The pins of the block store.
+    fn pins(&self) -> Result<Pins, ErrorReply> {
+        Pins::open(&self.store).map_err(|e| ErrorReply::new(ErrorKind::Internal, e.to_string()))
+    }
+
     /// The block store.
     fn blocks(&self) -> Result<Store, ErrorReply> {
         Store::open(&self.store).map_err(|e| ErrorReply::new(ErrorKind::Internal, e.to_string()))
@@ -175,15 +204,45 @@ impl Handler<Protocol> for Worker {
             }
             Request::Status => self.swarm()?.call(Command::Status, QUICK),
             Request::Add { file } => {
-                let (store, staging) = (self.blocks()?, self.downloads.clone());
+                let (store, pins, staging, limit) =
+                    (self.blocks()?, self.pins()?, self.downloads.clone(), self.cache_limit);
                 self.in_thread(cx, "add", move |_| {
                     if !crate::download::plain_name(&file) {
                         return Err(invalid(format!("{file:?} is not a plain file name")));
                     }
                     let added = crate::unixfs::add(&store, &staging.join(&file)).map_err(invalid)?;
+                    pins.pin(&store, &added.cid).map_err(invalid)?;
+                    trim(&pins, &store, limit);
                     Ok(Reply::Added {
                         cid: added.cid.to_string(),
                         hash: added.hash,
+                    })
+                })
+            }
+            Request::Pin { cid, pin } => {
+                let (store, pins) = (self.blocks()?, self.pins()?);
+                let cid = crate::blocks::parse(&cid).map_err(invalid)?;
+                if pin {
+                    pins.pin(&store, &cid).map_err(invalid)?;
+                } else if !pins.unpin(&cid).map_err(invalid)? {
+                    return Err(ErrorReply::new(ErrorKind::NotFound, format!("{cid} is not pinned")));
+                }
+                Ok(Reply::Done)
+            }
+            Request::Pins => {
+                let pins = self.pins()?.list().map_err(invalid)?;
+                Ok(Reply::Pins(pins.iter().map(ToString::to_string).collect()))
+            }
+            Request::Collect { limit } => {
+                let (store, pins) = (self.blocks()?, self.pins()?);
+                self.in_thread(cx, "collect", move |_| {
+                    let done = pins
+                        .collect(&store, limit, std::time::SystemTime::now())
+                        .map_err(invalid)?;
+                    Ok(Reply::Collected {
+                        blocks: done.blocks,
+                        bytes: done.bytes,
+                        kept: done.kept,
                     })
                 })
             }
@@ -195,11 +254,15 @@ impl Handler<Protocol> for Worker {
                 let wait = Duration::from_secs(timeout_secs.clamp(1, 3600).into());
                 let (swarm, store, staging) = (self.swarm()?.clone(), self.blocks()?, self.downloads.clone());
                 let job = crate::fetch::Job { cid, file, wait };
+                let (pins, limit) = (self.pins()?, self.cache_limit);
                 self.in_thread(cx, "fetch", move |responder| {
                     let progress = |p| {
                         let _ = responder.emit(oarn_protocol::net::Event::Progress(p));
                     };
-                    crate::fetch::run(&swarm, &store, &staging, &job, &progress, &|| responder.cancelled())
+                    let fetched =
+                        crate::fetch::run(&swarm, &store, &staging, &job, &progress, &|| responder.cancelled());
+                    trim(&pins, &store, limit);
+                    fetched
                 })
             }
             Request::PutRecord { key, value } => {

@@ -54,6 +54,9 @@ impl Node {
             "oarn_dhtGet" => super::net::dht_get(self.workers.net.as_ref(), &params).await,
             "oarn_ipfsAdd" => super::net::ipfs_add(self.workers.net.as_ref(), &params).await,
             "oarn_ipfsFetch" => super::net::ipfs_fetch(self.workers.net.as_ref(), &params).await,
+            "oarn_ipfsPin" => super::net::ipfs_pin(self.workers.net.as_ref(), &params).await,
+            "oarn_ipfsPins" => super::net::ipfs_pins(self.workers.net.as_ref()).await,
+            "oarn_ipfsGc" => super::net::ipfs_gc(self.workers.net.as_ref()).await,
             "oarn_submitTask" | "oarn_getResult" => {
                 if method == "oarn_getResult" && task_id(&params).is_none() {
                     return Err(Error::new(

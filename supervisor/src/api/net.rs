@@ -1,5 +1,6 @@
 //! The API methods of the peer-to-peer side: `oarn_peers`, `oarn_tasks` (announcements heard),
-//! `oarn_announceTask`, `oarn_dhtPut`, `oarn_dhtGet`, `oarn_ipfsAdd` and `oarn_ipfsFetch`. Each
+//! `oarn_announceTask`, `oarn_dhtPut`, `oarn_dhtGet`, `oarn_ipfsAdd`, `oarn_ipfsFetch`,
+//! `oarn_ipfsPin`, `oarn_ipfsPins` and `oarn_ipfsGc`. Each
 //! asks the network worker, and answers "Not connected" (-32000) when this node runs no swarm.
 //! Block contents travel as files in the node's staging directory, never through the API.
 
@@ -201,6 +202,38 @@ pub async fn ipfs_fetch(net: Option<&Handle<net::Protocol>>, params: &Value) -> 
     };
     match call(net, request, Duration::from_secs(timeout_secs) + WAIT).await? {
         Reply::Fetched { cid, hash, size } => Ok(json!({ "cid": cid, "hash": p2p::hex(&hash), "size": size })),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// `oarn_ipfsPin`: pins (`"pin": true`, the default) or unpins a CID.
+pub async fn ipfs_pin(net: Option<&Handle<net::Protocol>>, params: &Value) -> Result<Value, Error> {
+    let cid = params
+        .get("cid")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("cid must be a CID"))?
+        .to_string();
+    let pin = params.get("pin").and_then(Value::as_bool).unwrap_or(true);
+    match call(net, Request::Pin { cid: cid.clone(), pin }, WAIT).await? {
+        Reply::Done => Ok(json!({ "cid": cid, "pinned": pin })),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// `oarn_ipfsPins`: the pinned CIDs.
+pub async fn ipfs_pins(net: Option<&Handle<net::Protocol>>) -> Result<Value, Error> {
+    match call(net, Request::Pins, WAIT).await? {
+        Reply::Pins(p) => Ok(json!({ "pins": p })),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// `oarn_ipfsGc`: removes every unpinned block but the most recent.
+pub async fn ipfs_gc(net: Option<&Handle<net::Protocol>>) -> Result<Value, Error> {
+    match call(net, Request::Collect { limit: 0 }, ADD_WAIT).await? {
+        Reply::Collected { blocks, bytes, kept } => {
+            Ok(json!({ "blocks_removed": blocks, "bytes_freed": bytes, "bytes_kept": kept }))
+        }
         other => Err(unexpected(other)),
     }
 }

@@ -145,14 +145,15 @@ pub enum NetCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum IpfsCommand {
-    /// Store a file (up to 2 MiB) as one raw block; prints its CID and the bytes32 hash that
-    /// TaskRegistryV2 takes as inputHash.
+    /// Store and pin a file: one raw block up to 1 MiB (its CID's digest is the bytes32
+    /// TaskRegistryV2 takes as inputHash), else a UnixFS DAG of 256 KiB blocks.
     Add {
         path: PathBuf,
         #[arg(long)]
         json: bool,
     },
-    /// Fetch a block from this node or its peers (Bitswap), verified against its CID.
+    /// Fetch a file from this node or its peers (Bitswap), every block verified against its
+    /// CID.
     Get {
         /// A CID (bafkrei…) or a 0x-prefixed 32-byte hash as the chain stores it.
         cid: String,
@@ -162,6 +163,37 @@ pub enum IpfsCommand {
         /// Seconds to wait for a peer that has it.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pinned files are kept; the rest of the block store is cache.
+    Pin {
+        #[command(subcommand)]
+        command: PinCommand,
+    },
+    /// Remove every unpinned block (except those stored in the last ten minutes).
+    Gc {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinCommand {
+    /// Pin a file whose blocks are all in this node's store.
+    Add {
+        cid: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unpin a file (its blocks become cache).
+    Rm {
+        cid: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The pinned files.
+    Ls {
         #[arg(long)]
         json: bool,
     },

@@ -13,7 +13,7 @@ use oarn::api::client;
 use oarn::home::Home;
 use serde_json::{Value, json};
 
-use super::args::IpfsCommand;
+use super::args::{IpfsCommand, PinCommand};
 
 /// Longest wait for a file to be split and stored (as long as the node allows, and a margin).
 const ADD_WAIT: Duration = Duration::from_secs(610);
@@ -76,8 +76,50 @@ fn get(home: &Home, cid: &str, out: Option<&Path>, timeout: u64, json: bool) -> 
     Ok(())
 }
 
+/// Calls `method` and prints the answer as JSON, or `text` of it.
+fn simple(home: &Home, method: &str, params: Value, json: bool, text: impl Fn(&Value) -> String) -> anyhow::Result<()> {
+    let v = client::call(&home.socket(), method, params, ADD_WAIT)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{}", text(&v));
+    }
+    Ok(())
+}
+
 pub fn run(home: &Home, command: IpfsCommand) -> anyhow::Result<ExitCode> {
     match command {
+        IpfsCommand::Pin { command } => match command {
+            PinCommand::Add { cid, json } => {
+                simple(home, "oarn_ipfsPin", json!({ "cid": cid, "pin": true }), json, |_| {
+                    format!("pinned {cid}")
+                })?
+            }
+            PinCommand::Rm { cid, json } => {
+                simple(home, "oarn_ipfsPin", json!({ "cid": cid, "pin": false }), json, |_| {
+                    format!("unpinned {cid}")
+                })?
+            }
+            PinCommand::Ls { json } => simple(home, "oarn_ipfsPins", json!({}), json, |v| {
+                let pins: Vec<String> = v["pins"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| super::table::s(&json!({ "p": p }), "p"))
+                    .collect();
+                if pins.is_empty() {
+                    "nothing pinned".into()
+                } else {
+                    pins.join("\n")
+                }
+            })?,
+        },
+        IpfsCommand::Gc { json } => simple(home, "oarn_ipfsGc", json!({}), json, |v| {
+            format!(
+                "removed {} blocks ({} bytes); the store keeps {} bytes",
+                v["blocks_removed"], v["bytes_freed"], v["bytes_kept"]
+            )
+        })?,
         IpfsCommand::Add { path, json } => add(home, &path, json)?,
         IpfsCommand::Get {
             cid,

@@ -195,6 +195,9 @@ pub struct Storage {
     pub models_dir: PathBuf,
     /// Largest total size of the model cache in GiB (fractions allowed); 0 is no limit.
     pub max_cache_size_gb: f64,
+    /// Largest size of the IPFS block store in GiB; unpinned blocks beyond it are collected.
+    /// 0 is no limit.
+    pub ipfs_cache_gb: f64,
     /// Kubo RPC API of an IPFS daemon the operator runs; empty uses the built-in node.
     pub ipfs_api: String,
 }
@@ -202,7 +205,30 @@ pub struct Storage {
 impl Storage {
     /// The model cache limit in bytes, `None` for no limit.
     pub fn cache_limit(&self) -> Option<u64> {
-        (self.max_cache_size_gb > 0.0).then(|| (self.max_cache_size_gb * f64::from(1u32 << 30)) as u64)
+        gib(self.max_cache_size_gb)
+    }
+
+    /// The IPFS block store limit in bytes, `None` for no limit.
+    pub fn ipfs_cache_limit(&self) -> Option<u64> {
+        gib(self.ipfs_cache_gb)
+    }
+}
+
+fn gib(n: f64) -> Option<u64> {
+    (n > 0.0).then(|| (n * f64::from(1u32 << 30)) as u64)
+}
+
+impl Storage {
+    /// Problems with the sizes, as `(key, message)`.
+    fn check(&self, bad: &mut impl FnMut(&str, String)) {
+        for (key, v) in [
+            ("storage.max_cache_size_gb", self.max_cache_size_gb),
+            ("storage.ipfs_cache_gb", self.ipfs_cache_gb),
+        ] {
+            if !v.is_finite() || !(0.0..=1_000_000.0).contains(&v) {
+                bad(key, format!("{v} is out of range; use 0 (no limit) to 1000000 GiB"));
+            }
+        }
     }
 }
 
@@ -211,6 +237,7 @@ impl Default for Storage {
         Self {
             models_dir: PathBuf::from("models"),
             max_cache_size_gb: 50.0,
+            ipfs_cache_gb: 20.0,
             ipfs_api: String::new(),
         }
     }
@@ -348,13 +375,7 @@ impl Config {
                 format!("{} is out of range; use 1 to 256", self.compute.max_concurrent_tasks),
             );
         }
-        let cache = self.storage.max_cache_size_gb;
-        if !cache.is_finite() || !(0.0..=1_000_000.0).contains(&cache) {
-            bad(
-                "storage.max_cache_size_gb",
-                format!("{cache} is out of range; use 0 (no limit) to 1000000 GiB"),
-            );
-        }
+        self.storage.check(&mut bad);
         if self.privacy.rotation_interval_mins == 0 {
             bad("privacy.rotation_interval_mins", "must be at least 1".into());
         }

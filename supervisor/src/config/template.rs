@@ -77,6 +77,9 @@ models_dir = "models"
 # Largest size of the model cache in GiB (fractions allowed, 0 for no limit); installing a
 # model evicts the least recently used others to stay under it. (live)
 max_cache_size_gb = 50
+# Largest size of the built-in IPFS block store in GiB (0 for no limit); unpinned blocks
+# beyond it are removed, oldest first. Files added with `oarn ipfs add` are pinned.
+ipfs_cache_gb = 20
 # Kubo RPC API of an IPFS daemon you run (e.g. "http://127.0.0.1:5001");
 # empty uses the node's built-in IPFS.
 ipfs_api = ""
