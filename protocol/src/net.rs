@@ -95,6 +95,8 @@ pub struct Settings {
     /// The block store's size limit: unpinned blocks beyond it are collected after each add
     /// or fetch (0: no limit).
     pub ipfs_cache_bytes: u64,
+    /// Where to serve the Kubo-compatible IPFS API (`host:port`; empty: not served).
+    pub ipfs_api: String,
 }
 
 /// A peer to dial, as configured or as OARNRegistry lists it: the worker parses both.
@@ -220,6 +222,8 @@ pub enum Event {
     Started { peer_id: String },
     /// A new listen address, ending `/p2p/<our peer id>`.
     Listening(String),
+    /// The Kubo-compatible IPFS API listens at this `host:port`.
+    Api(String),
     /// A peer connected.
     Connected(String),
     /// A peer's last connection closed.

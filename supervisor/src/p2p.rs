@@ -41,6 +41,8 @@ pub struct Heard {
 pub struct View {
     pub peer_id: Option<String>,
     pub listen: Vec<String>,
+    /// Where the Kubo-compatible IPFS API listens.
+    pub ipfs_api: Option<String>,
     pub connected: BTreeSet<String>,
     pub recent: VecDeque<Heard>,
     /// Why the swarm is not running, when it is not.
@@ -112,6 +114,7 @@ pub fn settings(config: &Config, models_dir: &Path, bootstrap: Vec<Bootstrap>) -
         padding: config.privacy.padding_enabled,
         accept_models: accepted_models(config, models_dir),
         ipfs_cache_bytes: config.storage.ipfs_cache_limit().unwrap_or(0),
+        ipfs_api: config.storage.ipfs_api_listen.clone(),
     }
 }
 
@@ -147,6 +150,7 @@ fn apply(shared: &Shared, event: Event) {
             v.error = None;
         }
         Event::Listening(a) => v.listen.push(a),
+        Event::Api(a) => v.ipfs_api = Some(a),
         Event::Connected(p) => {
             v.connected.insert(p);
         }
@@ -224,6 +228,7 @@ pub async fn drive(
             v.error = Some(why);
             v.connected.clear();
             v.listen.clear();
+            v.ipfs_api = None;
         });
         tokio::time::sleep(RESTART_PAUSE).await;
     }
@@ -250,6 +255,7 @@ pub fn to_json(view: &View) -> Value {
         "connected": !view.connected.is_empty(),
         "peer_id": view.peer_id,
         "listen": view.listen,
+        "ipfs_api": view.ipfs_api,
         "peers": view.connected.len(),
         "announcements": view.recent.len(),
         "error": view.error,

@@ -25,6 +25,7 @@ fn settings(bootstrap: Vec<Bootstrap>) -> Settings {
         padding: true,
         accept_models: Vec::new(),
         ipfs_cache_bytes: 0,
+        ipfs_api: String::new(),
     }
 }
 

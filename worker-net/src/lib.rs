@@ -7,6 +7,7 @@
 //! - [`unixfs`]: files larger than a block as UnixFS DAGs of 256 KiB leaves.
 //! - [`fetch`]: a file by CID, its DAG fetched in bounded batches with progress.
 //! - [`pins`]: pinned DAGs, and garbage collection of the rest of the block store.
+//! - [`gateway`]: the Kubo-compatible HTTP API (add, cat, `/ipfs/CID`) for the network's SDK.
 //! - [`announce`]: the live network's task announcement format (parse, validate, write).
 //! - [`download`]: HTTP(S) downloads into the staging directory, resumed and verified.
 //! - [`identity`]: the node's libp2p key, persisted 0600 in its IPFS store.
@@ -24,6 +25,7 @@ pub mod bitswap;
 pub mod blocks;
 pub mod download;
 pub mod fetch;
+pub mod gateway;
 pub mod identity;
 pub mod node;
 pub mod peers;

@@ -70,8 +70,18 @@ impl Worker {
             return;
         }
         self.cache_limit = settings.ipfs_cache_bytes;
+        let api = settings.ipfs_api.clone();
         match node::start(&self.store, settings) {
             Ok((handle, events)) => {
+                if !api.is_empty() {
+                    match self.serve_api(&api, handle.clone()) {
+                        Ok(bound) => {
+                            tracing::info!(%bound, "the IPFS API listens");
+                            let _ = responder.emit(oarn_protocol::net::Event::Api(bound.to_string()));
+                        }
+                        Err(e) => tracing::error!("the IPFS API could not start on {api}: {e}"),
+                    }
+                }
                 self.swarm = Some(handle);
                 let spawned = std::thread::Builder::new().name("events".into()).spawn(move || {
                     for event in events {
@@ -153,6 +163,37 @@ impl Worker {
             tracing::error!("cannot start a request thread: {e}");
         }
         Ok(Reply::Done)
+    }
+
+    /// Starts the Kubo-compatible API on `addr` on a thread of its own; returns where it
+    /// listens.
+    fn serve_api(&self, addr: &str, swarm: node::Handle) -> Result<std::net::SocketAddr, String> {
+        let addr: std::net::SocketAddr = addr.parse().map_err(|e| format!("{addr:?} is not host:port: {e}"))?;
+        let cx = crate::gateway::Context {
+            swarm,
+            store: self.blocks().map_err(|e| e.message)?,
+            pins: self.pins().map_err(|e| e.message)?,
+            staging: self.downloads.clone(),
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("ipfs-api".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let _ = tx.send(crate::gateway::start(addr, cx).await.map_err(|e| e.to_string()));
+                    std::future::pending::<()>().await;
+                });
+            })
+            .map_err(|e| e.to_string())?;
+        rx.recv_timeout(QUICK)
+            .map_err(|_| "it did not start in time".to_string())?
     }
 
     /// The pins of the block store.

@@ -200,6 +200,8 @@ pub struct Storage {
     pub ipfs_cache_gb: f64,
     /// Kubo RPC API of an IPFS daemon the operator runs; empty uses the built-in node.
     pub ipfs_api: String,
+    /// Where the node serves its own Kubo-compatible API (`host:port`); empty: not served.
+    pub ipfs_api_listen: String,
 }
 
 impl Storage {
@@ -229,6 +231,12 @@ impl Storage {
                 bad(key, format!("{v} is out of range; use 0 (no limit) to 1000000 GiB"));
             }
         }
+        if !self.ipfs_api_listen.is_empty() && self.ipfs_api_listen.parse::<std::net::SocketAddr>().is_err() {
+            bad(
+                "storage.ipfs_api_listen",
+                format!("{:?} is not host:port (e.g. \"127.0.0.1:5001\")", self.ipfs_api_listen),
+            );
+        }
     }
 }
 
@@ -239,6 +247,7 @@ impl Default for Storage {
             max_cache_size_gb: 50.0,
             ipfs_cache_gb: 20.0,
             ipfs_api: String::new(),
+            ipfs_api_listen: String::new(),
         }
     }
 }

@@ -80,6 +80,10 @@ max_cache_size_gb = 50
 # Largest size of the built-in IPFS block store in GiB (0 for no limit); unpinned blocks
 # beyond it are removed, oldest first. Files added with `oarn ipfs add` are pinned.
 ipfs_cache_gb = 20
+# Serve a Kubo-compatible IPFS API (/api/v0/add, /api/v0/cat, /ipfs/CID) here, for the
+# network's SDK; e.g. "127.0.0.1:5001". Empty: not served. Anyone who reaches it can add and
+# read files, so keep it on loopback unless you mean otherwise.
+ipfs_api_listen = ""
 # Kubo RPC API of an IPFS daemon you run (e.g. "http://127.0.0.1:5001");
 # empty uses the node's built-in IPFS.
 ipfs_api = ""
