@@ -97,6 +97,9 @@ pub struct Settings {
     pub ipfs_cache_bytes: u64,
     /// Where to serve the Kubo-compatible IPFS API (`host:port`; empty: not served).
     pub ipfs_api: String,
+    /// The Kubo RPC API of the operator's own IPFS daemon (`http://host:port`): files are
+    /// added to and read from it instead of this node's store. Empty: the node's own store.
+    pub kubo_api: String,
 }
 
 /// A peer to dial, as configured or as OARNRegistry lists it: the worker parses both.

@@ -166,3 +166,47 @@ fn the_api_is_off_unless_configured() {
     let out = n.oarn(&["config", "set", "storage.ipfs_api_listen", "localhost"]);
     assert!(!out.status.success(), "not host:port");
 }
+
+#[test]
+fn a_node_pointed_at_an_ipfs_daemon_adds_and_reads_through_its_rpc_api() {
+    // A's Kubo-compatible API stands in for the operator's own daemon: a real HTTP server
+    // speaking Kubo's add and cat. B's swarm is never connected to A.
+    let (a, api) = node_with_api(None);
+    let mut b = Node::new().with_env("OARN_STORAGE__IPFS_API", &format!("http://{api}"));
+    b.start();
+    b.wait_status(|s| s["network"]["peer_id"].is_string()).unwrap();
+
+    let input = b.dir.path().join("input.txt");
+    std::fs::write(&input, b"hello world\n").unwrap();
+    let added = b.json(&["ipfs", "add", input.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        added["cid"],
+        "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
+    );
+    let pins = a.json(&["ipfs", "pin", "ls", "--json"]);
+    assert_eq!(pins["pins"][0], added["cid"], "stored and pinned by the daemon");
+
+    let big = noise(2 << 20);
+    let path = b.dir.path().join("big.bin");
+    std::fs::write(&path, &big).unwrap();
+    let big_cid = b.json(&["ipfs", "add", path.to_str().unwrap(), "--json"])["cid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = b.dir.path().join("fetched.bin");
+    let got = b.json(&["ipfs", "get", &big_cid, "--out", out.to_str().unwrap(), "--json"]);
+    assert_eq!(got["size"], 2 << 20);
+    assert!(std::fs::read(&out).unwrap() == big);
+    let own = std::fs::read_dir(b.home().join("ipfs/blocks")).map_or(0, |d| d.count());
+    assert_eq!(own, 0, "nothing went through B's own store");
+    assert!(
+        b.json(&["net", "peers", "--json"])["peers"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // A bad setting is refused before it is used.
+    let out = b.oarn(&["config", "set", "storage.ipfs_api", "127.0.0.1:5001"]);
+    assert!(!out.status.success());
+}

@@ -30,6 +30,7 @@ fn settings(bootstrap: Vec<Bootstrap>) -> Settings {
         accept_models: Vec::new(),
         ipfs_cache_bytes: 0,
         ipfs_api: String::new(),
+        kubo_api: String::new(),
     }
 }
 

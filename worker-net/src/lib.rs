@@ -8,6 +8,7 @@
 //! - [`fetch`]: a file by CID, its DAG fetched in bounded batches with progress.
 //! - [`pins`]: pinned DAGs, and garbage collection of the rest of the block store.
 //! - [`gateway`]: the Kubo-compatible HTTP API (add, cat, `/ipfs/CID`) for the network's SDK.
+//! - [`kubo`]: a Kubo RPC client, for an IPFS daemon the operator runs.
 //! - [`announce`]: the live network's task announcement format (parse, validate, write).
 //! - [`download`]: HTTP(S) downloads into the staging directory, resumed and verified.
 //! - [`identity`]: the node's libp2p key, persisted 0600 in its IPFS store.
@@ -27,6 +28,7 @@ pub mod download;
 pub mod fetch;
 pub mod gateway;
 pub mod identity;
+pub mod kubo;
 pub mod node;
 pub mod peers;
 pub mod pins;

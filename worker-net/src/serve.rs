@@ -39,6 +39,9 @@ fn invalid(e: impl std::fmt::Display) -> ErrorReply {
     ErrorReply::new(ErrorKind::InvalidRequest, e.to_string())
 }
 
+/// Longest wait for the operator's IPFS daemon to take a file.
+const KUBO_WAIT: Duration = Duration::from_secs(600);
+
 /// Longest wait for a quick command.
 const QUICK: Duration = Duration::from_secs(5);
 
@@ -52,6 +55,8 @@ pub struct Worker {
     swarm: Option<node::Handle>,
     /// The block store's size limit from the swarm's settings (0: none).
     cache_limit: u64,
+    /// The operator's own IPFS daemon, used instead of the store (empty: none).
+    kubo_api: String,
 }
 
 impl Worker {
@@ -61,6 +66,7 @@ impl Worker {
             downloads: home.join("downloads"),
             swarm: None,
             cache_limit: 0,
+            kubo_api: String::new(),
         }
     }
 
@@ -70,6 +76,7 @@ impl Worker {
             return;
         }
         self.cache_limit = settings.ipfs_cache_bytes;
+        self.kubo_api = settings.kubo_api.clone();
         let api = settings.ipfs_api.clone();
         match node::start(&self.store, settings) {
             Ok((handle, events)) => {
@@ -244,6 +251,35 @@ impl Handler<Protocol> for Worker {
                 self.swarm()?.call(|a| Command::Limits(max_peers, max_per_ip, a), QUICK)
             }
             Request::Status => self.swarm()?.call(Command::Status, QUICK),
+            Request::Add { file } if !self.kubo_api.is_empty() => {
+                let (api, staging) = (self.kubo_api.clone(), self.downloads.clone());
+                self.in_thread(cx, "add", move |_| {
+                    if !crate::download::plain_name(&file) {
+                        return Err(invalid(format!("{file:?} is not a plain file name")));
+                    }
+                    let added = crate::kubo::add(&api, &staging.join(&file), KUBO_WAIT).map_err(invalid)?;
+                    Ok(Reply::Added {
+                        cid: added.cid,
+                        hash: added.hash,
+                    })
+                })
+            }
+            Request::Fetch {
+                cid,
+                file,
+                timeout_secs,
+            } if !self.kubo_api.is_empty() => {
+                let wait = Duration::from_secs(timeout_secs.clamp(1, 3600).into());
+                let (api, staging) = (self.kubo_api.clone(), self.downloads.clone());
+                self.in_thread(cx, "fetch", move |_| {
+                    if !crate::download::plain_name(&file) {
+                        return Err(invalid(format!("{file:?} is not a plain file name")));
+                    }
+                    let (size, hash) = crate::kubo::cat(&api, &cid, &staging.join(&file), wait)
+                        .map_err(|e| ErrorReply::new(ErrorKind::NotFound, e.to_string()))?;
+                    Ok(Reply::Fetched { cid, hash, size })
+                })
+            }
             Request::Add { file } => {
                 let (store, pins, staging, limit) =
                     (self.blocks()?, self.pins()?, self.downloads.clone(), self.cache_limit);

@@ -231,6 +231,16 @@ impl Storage {
                 bad(key, format!("{v} is out of range; use 0 (no limit) to 1000000 GiB"));
             }
         }
+        if !self.ipfs_api.is_empty() && !(self.ipfs_api.starts_with("http://") || self.ipfs_api.starts_with("https://"))
+        {
+            bad(
+                "storage.ipfs_api",
+                format!(
+                    "{:?} is not an http:// or https:// URL (e.g. \"http://127.0.0.1:5001\")",
+                    self.ipfs_api
+                ),
+            );
+        }
         if !self.ipfs_api_listen.is_empty() && self.ipfs_api_listen.parse::<std::net::SocketAddr>().is_err() {
             bad(
                 "storage.ipfs_api_listen",
