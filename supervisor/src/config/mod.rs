@@ -231,8 +231,8 @@ impl Storage {
                 bad(key, format!("{v} is out of range; use 0 (no limit) to 1000000 GiB"));
             }
         }
-        if !self.ipfs_api.is_empty() && !(self.ipfs_api.starts_with("http://") || self.ipfs_api.starts_with("https://"))
-        {
+        let url = ["http://", "https://"].iter().any(|p| self.ipfs_api.starts_with(p));
+        if !self.ipfs_api.is_empty() && !url {
             bad(
                 "storage.ipfs_api",
                 format!(
