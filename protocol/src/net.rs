@@ -100,6 +100,8 @@ pub struct Settings {
     /// The Kubo RPC API of the operator's own IPFS daemon (`http://host:port`): files are
     /// added to and read from it instead of this node's store. Empty: the node's own store.
     pub kubo_api: String,
+    /// Trustless HTTP gateways asked for blocks no connected peer sends (each block verified).
+    pub gateways: Vec<String>,
 }
 
 /// A peer to dial, as configured or as OARNRegistry lists it: the worker parses both.

@@ -116,6 +116,7 @@ pub fn settings(config: &Config, models_dir: &Path, bootstrap: Vec<Bootstrap>) -
         ipfs_cache_bytes: config.storage.ipfs_cache_limit().unwrap_or(0),
         ipfs_api: config.storage.ipfs_api_listen.clone(),
         kubo_api: config.storage.ipfs_api.clone(),
+        gateways: config.storage.gateways.clone(),
     }
 }
 

@@ -210,3 +210,61 @@ fn a_node_pointed_at_an_ipfs_daemon_adds_and_reads_through_its_rpc_api() {
     let out = b.oarn(&["config", "set", "storage.ipfs_api", "127.0.0.1:5001"]);
     assert!(!out.status.success());
 }
+
+/// An HTTP server on loopback that answers every request with 200 and the same wrong bytes.
+fn lying_gateway() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(64) {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nlies!");
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn blocks_no_peer_sends_come_from_trustless_gateways_and_each_is_verified() {
+    let (_a, api) = node_with_api(None);
+    let big = noise(2 << 20);
+    let cid = add(&api, "model.bin", &big)["Hash"].as_str().unwrap().to_string();
+    let (status, one) = http(&api, "GET", &format!("/ipfs/{cid}?format=raw"), &[], b"");
+    assert_eq!(status, 200, "a single block, as trustless gateways serve it");
+    assert!(one.len() < 4096, "the root node, not the file");
+
+    // B has no peers, only A's gateway: the DAG arrives block by block, each checked.
+    let mut b = Node::new().with_env("OARN_STORAGE__GATEWAYS", &format!("[\"http://{api}\"]"));
+    b.start();
+    b.wait_status(|s| s["network"]["peer_id"].is_string()).unwrap();
+    let out = b.dir.path().join("fetched.bin");
+    let got = b.json(&[
+        "ipfs",
+        "get",
+        &cid,
+        "--out",
+        out.to_str().unwrap(),
+        "--timeout",
+        "60",
+        "--json",
+    ]);
+    assert_eq!(got["size"], 2 << 20);
+    assert!(std::fs::read(&out).unwrap() == big);
+    let stored = std::fs::read_dir(b.home().join("ipfs/blocks")).unwrap().count();
+    assert_eq!(stored, 8 + 1, "eight leaves and the root, verified and kept");
+
+    // A gateway that answers with other bytes is refused; nothing is kept.
+    let mut c = Node::new().with_env("OARN_STORAGE__GATEWAYS", &format!("[{:?}]", lying_gateway()));
+    c.start();
+    c.wait_status(|s| s["network"]["peer_id"].is_string()).unwrap();
+    let out = c.oarn(&["ipfs", "get", &cid, "--timeout", "20", "--json"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not match"),
+        "{out:?}"
+    );
+    let stored = std::fs::read_dir(c.home().join("ipfs/blocks")).map_or(0, |d| d.count());
+    assert_eq!(stored, 0);
+}

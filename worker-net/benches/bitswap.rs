@@ -31,6 +31,7 @@ fn settings(bootstrap: Vec<Bootstrap>) -> Settings {
         ipfs_cache_bytes: 0,
         ipfs_api: String::new(),
         kubo_api: String::new(),
+        gateways: Vec::new(),
     }
 }
 
@@ -155,6 +156,7 @@ fn main() {
             cid: added.cid.to_string(),
             file: "model.bin".into(),
             wait: Duration::from_secs(600),
+            gateways: Vec::new(),
         };
         let t = Instant::now();
         let reply = fetch::run(

@@ -27,6 +27,7 @@ fn settings(bootstrap: Vec<Bootstrap>) -> Settings {
         ipfs_cache_bytes: 0,
         ipfs_api: String::new(),
         kubo_api: String::new(),
+        gateways: Vec::new(),
     }
 }
 

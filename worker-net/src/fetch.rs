@@ -19,6 +19,9 @@ use crate::unixfs;
 pub const BATCH: usize = 64;
 /// Batches in flight at once; `BATCH * LANES` stays below the engine's want limit.
 pub const LANES: usize = 4;
+/// With gateways configured, how long peers have to send a batch before the gateways are
+/// asked.
+pub const PEERS_FIRST: Duration = Duration::from_secs(5);
 /// Extra wait for the swarm to answer, beyond the fetch's own deadline.
 const SLACK: Duration = Duration::from_secs(5);
 
@@ -33,8 +36,8 @@ fn internal(e: impl std::fmt::Display) -> ErrorReply {
     ErrorReply::new(ErrorKind::Internal, e.to_string())
 }
 
-/// Gets `cids` into the store, waiting until `deadline`.
-fn want(swarm: &Handle, cids: &[Cid], deadline: Instant) -> Result<(), ErrorReply> {
+/// Gets `cids` into the store from peers, waiting until `deadline`.
+fn want(swarm: &Handle, cids: &[Cid], deadline: Instant, need_peers: bool) -> Result<(), ErrorReply> {
     let wait = deadline.saturating_duration_since(Instant::now());
     if wait.is_zero() {
         return Err(ErrorReply::new(
@@ -44,8 +47,38 @@ fn want(swarm: &Handle, cids: &[Cid], deadline: Instant) -> Result<(), ErrorRepl
     }
     let cids = cids.to_vec();
     swarm
-        .call(|answer| Command::Want { cids, wait, answer }, wait + SLACK)
+        .call(
+            |answer| Command::Want {
+                cids,
+                wait,
+                need_peers,
+                answer,
+            },
+            wait + SLACK,
+        )
         .map(|_| ())
+}
+
+/// Gets `cids` into the store: from peers, and where gateways are configured, from them for
+/// what peers do not send within [`PEERS_FIRST`].
+fn get(swarm: &Handle, store: &Store, job: &Job, cids: &[Cid], deadline: Instant) -> Result<(), ErrorReply> {
+    if job.gateways.is_empty() {
+        return want(swarm, cids, deadline, false);
+    }
+    let peers_until = deadline.min(Instant::now() + PEERS_FIRST);
+    if want(swarm, cids, peers_until, true).is_ok() {
+        return Ok(());
+    }
+    for cid in cids.iter().filter(|c| !store.has(c)) {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        crate::trustless::fetch(&job.gateways, store, cid, wait).map_err(|why| {
+            ErrorReply::new(
+                ErrorKind::NotFound,
+                format!("no peer sent {cid}, and no gateway gave it: {why}"),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// What to fetch, and where to.
@@ -57,6 +90,8 @@ pub struct Job {
     pub file: String,
     /// How long the whole fetch may take.
     pub wait: Duration,
+    /// Trustless gateways for blocks peers do not send (empty: peers only).
+    pub gateways: Vec<String>,
 }
 
 /// Fetches `job.cid` into `staging/job.file`, reporting to `progress` the bytes of file data
@@ -75,7 +110,7 @@ pub fn run(
     }
     let root = blocks::parse(cid).map_err(invalid)?;
     let deadline = Instant::now() + wait;
-    want(swarm, &[root], deadline)?;
+    get(swarm, store, job, &[root], deadline)?;
     let top = unixfs::stored(store, &root).map_err(invalid)?;
     let total = top.filesize.unwrap_or(0);
     let done = top.data.len() as u64;
@@ -100,7 +135,7 @@ pub fn run(
                         "the fetch was cancelled; the blocks fetched so far are kept",
                     ));
                 }
-                want(swarm, batch, deadline)?;
+                get(swarm, store, job, batch, deadline)?;
                 let mut links = Vec::new();
                 for cid in *batch {
                     let bytes = if cid.codec() == blocks::RAW {

@@ -1,7 +1,8 @@
 //! The Kubo-compatible HTTP API, so the network's SDK can use a node as its IPFS daemon:
 //! `POST /api/v0/add` (multipart, the file stored and pinned; answers `{"Name","Hash","Size"}`),
 //! `POST /api/v0/cat?arg=CID` and the gateway's `GET /ipfs/CID` (the file, fetched from peers
-//! when this node lacks it, every block verified). It binds where the operator configured
+//! when this node lacks it, every block verified; with `?format=raw` one block, as a trustless
+//! gateway answers). It binds where the operator configured
 //! (loopback by default), bounds connections, uploads and waits, and streams bodies through
 //! the staging directory rather than memory.
 
@@ -43,6 +44,8 @@ pub struct Context {
     pub pins: Pins,
     /// The staging directory.
     pub staging: PathBuf,
+    /// Trustless gateways for what peers do not send.
+    pub gateways: Vec<String>,
 }
 
 fn full(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
@@ -158,6 +161,7 @@ async fn cat(cx: Arc<Context>, cid: &str) -> Response<Body> {
         cid: cid.to_string(),
         file,
         wait: FETCH_WAIT,
+        gateways: cx.gateways.clone(),
     };
     let cx2 = cx.clone();
     let fetched =
@@ -187,6 +191,18 @@ async fn cat(cx: Arc<Context>, cid: &str) -> Response<Body> {
     }
 }
 
+/// One block from the store, as a trustless gateway answers `?format=raw`.
+fn block(cx: &Context, cid: &str) -> Response<Body> {
+    let Ok(parsed) = crate::blocks::parse(cid) else {
+        return error(StatusCode::BAD_REQUEST, format!("{cid:?} is not a CID"));
+    };
+    match cx.store.get(&parsed) {
+        Ok(Some(bytes)) => full(StatusCode::OK, "application/vnd.ipld.raw", bytes),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("{parsed} is not in this node's store")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
 async fn route(cx: Arc<Context>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_string();
     let response = match (req.method().clone(), path.as_str()) {
@@ -201,7 +217,15 @@ async fn route(cx: Arc<Context>, req: Request<Incoming>) -> Result<Response<Body
         (_, "/api/v0/add" | "/api/v0/cat") => error(StatusCode::METHOD_NOT_ALLOWED, "use POST"),
         (Method::GET | Method::HEAD, p) if p.starts_with("/ipfs/") => {
             let cid = p.trim_start_matches("/ipfs/").trim_end_matches('/');
-            if cid.contains('/') {
+            let raw = query(&req, "format") == Some("raw")
+                || req
+                    .headers()
+                    .get("accept")
+                    .and_then(|a| a.to_str().ok())
+                    .is_some_and(|a| a.contains("application/vnd.ipld.raw"));
+            if raw {
+                block(&cx, cid)
+            } else if cid.contains('/') {
                 error(StatusCode::NOT_IMPLEMENTED, "paths inside directories are not served")
             } else {
                 cat(cx, cid).await

@@ -9,6 +9,7 @@
 //! - [`pins`]: pinned DAGs, and garbage collection of the rest of the block store.
 //! - [`gateway`]: the Kubo-compatible HTTP API (add, cat, `/ipfs/CID`) for the network's SDK.
 //! - [`kubo`]: a Kubo RPC client, for an IPFS daemon the operator runs.
+//! - [`trustless`]: blocks from trustless HTTP gateways, each verified, when peers lack them.
 //! - [`announce`]: the live network's task announcement format (parse, validate, write).
 //! - [`download`]: HTTP(S) downloads into the staging directory, resumed and verified.
 //! - [`identity`]: the node's libp2p key, persisted 0600 in its IPFS store.
@@ -34,4 +35,5 @@ pub mod peers;
 pub mod pins;
 pub mod serve;
 pub mod swarm;
+pub mod trustless;
 pub mod unixfs;

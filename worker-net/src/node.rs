@@ -59,6 +59,8 @@ pub enum Command {
     Want {
         cids: Vec<Cid>,
         wait: Duration,
+        /// Fail at once, rather than wait, when no peer is connected (another source waits).
+        need_peers: bool,
         answer: Answer,
     },
 }
@@ -365,7 +367,12 @@ impl Node {
                     }
                 }
             }
-            Command::Want { cids, wait, answer } => self.want(cids, wait, answer),
+            Command::Want {
+                cids,
+                wait,
+                need_peers,
+                answer,
+            } => self.want(cids, wait, need_peers, answer),
             Command::GetRecord(key, answer) => {
                 let id = self.swarm.behaviour_mut().kad.get_record(kad::RecordKey::new(&key));
                 self.gets.insert(id, answer);
@@ -373,8 +380,12 @@ impl Node {
         }
     }
 
-    fn want(&mut self, cids: Vec<Cid>, wait: Duration, answer: Answer) {
+    fn want(&mut self, cids: Vec<Cid>, wait: Duration, need_peers: bool, answer: Answer) {
         let peers = self.book.connected_ids();
+        if need_peers && peers.is_empty() && cids.iter().any(|c| !self.bitswap.store.has(c)) {
+            let _ = answer.send(Err(ErrorReply::new(ErrorKind::NotFound, "no peer is connected")));
+            return;
+        }
         let until = Instant::now() + wait;
         match self.bitswap.want(&cids, until, &peers) {
             Ok(None) => {

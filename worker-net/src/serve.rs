@@ -57,6 +57,8 @@ pub struct Worker {
     cache_limit: u64,
     /// The operator's own IPFS daemon, used instead of the store (empty: none).
     kubo_api: String,
+    /// Trustless gateways for blocks peers do not send.
+    gateways: Vec<String>,
 }
 
 impl Worker {
@@ -67,6 +69,7 @@ impl Worker {
             swarm: None,
             cache_limit: 0,
             kubo_api: String::new(),
+            gateways: Vec::new(),
         }
     }
 
@@ -77,6 +80,7 @@ impl Worker {
         }
         self.cache_limit = settings.ipfs_cache_bytes;
         self.kubo_api = settings.kubo_api.clone();
+        self.gateways = settings.gateways.clone();
         let api = settings.ipfs_api.clone();
         match node::start(&self.store, settings) {
             Ok((handle, events)) => {
@@ -181,6 +185,7 @@ impl Worker {
             store: self.blocks().map_err(|e| e.message)?,
             pins: self.pins().map_err(|e| e.message)?,
             staging: self.downloads.clone(),
+            gateways: self.gateways.clone(),
         };
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new()
@@ -330,7 +335,12 @@ impl Handler<Protocol> for Worker {
             } => {
                 let wait = Duration::from_secs(timeout_secs.clamp(1, 3600).into());
                 let (swarm, store, staging) = (self.swarm()?.clone(), self.blocks()?, self.downloads.clone());
-                let job = crate::fetch::Job { cid, file, wait };
+                let job = crate::fetch::Job {
+                    cid,
+                    file,
+                    wait,
+                    gateways: self.gateways.clone(),
+                };
                 let (pins, limit) = (self.pins()?, self.cache_limit);
                 self.in_thread(cx, "fetch", move |responder| {
                     let progress = |p| {

@@ -202,6 +202,8 @@ pub struct Storage {
     pub ipfs_api: String,
     /// Where the node serves its own Kubo-compatible API (`host:port`); empty: not served.
     pub ipfs_api_listen: String,
+    /// Trustless HTTP gateways for blocks no peer sends; none by default.
+    pub gateways: Vec<String>,
 }
 
 impl Storage {
@@ -231,7 +233,11 @@ impl Storage {
                 bad(key, format!("{v} is out of range; use 0 (no limit) to 1000000 GiB"));
             }
         }
-        let url = ["http://", "https://"].iter().any(|p| self.ipfs_api.starts_with(p));
+        let http = |u: &str| ["http://", "https://"].iter().any(|p| u.starts_with(p));
+        for g in self.gateways.iter().filter(|g| !http(g)) {
+            bad("storage.gateways", format!("{g:?} is not an http:// or https:// URL"));
+        }
+        let url = http(&self.ipfs_api);
         if !self.ipfs_api.is_empty() && !url {
             bad(
                 "storage.ipfs_api",
@@ -258,6 +264,7 @@ impl Default for Storage {
             ipfs_cache_gb: 20.0,
             ipfs_api: String::new(),
             ipfs_api_listen: String::new(),
+            gateways: Vec::new(),
         }
     }
 }

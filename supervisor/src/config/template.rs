@@ -84,6 +84,9 @@ ipfs_cache_gb = 20
 # network's SDK; e.g. "127.0.0.1:5001". Empty: not served. Anyone who reaches it can add and
 # read files, so keep it on loopback unless you mean otherwise.
 ipfs_api_listen = ""
+# Trustless HTTP gateways asked for blocks that no connected peer sends, e.g.
+# ["https://gateway.example"]; every block is checked against its CID. None by default.
+gateways = []
 # Kubo RPC API of an IPFS daemon you run (e.g. "http://127.0.0.1:5001");
 # empty uses the node's built-in IPFS.
 ipfs_api = ""
