@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use oarn_tests::{Node, wait_for};
+use oarn_tests::{Node, noise, wait_for};
 use serde_json::Value;
 
 /// A started node serving the API on a loopback port of the kernel's choosing, bootstrapping
@@ -80,18 +80,6 @@ fn add(api: &str, name: &str, bytes: &[u8]) -> Value {
     let (status, answer) = http(api, "POST", "/api/v0/add?pin=true", &[("Content-Type", ct)], &body);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
     serde_json::from_slice(&answer).unwrap()
-}
-
-fn noise(len: usize) -> Vec<u8> {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 #[test]

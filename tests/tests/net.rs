@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use oarn_tests::{Netns, Node, wait_for, worker};
+use oarn_tests::{Netns, Node, noise, wait_for, worker};
 use serde_json::Value;
 
 const MODEL: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
@@ -359,20 +359,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(bytes);
     format!("0x{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
-}
-
-/// `len` bytes that do not repeat (repeated chunks would share blocks).
-fn noise(len: usize) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 #[test]

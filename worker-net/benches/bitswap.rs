@@ -8,40 +8,19 @@
 //! `cargo bench -p oarn-worker-net --bench bitswap` (needs `scripts/deps --test` for Helia).
 //! Target (issue: network worker): ≥ 300 MB/s.
 
+mod common;
+
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use oarn_protocol::net::{Bootstrap, Event, Reply, Settings};
+use common::{WAIT, listen_addr, settings};
+use oarn_protocol::net::{Bootstrap, Event, Reply};
 use oarn_worker_net::blocks::Store;
 use oarn_worker_net::{fetch, node, unixfs};
 use serde_json::{Value, json};
 
 const SIZE: usize = 256 << 20;
 const ROUNDS: usize = 3;
-const WAIT: Duration = Duration::from_secs(10);
-
-fn settings(bootstrap: Vec<Bootstrap>) -> Settings {
-    Settings {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
-        bootstrap,
-        max_peers: 64,
-        max_per_ip: 64,
-        padding: true,
-        accept_models: Vec::new(),
-        ipfs_cache_bytes: 0,
-        ipfs_api: String::new(),
-        kubo_api: String::new(),
-        gateways: Vec::new(),
-    }
-}
-
-fn listen_addr(events: &Receiver<Event>) -> String {
-    loop {
-        if let Event::Listening(a) = events.recv_timeout(WAIT).expect("listening") {
-            return a;
-        }
-    }
-}
 
 fn connected(events: &Receiver<Event>) {
     loop {

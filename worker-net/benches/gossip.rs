@@ -5,39 +5,18 @@
 //!
 //! `cargo bench -p oarn-worker-net --bench gossip` (bounded: 20 nodes, 100 announcements).
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use oarn_protocol::net::{Announcement, Bootstrap, Event, Reply, Settings};
+use common::{WAIT, listen_addr, settings};
+use oarn_protocol::net::{Announcement, Bootstrap, Event, Reply};
 use oarn_worker_net::node::{self, Command, Handle};
 
 const NODES: usize = 20;
 const ANNOUNCEMENTS: u64 = 100;
-const WAIT: Duration = Duration::from_secs(5);
-
-fn settings(bootstrap: Vec<Bootstrap>) -> Settings {
-    Settings {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
-        bootstrap,
-        max_peers: 64,
-        max_per_ip: 64,
-        padding: true,
-        accept_models: Vec::new(),
-        ipfs_cache_bytes: 0,
-        ipfs_api: String::new(),
-        kubo_api: String::new(),
-        gateways: Vec::new(),
-    }
-}
-
-fn listen_addr(events: &Receiver<Event>) -> String {
-    loop {
-        if let Event::Listening(a) = events.recv_timeout(WAIT).expect("listening") {
-            return a;
-        }
-    }
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
