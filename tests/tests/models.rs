@@ -112,3 +112,44 @@ fn installing_past_the_cache_limit_evicts_the_least_recently_used_model() {
     let out = unlimited.oarn(&["config", "set", "storage.max_cache_size_gb", "-1"]);
     assert!(!out.status.success(), "a negative limit is refused");
 }
+
+#[test]
+fn a_model_in_use_is_never_evicted() {
+    let node = Node::new().with_env("OARN_STORAGE__MAX_CACHE_SIZE_GB", "0.15");
+    let model = test_model();
+    let m = node.json(&["model", "import", model.to_str().unwrap(), "--name", "busy", "--json"]);
+    let blob = node.json(&["model", "info", "busy", "--json"])["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut running = node
+        .command(&[
+            "local",
+            "inference",
+            "Tell a long story about a lighthouse.",
+            "--max-tokens",
+            "2000",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The inference holds the model: an exclusive lock on its blob is refused.
+    let held = oarn_tests::wait_for(std::time::Duration::from_secs(20), || {
+        let f = std::fs::File::open(&blob).ok()?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .is_err()
+            .then_some(())
+    });
+    assert!(held.is_some(), "the running inference marks its model in use");
+
+    let mut bytes = std::fs::read(&model).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    let other = node.dir.path().join("other.gguf");
+    std::fs::write(&other, &bytes).unwrap();
+    let second = node.json(&["model", "import", other.to_str().unwrap(), "--name", "second", "--json"]);
+    let _ = running.kill();
+    let _ = running.wait();
+    assert_eq!(second["evicted"], serde_json::json!([]), "{second}");
+    assert!(std::path::Path::new(&blob).exists(), "{m}");
+}

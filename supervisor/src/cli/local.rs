@@ -37,10 +37,11 @@ pub fn run(home: &Home, command: LocalCommand) -> anyhow::Result<ExitCode> {
     let config = load::load_or_default(&home.config())?;
     let store = local::store(&config, home)?;
     let manifest = local::choose_model(&store, model.as_deref())?;
-    // Eviction spares recently used models; a failure to record it costs nothing else.
+    // Eviction spares recently used models and never takes one in use.
     if let Err(e) = store.touch(&manifest.name) {
         tracing::warn!("cannot record the model's use: {e}");
     }
+    let _in_use = store.in_use(&manifest)?;
     let request = Generate {
         model: store.blob(&manifest).display().to_string(),
         prompt,

@@ -208,8 +208,29 @@ impl Store {
             .sum())
     }
 
-    /// Removes the least recently used models, never `keep`, until the cache holds at most
-    /// `limit` bytes (or only `keep` is left); returns what it removed, oldest first.
+    /// Marks `m` in use for as long as the returned lock lives (a shared `flock` on its blob):
+    /// eviction passes over it.
+    pub fn in_use(&self, m: &Manifest) -> Result<nix::fcntl::Flock<std::fs::File>, StoreError> {
+        let blob = self.blob(m);
+        let file = std::fs::File::open(&blob).map_err(io("cannot open", &blob))?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockShared).map_err(|(_, e)| StoreError::Io {
+            what: "cannot lock",
+            path: blob,
+            source: e.into(),
+        })
+    }
+
+    /// Whether some process holds `m` [`Store::in_use`].
+    fn used_now(&self, m: &Manifest) -> bool {
+        let Ok(file) = std::fs::File::open(self.blob(m)) else {
+            return false;
+        };
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).is_err()
+    }
+
+    /// Removes the least recently used models, never `keep` and never one in use, until the
+    /// cache holds at most `limit` bytes (or nothing else can go); returns what it removed,
+    /// oldest first.
     pub fn evict(&self, limit: u64, keep: &str) -> Result<Vec<Manifest>, StoreError> {
         let mut others: Vec<Manifest> = self.list()?.into_iter().filter(|m| m.name != keep).collect();
         others.sort_by_key(|m| (m.recency(), m.name.clone()));
@@ -217,6 +238,9 @@ impl Store {
         for m in others {
             if self.size()? <= limit {
                 break;
+            }
+            if self.used_now(&m) {
+                continue;
             }
             self.remove(&m.name)?;
             evicted.push(m);
@@ -397,6 +421,10 @@ mod tests {
         let evicted = store.evict(2 * one, "new").unwrap();
         assert_eq!(evicted.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["used"]);
         assert!(!store.blob(&models[1]).exists(), "its blob went too");
+        // A model in use is passed over while the lock lives.
+        let using = store.in_use(&store.get("old").unwrap()).unwrap();
+        assert!(store.evict(0, "new").unwrap().is_empty());
+        drop(using);
         // A limit below the new model alone leaves just it.
         let evicted = store.evict(0, "new").unwrap();
         assert_eq!(evicted.len(), 1);
