@@ -13,6 +13,10 @@ pub enum Request {
     Generate(Generate),
 }
 
+/// Context length used when a request leaves it at 0 (or the model's training length, when
+/// smaller).
+pub const DEFAULT_CONTEXT: u32 = 2048;
+
 /// A generation request.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub struct Generate {
@@ -29,7 +33,8 @@ pub struct Generate {
     pub seed: u32,
     /// Threads; 0 uses every core.
     pub threads: u32,
-    /// Context length; 0 uses 2048 or the model's training length, whichever is smaller.
+    /// Context length; 0 uses [`DEFAULT_CONTEXT`] or the model's training length, whichever
+    /// is smaller.
     pub context: u32,
 }
 

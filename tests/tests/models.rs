@@ -38,6 +38,20 @@ fn import_describe_and_remove_a_real_model() {
     assert_eq!(md["chat_template"], true);
     let params = md["parameters"].as_u64().unwrap();
     assert!((134_000_000..136_000_000).contains(&params), "{params}");
+    // SmolLM2-135M: 30 blocks, 576 wide, 9 heads sharing 3 key/value heads (64 wide each); at
+    // the default 2048-token context its f16 KV cache is 2 x 30 x 2048 x 3 x 64 x 2 bytes.
+    assert_eq!(
+        (
+            md["layers"].as_u64(),
+            md["embedding"].as_u64(),
+            md["heads"].as_u64(),
+            md["kv_heads"].as_u64()
+        ),
+        (Some(30), Some(576), Some(9), Some(3))
+    );
+    assert_eq!(info["context"], 2048);
+    assert_eq!(info["kv_cache_bytes"], 2 * 30 * 2048 * 3 * 64 * 2);
+    assert_eq!(info["memory_needed"], 98_362_432 + 47_185_920);
     assert_eq!(info["fits_in_memory"], true);
     let blob = info["path"].as_str().unwrap().to_string();
     assert_eq!(std::fs::metadata(&blob).unwrap().permissions().mode() & 0o777, 0o600);
@@ -45,6 +59,7 @@ fn import_describe_and_remove_a_real_model() {
 
     let table = String::from_utf8(node.oarn(&["model", "info", "smollm2-135m"]).stdout).unwrap();
     assert!(table.contains("chat template yes") && table.contains("Q4_1"), "{table}");
+    assert!(table.contains("KV cache 45.0 MiB for 2048 tokens"), "{table}");
 
     let out = node.oarn(&["model", "import", model.to_str().unwrap(), "--name", "smollm2-135m"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--force"));

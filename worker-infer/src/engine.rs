@@ -13,11 +13,9 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use oarn_protocol::envelope::{ErrorKind, ErrorReply};
-use oarn_protocol::infer::{Event, Generate, Generated, Protocol, Stop};
+use oarn_protocol::infer::{DEFAULT_CONTEXT, Event, Generate, Generated, Protocol, Stop};
 use oarn_protocol::serve::Context;
 
-/// Context length used when the request leaves it at 0.
-const DEFAULT_CONTEXT: u32 = 2048;
 /// Prompt tokens evaluated per batch; fixed so results do not depend on it.
 const BATCH: u32 = 512;
 /// Longest prompt accepted, in bytes.

@@ -128,16 +128,19 @@ pub fn run(home: &Home, command: ModelCommand) -> anyhow::Result<ExitCode> {
         ModelCommand::Info { name, json } => {
             let m = store.get(&name)?;
             let available = available_memory();
-            // Weights only: the KV cache estimate comes with the inference worker.
-            let fits = available.map(|a| m.size < a);
+            let need = Need::of(&m);
+            let fits = available.map(|a| need.total() < a);
             if json {
                 let mut v = serde_json::to_value(&m)?;
                 v["path"] = json!(store.blob(&m));
                 v["memory_available"] = json!(available);
+                v["context"] = json!(need.context);
+                v["kv_cache_bytes"] = json!(need.kv_cache);
+                v["memory_needed"] = json!(need.total());
                 v["fits_in_memory"] = json!(fits);
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_info(&store, &m, available, fits);
+                print_info(&store, &m, &need, available, fits);
             }
         }
         ModelCommand::Import {
@@ -184,7 +187,43 @@ pub fn run(home: &Home, command: ModelCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_info(store: &Store, m: &Manifest, available: Option<u64>, fits: Option<bool>) {
+/// What running a model takes: its weights and, where the file says enough, the KV cache of
+/// the context a request gets by default.
+struct Need {
+    weights: u64,
+    context: u64,
+    kv_cache: Option<u64>,
+}
+
+impl Need {
+    fn of(m: &Manifest) -> Self {
+        let default = u64::from(oarn_protocol::infer::DEFAULT_CONTEXT);
+        let context = m.metadata.context_length.map_or(default, |c| c.clamp(1, default));
+        Self {
+            weights: m.size,
+            context,
+            kv_cache: m.metadata.kv_cache_bytes(context),
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.weights + self.kv_cache.unwrap_or(0)
+    }
+
+    fn describe(&self) -> String {
+        match self.kv_cache {
+            Some(kv) => format!(
+                "weights {} + KV cache {} for {} tokens",
+                mib(self.weights),
+                mib(kv),
+                self.context
+            ),
+            None => format!("weights {} (KV cache unknown)", mib(self.weights)),
+        }
+    }
+}
+
+fn print_info(store: &Store, m: &Manifest, need: &Need, available: Option<u64>, fits: Option<bool>) {
     let md = &m.metadata;
     println!("name          {}", m.name);
     println!("file          {}", store.blob(m).display());
@@ -204,12 +243,8 @@ fn print_info(store: &Store, m: &Manifest, available: Option<u64>, fits: Option<
     );
     println!("chat template {}", if md.chat_template { "yes" } else { "no" });
     match (available, fits) {
-        (Some(a), Some(true)) => println!("fits          yes: weights {} of {} available", mib(m.size), mib(a)),
-        (Some(a), _) => println!(
-            "fits          no: weights {} but only {} available",
-            mib(m.size),
-            mib(a)
-        ),
+        (Some(a), Some(true)) => println!("fits          yes: {} of {} available", need.describe(), mib(a)),
+        (Some(a), _) => println!("fits          no: {} but only {} available", need.describe(), mib(a)),
         _ => println!("fits          unknown (available memory unreadable)"),
     }
 }

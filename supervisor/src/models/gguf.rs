@@ -26,6 +26,31 @@ pub struct Metadata {
     pub parameters: u64,
     pub tensors: u64,
     pub chat_template: bool,
+    /// Transformer blocks (`{arch}.block_count`), for the KV cache estimate.
+    #[serde(default)]
+    pub layers: Option<u64>,
+    /// Embedding width (`{arch}.embedding_length`).
+    #[serde(default)]
+    pub embedding: Option<u64>,
+    /// Attention heads (`{arch}.attention.head_count`).
+    #[serde(default)]
+    pub heads: Option<u64>,
+    /// Key/value heads (`{arch}.attention.head_count_kv`; the heads when absent).
+    #[serde(default)]
+    pub kv_heads: Option<u64>,
+}
+
+impl Metadata {
+    /// Bytes of llama.cpp's KV cache (f16 keys and values) for a context of `ctx` tokens, when
+    /// the file says enough to tell.
+    pub fn kv_cache_bytes(&self, ctx: u64) -> Option<u64> {
+        let (layers, embedding, heads) = (self.layers?, self.embedding?, self.heads?);
+        let kv_heads = self.kv_heads.unwrap_or(heads);
+        let head_dim = embedding.checked_div(heads)?;
+        [2, layers, ctx, kv_heads, head_dim, 2]
+            .iter()
+            .try_fold(1u64, |acc, n| acc.checked_mul(*n))
+    }
 }
 
 /// Why a file is not a usable GGUF model.
@@ -78,9 +103,13 @@ pub fn read(path: &Path) -> Result<Metadata, GgufError> {
         parameters: 0,
         tensors,
         chat_template: false,
+        layers: None,
+        embedding: None,
+        heads: None,
+        kv_heads: None,
     };
     let mut alignment = DEFAULT_ALIGNMENT;
-    let mut context_lengths = Vec::new();
+    let mut sizes = Vec::new();
     for _ in 0..kvs {
         let key = r.string()?;
         let ty = r.u32()?;
@@ -93,9 +122,19 @@ pub fn read(path: &Path) -> Result<Metadata, GgufError> {
                 m.chat_template = true;
                 r.skip_value(ty)?;
             }
-            (k, 4 | 10) if k.ends_with(".context_length") => {
+            (k, 4 | 10)
+                if [
+                    ".context_length",
+                    ".block_count",
+                    ".embedding_length",
+                    ".attention.head_count",
+                    ".attention.head_count_kv",
+                ]
+                .iter()
+                .any(|s| k.ends_with(s)) =>
+            {
                 let v = if ty == 4 { u64::from(r.u32()?) } else { r.u64()? };
-                context_lengths.push((k.to_string(), v));
+                sizes.push((k.to_string(), v));
             }
             _ => r.skip_value(ty)?,
         }
@@ -103,10 +142,16 @@ pub fn read(path: &Path) -> Result<Metadata, GgufError> {
     if m.architecture.is_empty() {
         return Err(corrupt("no general.architecture"));
     }
-    m.context_length = context_lengths
-        .iter()
-        .find(|(k, _)| *k == format!("{}.context_length", m.architecture))
-        .map(|&(_, v)| v);
+    // Keys of the model's own architecture only.
+    let of_arch = |suffix: &str| {
+        let want = format!("{}.{suffix}", m.architecture);
+        sizes.iter().find(|(k, _)| *k == want).map(|&(_, v)| v)
+    };
+    m.context_length = of_arch("context_length");
+    m.layers = of_arch("block_count");
+    m.embedding = of_arch("embedding_length");
+    m.heads = of_arch("attention.head_count");
+    m.kv_heads = of_arch("attention.head_count_kv");
     if alignment == 0 || !alignment.is_power_of_two() {
         return Err(corrupt(format!("alignment {alignment} is not a power of two")));
     }
