@@ -46,6 +46,8 @@ pub struct Context {
     pub staging: PathBuf,
     /// Trustless gateways for what peers do not send.
     pub gateways: Vec<String>,
+    /// The block store's size limit (0: none), kept after each fetch.
+    pub cache_limit: u64,
 }
 
 fn full(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
@@ -131,12 +133,13 @@ async fn add(cx: Arc<Context>, req: Request<Incoming>) -> Response<Body> {
         Ok(s) => s,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("reading the upload: {e}")),
     };
-    let (store, pins, path) = (cx.store.clone(), cx.pins.clone(), guard.0.clone());
+    let (store, pins, path, limit) = (cx.store.clone(), cx.pins.clone(), guard.0.clone(), cx.cache_limit);
     let added = tokio::task::spawn_blocking(move || {
         let added = crate::unixfs::add(&store, &path).map_err(|e| e.to_string())?;
         if pin {
             pins.pin(&store, &added.cid).map_err(|e| e.to_string())?;
         }
+        pins.trim(&store, limit);
         Ok::<_, String>(added)
     })
     .await

@@ -152,6 +152,28 @@ impl Pins {
     }
 }
 
+impl Pins {
+    /// Keeps the store under `limit` bytes (0: no limit) after an add or a fetch, logging what
+    /// went; a failure is logged, since the add or fetch itself succeeded.
+    pub fn trim(&self, store: &Store, limit: u64) {
+        if limit == 0 {
+            return;
+        }
+        match self.collect(store, limit, SystemTime::now()) {
+            Ok(done) if done.blocks > 0 => {
+                tracing::info!(
+                    blocks = done.blocks,
+                    bytes = done.bytes,
+                    kept = done.kept,
+                    "block store trimmed to its limit"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot trim the block store: {e}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,27 +16,17 @@ use crate::blocks::Store;
 use crate::node::{self, Command};
 use crate::pins::Pins;
 
-/// Keeps the block store under `limit` bytes (0: no limit), logging what went.
-fn trim(pins: &Pins, store: &Store, limit: u64) {
-    if limit == 0 {
-        return;
-    }
-    match pins.collect(store, limit, std::time::SystemTime::now()) {
-        Ok(done) if done.blocks > 0 => {
-            tracing::info!(
-                blocks = done.blocks,
-                bytes = done.bytes,
-                kept = done.kept,
-                "block store trimmed to its limit"
-            );
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!("cannot trim the block store: {e}"),
-    }
-}
-
 fn invalid(e: impl std::fmt::Display) -> ErrorReply {
     ErrorReply::new(ErrorKind::InvalidRequest, e.to_string())
+}
+
+/// The path of `file` in the staging directory; only a plain file name is accepted.
+fn staged(staging: &Path, file: &str) -> Result<PathBuf, ErrorReply> {
+    if crate::download::plain_name(file) {
+        Ok(staging.join(file))
+    } else {
+        Err(invalid(format!("{file:?} is not a plain file name")))
+    }
 }
 
 /// Longest wait for the operator's IPFS daemon to take a file.
@@ -113,34 +103,8 @@ impl Worker {
         }
     }
 
-    fn download(&self, d: oarn_protocol::net::Download, responder: Responder<Protocol>) {
-        let dir = self.downloads.clone();
-        let spawned = std::thread::Builder::new().name("download".into()).spawn(move || {
-            let outcome = crate::download::run(
-                &dir,
-                &d,
-                |p| {
-                    let _ = responder.emit(oarn_protocol::net::Event::Progress(p));
-                },
-                || responder.cancelled(),
-            );
-            let reply = outcome.map(Reply::Downloaded).map_err(|e| {
-                let kind = match e {
-                    crate::download::DownloadError::Invalid(_) => ErrorKind::InvalidRequest,
-                    crate::download::DownloadError::Cancelled(_) => ErrorKind::Cancelled,
-                    _ => ErrorKind::Internal,
-                };
-                ErrorReply::new(kind, e.to_string())
-            });
-            let _ = responder.finish(reply);
-        });
-        if let Err(e) = spawned {
-            tracing::error!("cannot start a download thread: {e}");
-        }
-    }
-
-    /// Sends a command that may take a while (a DHT query, a Bitswap fetch) from a thread of
-    /// its own, so the request loop goes on answering.
+    /// Sends a command that may take a while (a DHT query) from a thread of its own, so the
+    /// request loop goes on answering.
     fn slow(
         &self,
         cx: &mut dyn Context<Protocol>,
@@ -148,14 +112,7 @@ impl Worker {
         wait: Duration,
     ) -> Result<Reply, ErrorReply> {
         let swarm = self.swarm()?.clone();
-        let responder = cx.defer();
-        let spawned = std::thread::Builder::new().name("slow-request".into()).spawn(move || {
-            let _ = responder.finish(swarm.call(make, wait));
-        });
-        if let Err(e) = spawned {
-            tracing::error!("cannot start a request thread: {e}");
-        }
-        Ok(Reply::Done)
+        self.in_thread(cx, "slow-request", move |_| swarm.call(make, wait))
     }
 
     /// Answers the current request from a thread of its own with what `work` returns.
@@ -186,6 +143,7 @@ impl Worker {
             pins: self.pins().map_err(|e| e.message)?,
             staging: self.downloads.clone(),
             gateways: self.gateways.clone(),
+            cache_limit: self.cache_limit,
         };
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new()
@@ -245,9 +203,22 @@ impl Handler<Protocol> for Worker {
                 Ok(Reply::Done)
             }
             Request::Download(d) => {
-                let responder = cx.defer();
-                self.download(d, responder);
-                Ok(Reply::Done)
+                let dir = self.downloads.clone();
+                self.in_thread(cx, "download", move |responder| {
+                    let progress = |p| {
+                        let _ = responder.emit(oarn_protocol::net::Event::Progress(p));
+                    };
+                    crate::download::run(&dir, &d, progress, || responder.cancelled())
+                        .map(Reply::Downloaded)
+                        .map_err(|e| {
+                            let kind = match e {
+                                crate::download::DownloadError::Invalid(_) => ErrorKind::InvalidRequest,
+                                crate::download::DownloadError::Cancelled(_) => ErrorKind::Cancelled,
+                                _ => ErrorKind::Internal,
+                            };
+                            ErrorReply::new(kind, e.to_string())
+                        })
+                })
             }
             Request::Dial(peers) => self.swarm()?.call(|a| Command::Dial(peers, a), QUICK),
             Request::Announce(a) => self.swarm()?.call(|r| Command::Announce(a, r), QUICK),
@@ -259,10 +230,7 @@ impl Handler<Protocol> for Worker {
             Request::Add { file } if !self.kubo_api.is_empty() => {
                 let (api, staging) = (self.kubo_api.clone(), self.downloads.clone());
                 self.in_thread(cx, "add", move |_| {
-                    if !crate::download::plain_name(&file) {
-                        return Err(invalid(format!("{file:?} is not a plain file name")));
-                    }
-                    let added = crate::kubo::add(&api, &staging.join(&file), KUBO_WAIT).map_err(invalid)?;
+                    let added = crate::kubo::add(&api, &staged(&staging, &file)?, KUBO_WAIT).map_err(invalid)?;
                     Ok(Reply::Added {
                         cid: added.cid,
                         hash: added.hash,
@@ -277,10 +245,7 @@ impl Handler<Protocol> for Worker {
                 let wait = Duration::from_secs(timeout_secs.clamp(1, 3600).into());
                 let (api, staging) = (self.kubo_api.clone(), self.downloads.clone());
                 self.in_thread(cx, "fetch", move |_| {
-                    if !crate::download::plain_name(&file) {
-                        return Err(invalid(format!("{file:?} is not a plain file name")));
-                    }
-                    let (size, hash) = crate::kubo::cat(&api, &cid, &staging.join(&file), wait)
+                    let (size, hash) = crate::kubo::cat(&api, &cid, &staged(&staging, &file)?, wait)
                         .map_err(|e| ErrorReply::new(ErrorKind::NotFound, e.to_string()))?;
                     Ok(Reply::Fetched { cid, hash, size })
                 })
@@ -289,12 +254,9 @@ impl Handler<Protocol> for Worker {
                 let (store, pins, staging, limit) =
                     (self.blocks()?, self.pins()?, self.downloads.clone(), self.cache_limit);
                 self.in_thread(cx, "add", move |_| {
-                    if !crate::download::plain_name(&file) {
-                        return Err(invalid(format!("{file:?} is not a plain file name")));
-                    }
-                    let added = crate::unixfs::add(&store, &staging.join(&file)).map_err(invalid)?;
+                    let added = crate::unixfs::add(&store, &staged(&staging, &file)?).map_err(invalid)?;
                     pins.pin(&store, &added.cid).map_err(invalid)?;
-                    trim(&pins, &store, limit);
+                    pins.trim(&store, limit);
                     Ok(Reply::Added {
                         cid: added.cid.to_string(),
                         hash: added.hash,
@@ -348,7 +310,7 @@ impl Handler<Protocol> for Worker {
                     };
                     let fetched =
                         crate::fetch::run(&swarm, &store, &staging, &job, &progress, &|| responder.cancelled());
-                    trim(&pins, &store, limit);
+                    pins.trim(&store, limit);
                     fetched
                 })
             }
