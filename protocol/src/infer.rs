@@ -11,6 +11,36 @@ pub enum Request {
     Info,
     /// Generate text from a prompt; tokens stream back as [`Event::Token`].
     Generate(Generate),
+    /// Unload one model (by the path or name it was loaded with), or every model with `None`.
+    Unload(Option<String>),
+    /// The models loaded now, most recently used first.
+    Loaded,
+}
+
+/// Who said a message of a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+impl Role {
+    /// The role's name in chat templates and Ollama's API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// One earlier message of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
 }
 
 /// Context length used when a request leaves it at 0 (or the model's training length, when
@@ -36,6 +66,39 @@ pub struct Generate {
     /// Context length; 0 uses [`DEFAULT_CONTEXT`] or the model's training length, whichever
     /// is smaller.
     pub context: u32,
+    /// Earlier turns of the conversation, before `prompt` (chat only).
+    pub history: Vec<Message>,
+    /// Sample only from the `top_k` likeliest tokens; 0 leaves it off.
+    pub top_k: u32,
+    /// Nucleus sampling in thousandths (950 is 0.95); 0 or 1000 leaves it off.
+    pub top_p_milli: u32,
+    /// Generation ends before any of these strings; it is not part of the text.
+    pub stop: Vec<String>,
+    /// Milliseconds the whole request may take; past it, the request ends with
+    /// [`crate::envelope::ErrorKind::DeadlineExceeded`]. 0 means no deadline.
+    pub deadline_ms: u64,
+}
+
+impl Generate {
+    /// A greedy, chat-templated request for `max_tokens` tokens of `model` answering `prompt`.
+    pub fn new(model: impl Into<String>, prompt: impl Into<String>, max_tokens: u32) -> Self {
+        Self {
+            model: model.into(),
+            prompt: prompt.into(),
+            system: None,
+            chat: true,
+            max_tokens,
+            temperature_milli: 0,
+            seed: 0,
+            threads: 0,
+            context: 0,
+            history: Vec::new(),
+            top_k: 0,
+            top_p_milli: 0,
+            stop: Vec::new(),
+            deadline_ms: 0,
+        }
+    }
 }
 
 /// How a generation ended.
@@ -47,6 +110,8 @@ pub enum Stop {
     MaxTokens,
     /// The supervisor cancelled it.
     Cancelled,
+    /// The text reached one of the request's stop strings.
+    StopString,
 }
 
 /// What a finished generation reports.
@@ -72,6 +137,17 @@ pub struct Generated {
 pub enum Reply {
     Info(Info),
     Generated(Generated),
+    /// What [`Request::Unload`] unloaded.
+    Unloaded(Vec<String>),
+    Loaded(Vec<Loaded>),
+}
+
+/// A model held in memory by the worker.
+#[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Loaded {
+    pub model: String,
+    /// Bytes it counts against the memory budget.
+    pub bytes: u64,
 }
 
 /// infer worker → supervisor, streamed while a request runs.

@@ -12,7 +12,7 @@ use crate::{capabilities, filesystem, namespaces, rlimits, seccomp};
 
 /// Applies the sandbox profile of `kind` and reports every layer.
 pub fn enter(kind: WorkerKind, launch: &Launch) -> Result<SandboxReport, ProfileError> {
-    let (text, origin) = profile::text(kind, launch.profiles.as_deref())?;
+    let (text, origin) = profile::text(&launch.profile_file(kind), launch.profiles.as_deref())?;
     let profile = Profile::parse(&text, &origin)?;
     let values = Values {
         home: launch.home.clone(),
@@ -22,6 +22,7 @@ pub fn enter(kind: WorkerKind, launch: &Launch) -> Result<SandboxReport, Profile
         } else {
             launch.memory_mb
         },
+        ollama_port: launch.ollama.map(|a| a.port()),
     };
     let mut layers = namespaces::enter(&profile.namespaces);
     layers.push(LayerReport {

@@ -31,8 +31,8 @@ pub fn apply(rules: &Landlock, values: &Values) -> LayerState {
 fn restrict(rules: &Landlock, values: &Values) -> Result<(RulesetStatus, String), landlock::RulesetError> {
     let read = AccessFs::from_read(ABI_WANTED);
     let all = AccessFs::from_all(ABI_WANTED);
-    let bind = profile::ports(&rules.tcp_bind);
-    let connect = profile::ports(&rules.tcp_connect);
+    let bind = profile::ports(&rules.tcp_bind, values);
+    let connect = profile::ports(&rules.tcp_connect, values);
     let mut net = landlock::BitFlags::<AccessNet>::empty();
     if bind.is_some() {
         net |= AccessNet::BindTcp;

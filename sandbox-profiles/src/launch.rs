@@ -2,7 +2,12 @@
 //! and the worker parses it with [`Launch::parse`] before anything else, so both sides agree.
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+
+use oarn_protocol::WorkerKind;
+
+use crate::profile;
 
 /// What a worker learns from its command line (it has no environment).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +25,9 @@ pub struct Launch {
     /// Probe mode (`oarn sandbox verify`): the loopback TCP and UDP ports to probe, instead
     /// of serving the supervisor.
     pub probe: Option<(u16, u16)>,
+    /// The infer worker routes to the Ollama server at this address, under the
+    /// `worker-infer-ollama` profile, instead of running llama.cpp.
+    pub ollama: Option<SocketAddr>,
     /// A one-shot command (after `--`) run inside the sandbox instead of serving the
     /// supervisor, such as `oarn wallet`'s key operations in the chain worker.
     pub command: Vec<OsString>,
@@ -40,6 +48,9 @@ pub enum LaunchError {
     /// A value that is not a number.
     #[error("the value of {0} is not a number")]
     NotANumber(&'static str),
+    /// A value that is not an IP address and port.
+    #[error("the value of {0} is not an IP address and port (such as 127.0.0.1:11434)")]
+    NotAnAddress(&'static str),
     /// `--home` was not given.
     #[error("--home is required")]
     NoHome,
@@ -66,6 +77,10 @@ impl Launch {
             args.push("--probe".into());
             args.push(format!("{tcp},{udp}").into());
         }
+        if let Some(addr) = self.ollama {
+            args.push("--ollama".into());
+            args.push(addr.to_string().into());
+        }
         if !self.command.is_empty() {
             args.push("--".into());
             args.extend(self.command.iter().cloned());
@@ -81,6 +96,7 @@ impl Launch {
         let mut memory_mb = 0;
         let mut profiles = None;
         let mut probe = None;
+        let mut ollama = None;
         let mut command = Vec::new();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -96,6 +112,11 @@ impl Launch {
                         .and_then(|v| v.split_once(','))
                         .and_then(|(t, u)| Some((t.parse().ok()?, u.parse().ok()?)));
                     probe = Some(ports.ok_or(LaunchError::NotANumber("--probe"))?);
+                }
+                Some("--ollama") => {
+                    let v = value("--ollama")?;
+                    let addr = v.to_str().and_then(|v| v.parse().ok());
+                    ollama = Some(addr.ok_or(LaunchError::NotAnAddress("--ollama"))?);
                 }
                 Some("--log") => {
                     log_filter = value("--log")?
@@ -124,8 +145,17 @@ impl Launch {
             memory_mb,
             profiles,
             probe,
+            ollama,
             command,
         })
+    }
+
+    /// The file name of the profile the worker of `kind` enters with this command line.
+    pub fn profile_file(&self, kind: WorkerKind) -> String {
+        match (kind, self.ollama) {
+            (WorkerKind::Infer, Some(_)) => profile::OLLAMA_FILE.to_string(),
+            _ => profile::file_name(kind),
+        }
     }
 }
 
@@ -142,9 +172,17 @@ mod tests {
             memory_mb: 2048,
             profiles: None,
             probe: None,
+            ollama: None,
             command: Vec::new(),
         };
         assert_eq!(Launch::parse(l.args()).unwrap(), l);
+        assert_eq!(l.profile_file(WorkerKind::Infer), "worker-infer.toml");
+        l.ollama = Some("127.0.0.1:11434".parse().unwrap());
+        assert_eq!(Launch::parse(l.args()).unwrap(), l);
+        assert_eq!(l.profile_file(WorkerKind::Infer), "worker-infer-ollama.toml");
+        assert_eq!(l.profile_file(WorkerKind::Net), "worker-net.toml");
+        let bad = ["--home", "/h", "--ollama", "localhost"].map(OsString::from);
+        assert!(matches!(Launch::parse(bad), Err(LaunchError::NotAnAddress(_))));
         l.profiles = Some("/etc/oarn/profiles".into());
         l.probe = Some((4001, 4002));
         assert_eq!(Launch::parse(l.args()).unwrap(), l);

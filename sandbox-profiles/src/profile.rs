@@ -23,6 +23,16 @@ pub fn file_name(kind: WorkerKind) -> String {
     format!("worker-{}.toml", kind.name())
 }
 
+/// The file name of the infer worker's profile when it routes to Ollama.
+pub const OLLAMA_FILE: &str = "worker-infer-ollama.toml";
+
+/// Every built-in profile: file name and text.
+pub fn builtins() -> Vec<(String, &'static str)> {
+    let mut all: Vec<_> = WorkerKind::ALL.iter().map(|&k| (file_name(k), builtin(k))).collect();
+    all.push((OLLAMA_FILE.to_string(), include_str!("../worker-infer-ollama.toml")));
+    all
+}
+
 /// Why a profile cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -34,18 +44,25 @@ pub enum ProfileError {
     Invalid { origin: String, message: String },
 }
 
-/// The profile text `kind` enforces, and where it came from.
-pub fn text(kind: WorkerKind, override_dir: Option<&Path>) -> Result<(String, String), ProfileError> {
+/// The text of the profile in `file` (a name from [`file_name`] or [`OLLAMA_FILE`]), built in
+/// or from an override directory, and where it came from.
+pub fn text(file: &str, override_dir: Option<&Path>) -> Result<(String, String), ProfileError> {
     match override_dir {
         Some(dir) => {
-            let path = dir.join(file_name(kind));
+            let path = dir.join(file);
             let text = std::fs::read_to_string(&path).map_err(|source| ProfileError::Read {
                 path: path.clone(),
                 source,
             })?;
             Ok((text, path.display().to_string()))
         }
-        None => Ok((builtin(kind).to_string(), format!("built-in {}", file_name(kind)))),
+        None => match builtins().into_iter().find(|(name, _)| name == file) {
+            Some((name, text)) => Ok((text.to_string(), format!("built-in {name}"))),
+            None => Err(ProfileError::Invalid {
+                origin: file.to_string(),
+                message: "there is no such built-in profile".into(),
+            }),
+        },
     }
 }
 
@@ -104,28 +121,33 @@ pub struct Rlimits {
 pub struct Landlock {
     pub read: Vec<String>,
     pub write: Vec<String>,
-    /// Ports, or `"any"` to leave TCP bind unrestricted.
+    /// Ports, `"{ollama}"`, or `"any"` to leave TCP bind unrestricted.
     pub tcp_bind: Vec<Port>,
-    /// Ports, or `"any"` to leave TCP connect unrestricted.
+    /// Ports, `"{ollama}"` (the Ollama server's port), or `"any"` to leave TCP connect
+    /// unrestricted.
     pub tcp_connect: Vec<Port>,
 }
 
-/// A TCP port rule.
+/// A TCP port rule: a number, `"any"` or a placeholder.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
 pub enum Port {
     Number(u16),
-    Any(String),
+    Named(String),
 }
 
-/// Whether a port list leaves the access unrestricted (`["any"]`), or the ports it allows.
-pub fn ports(list: &[Port]) -> Option<Vec<u16>> {
-    if list.iter().any(|p| matches!(p, Port::Any(_))) {
+/// Whether a port list leaves the access unrestricted (`["any"]`), or the ports it allows
+/// (`"{ollama}"` stands for the Ollama port, and for nothing when there is none).
+pub fn ports(list: &[Port], values: &Values) -> Option<Vec<u16>> {
+    if list.iter().any(|p| matches!(p, Port::Named(n) if n == "any")) {
         return None;
     }
     Some(
         list.iter()
-            .filter_map(|p| if let Port::Number(n) = p { Some(*n) } else { None })
+            .filter_map(|p| match p {
+                Port::Number(n) => Some(*n),
+                Port::Named(_) => values.ollama_port,
+            })
             .collect(),
     )
 }
@@ -193,6 +215,8 @@ pub struct Values {
     pub models: PathBuf,
     /// Memory budget in MiB.
     pub memory_mb: u64,
+    /// The Ollama server's port (`{ollama}` in port lists).
+    pub ollama_port: Option<u16>,
 }
 
 impl Values {
@@ -242,6 +266,16 @@ impl Profile {
         };
         let p: Profile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         let known = |name: &str| syscalls::number(name).is_some() || syscalls::X86_64_ONLY.contains(&name);
+        for port in p.landlock.tcp_bind.iter().chain(&p.landlock.tcp_connect) {
+            if let Port::Named(n) = port
+                && n != "any"
+                && n != "{ollama}"
+            {
+                return Err(invalid(format!(
+                    "unknown port {n:?} in landlock; use a number, \"{{ollama}}\" or \"any\""
+                )));
+            }
+        }
         for name in &p.seccomp.allow {
             if !known(name) {
                 return Err(invalid(format!("unknown syscall {name:?} in seccomp.allow")));
@@ -311,17 +345,20 @@ mod tests {
 
     #[test]
     fn builtin_profiles_parse() {
-        for kind in WorkerKind::ALL {
-            Profile::parse(builtin(kind), "test").unwrap_or_else(|e| panic!("{kind}: {e}"));
+        for (name, text) in builtins() {
+            Profile::parse(text, "test").unwrap_or_else(|e| panic!("{name}: {e}"));
         }
+        let typo = builtin(WorkerKind::Infer).replace("tcp_connect = []", "tcp_connect = [\"{olama}\"]");
+        let e = Profile::parse(&typo, "t").unwrap_err().to_string();
+        assert!(e.contains("unknown port \"{olama}\""), "{e}");
     }
 
     /// Every line of every profile is a comment, or carries one, except section headers,
     /// the closing of the allow list and `why` lines (which are the comment).
     #[test]
     fn every_line_is_commented() {
-        for kind in WorkerKind::ALL {
-            for (i, line) in builtin(kind).lines().enumerate() {
+        for (name, text) in builtins() {
+            for (i, line) in text.lines().enumerate() {
                 let t = line.trim();
                 let exempt = t.is_empty()
                     || t.starts_with('#')
@@ -332,12 +369,7 @@ mod tests {
                     || t.starts_with("syscall = ")
                     || t.starts_with("when = ")
                     || t.starts_with("errno = ");
-                assert!(
-                    exempt || t.contains(" # "),
-                    "{}:{}: needs a comment: {line}",
-                    file_name(kind),
-                    i + 1
-                );
+                assert!(exempt || t.contains(" # "), "{name}:{}: needs a comment: {line}", i + 1);
             }
         }
     }
@@ -381,7 +413,11 @@ mod tests {
             home: "/h".into(),
             models: "/m".into(),
             memory_mb: 512,
+            ollama_port: Some(11434),
         };
+        let list = [Port::Number(80), Port::Named("{ollama}".into())];
+        assert_eq!(ports(&list, &v), Some(vec![80, 11434]));
+        assert_eq!(ports(&[Port::Named("any".into())], &v), None);
         assert_eq!(v.path("{models}"), PathBuf::from("/m"));
         assert_eq!(v.path("{keystore}"), PathBuf::from("/h/wallet.encrypted"));
         assert_eq!(v.path("{ipfs}"), PathBuf::from("/h/ipfs"));

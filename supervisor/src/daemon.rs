@@ -74,6 +74,17 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
         _ => &WorkerKind::ALL,
     };
     home.ensure_worker_dirs()?;
+    let ollama = if loaded.config.ollama.serve {
+        match crate::ollama::Served::start(&loaded.config.ollama) {
+            Ok(s) => Some(Arc::new(s)),
+            Err(e) => {
+                tracing::error!("{e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let supervisor = Supervisor::start(&loaded.config, &home, kinds);
     let (control_tx, mut control) = mpsc::channel(8);
     let running = Arc::new(RwLock::new(loaded.config.clone()));
@@ -88,6 +99,7 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
         control: control_tx,
         discovery: discovery.clone(),
         p2p: p2p.clone(),
+        ollama: ollama.clone(),
     });
     let api = tokio::spawn(server::serve(listener, node));
 
@@ -148,6 +160,9 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
         task.abort();
     }
     supervisor.shutdown().await;
+    if let Some(served) = ollama {
+        served.stop().await;
+    }
     let _ = std::fs::remove_file(home.socket());
     tracing::info!("oarn stopped");
     Ok(())

@@ -11,6 +11,7 @@ pub mod local;
 pub mod logging;
 pub mod logs;
 pub mod models;
+pub mod ollama;
 pub mod p2p;
 pub mod pidfile;
 pub mod sandbox;

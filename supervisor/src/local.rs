@@ -4,7 +4,7 @@
 
 use oarn_protocol::WorkerKind;
 use oarn_protocol::infer::{Event, Generate, Generated, Reply, Request};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Config, resolve_path};
 use crate::home::Home;
@@ -53,13 +53,23 @@ pub fn store(config: &Config, home: &Home) -> Result<Store, StoreError> {
     Store::open(&resolve_path(&config.storage.models_dir, home.root()))
 }
 
-/// Runs `request` on a freshly started inference worker, calling `on_text` as text arrives.
+/// Runs `request` on a freshly started inference worker, calling `on_text` as text arrives;
+/// `cancel` stops the generation (its answer, with what was generated, is still returned).
 pub async fn infer(
     config: &Config,
     home: &Home,
     request: Generate,
     mut on_text: impl FnMut(&str),
+    cancel: oneshot::Receiver<()>,
 ) -> Result<Generated, LocalError> {
+    // ollama.serve without a running node: run `ollama serve` for this generation only.
+    let daemon = crate::pidfile::running(&home.pid_file()).is_some();
+    let ollama = match (config.ollama.enabled && config.ollama.serve, daemon) {
+        (true, false) => {
+            Some(crate::ollama::Served::start(&config.ollama).map_err(|e| LocalError::Worker(e.to_string()))?)
+        }
+        _ => None,
+    };
     let supervisor = alone::start(config, home, WorkerKind::Infer)
         .await
         .map_err(LocalError::Worker)?;
@@ -70,7 +80,7 @@ pub async fn infer(
             .clone()
             .expect("started with the infer worker");
         let (tx, mut rx) = mpsc::channel(1024);
-        let call = handle.call(Request::Generate(request), Some(tx));
+        let call = handle.call_cancellable(Request::Generate(request), Some(tx), cancel);
         tokio::pin!(call);
         let reply = loop {
             tokio::select! {
@@ -92,5 +102,8 @@ pub async fn infer(
     }
     .await;
     supervisor.shutdown().await;
+    if let Some(served) = ollama {
+        served.stop().await;
+    }
     result
 }

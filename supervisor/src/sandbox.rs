@@ -73,6 +73,8 @@ pub async fn verify(config: &Config, home: &Home, kinds: &[WorkerKind]) -> Resul
         let mut launch = supervise::launch(config, &Home::at(probe_home.path().to_path_buf()));
         launch.models = probe_home.path().join("models");
         launch.probe = Some(ports);
+        // The probes check the llama.cpp profile (no network at all).
+        launch.ollama = None;
         let binary = spawn::binary(kind, config, home.root());
         let mut child = spawn::spawn(&binary, &launch).map_err(|e| VerifyError::Worker {
             kind,

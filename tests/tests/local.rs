@@ -2,7 +2,11 @@
 //! through the sandboxed inference worker: a right answer, identical bytes across runs and
 //! thread counts in deterministic mode, and clear errors.
 
-use oarn_tests::{Node, test_model};
+use std::io::Read;
+use std::process::Stdio;
+use std::time::Duration;
+
+use oarn_tests::{Node, test_model, wait_for};
 use serde_json::Value;
 
 fn node_with_model() -> Node {
@@ -82,7 +86,7 @@ fn clear_errors() {
     );
 
     let node = node_with_model();
-    let out = node.oarn(&["local", "inference", "hi", "--max-tokens", "100000"]);
+    let out = node.oarn(&["local", "inference", "hi", "--max-tokens", "4000"]);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("exceeds the context"),
@@ -91,4 +95,65 @@ fn clear_errors() {
     );
     let out = node.oarn(&["local", "inference", "hi", "--model", "nope"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no model named"));
+}
+
+#[test]
+fn stop_strings_end_the_answer_before_them() {
+    let node = node_with_model();
+    let prompt = "The capital of France is";
+    let full = infer(&node, &[prompt, "--max-tokens", "8"]);
+    let text = full["text"].as_str().unwrap();
+    let at = text.find("Paris").expect("the greedy answer names Paris");
+    let cut = infer(
+        &node,
+        &[prompt, "--max-tokens", "8", "--stop", "Paris", "--stop", "Berlin"],
+    );
+    assert_eq!(cut["text"].as_str().unwrap(), &text[..at]);
+    assert_eq!(cut["stop"], "StopString");
+    assert_ne!(full["stop"], "StopString");
+}
+
+#[test]
+fn a_passed_deadline_is_a_clear_error() {
+    let node = node_with_model();
+    let out = node.oarn(&[
+        "local",
+        "inference",
+        "1, 2, 3, 4, 5,",
+        "--raw",
+        "--max-tokens",
+        "1500",
+        "--timeout",
+        "0.3",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("deadline of 300 ms passed"), "{err}");
+}
+
+/// Ctrl-C cancels the generation in the worker, which answers with what it generated: the
+/// stop reason printed comes from the worker, so it proves the cancel reached it.
+#[test]
+fn ctrl_c_cancels_in_the_worker_and_keeps_the_text() {
+    let node = node_with_model();
+    let mut child = node
+        .command(&["local", "inference", "1, 2, 3, 4, 5,", "--raw", "--max-tokens", "1500"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    let n = stdout.read(&mut first).unwrap();
+    assert!(n > 0, "no text streamed before the interrupt");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = wait_for(Duration::from_secs(60), || child.try_wait().unwrap()).expect("oarn did not stop");
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("stopped at cancelled"), "{err}");
 }

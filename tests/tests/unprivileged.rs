@@ -213,3 +213,34 @@ fn an_ordinary_user_creates_and_opens_a_wallet() {
     let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["address"], created["address"]);
 }
+
+/// The Ollama client profile (host network, Landlock allowing one TCP port, sockets in
+/// seccomp) works for an ordinary user. The server is `tests/ollama/fake-ollama`, a stand-in
+/// that follows Ollama's published API (Ollama cannot be installed on the test machine).
+#[test]
+fn an_ordinary_user_routes_inference_to_ollama() {
+    let Some(u) = Unprivileged::new() else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let mut fake = Command::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ollama/fake-ollama"))
+        .arg("serve")
+        .env("OLLAMA_HOST", &address)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(10), || std::net::TcpStream::connect(&address).ok()).is_some());
+    assert!(u.oarn(&["init"]).status.success());
+    for (k, v) in [("ollama.enabled", "true"), ("ollama.address", address.as_str())] {
+        assert!(u.oarn(&["config", "set", k, v]).status.success());
+    }
+    let out = u.oarn(&["local", "inference", "hi", "--model", "fake:1b", "--json"]);
+    let _ = fake.kill();
+    let _ = fake.wait();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["text"], "The capital of France is Paris.");
+}

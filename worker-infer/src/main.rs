@@ -1,20 +1,48 @@
 //! `oarn-worker-infer`: runs models; it has no network at all.
 //!
 //! Started only by the supervisor, which speaks the protocol of [`oarn_protocol::infer`] on
-//! this process's stdin/stdout. The model runs in [`engine`].
+//! this process's stdin/stdout. Models run in a [`backend::Backend`]: llama.cpp in this
+//! process ([`llama`]), or, when started with `--ollama ADDR` (under its own profile, which
+//! allows a TCP connection to that port and nothing else), an Ollama server ([`ollama`]).
 
-mod engine;
+mod backend;
+mod cache;
+mod llama;
+mod ollama;
+mod text;
 
 use std::process::ExitCode;
 
+use backend::Backend;
 use oarn_protocol::envelope::{ErrorReply, Info, RequestId};
 use oarn_protocol::infer::{Protocol, Reply, Request};
 use oarn_protocol::serve::{Context, Handler};
+use oarn_sandbox::launch::Launch;
 
 /// Answers the supervisor's requests.
-#[derive(Default)]
 struct Worker {
-    engine: engine::Engine,
+    /// The backend, or why llama.cpp could not start.
+    backend: Result<Box<dyn Backend>, ErrorReply>,
+}
+
+impl Worker {
+    fn new(launch: &Launch) -> Self {
+        let backend = match launch.ollama {
+            Some(addr) => Ok(Box::new(ollama::Ollama::new(addr)) as Box<dyn Backend>),
+            None => {
+                let budget = if launch.memory_mb == 0 {
+                    oarn_sandbox::rlimits::physical_memory_mb()
+                } else {
+                    launch.memory_mb
+                };
+                llama::Llama::new(budget << 20).map(|l| Box::new(l) as Box<dyn Backend>)
+            }
+        };
+        if let Err(e) = &backend {
+            tracing::error!(error = %e.message, "the model backend is unavailable");
+        }
+        Self { backend }
+    }
 }
 
 impl Handler<Protocol> for Worker {
@@ -24,16 +52,19 @@ impl Handler<Protocol> for Worker {
         request: Request,
         cx: &mut dyn Context<Protocol>,
     ) -> Result<Reply, ErrorReply> {
+        let backend = self.backend.as_mut().map_err(|e| e.clone())?;
         match request {
             Request::Info => Ok(Reply::Info(Info {
-                capabilities: vec!["llama.cpp".into(), "gguf".into()],
+                capabilities: backend.capabilities(),
                 in_flight: 0,
             })),
-            Request::Generate(g) => self.engine.generate(&g, cx).map(Reply::Generated),
+            Request::Generate(g) => backend.generate(&g, cx).map(Reply::Generated),
+            Request::Unload(model) => backend.unload(model.as_deref()).map(Reply::Unloaded),
+            Request::Loaded => backend.loaded().map(Reply::Loaded),
         }
     }
 }
 
 fn main() -> ExitCode {
-    oarn_sandbox::worker::main::<Protocol, _>(|_| Worker::default())
+    oarn_sandbox::worker::main::<Protocol, _>(Worker::new)
 }

@@ -38,6 +38,8 @@ pub struct Node {
     pub discovery: crate::discovery::Shared,
     /// What the network worker's swarm last reported.
     pub p2p: crate::p2p::Shared,
+    /// The `ollama serve` the node runs, if it does.
+    pub ollama: Option<Arc<crate::ollama::Served>>,
 }
 
 impl Node {
@@ -90,6 +92,11 @@ impl Node {
             "network": crate::p2p::to_json(&self.p2p.read().unwrap_or_else(|e| e.into_inner())),
             "chain": crate::discovery::to_json(&self.discovery.read().unwrap_or_else(|e| e.into_inner())),
             "workers": self.workers.statuses_with_info(INFO_WAIT).await,
+            "ollama": {
+                "enabled": config.ollama.enabled,
+                "address": config.ollama.address,
+                "serve": self.ollama.as_ref().map(|s| s.status()),
+            },
         })
     }
 

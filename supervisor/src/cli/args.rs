@@ -446,7 +446,8 @@ pub enum LocalCommand {
     /// Generate an answer to PROMPT with an installed model, streaming it to stdout.
     Inference {
         prompt: String,
-        /// Model name [default: the only installed model].
+        /// Model name [default: the only installed model; with ollama.enabled, an Ollama model
+        /// name, required].
         #[arg(long)]
         model: Option<String>,
         #[arg(long, default_value_t = 256)]
@@ -454,8 +455,20 @@ pub enum LocalCommand {
         /// 0 is greedy: the same answer every time.
         #[arg(long, default_value_t = 0.0)]
         temperature: f32,
+        /// Sample from the K likeliest tokens only (0: off; with --temperature above 0).
+        #[arg(long, default_value_t = 0)]
+        top_k: u32,
+        /// Nucleus sampling: the likeliest tokens up to this probability (1: off).
+        #[arg(long, default_value_t = 1.0)]
+        top_p: f32,
         #[arg(long, default_value_t = 0)]
         seed: u32,
+        /// End the answer before this text (repeatable; not printed).
+        #[arg(long = "stop", value_name = "TEXT")]
+        stop: Vec<String>,
+        /// Give up after this many seconds, with an error (0: no limit).
+        #[arg(long, default_value_t = 0.0)]
+        timeout: f64,
         /// A system message for the chat template.
         #[arg(long)]
         system: Option<String>,

@@ -28,14 +28,20 @@ pub fn run(home: &Home, command: SandboxCommand) -> anyhow::Result<ExitCode> {
             let dir = (!config.sandbox.profile_dir.as_os_str().is_empty())
                 .then(|| oarn::config::resolve_path(&config.sandbox.profile_dir, home.root()));
             for kind in kinds(worker.as_deref())? {
-                let (text, origin) = profile::text(kind, dir.as_deref())?;
-                profile::Profile::parse(&text, &origin)?;
-                println!(
-                    "# effective profile of {} ({origin}), sha256 {}",
-                    kind.binary(),
-                    profile::hash(&text)
-                );
-                println!("{text}");
+                let mut files = vec![(profile::file_name(kind), kind.binary().to_string())];
+                if kind == WorkerKind::Infer {
+                    let who = format!("{} with ollama.enabled", kind.binary());
+                    files.push((profile::OLLAMA_FILE.to_string(), who));
+                }
+                for (file, who) in files {
+                    let (text, origin) = profile::text(&file, dir.as_deref())?;
+                    profile::Profile::parse(&text, &origin)?;
+                    println!(
+                        "# effective profile of {who} ({origin}), sha256 {}",
+                        profile::hash(&text)
+                    );
+                    println!("{text}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -26,6 +26,7 @@ pub struct Config {
     pub network: Network,
     pub privacy: Privacy,
     pub compute: Compute,
+    pub ollama: Ollama,
     pub storage: Storage,
     pub blockchain: Blockchain,
     pub sandbox: Sandbox,
@@ -183,6 +184,50 @@ impl Default for Compute {
             max_ram_gb: 0,
             max_vram_gb: 0,
             accepted_models: Vec::new(),
+        }
+    }
+}
+
+/// `[ollama]`: routing inference to an Ollama server instead of llama.cpp.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ollama {
+    /// Send every generation to Ollama; model names are then Ollama's (`llama3.2:1b`).
+    pub enabled: bool,
+    /// The server's `ip:port`.
+    pub address: String,
+    /// Run `ollama serve` on that address as a supervised subprocess of the node.
+    pub serve: bool,
+    /// The `ollama` binary (looked up on PATH unless it is a path).
+    pub binary: PathBuf,
+}
+
+impl Default for Ollama {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            address: "127.0.0.1:11434".into(),
+            serve: false,
+            binary: PathBuf::from("ollama"),
+        }
+    }
+}
+
+impl Ollama {
+    /// The server's address (checked when the configuration is loaded).
+    pub fn addr(&self) -> Option<std::net::SocketAddr> {
+        self.address.parse().ok()
+    }
+
+    fn check(&self, bad: &mut impl FnMut(&str, String)) {
+        if self.addr().is_none() {
+            bad(
+                "ollama.address",
+                format!("{:?} is not ip:port (e.g. \"127.0.0.1:11434\")", self.address),
+            );
+        }
+        if self.binary.as_os_str().is_empty() {
+            bad("ollama.binary", "must not be empty; the default is \"ollama\"".into());
         }
     }
 }
@@ -402,6 +447,7 @@ impl Config {
             );
         }
         self.storage.check(&mut bad);
+        self.ollama.check(&mut bad);
         if self.privacy.rotation_interval_mins == 0 {
             bad("privacy.rotation_interval_mins", "must be at least 1".into());
         }

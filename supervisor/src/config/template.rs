@@ -71,6 +71,19 @@ max_vram_gb = 0
 # Model names this node accepts tasks for; empty accepts every installed model.
 accepted_models = []
 
+[ollama]
+# Send every generation to an Ollama server instead of running llama.cpp in the node; model
+# names are then Ollama's (e.g. "llama3.2:1b"). The Ollama client runs in the infer worker
+# under its own sandbox profile, which allows a TCP connection to this port and nothing else.
+enabled = false
+# The server's ip:port; keep it on loopback.
+address = "127.0.0.1:11434"
+# Run `ollama serve` on that address as part of the node (restarted if it stops, stopped
+# with the node).
+serve = false
+# The ollama binary; looked up on PATH unless it is a path.
+binary = "ollama"
+
 [storage]
 # Model cache; a relative path is under the node home.
 models_dir = "models"

@@ -79,7 +79,11 @@ struct Call<P: Protocol> {
     body: P::Request,
     reply: oneshot::Sender<Result<P::Reply, CallError>>,
     events: Option<mpsc::Sender<P::Event>>,
+    cancel: Option<oneshot::Receiver<()>>,
 }
+
+/// How often requests whose caller gave up or asked to cancel are looked for.
+const CANCEL_SWEEP: Duration = Duration::from_millis(100);
 
 /// Sends requests to one worker, whichever process currently runs it.
 pub struct Handle<P: Protocol> {
@@ -104,15 +108,43 @@ impl<P: Protocol> Clone for Handle<P> {
 
 impl<P: Protocol> Handle<P> {
     /// Sends `body` and waits for the reply; `events` receives what the worker streams.
+    /// Dropping the returned future before it finishes cancels the request in the worker.
     pub async fn call(&self, body: P::Request, events: Option<mpsc::Sender<P::Event>>) -> Result<P::Reply, CallError> {
+        self.send(body, events, None).await
+    }
+
+    /// [`Handle::call`], cancelled in the worker when `cancel` fires (or its sender is
+    /// dropped); the worker's answer to the cancelled request is still returned.
+    pub async fn call_cancellable(
+        &self,
+        body: P::Request,
+        events: Option<mpsc::Sender<P::Event>>,
+        cancel: oneshot::Receiver<()>,
+    ) -> Result<P::Reply, CallError> {
+        self.send(body, events, Some(cancel)).await
+    }
+
+    async fn send(
+        &self,
+        body: P::Request,
+        events: Option<mpsc::Sender<P::Event>>,
+        cancel: Option<oneshot::Receiver<()>>,
+    ) -> Result<P::Reply, CallError> {
         if self.status.lock().unwrap_or_else(|e| e.into_inner()).state != State::Running {
             return Err(CallError::NotRunning(P::KIND));
         }
         let (reply, rx) = oneshot::channel();
-        self.calls.try_send(Call { body, reply, events }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => CallError::Busy(P::KIND),
-            mpsc::error::TrySendError::Closed(_) => CallError::NotRunning(P::KIND),
-        })?;
+        self.calls
+            .try_send(Call {
+                body,
+                reply,
+                events,
+                cancel,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => CallError::Busy(P::KIND),
+                mpsc::error::TrySendError::Closed(_) => CallError::NotRunning(P::KIND),
+            })?;
         rx.await.unwrap_or(Err(CallError::Lost(P::KIND)))
     }
 
@@ -132,6 +164,7 @@ pub fn launch(config: &Config, home: &Home) -> Launch {
         memory_mb: u64::from(config.compute.max_ram_gb) * 1024,
         profiles: dir(&config.sandbox.profile_dir),
         probe: None,
+        ollama: config.ollama.enabled.then(|| config.ollama.addr()).flatten(),
         command: Vec::new(),
     }
 }
@@ -466,6 +499,8 @@ impl Ctx {
     ) -> Outcome {
         let mut settings = self.settings();
         let mut ping = tokio::time::interval(settings.ping_interval);
+        let mut sweep = tokio::time::interval(CANCEL_SWEEP);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut outstanding: Option<(u64, Instant)> = None;
         let mut calls_open = true;
         loop {
@@ -503,6 +538,17 @@ impl Ctx {
                         Err(e) => format!("could not be waited for: {e}"),
                     });
                 }
+                _ = sweep.tick(), if !conn.pending.is_empty() => {
+                    let ids: Vec<u64> = conn.pending.iter_mut().filter_map(|(id, p)| p.wants_cancel().then_some(*id)).collect();
+                    for id in ids {
+                        if let Some(p) = conn.pending.get_mut(&id) {
+                            p.cancelled = true;
+                        }
+                        if let Err(e) = conn.send(&Down::Cancel { id }).await {
+                            return exit_or(child, e, Duration::from_secs(2)).await;
+                        }
+                    }
+                }
                 _ = ping.tick() => {
                     if let Some((_, at)) = outstanding {
                         if at.elapsed() >= settings.ping_timeout {
@@ -528,12 +574,12 @@ impl Ctx {
                     Some(call) => {
                         let id = conn.next_id;
                         conn.next_id += 1;
-                        let Call { body, reply, events } = call;
+                        let Call { body, reply, events, cancel } = call;
                         if let Err(e) = conn.send(&Down::Request { id, body }).await {
                             let _ = reply.send(Err(CallError::Lost(self.kind)));
                             return exit_or(child, e, Duration::from_secs(2)).await;
                         }
-                        conn.pending.insert(id, Pending { reply, events });
+                        conn.pending.insert(id, Pending { reply, events, cancel, cancelled: false });
                     }
                     None => calls_open = false,
                 },
@@ -568,6 +614,20 @@ type Inbound<P> = mpsc::Receiver<Result<Up<<P as Protocol>::Reply, <P as Protoco
 struct Pending<P: Protocol> {
     reply: oneshot::Sender<Result<P::Reply, CallError>>,
     events: Option<mpsc::Sender<P::Event>>,
+    cancel: Option<oneshot::Receiver<()>>,
+    /// A cancel was sent for it.
+    cancelled: bool,
+}
+
+impl<P: Protocol> Pending<P> {
+    /// True once the caller gave up (dropped its future) or asked to cancel.
+    fn wants_cancel(&mut self) -> bool {
+        let asked = self
+            .cancel
+            .as_mut()
+            .is_some_and(|c| !matches!(c.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
+        !self.cancelled && (asked || self.reply.is_closed())
+    }
 }
 
 /// The write side of a connected worker and its requests in flight.
