@@ -276,7 +276,9 @@ fn build_features() -> String {
     info.to_string_lossy()
         .split('|')
         .filter_map(|f| {
+            // "CPU : SSE3 = 1 | AVX = 1 | …": the backend's name leads the first item.
             let (name, on) = f.trim().rsplit_once(" = ")?;
+            let name = name.rsplit(" : ").next().unwrap_or(name);
             (on.trim() == "1").then(|| name.trim().to_lowercase())
         })
         .collect::<Vec<_>>()
