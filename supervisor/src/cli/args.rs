@@ -509,13 +509,18 @@ pub enum ModelCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Download a model (https://…/model.gguf or hf://org/repo/file.gguf) in the sandboxed
-    /// network worker, resuming an interrupted pull, then verify and install it. An
-    /// ipfs://CID is fetched over Bitswap by the running node (`oarn start`), every block
-    /// verified against its CID.
+    /// Models `oarn model pull NAME` knows by name.
+    Catalog {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a model (a catalog name such as smollm2-135m, https://…/model.gguf or
+    /// hf://org/repo/file.gguf) in the sandboxed network worker, resuming an interrupted pull,
+    /// then verify and install it. An ipfs://CID is fetched over Bitswap by the running node
+    /// (`oarn start`), every block verified against its CID.
     Pull {
         source: String,
-        /// Name to install it under [default: from the URL's file name].
+        /// Name to install it under [default: the catalog name, or the URL's file name].
         #[arg(long)]
         name: Option<String>,
         /// The sha256 the file must have (64 hex digits); a file that differs is discarded.

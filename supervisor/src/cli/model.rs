@@ -1,4 +1,4 @@
-//! `oarn model list | info | import | pull | remove`.
+//! `oarn model list | catalog | info | import | pull | remove`.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use oarn::config::{Config, load, resolve_path};
 use oarn::home::Home;
+use oarn::models::catalog::{self, Source};
 use oarn::models::pull::Pull;
 use oarn::models::{Manifest, Store};
 use serde_json::json;
@@ -123,6 +124,33 @@ pub fn run(home: &Home, command: ModelCommand) -> anyhow::Result<ExitCode> {
                         &m.digest[..19.min(m.digest.len())]
                     );
                 }
+            }
+        }
+        ModelCommand::Catalog { json } => {
+            let installed: Vec<String> = store.list()?.into_iter().map(|m| m.digest).collect();
+            let rows: Vec<_> = catalog::CATALOG
+                .iter()
+                .map(|e| {
+                    let Source::Wheel { url, .. } = e.source;
+                    json!({
+                        "name": e.name,
+                        "description": e.description,
+                        "size": e.size,
+                        "sha256": e.sha256,
+                        "source": catalog::mirrored(url, &config.storage.model_mirror),
+                        "installed": installed.iter().any(|d| d.ends_with(e.sha256)),
+                    })
+                })
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("{:<16} {:>10} {:<10} DESCRIPTION", "NAME", "SIZE", "INSTALLED");
+                for (e, r) in catalog::CATALOG.iter().zip(&rows) {
+                    let installed = if r["installed"] == true { "yes" } else { "no" };
+                    println!("{:<16} {:>10} {:<10} {}", e.name, mib(e.size), installed, e.description);
+                }
+                println!("install one with `oarn model pull NAME`");
             }
         }
         ModelCommand::Info { name, json } => {

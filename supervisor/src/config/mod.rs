@@ -249,6 +249,9 @@ pub struct Storage {
     pub ipfs_api_listen: String,
     /// Trustless HTTP gateways for blocks no peer sends; none by default.
     pub gateways: Vec<String>,
+    /// A mirror serving the catalog's files under the same paths (`http(s)://host[/prefix]`);
+    /// empty fetches them from their origin.
+    pub model_mirror: String,
 }
 
 impl Storage {
@@ -282,6 +285,12 @@ impl Storage {
         for g in self.gateways.iter().filter(|g| !http(g)) {
             bad("storage.gateways", format!("{g:?} is not an http:// or https:// URL"));
         }
+        if !self.model_mirror.is_empty() && !http(&self.model_mirror) {
+            bad(
+                "storage.model_mirror",
+                format!("{:?} is not an http:// or https:// URL", self.model_mirror),
+            );
+        }
         let url = http(&self.ipfs_api);
         if !self.ipfs_api.is_empty() && !url {
             bad(
@@ -310,6 +319,7 @@ impl Default for Storage {
             ipfs_api: String::new(),
             ipfs_api_listen: String::new(),
             gateways: Vec::new(),
+            model_mirror: String::new(),
         }
     }
 }

