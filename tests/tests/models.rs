@@ -53,6 +53,7 @@ fn import_describe_and_remove_a_real_model() {
     assert_eq!(info["kv_cache_bytes"], 2 * 30 * 2048 * 3 * 64 * 2);
     assert_eq!(info["memory_needed"], 98_362_432 + 47_185_920);
     assert_eq!(info["fits_in_memory"], true);
+    assert!(info["gpus"].is_array(), "{info}");
     let blob = info["path"].as_str().unwrap().to_string();
     assert_eq!(std::fs::metadata(&blob).unwrap().permissions().mode() & 0o777, 0o600);
     assert_eq!(std::fs::metadata(&blob).unwrap().len(), 98_362_432);

@@ -61,6 +61,12 @@ pub enum Command {
         #[command(subcommand)]
         command: LocalCommand,
     },
+    /// What this machine offers for inference: CPU, memory and GPUs.
+    Hardware {
+        /// Print it as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage the models this node can run.
     Model {
         #[command(subcommand)]

@@ -3,6 +3,7 @@
 mod args;
 mod chain;
 mod config;
+mod hardware;
 mod ipfs;
 mod local;
 mod logs;
@@ -48,6 +49,7 @@ pub fn main_exec() -> anyhow::Result<ExitCode> {
         Command::Net { command } => net::run(&home()?, command),
         Command::Ipfs { command } => ipfs::run(&home()?, command),
         Command::Model { command } => model::run(&home()?, command),
+        Command::Hardware { json } => hardware::run(json),
         Command::Local { command } => local::run(&home()?, command),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "oarn", &mut std::io::stdout());

@@ -93,14 +93,7 @@ fn mib(bytes: u64) -> String {
 /// Memory the kernel says is available now, in bytes.
 fn available_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib: u64 = text
-        .lines()
-        .find(|l| l.starts_with("MemAvailable:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
+    Some(oarn::hardware::memory(&text).available_bytes).filter(|&b| b > 0)
 }
 
 pub fn run(home: &Home, command: ModelCommand) -> anyhow::Result<ExitCode> {
@@ -166,6 +159,16 @@ pub fn run(home: &Home, command: ModelCommand) -> anyhow::Result<ExitCode> {
                 v["kv_cache_bytes"] = json!(need.kv_cache);
                 v["memory_needed"] = json!(need.total());
                 v["fits_in_memory"] = json!(fits);
+                // Where a GPU build could offload the whole model: GPUs with enough free VRAM.
+                let gpus: Vec<_> = oarn::hardware::detect()
+                    .gpus
+                    .into_iter()
+                    .map(|g| {
+                        let fits = g.vram_free_bytes.map(|f| need.total() < f);
+                        json!({"pci": g.pci, "name": g.name, "vram_free_bytes": g.vram_free_bytes, "fits": fits})
+                    })
+                    .collect();
+                v["gpus"] = json!(gpus);
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 print_info(&store, &m, &need, available, fits);
