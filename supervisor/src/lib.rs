@@ -6,6 +6,7 @@ pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod discovery;
+pub mod generate;
 pub mod hardware;
 pub mod home;
 pub mod local;

@@ -19,6 +19,9 @@ pub enum LocalError {
         "no model is installed; add one with `oarn model import PATH` (scripts/fetch-test-model fetches a small one)"
     )]
     NoModel,
+    /// Ollama is enabled and no model was named.
+    #[error("ollama.enabled is set: name an Ollama model with --model (see `ollama list`)")]
+    OllamaModel,
     /// Several models and none chosen.
     #[error("several models are installed ({0}); choose one with --model")]
     Ambiguous(String),
@@ -46,6 +49,39 @@ pub fn choose_model(store: &Store, name: Option<&str>) -> Result<Manifest, Local
             all.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "),
         )),
     }
+}
+
+/// The model a generation runs on: its name, what the worker is given (the blob's path, or
+/// the Ollama model name), and, for a model of the store, a shared lock that keeps it from
+/// being evicted while it runs (its use is recorded too).
+#[derive(Debug)]
+pub struct Chosen {
+    pub name: String,
+    pub model: String,
+    pub in_use: Option<nix::fcntl::Flock<std::fs::File>>,
+}
+
+/// Resolves `name` (or the only installed model) for a generation under `config`.
+pub fn resolve(config: &Config, home: &Home, name: Option<&str>) -> Result<Chosen, LocalError> {
+    if config.ollama.enabled {
+        let name = name.ok_or(LocalError::OllamaModel)?;
+        return Ok(Chosen {
+            name: name.into(),
+            model: name.into(),
+            in_use: None,
+        });
+    }
+    let store = store(config, home)?;
+    let manifest = choose_model(&store, name)?;
+    // Eviction spares recently used models and never takes one in use.
+    if let Err(e) = store.touch(&manifest.name) {
+        tracing::warn!("cannot record the model's use: {e}");
+    }
+    Ok(Chosen {
+        in_use: Some(store.in_use(&manifest)?),
+        model: store.blob(&manifest).display().to_string(),
+        name: manifest.name,
+    })
 }
 
 /// Opens the store of `config` in `home`.

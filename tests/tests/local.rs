@@ -157,3 +157,65 @@ fn ctrl_c_cancels_in_the_worker_and_keeps_the_text() {
     assert_eq!(status.code(), Some(130), "{err}");
     assert!(err.contains("stopped at cancelled"), "{err}");
 }
+
+/// `oarn local start` runs a local-only node (the inference worker alone); `oarn local
+/// inference` then goes through it, whose worker keeps the model loaded, gives the same bytes
+/// as a worker of its own, and is cancelled by Ctrl-C without being restarted.
+#[test]
+fn a_local_node_serves_inference_and_keeps_the_model_loaded() {
+    let mut node = node_with_model();
+    let prompt = "The capital of France is";
+    let alone = infer(&node, &[prompt, "--max-tokens", "8"]);
+    assert_eq!(alone["served_by"], "own worker");
+
+    let child = node
+        .command(&["local", "start"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    node.daemon = Some(child);
+    let status = node
+        .wait_status(|s| oarn_tests::workers(s).first().is_some_and(|w| w["state"] == "running"))
+        .expect("the local node runs");
+    assert_eq!(status["mode"], "local");
+    let kinds: Vec<_> = oarn_tests::workers(&status).iter().map(|w| w["kind"].clone()).collect();
+    assert_eq!(kinds, ["infer"], "{status}");
+
+    let first = infer(&node, &[prompt, "--max-tokens", "8"]);
+    assert_eq!(first["served_by"], "node");
+    assert_eq!(
+        first["text"], alone["text"],
+        "the node's worker and a worker of its own differ"
+    );
+    assert!(first["text"].as_str().unwrap().contains("Paris"));
+    let second = infer(&node, &[prompt, "--max-tokens", "8"]);
+    assert_eq!(second["load_ms"], 0.0, "the model was loaded again: {second}");
+    assert_eq!(second["text"], first["text"]);
+
+    let mut child = node
+        .command(&["local", "inference", "1, 2, 3, 4, 5,", "--raw", "--max-tokens", "1500"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    assert!(stdout.read(&mut [0u8; 16]).unwrap() > 0, "no text streamed");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let exit = wait_for(Duration::from_secs(60), || child.try_wait().unwrap()).expect("oarn did not stop");
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(exit.code(), Some(130), "{err}");
+    assert!(err.contains("stopped at cancelled"), "{err}");
+    let after = node.status().unwrap();
+    let infer_worker = &oarn_tests::workers(&after)[0];
+    assert_eq!(infer_worker["restarts"], 0, "{after}");
+    let third = infer(&node, &[prompt, "--max-tokens", "8"]);
+    assert_eq!(third["text"], first["text"]);
+    assert!(node.stop().success());
+}

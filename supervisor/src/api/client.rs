@@ -56,3 +56,59 @@ pub fn call(socket: &Path, method: &str, params: Value, wait: Duration) -> Resul
         (None, None) => Err(broken("response has neither result nor error".into())),
     }
 }
+
+/// Calls a streaming method (`oarn_generate`): `on_text` gets each `oarn_text` notification's
+/// text as it arrives; when `cancel` fires, an `oarn_cancel` is sent and the call still
+/// waits for its result.
+pub async fn stream(
+    socket: &Path,
+    method: &str,
+    params: Value,
+    mut on_text: impl FnMut(&str),
+    mut cancel: tokio::sync::oneshot::Receiver<()>,
+) -> Result<Value, ClientError> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let broken = |detail: String| ClientError::Protocol {
+        path: socket.into(),
+        detail,
+    };
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                ClientError::NotRunning { path: socket.into() }
+            }
+            _ => broken(e.to_string()),
+        })?;
+    let (read, mut write) = stream.into_split();
+    let mut line = serde_json::to_vec(&Request::new(method, params, 1)).map_err(|e| broken(e.to_string()))?;
+    line.push(b'\n');
+    write.write_all(&line).await.map_err(|e| broken(e.to_string()))?;
+    let mut lines = tokio::io::BufReader::new(read).lines();
+    let mut cancelling = false;
+    loop {
+        let next = tokio::select! {
+            next = lines.next_line() => next,
+            _ = &mut cancel, if !cancelling => {
+                cancelling = true;
+                let _ = write.write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"oarn_cancel\"}\n").await;
+                continue;
+            }
+        };
+        let line = next
+            .map_err(|e| broken(e.to_string()))?
+            .ok_or_else(|| broken("the daemon closed the connection without answering".into()))?;
+        let v: Value = serde_json::from_str(&line).map_err(|e| broken(format!("not JSON-RPC: {e}")))?;
+        if v.get("method").and_then(Value::as_str) == Some("oarn_text") {
+            on_text(v["params"]["text"].as_str().unwrap_or_default());
+            continue;
+        }
+        let response: Response =
+            serde_json::from_value(v).map_err(|e| broken(format!("not a JSON-RPC response: {e}")))?;
+        return match (response.result, response.error) {
+            (_, Some(e)) => Err(ClientError::Rpc(e)),
+            (Some(v), None) => Ok(v),
+            (None, None) => Err(broken("response has neither result nor error".into())),
+        };
+    }
+}

@@ -10,3 +10,4 @@ pub mod methods;
 pub mod net;
 pub mod rpc;
 pub mod server;
+pub mod stream;

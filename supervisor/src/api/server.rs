@@ -98,6 +98,9 @@ async fn connection(stream: UnixStream, node: &Node) -> std::io::Result<()> {
             return Ok(());
         } else if line.iter().all(u8::is_ascii_whitespace) {
             continue;
+        } else if let Some(request) = streaming(&line) {
+            super::stream::serve(request, node, &mut reader, &mut write).await?;
+            continue;
         } else {
             answer(&line, node).await
         };
@@ -111,6 +114,12 @@ async fn write_line(w: &mut tokio::net::unix::OwnedWriteHalf, r: &Response) -> s
     let mut bytes = serde_json::to_vec(r).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
     w.write_all(&bytes).await
+}
+
+/// The request on `line` when it calls the streaming method (with an id to answer).
+fn streaming(line: &[u8]) -> Option<Request> {
+    let request: Request = serde_json::from_slice(line).ok()?;
+    (request.method == super::stream::METHOD && request.jsonrpc == "2.0" && request.id.is_some()).then_some(request)
 }
 
 /// The response to one request line; `None` for a notification.

@@ -449,45 +449,57 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum LocalCommand {
-    /// Generate an answer to PROMPT with an installed model, streaming it to stdout.
-    Inference {
-        prompt: String,
-        /// Model name [default: the only installed model; with ollama.enabled, an Ollama model
-        /// name, required].
+    /// Start a local-only node: the supervisor, the inference worker and the local API, no
+    /// network or chain worker (network.mode = "local" for this run).
+    Start {
+        /// Run in the background and return once the node answers.
         #[arg(long)]
-        model: Option<String>,
-        #[arg(long, default_value_t = 256)]
-        max_tokens: u32,
-        /// 0 is greedy: the same answer every time.
-        #[arg(long, default_value_t = 0.0)]
-        temperature: f32,
-        /// Sample from the K likeliest tokens only (0: off; with --temperature above 0).
-        #[arg(long, default_value_t = 0)]
-        top_k: u32,
-        /// Nucleus sampling: the likeliest tokens up to this probability (1: off).
-        #[arg(long, default_value_t = 1.0)]
-        top_p: f32,
-        #[arg(long, default_value_t = 0)]
-        seed: u32,
-        /// End the answer before this text (repeatable; not printed).
-        #[arg(long = "stop", value_name = "TEXT")]
-        stop: Vec<String>,
-        /// Give up after this many seconds, with an error (0: no limit).
-        #[arg(long, default_value_t = 0.0)]
-        timeout: f64,
-        /// A system message for the chat template.
-        #[arg(long)]
-        system: Option<String>,
-        /// Threads [default: compute.threads, 0 = every core].
-        #[arg(long, default_value_t = 0)]
-        threads: u32,
-        /// Send the prompt as is, without the model's chat template.
-        #[arg(long)]
-        raw: bool,
-        /// Print the text and statistics as JSON.
-        #[arg(long)]
-        json: bool,
+        detach: bool,
     },
+    /// Generate an answer to PROMPT with an installed model, streaming it to stdout; a
+    /// running node serves it (keeping the model loaded), else a worker of its own.
+    Inference(InferenceArgs),
+}
+
+/// `oarn local inference`.
+#[derive(Debug, Args)]
+pub struct InferenceArgs {
+    pub prompt: String,
+    /// Model name [default: the only installed model; with ollama.enabled, an Ollama model
+    /// name, required].
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: u32,
+    /// 0 is greedy: the same answer every time.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    /// Sample from the K likeliest tokens only (0: off; with --temperature above 0).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: u32,
+    /// Nucleus sampling: the likeliest tokens up to this probability (1: off).
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u32,
+    /// End the answer before this text (repeatable; not printed).
+    #[arg(long = "stop", value_name = "TEXT")]
+    pub stop: Vec<String>,
+    /// Give up after this many seconds, with an error (0: no limit).
+    #[arg(long, default_value_t = 0.0)]
+    pub timeout: f64,
+    /// A system message for the chat template.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Threads [default: compute.threads, 0 = every core].
+    #[arg(long, default_value_t = 0)]
+    pub threads: u32,
+    /// Send the prompt as is, without the model's chat template.
+    #[arg(long)]
+    pub raw: bool,
+    /// Print the text and statistics as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

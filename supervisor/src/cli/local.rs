@@ -1,9 +1,10 @@
-//! `oarn local inference`: one generation on this machine, offline.
+//! `oarn local start | inference`: a local-only node, and one generation on this machine,
+//! offline.
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use oarn::config::load;
 use oarn::home::Home;
 use oarn::local;
@@ -11,7 +12,7 @@ use oarn_protocol::infer::{Generate, Stop};
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use super::args::LocalCommand;
+use super::args::{InferenceArgs, LocalCommand};
 
 /// Text as it may reach a terminal: no control or escape characters but newline and tab.
 fn printable(text: &str) -> String {
@@ -21,7 +22,14 @@ fn printable(text: &str) -> String {
 }
 
 pub fn run(home: &Home, command: LocalCommand) -> anyhow::Result<ExitCode> {
-    let LocalCommand::Inference {
+    match command {
+        LocalCommand::Start { detach } => super::node::start(home, detach, true),
+        LocalCommand::Inference(args) => inference(home, args),
+    }
+}
+
+fn inference(home: &Home, args: InferenceArgs) -> anyhow::Result<ExitCode> {
+    let InferenceArgs {
         prompt,
         model,
         max_tokens,
@@ -35,7 +43,7 @@ pub fn run(home: &Home, command: LocalCommand) -> anyhow::Result<ExitCode> {
         threads,
         raw,
         json,
-    } = command;
+    } = args;
     if !(0.0..=5.0).contains(&temperature) {
         bail!("--temperature must be between 0 and 5");
     }
@@ -46,22 +54,17 @@ pub fn run(home: &Home, command: LocalCommand) -> anyhow::Result<ExitCode> {
         bail!("--timeout must be between 0 (no limit) and 86400 seconds");
     }
     let config = load::load_or_default(&home.config())?;
-    let mut _in_use = None;
-    let (name, model) = if config.ollama.enabled {
-        let Some(m) = model else {
-            bail!("ollama.enabled is set: name an Ollama model with --model (see `ollama list`)");
-        };
-        (m.clone(), m)
+    // A running node serves the generation (its worker keeps models loaded); otherwise a
+    // worker of our own is started for it.
+    let daemon = oarn::pidfile::running(&home.pid_file()).is_some();
+    let chosen = if daemon {
+        None
     } else {
-        let store = local::store(&config, home)?;
-        let manifest = local::choose_model(&store, model.as_deref())?;
-        // Eviction spares recently used models and never takes one in use.
-        if let Err(e) = store.touch(&manifest.name) {
-            tracing::warn!("cannot record the model's use: {e}");
-        }
-        _in_use = Some(store.in_use(&manifest)?);
-        (manifest.name.clone(), store.blob(&manifest).display().to_string())
+        Some(local::resolve(&config, home, model.as_deref())?)
     };
+    let mut name = chosen
+        .as_ref()
+        .map_or_else(|| model.clone().unwrap_or_default(), |c| c.name.clone());
     let request = Generate {
         system,
         chat: !raw,
@@ -76,7 +79,7 @@ pub fn run(home: &Home, command: LocalCommand) -> anyhow::Result<ExitCode> {
         stop,
         threads: if threads == 0 { config.compute.threads } else { threads },
         deadline_ms: (timeout * 1000.0).round() as u64,
-        ..Generate::new(model, prompt, max_tokens)
+        ..Generate::new(chosen.as_ref().map_or("", |c| &c.model), prompt, max_tokens)
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut text = String::new();
@@ -96,7 +99,18 @@ pub fn run(home: &Home, command: LocalCommand) -> anyhow::Result<ExitCode> {
                 let _ = stdout.flush();
             }
         };
-        let stats = local::infer(&config, home, request, on_text, cancelled).await;
+        let stats = if daemon {
+            let params = oarn::generate::request_json(&request, model.as_deref());
+            let v = oarn::api::client::stream(&home.socket(), "oarn_generate", params, on_text, cancelled).await;
+            v.map_err(anyhow::Error::from).and_then(|v| {
+                name = v["model"].as_str().unwrap_or_default().to_string();
+                oarn::generate::result_from_json(&v).context("the node's answer lacks the generation's figures")
+            })
+        } else {
+            local::infer(&config, home, request, on_text, cancelled)
+                .await
+                .map_err(anyhow::Error::from)
+        };
         on_signal.abort();
         stats
     })?;
@@ -107,6 +121,7 @@ pub fn run(home: &Home, command: LocalCommand) -> anyhow::Result<ExitCode> {
     if json {
         let v = json!({
             "model": name,
+            "served_by": if daemon { "node" } else { "own worker" },
             "text": text,
             "stop": format!("{:?}", stats.stop),
             "prompt_tokens": stats.prompt_tokens,

@@ -38,7 +38,7 @@ pub fn main_exec() -> anyhow::Result<ExitCode> {
     let home = || Home::resolve(cli.home.clone());
     match cli.command {
         Command::Init { force, json } => node::init(&home()?, force, json),
-        Command::Start { detach } => node::start(&home()?, detach),
+        Command::Start { detach } => node::start(&home()?, detach, false),
         Command::Stop { timeout, json } => node::stop(&home()?, timeout, json),
         Command::Status { json } => node::status(&home()?, json),
         Command::Config { command } => config::run(&home()?, command),

@@ -36,8 +36,12 @@ pub fn init(home: &Home, force: bool, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn start(home: &Home, detach: bool) -> anyhow::Result<ExitCode> {
-    let loaded = load::load(&home.config())?;
+/// `oarn start`, or with `local` a local-only node (`oarn local start`).
+pub fn start(home: &Home, detach: bool, local: bool) -> anyhow::Result<ExitCode> {
+    let mut loaded = load::load(&home.config())?;
+    if local {
+        loaded.config.network.mode = oarn::config::Mode::Local;
+    }
     if let Some(pid) = pidfile::running(&home.pid_file()) {
         return Err(PidFileError::Running { pid }.into());
     }
@@ -52,6 +56,10 @@ pub fn start(home: &Home, detach: bool) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("cannot find the oarn executable")?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("--home").arg(home.root()).arg("start");
+    if local {
+        // The configuration's own override, so the daemon reads the mode as it reads the file.
+        cmd.env("OARN_NETWORK__MODE", "local");
+    }
     cmd.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
     // SAFETY: setsid is async-signal-safe; it detaches the daemon from our terminal.
     unsafe {
