@@ -1,7 +1,7 @@
 //! A generation request and its result as the local API carries them (`oarn_generate`), so
 //! `oarn local inference` runs the same request on a running node as on a worker of its own.
 
-use oarn_protocol::infer::{Generate, Generated, Stop};
+use oarn_protocol::infer::{Generate, Generated, Message, Role, Stop};
 use serde_json::{Value, json};
 
 /// The API parameters of `g`, naming the model by its store (or Ollama) name.
@@ -19,7 +19,32 @@ pub fn request_json(g: &Generate, model: Option<&str>) -> Value {
         "stop": g.stop,
         "threads": g.threads,
         "deadline_ms": g.deadline_ms,
+        "messages": g.history.iter().map(|m| json!({"role": m.role.name(), "content": m.content})).collect::<Vec<_>>(),
     })
+}
+
+/// Earlier turns of a conversation: `[{"role": "user"|"assistant"|"system", "content"}]`.
+fn messages(v: Option<&Value>) -> Result<Vec<Message>, String> {
+    let bad =
+        || "messages must be a list of {\"role\": \"system\"|\"user\"|\"assistant\", \"content\": string}".to_string();
+    let Some(list) = v.filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    list.as_array()
+        .ok_or_else(bad)?
+        .iter()
+        .map(|m| {
+            let role = [Role::System, Role::User, Role::Assistant]
+                .into_iter()
+                .find(|r| m.get("role").and_then(Value::as_str) == Some(r.name()))
+                .ok_or_else(bad)?;
+            let content = m.get("content").and_then(Value::as_str).ok_or_else(bad)?;
+            Ok(Message {
+                role,
+                content: content.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// The request in `params` and the model name it gives, if any; an error names the bad field.
@@ -65,6 +90,7 @@ pub fn request_from_json(params: &Value) -> Result<(Option<String>, Generate), S
         stop,
         threads: u32_of("threads", 0)?,
         deadline_ms: params.get("deadline_ms").and_then(Value::as_u64).unwrap_or(0),
+        history: messages(params.get("messages"))?,
         ..Generate::new(String::new(), prompt, u32_of("max_tokens", 256)?)
     };
     Ok((model, g))
@@ -126,6 +152,16 @@ mod tests {
             seed: 3,
             stop: vec!["\n".into()],
             deadline_ms: 5000,
+            history: vec![
+                Message {
+                    role: Role::User,
+                    content: "hello".into(),
+                },
+                Message {
+                    role: Role::Assistant,
+                    content: "hi there".into(),
+                },
+            ],
             ..Generate::new("", "hi", 16)
         };
         let (model, back) = request_from_json(&request_json(&g, Some("smol"))).unwrap();
@@ -134,6 +170,8 @@ mod tests {
         let bad = json!({"prompt": "x", "max_tokens": -1});
         assert!(request_from_json(&bad).unwrap_err().contains("max_tokens"));
         assert!(request_from_json(&json!({})).unwrap_err().contains("prompt"));
+        let bad_role = json!({"prompt": "x", "messages": [{"role": "robot", "content": "x"}]});
+        assert!(request_from_json(&bad_role).unwrap_err().contains("messages"));
         let r = Generated {
             stop: Stop::StopString,
             prompt_tokens: 5,

@@ -2,7 +2,8 @@
 //! and GPUs. GPUs are listed from the PCI devices in sysfs (display controllers: vendor,
 //! driver, and VRAM where the driver reports it), and NVIDIA ones are completed through NVML
 //! when its library is installed (name, VRAM total and free, utilization). Nothing here loads
-//! a graphics driver.
+//! a graphics driver. An installed Ollama is reported too (its binary on PATH; whether its
+//! server answers is the infer worker's to find out, in `oarn status`).
 
 use std::path::Path;
 
@@ -16,6 +17,8 @@ pub struct Hardware {
     pub gpus: Vec<Gpu>,
     /// Why NVML gave nothing, when it did not (not installed, no driver).
     pub nvml: Option<String>,
+    /// The `ollama` binary on PATH, if one is installed.
+    pub ollama: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -57,6 +60,7 @@ pub fn detect() -> Hardware {
         memory: memory(&std::fs::read_to_string("/proc/meminfo").unwrap_or_default()),
         gpus,
         nvml,
+        ollama: crate::ollama::find(Path::new("ollama")),
     }
 }
 

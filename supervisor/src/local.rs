@@ -16,7 +16,7 @@ use crate::workers::{CallError, alone};
 pub enum LocalError {
     /// No model is installed.
     #[error(
-        "no model is installed; add one with `oarn model import PATH` (scripts/fetch-test-model fetches a small one)"
+        "no model is installed; install a small one with `oarn model pull smollm2-135m` (`oarn model catalog` lists more), or add a GGUF file with `oarn model import PATH`"
     )]
     NoModel,
     /// Ollama is enabled and no model was named.

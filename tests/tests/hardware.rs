@@ -42,3 +42,19 @@ fn reports_cores_memory_and_gpus() {
     let text = node.oarn(&["hardware"]);
     assert!(String::from_utf8_lossy(&text.stdout).contains(&format!("{cores} cores")));
 }
+
+/// An `ollama` binary on PATH is reported (this one is a stand-in script: Ollama cannot be
+/// installed on the test machine).
+#[test]
+fn finds_ollama_on_the_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = tempfile::tempdir().unwrap();
+    let ollama = bin.path().join("ollama");
+    std::fs::write(&ollama, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&ollama, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let node = Node::new().with_env("PATH", &format!("{}:/usr/bin:/bin", bin.path().display()));
+    let hw = node.json(&["hardware", "--json"]);
+    assert_eq!(hw["ollama"], ollama.to_str().unwrap());
+    let none = Node::new().with_env("PATH", "/nonexistent");
+    assert!(none.json(&["hardware", "--json"])["ollama"].is_null());
+}

@@ -80,7 +80,7 @@ fn clear_errors() {
     let out = node.oarn(&["local", "inference", "hi"]);
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("oarn model import"),
+        String::from_utf8_lossy(&out.stderr).contains("oarn model pull smollm2-135m"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -217,5 +217,16 @@ fn a_local_node_serves_inference_and_keeps_the_model_loaded() {
     assert_eq!(infer_worker["restarts"], 0, "{after}");
     let third = infer(&node, &[prompt, "--max-tokens", "8"]);
     assert_eq!(third["text"], first["text"]);
+
+    let loaded = node.json(&["model", "loaded", "--json"]);
+    assert_eq!(loaded[0]["model"], "smollm2-135m", "{loaded}");
+    assert!(loaded[0]["bytes"].as_u64().unwrap() > 90_000_000);
+    let unloaded = node.json(&["model", "unload", "--json"]);
+    assert_eq!(unloaded["unloaded"], serde_json::json!(["smollm2-135m"]));
+    assert_eq!(node.json(&["model", "loaded", "--json"]), serde_json::json!([]));
+    let reloaded = infer(&node, &[prompt, "--max-tokens", "8"]);
+    assert!(reloaded["load_ms"].as_f64().unwrap() > 0.0, "{reloaded}");
+    let out = node.oarn(&["model", "unload", "nope"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no model named \"nope\""));
     assert!(node.stop().success());
 }

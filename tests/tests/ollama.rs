@@ -225,6 +225,18 @@ fn the_node_runs_and_supervises_ollama_serve() {
 
     let v = node.json(&["local", "inference", "hi", "--model", "fake:1b", "--json"]);
     assert_eq!(v["text"], "The capital of France is Paris.");
+    assert_eq!(v["served_by"], "node");
+    // Loading and unloading go through Ollama's /api/ps and keep_alive.
+    let loaded = node.json(&["model", "loaded", "--json"]);
+    assert_eq!(loaded[0]["model"], "fake:1b", "{loaded}");
+    let unloaded = node.json(&["model", "unload", "fake:1b", "--json"]);
+    assert_eq!(unloaded["unloaded"], serde_json::json!(["fake:1b"]));
+    assert_eq!(node.json(&["model", "loaded", "--json"]), serde_json::json!([]));
+    assert!(
+        requests(&log)
+            .iter()
+            .any(|r| r["body"]["keep_alive"] == 0 && r["body"]["model"] == "fake:1b")
+    );
 
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),

@@ -49,6 +49,8 @@ impl Node {
             "oarn_version" => Ok(version()),
             "oarn_status" => Ok(self.status().await),
             "oarn_workers" => Ok(json!(self.workers.statuses_with_info(INFO_WAIT).await)),
+            "oarn_modelsLoaded" => super::infer::loaded(self).await,
+            "oarn_unload" => super::infer::unload(self, &params).await,
             "oarn_peers" => super::net::peers(self.workers.net.as_ref()).await,
             "oarn_tasks" => Ok(super::net::tasks(&self.p2p)),
             "oarn_announceTask" => super::net::announce(self.workers.net.as_ref(), &params).await,

@@ -6,6 +6,7 @@
 //! is what the CLI uses.
 
 pub mod client;
+pub mod infer;
 pub mod methods;
 pub mod net;
 pub mod rpc;

@@ -527,6 +527,17 @@ pub enum ModelCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Models the running node holds in memory, most recently used first.
+    Loaded {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Free a model from the running node's memory (every model without NAME).
+    Unload {
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Models `oarn model pull NAME` knows by name.
     Catalog {
         #[arg(long)]

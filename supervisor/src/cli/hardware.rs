@@ -38,5 +38,9 @@ pub fn run(json: bool) -> anyhow::Result<ExitCode> {
     if let Some(why) = &hw.nvml {
         println!("nvml     {why}");
     }
+    match &hw.ollama {
+        Some(p) => println!("ollama   {} (route inference to it with ollama.enabled)", p.display()),
+        None => println!("ollama   not installed"),
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,16 +1,20 @@
-//! `oarn model list | catalog | info | import | pull | remove`.
+//! `oarn model list | catalog | info | import | pull | remove | loaded | unload`.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use oarn::api::client;
 use oarn::config::{Config, load, resolve_path};
 use oarn::home::Home;
 use oarn::models::catalog::{self, Source};
 use oarn::models::pull::Pull;
 use oarn::models::{Manifest, Store};
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// Longest wait for the running node's inference worker.
+const NODE_WAIT: std::time::Duration = std::time::Duration::from_secs(40);
 
 use super::args::ModelCommand;
 
@@ -116,6 +120,40 @@ pub fn run(home: &Home, command: ModelCommand) -> anyhow::Result<ExitCode> {
                         m.metadata.quantization.as_deref().unwrap_or("-"),
                         &m.digest[..19.min(m.digest.len())]
                     );
+                }
+            }
+        }
+        ModelCommand::Loaded { json } => {
+            let v = client::call(&home.socket(), "oarn_modelsLoaded", json!({}), NODE_WAIT)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else if v.as_array().is_none_or(Vec::is_empty) {
+                println!("no model is loaded");
+            } else {
+                for m in v.as_array().into_iter().flatten() {
+                    println!(
+                        "{:<36} {:>10}",
+                        m["model"].as_str().unwrap_or("?"),
+                        mib(m["bytes"].as_u64().unwrap_or(0))
+                    );
+                }
+            }
+        }
+        ModelCommand::Unload { name, json } => {
+            let v = client::call(&home.socket(), "oarn_unload", json!({ "model": name }), NODE_WAIT)?;
+            if json {
+                println!("{v}");
+            } else {
+                let list: Vec<&str> = v["unloaded"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                if list.is_empty() {
+                    println!("nothing was loaded");
+                } else {
+                    println!("unloaded {}", list.join(", "));
                 }
             }
         }
