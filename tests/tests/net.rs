@@ -391,19 +391,17 @@ fn a_256_mib_file_moves_as_a_unixfs_dag_fetched_from_two_peers_and_verified() {
     );
 
     let out = c.dir.path().join("fetched.bin");
-    let got = c.json(&[
-        "ipfs",
-        "get",
-        &cid,
-        "--out",
-        out.to_str().unwrap(),
-        "--timeout",
-        "300",
-        "--json",
-    ]);
-    assert_eq!(got["size"], len);
-    assert_eq!(got["hash"], sha.as_str(), "verified: the fetched file's sha256");
+    let got = c.oarn(&["ipfs", "get", &cid, "--out", out.to_str().unwrap(), "--timeout", "300"]);
+    let err = String::from_utf8_lossy(&got.stderr);
+    assert!(got.status.success(), "{err}");
+    // Progress streamed from the node as it fetched (plain lines: stderr is no terminal).
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("fetching ")).collect();
+    assert!(
+        lines.last().is_some_and(|l| l.ends_with("256.0 MiB of 256.0 MiB")),
+        "{err}"
+    );
     let fetched = std::fs::read(&out).unwrap();
+    assert_eq!(fetched.len(), len);
     assert_eq!(sha256_hex(&fetched), sha);
     assert_eq!(peers(&c)["bitswap"]["blocks_received"], 1024 + 6 + 1);
     for (name, n) in [("A", &a), ("B", &b)] {

@@ -57,14 +57,14 @@ pub fn call(socket: &Path, method: &str, params: Value, wait: Duration) -> Resul
     }
 }
 
-/// Calls a streaming method (`oarn_generate`): `on_text` gets each `oarn_text` notification's
-/// text as it arrives; when `cancel` fires, an `oarn_cancel` is sent and the call still
-/// waits for its result.
+/// Calls a streaming method (`oarn_generate`, or `oarn_ipfsFetch` with progress): `on_note`
+/// gets each notification's method and params as it arrives; when `cancel` fires, an
+/// `oarn_cancel` is sent and the call still waits for its result.
 pub async fn stream(
     socket: &Path,
     method: &str,
     params: Value,
-    mut on_text: impl FnMut(&str),
+    mut on_note: impl FnMut(&str, &Value),
     mut cancel: tokio::sync::oneshot::Receiver<()>,
 ) -> Result<Value, ClientError> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
@@ -99,8 +99,8 @@ pub async fn stream(
             .map_err(|e| broken(e.to_string()))?
             .ok_or_else(|| broken("the daemon closed the connection without answering".into()))?;
         let v: Value = serde_json::from_str(&line).map_err(|e| broken(format!("not JSON-RPC: {e}")))?;
-        if v.get("method").and_then(Value::as_str) == Some("oarn_text") {
-            on_text(v["params"]["text"].as_str().unwrap_or_default());
+        if let Some(note) = v.get("method").and_then(Value::as_str) {
+            on_note(note, &v["params"]);
             continue;
         }
         let response: Response =

@@ -21,7 +21,7 @@ const WAIT: Duration = Duration::from_secs(5);
 /// Longest wait for a file to be split and stored (a large model is many blocks).
 const ADD_WAIT: Duration = Duration::from_secs(600);
 
-fn not_connected(reason: impl Into<String>) -> Error {
+pub fn not_connected(reason: impl Into<String>) -> Error {
     Error::new(rpc::NOT_CONNECTED, "Not connected").with_data(json!({ "reason": reason.into() }))
 }
 
@@ -185,6 +185,16 @@ pub async fn ipfs_add(net: Option<&Handle<net::Protocol>>, params: &Value) -> Re
 /// `oarn_ipfsFetch`: fetches a file (CID or 0x hash; a raw block or a UnixFS DAG) into a staged
 /// file.
 pub async fn ipfs_fetch(net: Option<&Handle<net::Protocol>>, params: &Value) -> Result<Value, Error> {
+    let request = fetch_request(params)?;
+    let Request::Fetch { timeout_secs, .. } = &request else {
+        unreachable!("built as a fetch")
+    };
+    let wait = Duration::from_secs((*timeout_secs).into()) + WAIT;
+    fetched(call(net, request, wait).await?)
+}
+
+/// The worker request of an `oarn_ipfsFetch` call.
+pub fn fetch_request(params: &Value) -> Result<Request, Error> {
     let cid = params
         .get("cid")
         .and_then(Value::as_str)
@@ -195,12 +205,16 @@ pub async fn ipfs_fetch(net: Option<&Handle<net::Protocol>>, params: &Value) -> 
         .and_then(Value::as_u64)
         .unwrap_or(60)
         .clamp(1, 600);
-    let request = Request::Fetch {
+    Ok(Request::Fetch {
         cid,
         file: staging_file(params)?,
         timeout_secs: timeout_secs as u32,
-    };
-    match call(net, request, Duration::from_secs(timeout_secs) + WAIT).await? {
+    })
+}
+
+/// The answer to an `oarn_ipfsFetch` call from the worker's reply.
+pub fn fetched(reply: Reply) -> Result<Value, Error> {
+    match reply {
         Reply::Fetched { cid, hash, size } => Ok(json!({ "cid": cid, "hash": p2p::hex(&hash), "size": size })),
         other => Err(unexpected(other)),
     }

@@ -119,7 +119,8 @@ async fn write_line(w: &mut tokio::net::unix::OwnedWriteHalf, r: &Response) -> s
 /// The request on `line` when it calls the streaming method (with an id to answer).
 fn streaming(line: &[u8]) -> Option<Request> {
     let request: Request = serde_json::from_slice(line).ok()?;
-    (request.method == super::stream::METHOD && request.jsonrpc == "2.0" && request.id.is_some()).then_some(request)
+    (super::stream::streams(&request.method, &request.params) && request.jsonrpc == "2.0" && request.id.is_some())
+        .then_some(request)
 }
 
 /// The response to one request line; `None` for a notification.

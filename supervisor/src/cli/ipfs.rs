@@ -14,6 +14,7 @@ use oarn::home::Home;
 use serde_json::{Value, json};
 
 use super::args::{IpfsCommand, PinCommand};
+use super::progress::Progress;
 
 /// Longest wait for a file to be split and stored (as long as the node allows, and a margin).
 const ADD_WAIT: Duration = Duration::from_secs(610);
@@ -53,13 +54,33 @@ fn get(home: &Home, cid: &str, out: Option<&Path>, timeout: u64, json: bool) -> 
         bail!("the file may be binary: give --out FILE, or redirect standard output");
     }
     let (name, file) = staged(home, "get")?;
-    let params = json!({ "cid": cid, "file": name, "timeout_secs": timeout });
-    let v: Value = client::call(
-        &home.socket(),
-        "oarn_ipfsFetch",
-        params,
-        Duration::from_secs(timeout) + super::node::CALL_WAIT,
-    )?;
+    let params = json!({ "cid": cid, "file": name, "timeout_secs": timeout, "progress": true });
+    let mut progress = Progress::new(&format!("fetching {cid}"), json);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let v = runtime.block_on(async {
+        // Ctrl-C stops the fetch in the node (the blocks it has are kept: a rerun resumes).
+        let (cancel, cancelled) = tokio::sync::oneshot::channel();
+        let on_signal = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = cancel.send(());
+            }
+        });
+        let on_note = |method: &str, p: &Value| {
+            if method == "oarn_progress" {
+                progress.update(p["done"].as_u64().unwrap_or(0), p["total"].as_u64().unwrap_or(0));
+            }
+        };
+        let socket = home.socket();
+        let call = tokio::time::timeout(
+            Duration::from_secs(timeout) + super::node::CALL_WAIT,
+            client::stream(&socket, "oarn_ipfsFetch", params, on_note, cancelled),
+        );
+        let v = call.await;
+        on_signal.abort();
+        v
+    });
+    progress.finish();
+    let v: Value = v.map_err(|_| anyhow::anyhow!("the node did not answer within {timeout} s"))??;
     match out {
         Some(path) => {
             std::fs::copy(&file.0, path).with_context(|| format!("cannot write {}", path.display()))?;

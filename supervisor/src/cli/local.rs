@@ -101,7 +101,13 @@ fn inference(home: &Home, args: InferenceArgs) -> anyhow::Result<ExitCode> {
         };
         let stats = if daemon {
             let params = oarn::generate::request_json(&request, model.as_deref());
-            let v = oarn::api::client::stream(&home.socket(), "oarn_generate", params, on_text, cancelled).await;
+            let mut on_text = on_text;
+            let on_note = |method: &str, params: &serde_json::Value| {
+                if method == "oarn_text" {
+                    on_text(params["text"].as_str().unwrap_or_default());
+                }
+            };
+            let v = oarn::api::client::stream(&home.socket(), "oarn_generate", params, on_note, cancelled).await;
             v.map_err(anyhow::Error::from).and_then(|v| {
                 name = v["model"].as_str().unwrap_or_default().to_string();
                 oarn::generate::result_from_json(&v).context("the node's answer lacks the generation's figures")

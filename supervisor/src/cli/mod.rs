@@ -10,6 +10,7 @@ mod logs;
 mod model;
 mod net;
 mod node;
+mod progress;
 mod sandbox;
 mod table;
 mod wallet;

@@ -1,9 +1,6 @@
 //! `oarn model list | catalog | info | import | pull | remove | loaded | unload`.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
-
-use indicatif::{ProgressBar, ProgressStyle};
 
 use oarn::api::client;
 use oarn::config::{Config, load, resolve_path};
@@ -17,6 +14,7 @@ use serde_json::{Value, json};
 const NODE_WAIT: std::time::Duration = std::time::Duration::from_secs(40);
 
 use super::args::ModelCommand;
+use super::progress::Progress;
 
 fn store(home: &Home) -> anyhow::Result<(Config, Store)> {
     let config = load::load_or_default(&home.config())?;
@@ -24,29 +22,13 @@ fn store(home: &Home) -> anyhow::Result<(Config, Store)> {
     Ok((config, store))
 }
 
-/// A progress bar on standard error (bytes, rate, ETA) when it is a terminal.
-fn progress_bar(json: bool) -> ProgressBar {
-    if json || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{bytes}/{total_bytes} {wide_bar} {binary_bytes_per_sec} ETA {eta}")
-            .expect("a valid template"),
-    );
-    bar
-}
-
 fn pull(config: &Config, home: &Home, store: &Store, what: &Pull, json: bool) -> anyhow::Result<()> {
-    let bar = progress_bar(json);
+    let mut bar = Progress::new(&format!("pulling {}", what.source), json);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let pulled = runtime.block_on(oarn::models::pull::pull(config, home, store, what, |p| {
-        if p.total > 0 {
-            bar.set_length(p.total);
-        }
-        bar.set_position(p.done);
+        bar.update(p.done, p.total)
     }));
-    bar.finish_and_clear();
+    bar.finish();
     let pulled = pulled?;
     let evicted = evict(config, store, &pulled.model.name)?;
     if json {
