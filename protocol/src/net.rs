@@ -51,6 +51,10 @@ pub enum Request {
     /// Download a file over HTTP(S) into the download staging directory, resuming a partial
     /// download of the same name; [`Event::Progress`] streams while it runs.
     Download(Download),
+    /// Claim negotiation (`/oarn/claim/1.0.0`): record that `record` (an account) claimed
+    /// `task_id`, when given, tell connected peers, and ask them which accounts they know to
+    /// have claimed it.
+    Claims { task_id: u64, record: Option<[u8; 20]> },
 }
 
 /// A download into `{home}/downloads`.
@@ -215,6 +219,13 @@ pub enum Reply {
         cid: String,
         hash: [u8; 32],
         size: u64,
+    },
+    /// The accounts known to have claimed a task (ours and the peers'), and how many peers
+    /// were asked and answered.
+    Claims {
+        claimers: Vec<[u8; 20]>,
+        asked: u32,
+        answered: u32,
     },
 }
 

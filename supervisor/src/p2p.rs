@@ -61,17 +61,27 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// 32 bytes from 64 hex digits, with or without `0x`.
-pub fn parse_hash(s: &str) -> Option<[u8; 32]> {
+/// N bytes from 2N hex digits, with or without `0x`.
+fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
     let digits = s.strip_prefix("0x").unwrap_or(s);
-    if digits.len() != 64 {
+    if digits.len() != 2 * N {
         return None;
     }
-    let mut out = [0u8; 32];
+    let mut out = [0u8; N];
     for (i, b) in out.iter_mut().enumerate() {
         *b = u8::from_str_radix(digits.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     Some(out)
+}
+
+/// 32 bytes from 64 hex digits, with or without `0x`.
+pub fn parse_hash(s: &str) -> Option<[u8; 32]> {
+    parse_hex(s)
+}
+
+/// An account (20 bytes) from `0x` and 40 hex digits.
+pub fn parse_address(s: &str) -> Option<[u8; 20]> {
+    s.starts_with("0x").then(|| parse_hex(s)).flatten()
 }
 
 /// The listen multiaddrs for `config`: TCP always, QUIC when enabled, on one address.

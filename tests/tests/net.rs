@@ -539,3 +539,38 @@ fn pinned_files_survive_garbage_collection_and_unpinned_ones_go() {
     let out = a.oarn(&["ipfs", "pin", "add", &big_cid]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not complete"), "{out:?}");
 }
+
+/// Claim negotiation (`/oarn/claim/1.0.0`): A and B each record the account that claimed
+/// task 7; C, connected to both, learns both accounts by asking; a bad query is refused.
+#[test]
+fn peers_tell_each_other_who_claimed_a_task() {
+    let a = node(&[]);
+    let (a_tcp, _) = listen(&a);
+    let b = node(&[]);
+    let (b_tcp, _) = listen(&b);
+    let c = node(&[a_tcp.as_str(), b_tcp.as_str()]);
+    wait_for(Duration::from_secs(30), || {
+        (peers(&c)["peers"].as_array()?.len() == 2).then_some(())
+    })
+    .expect("C connected to A and B");
+    let x = format!("0x{}", "aa".repeat(20));
+    let y = format!("0x{}", "bb".repeat(20));
+    let ra = a.json(&["net", "claims", "7", "--record", &x, "--json"]);
+    assert_eq!(ra["claimers"], serde_json::json!([x]));
+    let rb = b.json(&["net", "claims", "7", "--record", &y, "--json"]);
+    assert!(rb["claimers"].as_array().unwrap().contains(&y.clone().into()));
+
+    let rc = c.json(&["net", "claims", "7", "--json"]);
+    assert_eq!(rc["claimers"], serde_json::json!([x, y]), "{rc}");
+    assert_eq!(rc["peers_asked"], 2);
+    assert_eq!(rc["peers_answered"], 2);
+    let other = c.json(&["net", "claims", "8", "--json"]);
+    assert_eq!(other["claimers"], serde_json::json!([]));
+    let text = c.oarn(&["net", "claims", "7"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("2 known claimer(s)"));
+
+    let out = c.oarn(&["net", "claims", "7", "--record", "0x1234"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("record must be an account"));
+    let out = c.oarn(&["net", "claims", "0"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("task_id must be"));
+}

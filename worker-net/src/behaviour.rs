@@ -1,14 +1,14 @@
 //! The protocols the node speaks with its peers, as the live network's first Rust node does:
 //! gossipsub (signed messages, strict validation, peer scoring), Kademlia, identify
-//! (`/oarn/id/1.0.0`) and ping, plus IPFS's Bitswap, behind connection limits and a block
-//! list for banned peers.
+//! (`/oarn/id/1.0.0`) and ping, plus IPFS's Bitswap and our claim negotiation
+//! (`/oarn/claim/1.0.0`), behind connection limits and a block list for banned peers.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, kad, ping};
+use libp2p::{StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, kad, ping, request_response};
 
 /// Task announcements.
 pub const TASKS_TOPIC: &str = "oarn/tasks/v1";
@@ -18,6 +18,8 @@ pub const NETWORK_TOPIC: &str = "oarn/network/v1";
 pub const IDENTIFY_PROTOCOL: &str = "/oarn/id/1.0.0";
 /// Largest gossip message on any topic.
 pub const MAX_MESSAGE: usize = 64 * 1024;
+/// Longest a peer may take to answer a claim query.
+pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(3);
 /// Longest a DHT query may run.
 pub const DHT_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -39,6 +41,7 @@ pub struct Behaviour {
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     pub gossipsub: gossipsub::Behaviour,
     pub bitswap: libp2p_stream::Behaviour,
+    pub claims: crate::claims::Behaviour,
 }
 
 impl std::fmt::Debug for Behaviour {
@@ -90,6 +93,13 @@ impl Behaviour {
             kad,
             gossipsub,
             bitswap: libp2p_stream::Behaviour::new(),
+            claims: crate::claims::Behaviour::new(
+                [(
+                    StreamProtocol::new(crate::claims::PROTOCOL),
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default().with_request_timeout(CLAIM_TIMEOUT),
+            ),
         })
     }
 }

@@ -16,6 +16,7 @@
 //! - [`behaviour`]: the protocols the swarm speaks (gossipsub, Kademlia, identify, ping).
 //! - [`swarm`]: building the swarm (QUIC, TCP + Noise + Yamux) from [`oarn_protocol::net::Settings`].
 //! - [`peers`]: our own reliability score per peer, and bans.
+//! - [`claims`]: claim negotiation (`/oarn/claim/1.0.0`): who claimed which task.
 //! - [`node`]: the swarm's event loop and the commands it takes.
 //! - [`serve`]: the supervisor's requests, answered through [`node`].
 
@@ -25,6 +26,7 @@ pub mod announce;
 pub mod behaviour;
 pub mod bitswap;
 pub mod blocks;
+pub mod claims;
 pub mod download;
 pub mod fetch;
 pub mod gateway;

@@ -63,6 +63,12 @@ pub enum Command {
         need_peers: bool,
         answer: Answer,
     },
+    /// Claim negotiation: record `record`'s claim of `task_id`, and ask peers who claimed it.
+    Claims {
+        task_id: u64,
+        record: Option<[u8; 20]>,
+        answer: Answer,
+    },
 }
 
 /// Sends commands to a running swarm.
@@ -159,6 +165,7 @@ struct Node {
     batches: Vec<(HashSet<Cid>, Instant, Answer)>,
     tasks: TopicHash,
     network: TopicHash,
+    claims: crate::claims::Negotiator,
 }
 
 fn unix_now() -> u64 {
@@ -247,6 +254,7 @@ impl Node {
             batches: Vec::new(),
             tasks: IdentTopic::new(TASKS_TOPIC).hash(),
             network: IdentTopic::new(NETWORK_TOPIC).hash(),
+            claims: crate::claims::Negotiator::default(),
         };
         let peer_id = node.swarm.local_peer_id().to_string();
         tracing::info!(%peer_id, "swarm started");
@@ -373,6 +381,15 @@ impl Node {
                 need_peers,
                 answer,
             } => self.want(cids, wait, need_peers, answer),
+            Command::Claims {
+                task_id,
+                record,
+                answer,
+            } => {
+                let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+                let rr = &mut self.swarm.behaviour_mut().claims;
+                self.claims.ask(rr, peers, task_id, record, answer);
+            }
             Command::GetRecord(key, answer) => {
                 let id = self.swarm.behaviour_mut().kad.get_record(kad::RecordKey::new(&key));
                 self.gets.insert(id, answer);
@@ -594,6 +611,14 @@ impl Node {
             })) => self.book.pinged(peer, rtt),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, .. })) => {
                 self.on_query(id, result)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Claims(event)) => {
+                let rr = &mut self.swarm.behaviour_mut().claims;
+                if let Some((peer, why)) = self.claims.on_event(rr, event)
+                    && let Some(reason) = self.book.invalid(peer, &why)
+                {
+                    self.ban(peer, reason);
+                }
             }
             _ => {}
         }

@@ -318,6 +318,17 @@ impl Handler<Protocol> for Worker {
                 self.slow(cx, |a| Command::PutRecord(key, value, a), DHT_QUERY_TIMEOUT + QUICK)
             }
             Request::GetRecord { key } => self.slow(cx, |a| Command::GetRecord(key, a), DHT_QUERY_TIMEOUT + QUICK),
+            Request::Claims { task_id, record } => {
+                if task_id == 0 {
+                    return Err(invalid("task id 0 does not exist; task ids start at 1"));
+                }
+                let make = move |answer| Command::Claims {
+                    task_id,
+                    record,
+                    answer,
+                };
+                self.slow(cx, make, crate::behaviour::CLAIM_TIMEOUT + QUICK)
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The API methods of the peer-to-peer side: `oarn_peers`, `oarn_tasks` (announcements heard),
 //! `oarn_announceTask`, `oarn_dhtPut`, `oarn_dhtGet`, `oarn_ipfsAdd`, `oarn_ipfsFetch`,
-//! `oarn_ipfsPin`, `oarn_ipfsPins` and `oarn_ipfsGc`. Each
+//! `oarn_ipfsPin`, `oarn_ipfsPins`, `oarn_ipfsGc` and `oarn_claims`. Each
 //! asks the network worker, and answers "Not connected" (-32000) when this node runs no swarm.
 //! Block contents travel as files in the node's staging directory, never through the API.
 
@@ -262,6 +262,38 @@ pub async fn dht_get(net: Option<&Handle<net::Protocol>>, params: &Value) -> Res
             "value": String::from_utf8_lossy(&v),
         })),
         Reply::Record(None) => Ok(json!({ "found": false, "key": key })),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// `oarn_claims {"task_id", "record"?}`: claim negotiation. Records that the account
+/// `record` claimed the task (when given), tells connected peers, and answers the accounts
+/// known to have claimed it: `{"task_id", "claimers": ["0x…"], "peers_asked", "peers_answered"}`.
+pub async fn claims(net: Option<&Handle<net::Protocol>>, params: &Value) -> Result<Value, Error> {
+    let task_id = params
+        .get("task_id")
+        .and_then(Value::as_u64)
+        .filter(|&t| t > 0)
+        .ok_or_else(|| invalid("task_id must be a task id (1 or more)"))?;
+    let record = match params.get("record") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_str()
+                .and_then(p2p::parse_address)
+                .ok_or_else(|| invalid("record must be an account: 0x and 40 hex digits"))?,
+        ),
+    };
+    match call(net, Request::Claims { task_id, record }, DHT_WAIT).await? {
+        Reply::Claims {
+            claimers,
+            asked,
+            answered,
+        } => Ok(json!({
+            "task_id": task_id,
+            "claimers": claimers.iter().map(|c| p2p::hex(c)).collect::<Vec<_>>(),
+            "peers_asked": asked,
+            "peers_answered": answered,
+        })),
         other => Err(unexpected(other)),
     }
 }

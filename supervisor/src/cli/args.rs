@@ -142,6 +142,16 @@ pub enum NetCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Claim negotiation: which accounts connected peers know to have claimed a task
+    /// (`/oarn/claim/1.0.0`); with --record, first tell them an account claimed it.
+    Claims {
+        task_id: u64,
+        /// An account (0x and 40 hex digits) that claimed the task.
+        #[arg(long)]
+        record: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Store or read DHT records (e.g. `/oarn/bootstrap`).
     Dht {
         #[command(subcommand)]

@@ -120,6 +120,25 @@ pub fn run(home: &Home, command: NetCommand) -> anyhow::Result<ExitCode> {
                 format!("announced task {} to {} peers\n", s(v, "task"), s(v, "peers"))
             })
         }
+        NetCommand::Claims { task_id, record, json } => {
+            let v = call("oarn_claims", json!({"task_id": task_id, "record": record}), DHT_WAIT)?;
+            print(&v, json, |v| {
+                let claimers: Vec<&str> = v["claimers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                format!(
+                    "task {task_id}: {} known claimer(s){}{} ({} of {} peers answered)\n",
+                    claimers.len(),
+                    if claimers.is_empty() { "" } else { ": " },
+                    claimers.join(", "),
+                    v["peers_answered"],
+                    v["peers_asked"]
+                )
+            })
+        }
         NetCommand::Dht { command } => match command {
             DhtCommand::Put { key, value, json } => {
                 let v = call("oarn_dhtPut", json!({"key": key, "value": value}), DHT_WAIT)?;
