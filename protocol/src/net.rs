@@ -106,6 +106,8 @@ pub struct Settings {
     pub kubo_api: String,
     /// Trustless HTTP gateways asked for blocks no connected peer sends (each block verified).
     pub gateways: Vec<String>,
+    /// Find and dial peers on the local network with mDNS.
+    pub mdns: bool,
 }
 
 /// A peer to dial, as configured or as OARNRegistry lists it: the worker parses both.

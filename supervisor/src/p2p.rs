@@ -127,6 +127,7 @@ pub fn settings(config: &Config, models_dir: &Path, bootstrap: Vec<Bootstrap>) -
         ipfs_api: config.storage.ipfs_api_listen.clone(),
         kubo_api: config.storage.ipfs_api.clone(),
         gateways: config.storage.gateways.clone(),
+        mdns: config.network.mdns,
     }
 }
 

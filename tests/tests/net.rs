@@ -574,3 +574,43 @@ fn peers_tell_each_other_who_claimed_a_task() {
     let out = c.oarn(&["net", "claims", "0"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("task_id must be"));
 }
+
+/// mDNS (`network.mdns`): two nodes on one LAN, with no bootstrap peer at all, find and
+/// connect to each other. The LAN is a veth pair between two network namespaces of the test's
+/// own (mDNS does not run on loopback), so nothing leaves this machine.
+#[test]
+fn nodes_on_one_lan_find_each_other_with_mdns() {
+    let Some(ns_a) = Netns::new("mdns-a") else { return };
+    let ns_b = Netns::new("mdns-b").expect("root");
+    let ip = |args: &[&str]| {
+        let ok = Command::new("ip").args(args).status().is_ok_and(|s| s.success());
+        assert!(ok, "ip {args:?}");
+    };
+    let tag = std::process::id() % 100_000;
+    let (va, vb) = (format!("oma{tag}"), format!("omb{tag}"));
+    ip(&[
+        "link", "add", &va, "netns", &ns_a.0, "type", "veth", "peer", "name", &vb, "netns", &ns_b.0,
+    ]);
+    for (ns, dev, addr) in [(&ns_a, &va, "10.77.0.1/24"), (&ns_b, &vb, "10.77.0.2/24")] {
+        ip(&["-n", &ns.0, "addr", "add", addr, "dev", dev]);
+        ip(&["-n", &ns.0, "link", "set", dev, "up"]);
+    }
+    let start = |ns: &Netns, addr: &str| {
+        let mut n = Node::new()
+            .with_env("OARN_NETWORK__LISTEN_ADDRESS", addr)
+            .with_env("OARN_NETWORK__MDNS", "true")
+            .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual");
+        n.spawn_daemon_in(ns);
+        n
+    };
+    let a = start(&ns_a, "10.77.0.1");
+    let b = start(&ns_b, "10.77.0.2");
+    let connected = wait_for(Duration::from_secs(60), || {
+        let pa = peers(&a)["peers"].as_array()?.len();
+        let pb = peers(&b)["peers"].as_array()?.len();
+        (pa == 1 && pb == 1).then_some(())
+    });
+    assert!(connected.is_some(), "no mDNS discovery: {}\n{}", peers(&a), a.log());
+    let b_id = peers(&b)["peer_id"].clone();
+    assert_eq!(peers(&a)["peers"][0]["peer_id"], b_id);
+}

@@ -1,14 +1,18 @@
 //! The protocols the node speaks with its peers, as the live network's first Rust node does:
 //! gossipsub (signed messages, strict validation, peer scoring), Kademlia, identify
 //! (`/oarn/id/1.0.0`) and ping, plus IPFS's Bitswap and our claim negotiation
-//! (`/oarn/claim/1.0.0`), behind connection limits and a block list for banned peers.
+//! (`/oarn/claim/1.0.0`) and, when configured, mDNS, behind connection limits and a block
+//! list for banned peers.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, kad, ping, request_response};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{
+    StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, kad, mdns, ping, request_response,
+};
 
 /// Task announcements.
 pub const TASKS_TOPIC: &str = "oarn/tasks/v1";
@@ -29,6 +33,9 @@ pub enum BuildError {
     /// A gossipsub parameter was refused (a bug here, not an operator error).
     #[error("gossipsub: {0}")]
     Gossipsub(String),
+    /// mDNS could not start (its socket or the interface list).
+    #[error("mDNS: {0}")]
+    Mdns(String),
 }
 
 /// Everything the swarm runs.
@@ -42,6 +49,8 @@ pub struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
     pub bitswap: libp2p_stream::Behaviour,
     pub claims: crate::claims::Behaviour,
+    /// mDNS, when `network.mdns` is on.
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
 impl std::fmt::Debug for Behaviour {
@@ -51,8 +60,9 @@ impl std::fmt::Debug for Behaviour {
 }
 
 impl Behaviour {
-    /// Builds the behaviour for `key`, allowing at most `max_peers` connected peers.
-    pub fn new(key: &Keypair, max_peers: u32) -> Result<Self, BuildError> {
+    /// Builds the behaviour for `key`, allowing at most `max_peers` connected peers, with
+    /// mDNS when `mdns`.
+    pub fn new(key: &Keypair, max_peers: u32, mdns: bool) -> Result<Self, BuildError> {
         let peer_id = key.public().to_peer_id();
 
         let identify = identify::Behaviour::new(
@@ -99,6 +109,11 @@ impl Behaviour {
                     request_response::ProtocolSupport::Full,
                 )],
                 request_response::Config::default().with_request_timeout(CLAIM_TIMEOUT),
+            ),
+            mdns: Toggle::from(
+                mdns.then(|| mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id))
+                    .transpose()
+                    .map_err(|e| BuildError::Mdns(e.to_string()))?,
             ),
         })
     }

@@ -15,7 +15,7 @@ use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, TopicHash};
 use libp2p::multiaddr::Protocol as Part;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, ping};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, mdns, ping};
 use oarn_protocol::envelope::{ErrorKind, ErrorReply};
 use oarn_protocol::net::{Announcement, Bootstrap, Counters, Event, Reply, Settings, Status};
 
@@ -38,6 +38,8 @@ const SEEN: usize = 4096;
 const HOUSEKEEPING: Duration = Duration::from_secs(30);
 /// How often the DHT routing table is refreshed.
 const DHT_REFRESH: Duration = Duration::from_secs(300);
+/// Most peers dialled per mDNS announcement.
+const MDNS_DIALS: usize = 16;
 /// How long start-up may take.
 const START_WAIT: Duration = Duration::from_secs(15);
 
@@ -223,7 +225,7 @@ impl Node {
     fn new(store: &Path, settings: Settings, events: SyncSender<Event>) -> Result<Self, ErrorReply> {
         let key = crate::identity::load_or_create(store).map_err(internal)?;
         let blocks = crate::blocks::Store::open(store).map_err(internal)?;
-        let mut swarm = crate::swarm::build(key, settings.max_peers).map_err(internal)?;
+        let mut swarm = crate::swarm::build(key, settings.max_peers, settings.mdns).map_err(internal)?;
         let mut bitswap_control = swarm.behaviour().bitswap.new_control();
         let mut incoming = bitswap_control.accept(bitswap::PROTOCOL).map_err(internal)?;
         let (to_node, bitswap_in) = tokio::sync::mpsc::channel(BITSWAP_QUEUE);
@@ -611,6 +613,17 @@ impl Node {
             })) => self.book.pinged(peer, rtt),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, .. })) => {
                 self.on_query(id, result)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                // Bounded: a LAN shouting thousands of peers gets a few dials per announcement.
+                for (peer, addr) in found.into_iter().take(MDNS_DIALS) {
+                    if peer == *self.swarm.local_peer_id() || self.swarm.is_connected(&peer) {
+                        continue;
+                    }
+                    tracing::debug!(%peer, %addr, "found on the local network");
+                    self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+                    let _ = self.swarm.dial(addr);
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Claims(event)) => {
                 let rr = &mut self.swarm.behaviour_mut().claims;

@@ -33,7 +33,8 @@ const RESOLV_CONF: &str = "/etc/resolv.conf";
 
 /// A swarm with the node's identity and protocols, not yet listening. It resolves `/dns`,
 /// `/dns4` and `/dns6` multiaddrs (as OARNRegistry may list them) with the system's resolver.
-pub fn build(key: Keypair, max_peers: u32) -> Result<Swarm<Behaviour>, SwarmError> {
+/// With `mdns`, it also finds peers on the local network.
+pub fn build(key: Keypair, max_peers: u32, mdns: bool) -> Result<Swarm<Behaviour>, SwarmError> {
     let base = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -43,7 +44,7 @@ pub fn build(key: Keypair, max_peers: u32) -> Result<Swarm<Behaviour>, SwarmErro
         )
         .map_err(|e| SwarmError::Transport(e.to_string()))?
         .with_quic();
-    let behaviour = |key: &Keypair| Behaviour::new(key, max_peers).map_err(Box::from);
+    let behaviour = |key: &Keypair| Behaviour::new(key, max_peers, mdns).map_err(Box::from);
     let bad = |e: libp2p::BehaviourBuilderError| SwarmError::Behaviour(e.to_string());
     if std::fs::File::open(RESOLV_CONF).is_err() {
         tracing::warn!("cannot read {RESOLV_CONF}: peers named by /dns addresses cannot be dialled");

@@ -77,6 +77,8 @@ pub struct Network {
     pub listen_port: u16,
     /// Listen on QUIC (UDP) as well as TCP.
     pub quic: bool,
+    /// Find peers on the local network with mDNS (multicast on every non-loopback interface).
+    pub mdns: bool,
     pub max_peers: u32,
     /// Most connections from one IP address; loopback is exempt.
     pub max_peers_per_ip: u32,
@@ -90,6 +92,7 @@ impl Default for Network {
             listen_address: IpAddr::from([127, 0, 0, 1]),
             listen_port: 0,
             quic: true,
+            mdns: false,
             max_peers: 50,
             max_peers_per_ip: 8,
             discovery: Discovery::default(),

@@ -30,6 +30,10 @@ listen_address = "127.0.0.1"
 listen_port = 0
 # Listen on QUIC (UDP, same port number) as well as TCP + Noise + Yamux.
 quic = true
+# Find peers on the local network with mDNS: nodes on the same LAN connect without bootstrap
+# peers. It announces this node's listen addresses to the LAN, so it needs listen_address set
+# to an address the LAN reaches.
+mdns = false
 # Most peers kept connected at once (1 to 10000). (live)
 max_peers = 50
 # Most connections from one IP address (1 to 1000); loopback is exempt. (live)

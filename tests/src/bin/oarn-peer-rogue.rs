@@ -55,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
         Some(oarn_worker_net::libp2p::multiaddr::Protocol::P2p(p)) => p,
         _ => anyhow::bail!("--target must end with /p2p/<peer id>"),
     };
-    let mut swarm = oarn_worker_net::swarm::build(Keypair::generate_ed25519(), 8)?;
+    let mut swarm = oarn_worker_net::swarm::build(Keypair::generate_ed25519(), 8, false)?;
     swarm.dial(args.target.clone())?;
     let topic = IdentTopic::new(TASKS_TOPIC);
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
