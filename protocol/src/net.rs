@@ -108,6 +108,11 @@ pub struct Settings {
     pub gateways: Vec<String>,
     /// Find and dial peers on the local network with mDNS.
     pub mdns: bool,
+    /// Serve as a circuit relay (v2) for other peers.
+    pub relay_service: bool,
+    /// Relays (multiaddrs ending `/p2p/<relay id>`) to reserve a slot on: the node is then
+    /// also reachable at `<relay>/p2p-circuit`.
+    pub relays: Vec<String>,
 }
 
 /// A peer to dial, as configured or as OARNRegistry lists it: the worker parses both.

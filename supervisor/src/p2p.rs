@@ -128,6 +128,8 @@ pub fn settings(config: &Config, models_dir: &Path, bootstrap: Vec<Bootstrap>) -
         kubo_api: config.storage.ipfs_api.clone(),
         gateways: config.storage.gateways.clone(),
         mdns: config.network.mdns,
+        relay_service: config.network.relay_service,
+        relays: config.network.relays.clone(),
     }
 }
 

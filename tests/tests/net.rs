@@ -54,6 +54,13 @@ fn peers(n: &Node) -> Value {
     n.json(&["net", "peers", "--json"])
 }
 
+/// The node's peer id, once its swarm runs.
+fn swarm_id(n: &Node) -> String {
+    n.wait_status(|s| s["network"]["listen"].as_array().is_some_and(|l| !l.is_empty()))
+        .unwrap_or_else(|| panic!("the swarm never listened: {}", n.log()));
+    peers(n)["peer_id"].as_str().unwrap().to_string()
+}
+
 fn task_ids(n: &Node) -> Vec<u64> {
     n.json(&["net", "tasks", "--json"])["tasks"]
         .as_array()
@@ -605,12 +612,115 @@ fn nodes_on_one_lan_find_each_other_with_mdns() {
     };
     let a = start(&ns_a, "10.77.0.1");
     let b = start(&ns_b, "10.77.0.2");
+    let b_id = swarm_id(&b);
+    swarm_id(&a);
     let connected = wait_for(Duration::from_secs(60), || {
         let pa = peers(&a)["peers"].as_array()?.len();
         let pb = peers(&b)["peers"].as_array()?.len();
         (pa == 1 && pb == 1).then_some(())
     });
     assert!(connected.is_some(), "no mDNS discovery: {}\n{}", peers(&a), a.log());
-    let b_id = peers(&b)["peer_id"].clone();
-    assert_eq!(peers(&a)["peers"][0]["peer_id"], b_id);
+    assert_eq!(peers(&a)["peers"][0]["peer_id"], b_id.as_str());
+}
+
+/// NAT traversal through a circuit relay (v2): A and B sit in network namespaces that cannot
+/// reach each other; both reach R, which serves as a relay (`network.relay_service`). A
+/// reserves a slot on R (`network.relays`) and listens through it; B, knowing only R and A's
+/// relayed address, connects to A through R, and A hears B's task announcement. (DCUtR then
+/// tries a direct connection, which this topology cannot give: there is no route between A
+/// and B.)
+#[test]
+fn nodes_that_cannot_reach_each_other_connect_through_a_relay() {
+    let Some(ns_r) = Netns::new("relay-r") else { return };
+    let ns_a = Netns::new("relay-a").expect("root");
+    let ns_b = Netns::new("relay-b").expect("root");
+    let ip = |args: &[&str]| {
+        let ok = Command::new("ip").args(args).status().is_ok_and(|s| s.success());
+        assert!(ok, "ip {args:?}");
+    };
+    let tag = std::process::id() % 100_000;
+    // R–A on 10.78.1.0/24 and R–B on 10.78.2.0/24; R does not forward between them.
+    for (ns, net) in [(&ns_a, 1), (&ns_b, 2)] {
+        let (here, there) = (format!("orr{net}{tag}"), format!("orx{net}{tag}"));
+        ip(&[
+            "link", "add", &here, "netns", &ns_r.0, "type", "veth", "peer", "name", &there, "netns", &ns.0,
+        ]);
+        ip(&["-n", &ns_r.0, "addr", "add", &format!("10.78.{net}.1/24"), "dev", &here]);
+        ip(&["-n", &ns_r.0, "link", "set", &here, "up"]);
+        ip(&["-n", &ns.0, "addr", "add", &format!("10.78.{net}.2/24"), "dev", &there]);
+        ip(&["-n", &ns.0, "link", "set", &there, "up"]);
+    }
+    let manual = |n: Node| n.with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual");
+    let mut r = manual(Node::new())
+        .with_env("OARN_NETWORK__LISTEN_ADDRESS", "0.0.0.0")
+        .with_env("OARN_NETWORK__RELAY_SERVICE", "true");
+    r.spawn_daemon_in(&ns_r);
+    let r_id = swarm_id(&r);
+    let r_tcp = |net: u8| {
+        let status = r
+            .wait_status(|s| {
+                s["network"]["listen"]
+                    .to_string()
+                    .contains(&format!("/ip4/10.78.{net}.1/tcp/"))
+            })
+            .expect("R listens on both links");
+        status["network"]["listen"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.as_str())
+            .find(|a| a.starts_with(&format!("/ip4/10.78.{net}.1/tcp/")))
+            .unwrap()
+            .to_string()
+    };
+    let (r_for_a, r_for_b) = (r_tcp(1), r_tcp(2));
+    assert!(r_for_a.ends_with(&r_id));
+
+    let mut a = manual(Node::new())
+        .with_env("OARN_NETWORK__LISTEN_ADDRESS", "10.78.1.2")
+        .with_env("OARN_NETWORK__RELAYS", &format!("[{r_for_a:?}]"));
+    a.spawn_daemon_in(&ns_a);
+    let a_id = swarm_id(&a);
+    let relayed = a
+        .wait_status(|s| s["network"]["listen"].to_string().contains("/p2p-circuit"))
+        .unwrap_or_else(|| panic!("A never listened through R: {}", a.log()));
+    assert!(relayed["network"]["listen"].to_string().contains(&r_id), "{relayed}");
+
+    // B knows R (on its own link) and A's address through R.
+    let a_via_r = format!("{r_for_b}/p2p-circuit/p2p/{a_id}");
+    let mut b = manual(Node::new())
+        .with_env("OARN_NETWORK__LISTEN_ADDRESS", "10.78.2.2")
+        .with_env(
+            "OARN_NETWORK__DISCOVERY__BOOTSTRAP_PEERS",
+            &format!("[{r_for_b:?}, {a_via_r:?}]"),
+        );
+    b.spawn_daemon_in(&ns_b);
+    let b_id = swarm_id(&b);
+    let connected = wait_for(Duration::from_secs(60), || {
+        peers(&a)["peers"]
+            .as_array()?
+            .iter()
+            .any(|p| p["peer_id"] == b_id.as_str())
+            .then_some(())
+    });
+    assert!(connected.is_some(), "B never reached A: {}\n{}", peers(&a), b.log());
+    let b_seen = peers(&b)["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["peer_id"] == a_id.as_str())
+        .cloned()
+        .expect("B lists A");
+    assert!(
+        b_seen["addresses"].to_string().contains("/p2p-circuit"),
+        "B reached A through R: {b_seen}"
+    );
+
+    let id = 4242;
+    announce(&b, id, now() + 3600);
+    let heard = wait_for(Duration::from_secs(30), || task_ids(&a).contains(&id).then_some(()));
+    assert!(
+        heard.is_some(),
+        "A did not hear B's announcement over the relayed connection"
+    );
 }

@@ -1,8 +1,9 @@
 //! The protocols the node speaks with its peers, as the live network's first Rust node does:
 //! gossipsub (signed messages, strict validation, peer scoring), Kademlia, identify
 //! (`/oarn/id/1.0.0`) and ping, plus IPFS's Bitswap and our claim negotiation
-//! (`/oarn/claim/1.0.0`) and, when configured, mDNS, behind connection limits and a block
-//! list for banned peers.
+//! (`/oarn/claim/1.0.0`), NAT traversal (AutoNAT, circuit relay v2 client and, when
+//! configured, relay service, DCUtR hole punching) and, when configured, mDNS, behind
+//! connection limits and a block list for banned peers.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -11,7 +12,8 @@ use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, kad, mdns, ping, request_response,
+    StreamProtocol, allow_block_list, autonat, connection_limits, dcutr, gossipsub, identify, kad, mdns, ping, relay,
+    request_response,
 };
 
 /// Task announcements.
@@ -51,6 +53,22 @@ pub struct Behaviour {
     pub claims: crate::claims::Behaviour,
     /// mDNS, when `network.mdns` is on.
     pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Circuit relay v2, client side: reachable through a relay when behind NAT.
+    pub relay_client: relay::client::Behaviour,
+    /// Circuit relay v2, relay side, when `network.relay_service` is on.
+    pub relay: Toggle<relay::Behaviour>,
+    /// Hole punching: a relayed connection upgraded to a direct one where the NATs allow.
+    pub dcutr: dcutr::Behaviour,
+    /// Whether this node is reachable from outside, as peers see it.
+    pub autonat: autonat::Behaviour,
+}
+
+/// What the behaviour is built with.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub max_peers: u32,
+    pub mdns: bool,
+    pub relay_service: bool,
 }
 
 impl std::fmt::Debug for Behaviour {
@@ -60,9 +78,13 @@ impl std::fmt::Debug for Behaviour {
 }
 
 impl Behaviour {
-    /// Builds the behaviour for `key`, allowing at most `max_peers` connected peers, with
-    /// mDNS when `mdns`.
-    pub fn new(key: &Keypair, max_peers: u32, mdns: bool) -> Result<Self, BuildError> {
+    /// Builds the behaviour for `key` with `relay_client` (from the swarm builder).
+    pub fn new(key: &Keypair, relay_client: relay::client::Behaviour, o: Options) -> Result<Self, BuildError> {
+        let Options {
+            max_peers,
+            mdns,
+            relay_service,
+        } = o;
         let peer_id = key.public().to_peer_id();
 
         let identify = identify::Behaviour::new(
@@ -115,6 +137,15 @@ impl Behaviour {
                     .transpose()
                     .map_err(|e| BuildError::Mdns(e.to_string()))?,
             ),
+            relay_client,
+            relay: Toggle::from(relay_service.then(|| {
+                let mut relay = relay::Behaviour::new(peer_id, relay::Config::default());
+                // Configured to serve: serve, without waiting for AutoNAT to confirm an address.
+                relay.set_status(Some(relay::Status::Enable));
+                relay
+            })),
+            dcutr: dcutr::Behaviour::new(peer_id),
+            autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
         })
     }
 }

@@ -225,7 +225,15 @@ impl Node {
     fn new(store: &Path, settings: Settings, events: SyncSender<Event>) -> Result<Self, ErrorReply> {
         let key = crate::identity::load_or_create(store).map_err(internal)?;
         let blocks = crate::blocks::Store::open(store).map_err(internal)?;
-        let mut swarm = crate::swarm::build(key, settings.max_peers, settings.mdns).map_err(internal)?;
+        let mut swarm = crate::swarm::build(
+            key,
+            crate::behaviour::Options {
+                max_peers: settings.max_peers,
+                mdns: settings.mdns,
+                relay_service: settings.relay_service,
+            },
+        )
+        .map_err(internal)?;
         let mut bitswap_control = swarm.behaviour().bitswap.new_control();
         let mut incoming = bitswap_control.accept(bitswap::PROTOCOL).map_err(internal)?;
         let (to_node, bitswap_in) = tokio::sync::mpsc::channel(BITSWAP_QUEUE);
@@ -235,6 +243,8 @@ impl Node {
             }
         });
         crate::swarm::listen(&mut swarm, &settings.listen)
+            .map_err(|e| ErrorReply::new(ErrorKind::InvalidRequest, e.to_string()))?;
+        crate::swarm::listen_via_relays(&mut swarm, &settings.relays)
             .map_err(|e| ErrorReply::new(ErrorKind::InvalidRequest, e.to_string()))?;
         let mut node = Self {
             swarm,
@@ -540,8 +550,17 @@ impl Node {
     fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
-                let full = address.with_p2p(*self.swarm.local_peer_id()).unwrap_or_else(|a| a);
+                let full = address
+                    .clone()
+                    .with_p2p(*self.swarm.local_peer_id())
+                    .unwrap_or_else(|a| a);
                 tracing::info!(address = %full, "listening");
+                // A relay must tell the peers it serves where it is reached: an operator who
+                // runs one says its listen addresses are public (loopback excepted).
+                let relayed = address.iter().any(|p| matches!(p, Part::P2pCircuit));
+                if self.settings.relay_service && !relayed && !ip_of(&address).is_some_and(|ip| ip.is_loopback()) {
+                    self.swarm.add_external_address(address.clone());
+                }
                 self.listen.push(full.to_string());
                 self.emit(Event::Listening(full.to_string()));
             }

@@ -79,6 +79,10 @@ pub struct Network {
     pub quic: bool,
     /// Find peers on the local network with mDNS (multicast on every non-loopback interface).
     pub mdns: bool,
+    /// Serve as a circuit relay (v2) for peers behind NAT.
+    pub relay_service: bool,
+    /// Relays to be reachable through (multiaddrs ending `/p2p/<relay id>`).
+    pub relays: Vec<String>,
     pub max_peers: u32,
     /// Most connections from one IP address; loopback is exempt.
     pub max_peers_per_ip: u32,
@@ -93,6 +97,8 @@ impl Default for Network {
             listen_port: 0,
             quic: true,
             mdns: false,
+            relay_service: false,
+            relays: Vec::new(),
             max_peers: 50,
             max_peers_per_ip: 8,
             discovery: Discovery::default(),
@@ -445,6 +451,17 @@ impl Config {
             bad(
                 "network.max_peers",
                 format!("{} is out of range; use 1 to 10000", self.network.max_peers),
+            );
+        }
+        for r in self
+            .network
+            .relays
+            .iter()
+            .filter(|r| !r.starts_with('/') || !r.contains("/p2p/"))
+        {
+            bad(
+                "network.relays",
+                format!("{r:?} is not a relay's multiaddr ending /p2p/<its peer id>"),
             );
         }
         if !(1..=1000).contains(&self.network.max_peers_per_ip) {

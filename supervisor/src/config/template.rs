@@ -34,6 +34,13 @@ quic = true
 # peers. It announces this node's listen addresses to the LAN, so it needs listen_address set
 # to an address the LAN reaches.
 mdns = false
+# Serve as a circuit relay (v2): peers behind NAT reserve a slot here and are reached through
+# this node (bounded: 128 reservations, 16 circuits, 2 minutes and 128 KiB per circuit).
+relay_service = false
+# Relays to be reachable through when this node is behind NAT, e.g.
+# ["/ip4/203.0.113.7/tcp/4001/p2p/12D3Koo…"]; peers then dial <relay>/p2p-circuit/p2p/<us>,
+# and DCUtR upgrades the connection to a direct one where the NATs allow.
+relays = []
 # Most peers kept connected at once (1 to 10000). (live)
 max_peers = 50
 # Most connections from one IP address (1 to 1000); loopback is exempt. (live)

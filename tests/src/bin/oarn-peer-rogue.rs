@@ -55,7 +55,14 @@ async fn main() -> anyhow::Result<()> {
         Some(oarn_worker_net::libp2p::multiaddr::Protocol::P2p(p)) => p,
         _ => anyhow::bail!("--target must end with /p2p/<peer id>"),
     };
-    let mut swarm = oarn_worker_net::swarm::build(Keypair::generate_ed25519(), 8, false)?;
+    let mut swarm = oarn_worker_net::swarm::build(
+        Keypair::generate_ed25519(),
+        oarn_worker_net::behaviour::Options {
+            max_peers: 8,
+            mdns: false,
+            relay_service: false,
+        },
+    )?;
     swarm.dial(args.target.clone())?;
     let topic = IdentTopic::new(TASKS_TOPIC);
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
