@@ -15,7 +15,7 @@ use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, TopicHash};
 use libp2p::multiaddr::Protocol as Part;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, mdns, ping};
+use libp2p::{Multiaddr, PeerId, Swarm, dcutr, identify, kad, mdns, ping};
 use oarn_protocol::envelope::{ErrorKind, ErrorReply};
 use oarn_protocol::net::{Announcement, Bootstrap, Counters, Event, Reply, Settings, Status};
 
@@ -644,6 +644,10 @@ impl Node {
                     let _ = self.swarm.dial(addr);
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event { remote_peer_id, result })) => match result {
+                Ok(_) => tracing::info!(peer = %remote_peer_id, "relayed connection upgraded to a direct one (DCUtR)"),
+                Err(e) => tracing::info!(peer = %remote_peer_id, "no direct connection, staying relayed: {e}"),
+            },
             SwarmEvent::Behaviour(BehaviourEvent::Claims(event)) => {
                 let rr = &mut self.swarm.behaviour_mut().claims;
                 if let Some((peer, why)) = self.claims.on_event(rr, event)
