@@ -136,26 +136,7 @@ fn a_passed_deadline_is_a_clear_error() {
 #[test]
 fn ctrl_c_cancels_in_the_worker_and_keeps_the_text() {
     let node = node_with_model();
-    let mut child = node
-        .command(&["local", "inference", "1, 2, 3, 4, 5,", "--raw", "--max-tokens", "1500"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 16];
-    let n = stdout.read(&mut first).unwrap();
-    assert!(n > 0, "no text streamed before the interrupt");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let status = wait_for(Duration::from_secs(60), || child.try_wait().unwrap()).expect("oarn did not stop");
-    let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    assert_eq!(status.code(), Some(130), "{err}");
-    assert!(err.contains("stopped at cancelled"), "{err}");
+    interrupt_a_long_answer(&node);
 }
 
 /// `oarn local start` runs a local-only node (the inference worker alone); `oarn local
@@ -194,24 +175,7 @@ fn a_local_node_serves_inference_and_keeps_the_model_loaded() {
     assert_eq!(second["load_ms"], 0.0, "the model was loaded again: {second}");
     assert_eq!(second["text"], first["text"]);
 
-    let mut child = node
-        .command(&["local", "inference", "1, 2, 3, 4, 5,", "--raw", "--max-tokens", "1500"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    assert!(stdout.read(&mut [0u8; 16]).unwrap() > 0, "no text streamed");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let exit = wait_for(Duration::from_secs(60), || child.try_wait().unwrap()).expect("oarn did not stop");
-    let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    assert_eq!(exit.code(), Some(130), "{err}");
-    assert!(err.contains("stopped at cancelled"), "{err}");
+    interrupt_a_long_answer(&node);
     let after = node.status().unwrap();
     let infer_worker = &oarn_tests::workers(&after)[0];
     assert_eq!(infer_worker["restarts"], 0, "{after}");
@@ -229,4 +193,30 @@ fn a_local_node_serves_inference_and_keeps_the_model_loaded() {
     let out = node.oarn(&["model", "unload", "nope"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no model named \"nope\""));
     assert!(node.stop().success());
+}
+
+/// Starts a long generation, waits for its first text, sends Ctrl-C (SIGINT), and checks that
+/// it stopped as cancelled by the worker (the stop reason comes from the worker), exit 130.
+fn interrupt_a_long_answer(node: &Node) {
+    let mut child = node
+        .command(&["local", "inference", "1, 2, 3, 4, 5,", "--raw", "--max-tokens", "1500"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    assert!(
+        stdout.read(&mut [0u8; 16]).unwrap() > 0,
+        "no text streamed before the interrupt"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let exit = wait_for(Duration::from_secs(60), || child.try_wait().unwrap()).expect("oarn did not stop");
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(exit.code(), Some(130), "{err}");
+    assert!(err.contains("stopped at cancelled"), "{err}");
 }

@@ -50,6 +50,20 @@ fn listen(n: &Node) -> (String, String) {
     (tcp, quic)
 }
 
+/// A and B on their own, and C bootstrapped from both and connected to them.
+fn three_nodes() -> (Node, Node, Node) {
+    let a = node(&[]);
+    let (a_tcp, _) = listen(&a);
+    let b = node(&[]);
+    let (b_tcp, _) = listen(&b);
+    let c = node(&[a_tcp.as_str(), b_tcp.as_str()]);
+    wait_for(Duration::from_secs(30), || {
+        (peers(&c)["peers"].as_array()?.len() == 2).then_some(())
+    })
+    .expect("C connected to A and B");
+    (a, b, c)
+}
+
 fn peers(n: &Node) -> Value {
     n.json(&["net", "peers", "--json"])
 }
@@ -370,15 +384,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 #[test]
 fn a_256_mib_file_moves_as_a_unixfs_dag_fetched_from_two_peers_and_verified() {
-    let a = node(&[]);
-    let (a_tcp, _) = listen(&a);
-    let b = node(&[]);
-    let (b_tcp, _) = listen(&b);
-    let c = node(&[a_tcp.as_str(), b_tcp.as_str()]);
-    wait_for(Duration::from_secs(30), || {
-        (peers(&c)["peers"].as_array()?.len() == 2).then_some(())
-    })
-    .expect("C connected to A and B");
+    let (a, b, c) = three_nodes();
 
     // A and B split the same file into the same DAG: 1024 leaves of 256 KiB under 6 nodes
     // of up to 174 links and a root.
@@ -551,15 +557,7 @@ fn pinned_files_survive_garbage_collection_and_unpinned_ones_go() {
 /// task 7; C, connected to both, learns both accounts by asking; a bad query is refused.
 #[test]
 fn peers_tell_each_other_who_claimed_a_task() {
-    let a = node(&[]);
-    let (a_tcp, _) = listen(&a);
-    let b = node(&[]);
-    let (b_tcp, _) = listen(&b);
-    let c = node(&[a_tcp.as_str(), b_tcp.as_str()]);
-    wait_for(Duration::from_secs(30), || {
-        (peers(&c)["peers"].as_array()?.len() == 2).then_some(())
-    })
-    .expect("C connected to A and B");
+    let (a, b, c) = three_nodes();
     let x = format!("0x{}", "aa".repeat(20));
     let y = format!("0x{}", "bb".repeat(20));
     let ra = a.json(&["net", "claims", "7", "--record", &x, "--json"]);
