@@ -177,6 +177,12 @@ pub struct Counters {
     pub blocks_received: u64,
     /// Bitswap messages dropped because a peer's send queue was full.
     pub bitswap_dropped: u64,
+    /// Gossip payload bytes received (every message, valid or not) and published.
+    pub gossip_bytes_in: u64,
+    pub gossip_bytes_out: u64,
+    /// Bitswap block bytes served to peers and received (verified) from them.
+    pub bitswap_bytes_served: u64,
+    pub bitswap_bytes_received: u64,
 }
 
 /// The swarm's state.

@@ -417,6 +417,19 @@ fn a_256_mib_file_moves_as_a_unixfs_dag_fetched_from_two_peers_and_verified() {
     assert_eq!(fetched.len(), len);
     assert_eq!(sha256_hex(&fetched), sha);
     assert_eq!(peers(&c)["bitswap"]["blocks_received"], 1024 + 6 + 1);
+    // Accounting per protocol: the block bytes C received are the file's leaves and nodes,
+    // and A and B served at least those between them (a block asked of both may come twice;
+    // the second copy is dropped, not counted as received).
+    let received = peers(&c)["bitswap"]["bytes_received"].as_u64().unwrap();
+    assert!(
+        received >= len as u64 && received < len as u64 + (1 << 20),
+        "{received}"
+    );
+    let served: u64 = [&a, &b]
+        .iter()
+        .map(|n| peers(n)["bitswap"]["bytes_served"].as_u64().unwrap())
+        .sum();
+    assert!(served >= received, "{served} < {received}");
     for (name, n) in [("A", &a), ("B", &b)] {
         let served = peers(n)["bitswap"]["blocks_served"].as_u64().unwrap();
         assert!(served > 0, "{name} served blocks of the file");
@@ -721,4 +734,6 @@ fn nodes_that_cannot_reach_each_other_connect_through_a_relay() {
         heard.is_some(),
         "A did not hear B's announcement over the relayed connection"
     );
+    let out = peers(&b)["gossip"]["bytes_out"].as_u64().unwrap();
+    assert!(out > 0 && peers(&a)["gossip"]["bytes_in"].as_u64().unwrap() >= out);
 }

@@ -241,9 +241,11 @@ pub struct Engine {
     wants: HashMap<Cid, Want>,
     /// When a wanted block last arrived.
     last_block: Instant,
-    /// Blocks served and received, for status.
+    /// Blocks served and received, and their bytes, for status.
     pub served: u64,
     pub received: u64,
+    pub served_bytes: u64,
+    pub received_bytes: u64,
 }
 
 fn want_message(cids: &[Cid], cancel: bool) -> Message {
@@ -272,6 +274,8 @@ impl Engine {
             wants: HashMap::new(),
             last_block: Instant::now(),
             served: 0,
+            served_bytes: 0,
+            received_bytes: 0,
             received: 0,
         }
     }
@@ -367,6 +371,7 @@ impl Engine {
                     }
                     reply_bytes += data.len();
                     self.served += 1;
+                    self.served_bytes += data.len() as u64;
                     reply.payload.push(Block {
                         prefix: prefix(&cid),
                         data,
@@ -399,6 +404,7 @@ impl Engine {
                     self.wants.remove(&cid);
                     self.last_block = Instant::now();
                     self.received += 1;
+                    self.received_bytes += b.data.len() as u64;
                     out.got.push(cid);
                 }
                 Err(e) => out.bad.push((from, e.to_string())),

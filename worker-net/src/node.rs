@@ -368,6 +368,8 @@ impl Node {
                     counters: Counters {
                         blocks_served: self.bitswap.served,
                         blocks_received: self.bitswap.received,
+                        bitswap_bytes_served: self.bitswap.served_bytes,
+                        bitswap_bytes_received: self.bitswap.received_bytes,
                         bitswap_dropped: self.dropped_bitswap,
                         ..self.counters
                     },
@@ -516,9 +518,11 @@ impl Node {
             .all_peers()
             .filter(|(_, topics)| topics.contains(&&self.tasks))
             .count();
+        let len = bytes.len() as u64;
         match gossip.publish(self.tasks.clone(), bytes) {
             Ok(_) => {
                 self.counters.published += 1;
+                self.counters.gossip_bytes_out += len;
                 self.remember(*a);
                 Ok(Reply::Published {
                     peers: peers.try_into().unwrap_or(u32::MAX),
@@ -661,6 +665,7 @@ impl Node {
     }
 
     fn on_message(&mut self, from: PeerId, id: &gossipsub::MessageId, message: &gossipsub::Message) {
+        self.counters.gossip_bytes_in += message.data.len() as u64;
         let verdict = if message.topic == self.tasks {
             announce::parse(&message.data).map(Some).map_err(|e| e.to_string())
         } else if message.topic == self.network {
