@@ -418,8 +418,8 @@ fn a_256_mib_file_moves_as_a_unixfs_dag_fetched_from_two_peers_and_verified() {
     assert_eq!(sha256_hex(&fetched), sha);
     assert_eq!(peers(&c)["bitswap"]["blocks_received"], 1024 + 6 + 1);
     // Accounting per protocol: the block bytes C received are the file's leaves and nodes,
-    // and A and B served at least those between them (a block asked of both may come twice;
-    // the second copy is dropped, not counted as received).
+    // and what A and B served between them is hardly more: each block is asked of one peer
+    // (only a stall asks again, so at most a few blocks cross twice).
     let received = peers(&c)["bitswap"]["bytes_received"].as_u64().unwrap();
     assert!(
         received >= len as u64 && received < len as u64 + (1 << 20),
@@ -429,7 +429,10 @@ fn a_256_mib_file_moves_as_a_unixfs_dag_fetched_from_two_peers_and_verified() {
         .iter()
         .map(|n| peers(n)["bitswap"]["bytes_served"].as_u64().unwrap())
         .sum();
-    assert!(served >= received, "{served} < {received}");
+    assert!(
+        served >= received && served <= received + received / 10,
+        "{served} block bytes served for {received} received"
+    );
     for (name, n) in [("A", &a), ("B", &b)] {
         let served = peers(n)["bitswap"]["blocks_served"].as_u64().unwrap();
         assert!(served > 0, "{name} served blocks of the file");

@@ -280,8 +280,8 @@ impl Engine {
         }
     }
 
-    /// Starts wanting `cids` until `deadline`; returns the wants to send to `peers` (one
-    /// message each), or `None` when every block is here already.
+    /// Starts wanting `cids` until `deadline`; returns the wants to send to `peers` (each
+    /// block asked of one of them), or `None` when every block is here already.
     pub fn want(&mut self, cids: &[Cid], deadline: Instant, peers: &[PeerId]) -> Result<Option<Outcome>, String> {
         let missing: Vec<Cid> = cids.iter().filter(|c| !self.store.has(c)).copied().collect();
         if missing.is_empty() {
@@ -300,9 +300,20 @@ impl Engine {
             want.until = want.until.max(deadline);
             want.asked = now;
         }
-        let msg = want_message(&missing, false);
+        // Each block is asked of one peer, in turn, so no block crosses the wire twice; a peer
+        // that lacks its share answers DONT_HAVE, and a stall asks every peer again (see
+        // [`Engine::rebroadcast`]).
+        let n = peers.len().max(1);
+        let send = peers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let share: Vec<Cid> = missing.iter().skip(i).step_by(n).copied().collect();
+                (!share.is_empty()).then(|| (*p, want_message(&share, false)))
+            })
+            .collect();
         Ok(Some(Outcome {
-            send: peers.iter().map(|p| (*p, msg.clone())).collect(),
+            send,
             ..Default::default()
         }))
     }
@@ -525,11 +536,16 @@ mod tests {
         };
         assert!(e.on_message(a, block.clone(), &[a, b]).got.is_empty());
         assert!(!e.store.has(&cid));
+        let other = blocks::cid_of_hash([9; 32]);
         let sent = e
-            .want(&[cid], Instant::now() + Duration::from_secs(5), &[a, b])
+            .want(&[cid, other], Instant::now() + Duration::from_secs(5), &[a, b])
             .unwrap()
             .unwrap();
+        // One block asked of each peer: none is sent twice.
+        let asked = |i: usize| sent.send[i].1.wantlist.as_ref().unwrap().entries.len();
         assert_eq!(sent.send.len(), 2);
+        assert_eq!((sent.send[0].0, asked(0)), (a, 1));
+        assert_eq!((sent.send[1].0, asked(1)), (b, 1));
         // Wanted, but the bytes belong to another CID: not stored.
         let mut wrong = block.clone();
         wrong.payload[0].data = b"other".to_vec();
