@@ -189,16 +189,12 @@ pub async fn ipfs_add(net: Option<&Handle<net::Protocol>>, params: &Value) -> Re
 /// `oarn_ipfsFetch`: fetches a file (CID or 0x hash; a raw block or a UnixFS DAG) into a staged
 /// file.
 pub async fn ipfs_fetch(net: Option<&Handle<net::Protocol>>, params: &Value) -> Result<Value, Error> {
-    let request = fetch_request(params)?;
-    let Request::Fetch { timeout_secs, .. } = &request else {
-        unreachable!("built as a fetch")
-    };
-    let wait = Duration::from_secs((*timeout_secs).into()) + WAIT;
-    fetched(call(net, request, wait).await?)
+    let (request, wait) = fetch_request(params)?;
+    fetched(call(net, request, wait + WAIT).await?)
 }
 
-/// The worker request of an `oarn_ipfsFetch` call.
-pub fn fetch_request(params: &Value) -> Result<Request, Error> {
+/// The worker request of an `oarn_ipfsFetch` call, and how long the worker may take.
+pub fn fetch_request(params: &Value) -> Result<(Request, Duration), Error> {
     let cid = params
         .get("cid")
         .and_then(Value::as_str)
@@ -209,11 +205,12 @@ pub fn fetch_request(params: &Value) -> Result<Request, Error> {
         .and_then(Value::as_u64)
         .unwrap_or(60)
         .clamp(1, 600);
-    Ok(Request::Fetch {
+    let request = Request::Fetch {
         cid,
         file: staging_file(params)?,
         timeout_secs: timeout_secs as u32,
-    })
+    };
+    Ok((request, Duration::from_secs(timeout_secs)))
 }
 
 /// The answer to an `oarn_ipfsFetch` call from the worker's reply.

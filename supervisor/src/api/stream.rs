@@ -149,7 +149,7 @@ async fn fetch(
     reader: &mut BufReader<OwnedReadHalf>,
     writer: &mut OwnedWriteHalf,
 ) -> Result<Value, Error> {
-    let body = super::net::fetch_request(&request.params)?;
+    let (body, _) = super::net::fetch_request(&request.params)?;
     let Some(net_worker) = node.workers.net.clone() else {
         return Err(super::net::not_connected(
             "this node runs no network worker (network.mode = \"local\")",
