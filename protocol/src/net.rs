@@ -23,8 +23,14 @@ pub enum Request {
     Announce(Announcement),
     /// Pass on only announcements for these model hashes (empty: every model).
     Accept(Vec<[u8; 32]>),
-    /// New connection limits (`network.max_peers` is live).
-    Limits { max_peers: u32, max_per_ip: u32 },
+    /// New connection and rate limits (they are live settings); rates in bytes per second,
+    /// 0 for no limit.
+    Limits {
+        max_peers: u32,
+        max_per_ip: u32,
+        upload_limit: u64,
+        download_limit: u64,
+    },
     /// Our peer id, listen addresses, peers and counters.
     Status,
     /// Store a record in the DHT under `key`.
@@ -113,6 +119,9 @@ pub struct Settings {
     /// Relays (multiaddrs ending `/p2p/<relay id>`) to reserve a slot on: the node is then
     /// also reachable at `<relay>/p2p-circuit`.
     pub relays: Vec<String>,
+    /// Most bytes per second sent and received over every connection together (0: no limit).
+    pub upload_limit: u64,
+    pub download_limit: u64,
 }
 
 /// A peer to dial, as configured or as OARNRegistry lists it: the worker parses both.
@@ -183,6 +192,10 @@ pub struct Counters {
     /// Bitswap block bytes served to peers and received (verified) from them.
     pub bitswap_bytes_served: u64,
     pub bitswap_bytes_received: u64,
+    /// Bytes of every protocol stream (all protocols, their framing included; not the
+    /// encryption or the muxer's framing), received and sent, relayed circuits included.
+    pub stream_bytes_in: u64,
+    pub stream_bytes_out: u64,
 }
 
 /// The swarm's state.

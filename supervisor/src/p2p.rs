@@ -130,6 +130,23 @@ pub fn settings(config: &Config, models_dir: &Path, bootstrap: Vec<Bootstrap>) -
         mdns: config.network.mdns,
         relay_service: config.network.relay_service,
         relays: config.network.relays.clone(),
+        upload_limit: kib(config.network.max_upload_kib_s),
+        download_limit: kib(config.network.max_download_kib_s),
+    }
+}
+
+/// KiB per second as bytes per second.
+fn kib(n: u64) -> u64 {
+    n.saturating_mul(1024)
+}
+
+/// The live limits of `network`, as the worker takes them.
+fn limits(network: &crate::config::Network) -> Request {
+    Request::Limits {
+        max_peers: network.max_peers,
+        max_per_ip: network.max_peers_per_ip,
+        upload_limit: kib(network.max_upload_kib_s),
+        download_limit: kib(network.max_download_kib_s),
     }
 }
 
@@ -205,19 +222,25 @@ pub async fn drive(
         let run = net.call(Request::Run(settings), Some(tx));
         tokio::pin!(run);
         let mut rediscover = tokio::time::interval(REDISCOVER);
-        let mut limits = (config_now.network.max_peers, config_now.network.max_peers_per_ip);
+        let mut applied = limits(&config_now.network);
         let ended = loop {
             tokio::select! {
                 ended = &mut run => break ended,
                 Some(event) = events.recv() => apply(&shared, event),
                 _ = rediscover.tick() => {
                     let live = config.read().unwrap_or_else(|e| e.into_inner()).network.clone();
-                    if (live.max_peers, live.max_peers_per_ip) != limits {
-                        limits = (live.max_peers, live.max_peers_per_ip);
-                        let (max_peers, max_per_ip) = limits;
-                        match net.call(Request::Limits { max_peers, max_per_ip }, None).await {
-                            Ok(_) => tracing::info!(max_peers, max_per_ip, "connection limits applied"),
-                            Err(e) => tracing::warn!("cannot apply the new connection limits: {e}"),
+                    let now = limits(&live);
+                    if now != applied {
+                        applied = now.clone();
+                        match net.call(now, None).await {
+                            Ok(_) => tracing::info!(
+                                max_peers = live.max_peers,
+                                max_per_ip = live.max_peers_per_ip,
+                                max_upload_kib_s = live.max_upload_kib_s,
+                                max_download_kib_s = live.max_download_kib_s,
+                                "connection and rate limits applied"
+                            ),
+                            Err(e) => tracing::warn!("cannot apply the new connection and rate limits: {e}"),
                         }
                     }
                     let now = bootstrap(&config_now, &found.read().unwrap_or_else(|e| e.into_inner()));

@@ -442,6 +442,83 @@ fn a_256_mib_file_moves_as_a_unixfs_dag_fetched_from_two_peers_and_verified() {
     assert_eq!(again["hash"], sha.as_str());
 }
 
+/// Adds `len` bytes of noise (each byte plus `salt`, so no block is shared with another
+/// salt's) at `from`, fetches them at `to`, and returns how long that took.
+fn timed_transfer(from: &Node, to: &Node, len: usize, salt: u8) -> Duration {
+    let name = format!("noise-{salt}.bin");
+    let file = from.dir.path().join(&name);
+    let bytes: Vec<u8> = noise(len).iter().map(|b| b.wrapping_add(salt)).collect();
+    std::fs::write(&file, bytes).unwrap();
+    let cid = from.json(&["ipfs", "add", file.to_str().unwrap(), "--json"])["cid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = to.dir.path().join(&name);
+    let started = std::time::Instant::now();
+    let got = to.oarn(&["ipfs", "get", &cid, "--out", out.to_str().unwrap(), "--timeout", "60"]);
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), len as u64);
+    started.elapsed()
+}
+
+#[test]
+fn rate_limits_slow_transfers_down_and_apply_live() {
+    // B may receive 1 MiB/s; A has no limit yet.
+    let a = node(&[]);
+    let (tcp, _) = listen(&a);
+    let mut b = Node::new()
+        .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual")
+        .with_env("OARN_NETWORK__DISCOVERY__BOOTSTRAP_PEERS", &format!("[{tcp:?}]"));
+    assert!(
+        b.oarn(&["config", "set", "network.max_download_kib_s", "1024"])
+            .status
+            .success()
+    );
+    b.start();
+    wait_for(Duration::from_secs(30), || {
+        peers(&b)["peers"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+            .then_some(())
+    })
+    .expect("connected");
+
+    // 4 MiB at 1 MiB/s, the first MiB a burst: at least 3 s less one read's worth.
+    let took = timed_transfer(&a, &b, 4 << 20, 1);
+    assert!(took >= Duration::from_millis(2500), "B's download limit held: {took:?}");
+
+    // Now the limit moves to A's uploads, both changed on a running node.
+    let applied = |n: &Node| {
+        let change = n.json(&["config", "reload", "--json"]);
+        assert_eq!(change["needs_restart"], serde_json::json!([]), "{change}");
+        wait_for(Duration::from_secs(15), || {
+            n.log().contains("rate limits applied").then_some(())
+        })
+        .unwrap_or_else(|| panic!("limits never applied: {}", n.log()));
+    };
+    assert!(
+        b.oarn(&["config", "set", "network.max_download_kib_s", "0"])
+            .status
+            .success()
+    );
+    applied(&b);
+    assert!(
+        a.oarn(&["config", "set", "network.max_upload_kib_s", "1024"])
+            .status
+            .success()
+    );
+    applied(&a);
+    let took = timed_transfer(&a, &b, 4 << 20, 2);
+    assert!(took >= Duration::from_millis(2500), "A's upload limit held: {took:?}");
+
+    // Every stream byte is counted: the two files went out of A and into B.
+    let (sent, got) = (
+        peers(&a)["streams"]["bytes_out"].as_u64().unwrap(),
+        peers(&b)["streams"]["bytes_in"].as_u64().unwrap(),
+    );
+    assert!(sent >= 8 << 20 && got >= 8 << 20, "A sent {sent}, B received {got}");
+}
+
 #[test]
 fn a_bootstrap_peer_named_by_dns_is_resolved_and_dialled() {
     // Both nodes in a namespace of the test's own: a name that /etc/hosts does not answer

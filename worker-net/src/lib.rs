@@ -14,6 +14,7 @@
 //! - [`download`]: HTTP(S) downloads into the staging directory, resumed and verified.
 //! - [`identity`]: the node's libp2p key, persisted 0600 in its IPFS store.
 //! - [`behaviour`]: the protocols the swarm speaks (gossipsub, Kademlia, identify, ping).
+//! - [`meter`]: bytes per direction on every connection, under the upload and download limits.
 //! - [`swarm`]: building the swarm (QUIC, TCP + Noise + Yamux) from [`oarn_protocol::net::Settings`].
 //! - [`peers`]: our own reliability score per peer, and bans.
 //! - [`claims`]: claim negotiation (`/oarn/claim/1.0.0`): who claimed which task.
@@ -32,6 +33,7 @@ pub mod fetch;
 pub mod gateway;
 pub mod identity;
 pub mod kubo;
+pub mod meter;
 pub mod node;
 pub mod peers;
 pub mod pins;

@@ -52,7 +52,14 @@ pub enum Command {
     Dial(Vec<Bootstrap>, Answer),
     Announce(Announcement, Answer),
     Accept(Vec<[u8; 32]>, Answer),
-    Limits(u32, u32, Answer),
+    /// New connection limits, and rate limits in bytes per second (0: none).
+    Limits {
+        max_peers: u32,
+        max_per_ip: u32,
+        upload: u64,
+        download: u64,
+        answer: Answer,
+    },
     Status(Answer),
     PutRecord(String, Vec<u8>, Answer),
     GetRecord(String, Answer),
@@ -149,6 +156,8 @@ struct Node {
     settings: Settings,
     accept: HashSet<[u8; 32]>,
     counters: Counters,
+    /// Bytes on every stream, and the rate limits.
+    meter: crate::meter::Meter,
     events: SyncSender<Event>,
     per_ip: HashMap<IpAddr, u32>,
     listen: Vec<String>,
@@ -225,6 +234,7 @@ impl Node {
     fn new(store: &Path, settings: Settings, events: SyncSender<Event>) -> Result<Self, ErrorReply> {
         let key = crate::identity::load_or_create(store).map_err(internal)?;
         let blocks = crate::blocks::Store::open(store).map_err(internal)?;
+        let meter = crate::meter::Meter::new(settings.upload_limit, settings.download_limit);
         let mut swarm = crate::swarm::build(
             key,
             crate::behaviour::Options {
@@ -232,6 +242,7 @@ impl Node {
                 mdns: settings.mdns,
                 relay_service: settings.relay_service,
             },
+            meter.clone(),
         )
         .map_err(internal)?;
         let mut bitswap_control = swarm.behaviour().bitswap.new_control();
@@ -252,6 +263,7 @@ impl Node {
             accept: settings.accept_models.iter().copied().collect(),
             settings,
             counters: Counters::default(),
+            meter,
             events,
             per_ip: HashMap::new(),
             listen: Vec::new(),
@@ -353,13 +365,22 @@ impl Node {
                 self.accept = models.into_iter().collect();
                 let _ = answer.send(Ok(Reply::Done));
             }
-            Command::Limits(max_peers, max_per_ip, answer) => {
+            Command::Limits {
+                max_peers,
+                max_per_ip,
+                upload,
+                download,
+                answer,
+            } => {
                 *self.swarm.behaviour_mut().limits.limits_mut() = crate::behaviour::limits(max_peers);
                 self.settings.max_peers = max_peers;
                 self.settings.max_per_ip = max_per_ip;
+                self.meter.set_limits(upload, download);
+                (self.settings.upload_limit, self.settings.download_limit) = (upload, download);
                 let _ = answer.send(Ok(Reply::Done));
             }
             Command::Status(answer) => {
+                let (stream_bytes_in, stream_bytes_out) = self.meter.totals();
                 let _ = answer.send(Ok(Reply::Status(Status {
                     peer_id: self.swarm.local_peer_id().to_string(),
                     listen: self.listen.clone(),
@@ -371,6 +392,8 @@ impl Node {
                         bitswap_bytes_served: self.bitswap.served_bytes,
                         bitswap_bytes_received: self.bitswap.received_bytes,
                         bitswap_dropped: self.dropped_bitswap,
+                        stream_bytes_in,
+                        stream_bytes_out,
                         ..self.counters
                     },
                 })));

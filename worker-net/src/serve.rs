@@ -223,9 +223,21 @@ impl Handler<Protocol> for Worker {
             Request::Dial(peers) => self.swarm()?.call(|a| Command::Dial(peers, a), QUICK),
             Request::Announce(a) => self.swarm()?.call(|r| Command::Announce(a, r), QUICK),
             Request::Accept(models) => self.swarm()?.call(|a| Command::Accept(models, a), QUICK),
-            Request::Limits { max_peers, max_per_ip } => {
-                self.swarm()?.call(|a| Command::Limits(max_peers, max_per_ip, a), QUICK)
-            }
+            Request::Limits {
+                max_peers,
+                max_per_ip,
+                upload_limit,
+                download_limit,
+            } => self.swarm()?.call(
+                |answer| Command::Limits {
+                    max_peers,
+                    max_per_ip,
+                    upload: upload_limit,
+                    download: download_limit,
+                    answer,
+                },
+                QUICK,
+            ),
             Request::Status => self.swarm()?.call(Command::Status, QUICK),
             Request::Add { file } if !self.kubo_api.is_empty() => {
                 let (api, staging) = (self.kubo_api.clone(), self.downloads.clone());

@@ -1,12 +1,17 @@
 //! Builds the swarm: QUIC preferred, TCP + Noise + Yamux as the fallback, DNS names resolved,
-//! the node's [`Behaviour`], and its listeners. Must run inside a tokio runtime.
+//! circuits through relays, every direct connection metered ([`crate::meter`]), the node's
+//! [`Behaviour`], and its listeners. Must run inside a tokio runtime.
 
 use std::time::Duration;
 
+use libp2p::core::muxing::StreamMuxerBox;
+use libp2p::core::transport::{Boxed, Transport as _};
+use libp2p::core::upgrade::Version;
 use libp2p::identity::Keypair;
-use libp2p::{Multiaddr, Swarm, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Swarm, dns, noise, quic, relay, tcp, yamux};
 
 use crate::behaviour::{Behaviour, Options};
+use crate::meter::Meter;
 
 /// Connections with no protocol open are closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -31,39 +36,53 @@ pub enum SwarmError {
 /// The resolver configuration `/dns` multiaddrs need (the sandbox lets the worker read it).
 const RESOLV_CONF: &str = "/etc/resolv.conf";
 
-/// A swarm with the node's identity and protocols, not yet listening. It resolves `/dns`,
-/// `/dns4` and `/dns6` multiaddrs (as OARNRegistry may list them) with the system's resolver.
-pub fn build(key: Keypair, options: Options) -> Result<Swarm<Behaviour>, SwarmError> {
-    let base = libp2p::SwarmBuilder::with_existing_identity(key)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| SwarmError::Transport(e.to_string()))?
-        .with_quic();
-    let behaviour = |key: &Keypair, relay| Behaviour::new(key, relay, options).map_err(Box::from);
-    let bad = |e: libp2p::BehaviourBuilderError| SwarmError::Behaviour(e.to_string());
-    if std::fs::File::open(RESOLV_CONF).is_err() {
+/// A swarm with the node's identity and protocols, not yet listening, its streams counted and
+/// limited by `meter`. It resolves `/dns`, `/dns4` and `/dns6` multiaddrs (as OARNRegistry may
+/// list them) with the system's resolver.
+pub fn build(key: Keypair, options: Options, meter: Meter) -> Result<Swarm<Behaviour>, SwarmError> {
+    let peer_id = key.public().to_peer_id();
+    let (relay_transport, relay_client) = relay::client::new(peer_id);
+    let transport = transports(&key, relay_transport, meter)?;
+    let behaviour = Behaviour::new(&key, relay_client, options).map_err(|e| SwarmError::Behaviour(e.to_string()))?;
+    let config = libp2p::swarm::Config::with_tokio_executor().with_idle_connection_timeout(IDLE_TIMEOUT);
+    Ok(Swarm::new(transport, behaviour, peer_id, config))
+}
+
+/// TCP + Noise + Yamux, QUIC, DNS names where the resolver is readable, and circuits through
+/// relays. Direct connections are metered; a relayed one is not, because the connection to
+/// the relay that carries it already is.
+fn transports(
+    key: &Keypair,
+    relay_transport: relay::client::Transport,
+    meter: Meter,
+) -> Result<Boxed<(PeerId, StreamMuxerBox)>, SwarmError> {
+    let noise = || noise::Config::new(key).map_err(|e| SwarmError::Transport(e.to_string()));
+    let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise()?)
+        .multiplex(yamux::Config::default())
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)));
+    let quic =
+        quic::tokio::Transport::new(quic::Config::new(key)).map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)));
+    let direct = tcp.or_transport(quic).map(|either, _| either.into_inner());
+    let direct = if std::fs::File::open(RESOLV_CONF).is_ok() {
+        dns::tokio::Transport::system(direct)
+            .map_err(|e| SwarmError::Transport(format!("the resolver ({RESOLV_CONF}): {e}")))?
+            .boxed()
+    } else {
         tracing::warn!("cannot read {RESOLV_CONF}: peers named by /dns addresses cannot be dialled");
-        return Ok(base
-            .with_relay_client(noise::Config::new, yamux::Config::default)
-            .map_err(|e| SwarmError::Transport(e.to_string()))?
-            .with_behaviour(behaviour)
-            .map_err(bad)?
-            .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
-            .build());
-    }
-    Ok(base
-        .with_dns()
-        .map_err(|e| SwarmError::Transport(format!("the resolver ({RESOLV_CONF}): {e}")))?
-        .with_relay_client(noise::Config::new, yamux::Config::default)
-        .map_err(|e| SwarmError::Transport(e.to_string()))?
-        .with_behaviour(behaviour)
-        .map_err(bad)?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
-        .build())
+        direct.boxed()
+    };
+    let direct = direct.map(move |(peer, muxer), _| (peer, meter.wrap(muxer)));
+    let relayed = relay_transport
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise()?)
+        .multiplex(yamux::Config::default())
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)));
+    Ok(relayed
+        .or_transport(direct)
+        .map(|either, _| either.into_inner())
+        .boxed())
 }
 
 /// Starts listening on every address in `listen`.

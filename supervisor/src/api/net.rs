@@ -79,6 +79,10 @@ pub async fn peers(net: Option<&Handle<net::Protocol>>) -> Result<Value, Error> 
                 "bytes_in": s.counters.gossip_bytes_in,
                 "bytes_out": s.counters.gossip_bytes_out,
             },
+            "streams": {
+                "bytes_in": s.counters.stream_bytes_in,
+                "bytes_out": s.counters.stream_bytes_out,
+            },
             "bitswap": {
                 "blocks_served": s.counters.blocks_served,
                 "blocks_received": s.counters.blocks_received,

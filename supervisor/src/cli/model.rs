@@ -15,6 +15,7 @@ const NODE_WAIT: std::time::Duration = std::time::Duration::from_secs(40);
 
 use super::args::ModelCommand;
 use super::progress::Progress;
+use super::table::mib;
 
 fn store(home: &Home) -> anyhow::Result<(Config, Store)> {
     let config = load::load_or_default(&home.config())?;
@@ -70,10 +71,6 @@ fn say_evicted(config: &Config, evicted: &[String]) {
             config.storage.max_cache_size_gb
         );
     }
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
 }
 
 /// Memory the kernel says is available now, in bytes.

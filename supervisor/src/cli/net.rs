@@ -12,7 +12,7 @@ use oarn::workers::stderr::clean;
 use serde_json::{Value, json};
 
 use super::args::{DhtCommand, NetCommand};
-use super::table::s;
+use super::table::{mib, s};
 
 /// DHT queries take up to 10 s inside the worker.
 const DHT_WAIT: Duration = Duration::from_secs(25);
@@ -40,6 +40,17 @@ fn peers_text(v: &Value) -> String {
         s(g, "rejected"),
         s(g, "ignored"),
         s(g, "published")
+    );
+    let bytes = |v: &Value, key: &str| mib(v[key].as_u64().unwrap_or(0));
+    let _ = writeln!(
+        out,
+        "traffic  {} in, {} out; Bitswap {} served, {} received; gossip {} in, {} out",
+        bytes(&v["streams"], "bytes_in"),
+        bytes(&v["streams"], "bytes_out"),
+        bytes(&v["bitswap"], "bytes_served"),
+        bytes(&v["bitswap"], "bytes_received"),
+        bytes(g, "bytes_in"),
+        bytes(g, "bytes_out"),
     );
     let peers = v["peers"].as_array().cloned().unwrap_or_default();
     let _ = writeln!(out, "\n{} peers", peers.len());

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::table::mib;
+
 /// How often the plain form prints a line.
 const LINE_EVERY: Duration = Duration::from_secs(2);
 
@@ -15,10 +17,6 @@ pub enum Progress {
     Bar(ProgressBar),
     Lines { last: Option<Instant>, what: String },
     Quiet,
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
 }
 
 impl Progress {

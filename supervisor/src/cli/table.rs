@@ -14,6 +14,11 @@ pub fn duration(secs: u64) -> String {
     }
 }
 
+/// Bytes in MiB, one decimal.
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+}
+
 /// A field as text (`-` when absent), with control characters removed: some fields (peer ids,
 /// addresses, DHT values) came from the network.
 pub fn s(v: &Value, key: &str) -> String {

@@ -7,6 +7,8 @@ pub const LIVE_KEYS: &[&str] = &[
     "node.log_level",
     "network.max_peers",
     "network.max_peers_per_ip",
+    "network.max_upload_kib_s",
+    "network.max_download_kib_s",
     "compute.max_concurrent_tasks",
     "storage.max_cache_size_gb",
     "workers.ping_interval_secs",
@@ -65,6 +67,8 @@ pub fn apply(running: &mut Config, new: &Config) {
     running.node.log_level = new.node.log_level.clone();
     running.network.max_peers = new.network.max_peers;
     running.network.max_peers_per_ip = new.network.max_peers_per_ip;
+    running.network.max_upload_kib_s = new.network.max_upload_kib_s;
+    running.network.max_download_kib_s = new.network.max_download_kib_s;
     running.compute.max_concurrent_tasks = new.compute.max_concurrent_tasks;
     running.storage.max_cache_size_gb = new.storage.max_cache_size_gb;
     running.workers.ping_interval_secs = new.workers.ping_interval_secs;
@@ -82,6 +86,8 @@ mod apply_tests {
         new.node.log_level = "debug".into();
         new.network.max_peers = 2;
         new.network.max_peers_per_ip = 5;
+        new.network.max_upload_kib_s = 100;
+        new.network.max_download_kib_s = 200;
         new.compute.max_concurrent_tasks = 3;
         new.storage.max_cache_size_gb = 4.0;
         new.workers.ping_interval_secs = 6;

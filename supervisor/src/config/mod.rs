@@ -86,6 +86,10 @@ pub struct Network {
     pub max_peers: u32,
     /// Most connections from one IP address; loopback is exempt.
     pub max_peers_per_ip: u32,
+    /// Most KiB per second sent over every connection together; 0: no limit.
+    pub max_upload_kib_s: u64,
+    /// Most KiB per second received over every connection together; 0: no limit.
+    pub max_download_kib_s: u64,
     pub discovery: Discovery,
 }
 
@@ -101,6 +105,8 @@ impl Default for Network {
             relays: Vec::new(),
             max_peers: 50,
             max_peers_per_ip: 8,
+            max_upload_kib_s: 0,
+            max_download_kib_s: 0,
             discovery: Discovery::default(),
         }
     }

@@ -45,6 +45,10 @@ relays = []
 max_peers = 50
 # Most connections from one IP address (1 to 1000); loopback is exempt. (live)
 max_peers_per_ip = 8
+# Most KiB per second sent, and received, over all connections together (gossip, DHT,
+# Bitswap, relayed circuits); 0: no limit. (live)
+max_upload_kib_s = 0
+max_download_kib_s = 0
 
 [network.discovery]
 # auto: ENS, then OARNRegistry, then the DHT; ens; dht;

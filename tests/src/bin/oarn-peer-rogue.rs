@@ -62,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
             mdns: false,
             relay_service: false,
         },
+        oarn_worker_net::meter::Meter::default(),
     )?;
     swarm.dial(args.target.clone())?;
     let topic = IdentTopic::new(TASKS_TOPIC);
