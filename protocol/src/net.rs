@@ -61,6 +61,13 @@ pub enum Request {
     /// `task_id`, when given, tell connected peers, and ask them which accounts they know to
     /// have claimed it.
     Claims { task_id: u64, record: Option<[u8; 20]> },
+    /// The fast path for results (`/oarn/result/1.0.0`): tell the connected validators that
+    /// `task_id`'s result, `result_hash` on chain, is on IPFS at `cid`.
+    Result {
+        task_id: u64,
+        result_hash: [u8; 32],
+        cid: String,
+    },
 }
 
 /// A download into `{home}/downloads`.
@@ -122,6 +129,9 @@ pub struct Settings {
     /// Most bytes per second sent and received over every connection together (0: no limit).
     pub upload_limit: u64,
     pub download_limit: u64,
+    /// Validator-routed mode: validators to keep connected (each dialled again whenever it
+    /// drops), whose task announcements come first and who are told of results directly.
+    pub validators: Vec<Bootstrap>,
 }
 
 /// A peer to dial, as configured or as OARNRegistry lists it: the worker parses both.
@@ -165,6 +175,20 @@ pub struct Peer {
     pub valid: u64,
     /// Messages from it that failed validation.
     pub invalid: u64,
+    /// One of the validators of validator-routed mode.
+    pub validator: bool,
+}
+
+/// Service figures: the time from this node's claim of a task (recorded through claim
+/// negotiation) to the delivery of its result to the validators.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Sla {
+    /// Results delivered for tasks this node claimed.
+    pub results: u64,
+    /// Median, 99th percentile and worst claim-to-result time of the recent ones.
+    pub p50_ms: u64,
+    pub p99_ms: u64,
+    pub max_ms: u64,
 }
 
 /// What happened to gossip messages since the swarm started.
@@ -208,6 +232,9 @@ pub struct Status {
     /// Peers banned for misbehaving, with the reason.
     pub banned: Vec<(String, String)>,
     pub counters: Counters,
+    /// The validators of validator-routed mode (peer ids), connected or not.
+    pub validators: Vec<String>,
+    pub sla: Sla,
 }
 
 /// net worker → supervisor, final answers.
@@ -253,6 +280,13 @@ pub enum Reply {
         asked: u32,
         answered: u32,
     },
+    /// A result notice went to this many connected validators, and this many acknowledged
+    /// it; the claim-to-result time when this node's claim of the task was recorded.
+    Delivered {
+        validators: u32,
+        acknowledged: u32,
+        claim_to_result_ms: Option<u64>,
+    },
 }
 
 /// net worker → supervisor, streamed while [`Request::Run`] or [`Request::Download`] lasts.
@@ -270,8 +304,20 @@ pub enum Event {
     Connected(String),
     /// A peer's last connection closed.
     Disconnected(String),
-    /// A validated announcement for a model this node accepts, first heard from `from`.
-    Announcement { from: String, announcement: Announcement },
+    /// A validated announcement for a model this node accepts, first heard from `from`;
+    /// `routed` when a validator of validator-routed mode published it.
+    Announcement {
+        from: String,
+        announcement: Announcement,
+        routed: bool,
+    },
+    /// A peer told this node of a task's result (`/oarn/result/1.0.0`), checked.
+    Result {
+        from: String,
+        task_id: u64,
+        result_hash: [u8; 32],
+        cid: String,
+    },
     /// A peer was banned for misbehaving.
     Banned { peer_id: String, reason: String },
 }

@@ -32,6 +32,19 @@ const RESTART_PAUSE: Duration = Duration::from_secs(1);
 pub struct Heard {
     pub from: String,
     pub announcement: Announcement,
+    /// Published by a validator of validator-routed mode.
+    pub routed: bool,
+    /// Unix seconds.
+    pub at: u64,
+}
+
+/// A result a peer told this node of (`/oarn/result/1.0.0`).
+#[derive(Debug, Clone)]
+pub struct Told {
+    pub from: String,
+    pub task_id: u64,
+    pub result_hash: [u8; 32],
+    pub cid: String,
     /// Unix seconds.
     pub at: u64,
 }
@@ -45,6 +58,8 @@ pub struct View {
     pub ipfs_api: Option<String>,
     pub connected: BTreeSet<String>,
     pub recent: VecDeque<Heard>,
+    /// Results peers told this node of, newest last.
+    pub results: VecDeque<Told>,
     /// Why the swarm is not running, when it is not.
     pub error: Option<String>,
 }
@@ -132,6 +147,12 @@ pub fn settings(config: &Config, models_dir: &Path, bootstrap: Vec<Bootstrap>) -
         relays: config.network.relays.clone(),
         upload_limit: kib(config.network.max_upload_kib_s),
         download_limit: kib(config.network.max_download_kib_s),
+        validators: (config.network.validators.iter())
+            .map(|m| Bootstrap {
+                peer_id: String::new(),
+                multiaddr: m.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -168,6 +189,10 @@ pub fn bootstrap(config: &Config, found: &Discovery) -> Vec<Bootstrap> {
     out
 }
 
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 fn set(shared: &Shared, f: impl FnOnce(&mut View)) {
     f(&mut shared.write().unwrap_or_else(|e| e.into_inner()));
 }
@@ -189,12 +214,40 @@ fn apply(shared: &Shared, event: Event) {
         Event::Disconnected(p) => {
             v.connected.remove(&p);
         }
-        Event::Announcement { from, announcement } => {
-            tracing::info!(task = announcement.id, %from, "task announced");
-            let at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            v.recent.push_back(Heard { from, announcement, at });
+        Event::Announcement {
+            from,
+            announcement,
+            routed,
+        } => {
+            tracing::info!(task = announcement.id, %from, routed, "task announced");
+            v.recent.push_back(Heard {
+                from,
+                announcement,
+                routed,
+                at: unix_now(),
+            });
             while v.recent.len() > RECENT {
-                v.recent.pop_front();
+                // Validators' tasks have priority: the others make room first.
+                let oldest = v.recent.iter().position(|h| !h.routed).unwrap_or(0);
+                v.recent.remove(oldest);
+            }
+        }
+        Event::Result {
+            from,
+            task_id,
+            result_hash,
+            cid,
+        } => {
+            tracing::info!(task = task_id, %from, %cid, "result notice");
+            v.results.push_back(Told {
+                from,
+                task_id,
+                result_hash,
+                cid,
+                at: unix_now(),
+            });
+            while v.results.len() > RECENT {
+                v.results.pop_front();
             }
         }
         Event::Banned { peer_id, reason } => {
@@ -283,7 +336,19 @@ pub fn heard_json(h: &Heard) -> Value {
         "required_nodes": a.required_nodes,
         "deadline": a.deadline,
         "from": h.from,
+        "routed": h.routed,
         "heard_at": h.at,
+    })
+}
+
+/// A result notice as JSON.
+pub fn told_json(t: &Told) -> Value {
+    json!({
+        "task_id": t.task_id,
+        "result_hash": hex(&t.result_hash),
+        "cid": t.cid,
+        "from": t.from,
+        "heard_at": t.at,
     })
 }
 

@@ -817,3 +817,123 @@ fn nodes_that_cannot_reach_each_other_connect_through_a_relay() {
     let out = peers(&b)["gossip"]["bytes_out"].as_u64().unwrap();
     assert!(out > 0 && peers(&a)["gossip"]["bytes_in"].as_u64().unwrap() >= out);
 }
+
+/// A TCP port on loopback that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn validator_routed_mode_keeps_validators_connected_lists_their_tasks_first_and_tells_them_results() {
+    // V is a validator on a fixed TCP port (so it comes back at the same address, and a
+    // dial to it while it is down is refused at once), O an ordinary peer; P runs in
+    // validator-routed mode with V as its validator.
+    let port = free_port().to_string();
+    let mut v = Node::new()
+        .with_env("OARN_NETWORK__LISTEN_PORT", &port)
+        .with_env("OARN_NETWORK__QUIC", "false");
+    v.start();
+    let v_tcp = v
+        .wait_status(|s| s["network"]["listen"].as_array().is_some_and(|l| !l.is_empty()))
+        .expect("V listens")["network"]["listen"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = node(&[]);
+    let (o_tcp, _) = listen(&o);
+    let mut p = Node::new()
+        .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual")
+        .with_env("OARN_NETWORK__DISCOVERY__BOOTSTRAP_PEERS", &format!("[{o_tcp:?}]"))
+        .with_env("OARN_NETWORK__VALIDATORS", &format!("[{v_tcp:?}]"));
+    p.start();
+    let v_id = swarm_id(&v);
+    let validator_up = |p: &Node| {
+        peers(p)["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["peer_id"] == v_id.as_str() && x["validator"] == true)
+    };
+    wait_for(Duration::from_secs(30), || validator_up(&p).then_some(())).expect("P keeps V connected");
+    assert_eq!(peers(&p)["validators"], serde_json::json!([v_id]));
+
+    // O's task is heard first, V's later; V's is listed first, marked routed.
+    announce(&o, 11, now() + 600);
+    wait_for(Duration::from_secs(20), || task_ids(&p).contains(&11).then_some(())).expect("O's task");
+    announce(&v, 12, now() + 600);
+    wait_for(Duration::from_secs(20), || task_ids(&p).contains(&12).then_some(())).expect("V's task");
+    let tasks = p.json(&["net", "tasks", "--json"])["tasks"].clone();
+    assert_eq!(
+        (tasks[0]["id"].as_u64(), tasks[0]["routed"].as_bool()),
+        (Some(12), Some(true)),
+        "{tasks}"
+    );
+    assert_eq!(
+        (tasks[1]["id"].as_u64(), tasks[1]["routed"].as_bool()),
+        (Some(11), Some(false)),
+        "{tasks}"
+    );
+    let text = String::from_utf8(p.oarn(&["net", "tasks"]).stdout).unwrap();
+    assert!(text.contains("ROUTED"), "{text}");
+
+    // P claims task 12 (told through claim negotiation), then its result goes to V directly.
+    let claimed = p.oarn(&[
+        "net",
+        "claims",
+        "12",
+        "--record",
+        "0x00000000000000000000000000000000000000aa",
+    ]);
+    assert!(claimed.status.success());
+    let hash = format!("0x{}", "ab".repeat(32));
+    let cid = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4";
+    let sent = p.json(&["net", "result", "12", "--hash", &hash, "--cid", cid, "--json"]);
+    assert_eq!(
+        (sent["validators"].as_u64(), sent["acknowledged"].as_u64()),
+        (Some(1), Some(1)),
+        "{sent}"
+    );
+    assert!(sent["claim_to_result_ms"].as_u64().is_some(), "{sent}");
+    let heard = v.json(&["net", "results", "--json"])["results"].clone();
+    assert_eq!(heard.as_array().unwrap().len(), 1, "{heard}");
+    assert_eq!(heard[0]["task_id"], 12);
+    assert_eq!(heard[0]["result_hash"], hash.as_str());
+    assert_eq!(heard[0]["cid"], cid);
+    assert_eq!(heard[0]["from"], swarm_id(&p).as_str());
+    let sla = peers(&p)["sla"].clone();
+    assert_eq!(sla["results"], 1, "{sla}");
+    assert!(sla["claim_to_result_max_ms"].as_u64() >= sla["claim_to_result_p50_ms"].as_u64());
+
+    // Bad input is refused, naming what is wrong; a node without validators says so.
+    let bad = p.oarn(&["net", "result", "0", "--hash", &hash, "--cid", cid]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("task_id must be"),
+        "{bad:?}"
+    );
+    let bad = p.oarn(&["net", "result", "12", "--hash", &hash, "--cid", "bafy-not-a-cid"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a CID"), "{bad:?}");
+    let none = o.oarn(&["net", "result", "12", "--hash", &hash, "--cid", cid]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("no validator is connected"),
+        "{none:?}"
+    );
+    let refused = p.oarn(&["config", "set", "network.validators", "[\"/ip4/127.0.0.1/tcp/1\"]"]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("ending /p2p/"),
+        "{refused:?}"
+    );
+
+    // V goes away and comes back at the same address: P dials it again on its own.
+    v.stop();
+    wait_for(Duration::from_secs(20), || (!validator_up(&p)).then_some(())).expect("V gone");
+    // Down long enough for P's first redials to fail: it must keep trying, backing off.
+    std::thread::sleep(Duration::from_secs(3));
+    v.start();
+    wait_for(Duration::from_secs(60), || validator_up(&p).then_some(()))
+        .unwrap_or_else(|| panic!("P never reconnected to V: {}", p.log()));
+}

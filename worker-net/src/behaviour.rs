@@ -1,7 +1,8 @@
 //! The protocols the node speaks with its peers, as the live network's first Rust node does:
 //! gossipsub (signed messages, strict validation, peer scoring), Kademlia, identify
 //! (`/oarn/id/1.0.0`) and ping, plus IPFS's Bitswap and our claim negotiation
-//! (`/oarn/claim/1.0.0`), NAT traversal (AutoNAT, circuit relay v2 client and, when
+//! (`/oarn/claim/1.0.0`), the fast path for results to validators (`/oarn/result/1.0.0`)
+//! and kept connections to them, NAT traversal (AutoNAT, circuit relay v2 client and, when
 //! configured, relay service, DCUtR hole punching) and, when configured, mDNS, behind
 //! connection limits and a block list for banned peers.
 
@@ -26,6 +27,8 @@ pub const IDENTIFY_PROTOCOL: &str = "/oarn/id/1.0.0";
 pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Longest a peer may take to answer a claim query.
 pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest a validator may take to acknowledge a result.
+pub const RESULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest a DHT query may run.
 pub const DHT_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -51,6 +54,10 @@ pub struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
     pub bitswap: libp2p_stream::Behaviour,
     pub claims: crate::claims::Behaviour,
+    /// The fast path for results to validators.
+    pub results: crate::results::Behaviour,
+    /// Connections to the validators, held open and redialled.
+    pub keep: crate::keep::Behaviour,
     /// mDNS, when `network.mdns` is on.
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     /// Circuit relay v2, client side: reachable through a relay when behind NAT.
@@ -132,6 +139,14 @@ impl Behaviour {
                 )],
                 request_response::Config::default().with_request_timeout(CLAIM_TIMEOUT),
             ),
+            results: crate::results::Behaviour::new(
+                [(
+                    StreamProtocol::new(crate::results::PROTOCOL),
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default().with_request_timeout(RESULT_TIMEOUT),
+            ),
+            keep: crate::keep::Behaviour::default(),
             mdns: Toggle::from(
                 mdns.then(|| mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id))
                     .transpose()

@@ -18,6 +18,8 @@
 //! - [`swarm`]: building the swarm (QUIC, TCP + Noise + Yamux) from [`oarn_protocol::net::Settings`].
 //! - [`peers`]: our own reliability score per peer, and bans.
 //! - [`claims`]: claim negotiation (`/oarn/claim/1.0.0`): who claimed which task.
+//! - [`results`]: results told to validators directly (`/oarn/result/1.0.0`), SLA figures.
+//! - [`keep`]: connections to the validators, held open and redialled.
 //! - [`node`]: the swarm's event loop and the commands it takes.
 //! - [`serve`]: the supervisor's requests, answered through [`node`].
 
@@ -32,11 +34,13 @@ pub mod download;
 pub mod fetch;
 pub mod gateway;
 pub mod identity;
+pub mod keep;
 pub mod kubo;
 pub mod meter;
 pub mod node;
 pub mod peers;
 pub mod pins;
+pub mod results;
 pub mod serve;
 pub mod swarm;
 pub mod trustless;

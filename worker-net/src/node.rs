@@ -78,6 +78,8 @@ pub enum Command {
         record: Option<[u8; 20]>,
         answer: Answer,
     },
+    /// Tell the connected validators of a result.
+    Result(crate::results::Notice, Answer),
 }
 
 /// Sends commands to a running swarm.
@@ -177,6 +179,7 @@ struct Node {
     tasks: TopicHash,
     network: TopicHash,
     claims: crate::claims::Negotiator,
+    results: crate::results::Courier,
 }
 
 fn unix_now() -> u64 {
@@ -279,7 +282,9 @@ impl Node {
             tasks: IdentTopic::new(TASKS_TOPIC).hash(),
             network: IdentTopic::new(NETWORK_TOPIC).hash(),
             claims: crate::claims::Negotiator::default(),
+            results: crate::results::Courier::default(),
         };
+        node.keep_validators()?;
         let peer_id = node.swarm.local_peer_id().to_string();
         tracing::info!(%peer_id, "swarm started");
         node.emit(Event::Started { peer_id });
@@ -323,6 +328,20 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// Validator-routed mode: keeps each configured validator connected, and exchanges every
+    /// gossip message with it directly (a gossipsub explicit peer), outside the mesh.
+    fn keep_validators(&mut self) -> Result<(), ErrorReply> {
+        for v in self.settings.validators.clone() {
+            let (peer, addr) = bootstrap_addr(&v)
+                .map_err(|e| ErrorReply::new(ErrorKind::InvalidRequest, format!("network.validators: {e}")))?;
+            let behaviour = self.swarm.behaviour_mut();
+            behaviour.kad.add_address(&peer, addr.clone());
+            behaviour.gossipsub.add_explicit_peer(&peer);
+            behaviour.keep.keep(peer, addr);
+        }
+        Ok(())
     }
 
     /// Dials every entry it can parse; returns what was wrong with the others.
@@ -381,10 +400,19 @@ impl Node {
             }
             Command::Status(answer) => {
                 let (stream_bytes_in, stream_bytes_out) = self.meter.totals();
+                let keep = &self.swarm.behaviour().keep;
+                let mut peers = self.book.connected_peers();
+                for p in &mut peers {
+                    p.validator = p.peer_id.parse().is_ok_and(|id| keep.is_kept(&id));
+                }
+                let mut validators: Vec<String> = keep.peers().map(PeerId::to_string).collect();
+                validators.sort();
                 let _ = answer.send(Ok(Reply::Status(Status {
                     peer_id: self.swarm.local_peer_id().to_string(),
                     listen: self.listen.clone(),
-                    peers: self.book.connected_peers(),
+                    peers,
+                    validators,
+                    sla: self.results.figures.sla(),
                     banned: self.book.banned(),
                     counters: Counters {
                         blocks_served: self.bitswap.served,
@@ -423,9 +451,20 @@ impl Node {
                 record,
                 answer,
             } => {
+                if record.is_some() {
+                    self.results.figures.claimed(task_id);
+                }
                 let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
                 let rr = &mut self.swarm.behaviour_mut().claims;
                 self.claims.ask(rr, peers, task_id, record, answer);
+            }
+            Command::Result(notice, answer) => {
+                let validators: Vec<PeerId> = (self.swarm.behaviour().keep.peers())
+                    .filter(|p| self.swarm.is_connected(p))
+                    .copied()
+                    .collect();
+                let rr = &mut self.swarm.behaviour_mut().results;
+                self.results.send(rr, validators, notice, answer);
             }
             Command::GetRecord(key, answer) => {
                 let id = self.swarm.behaviour_mut().kad.get_record(kad::RecordKey::new(&key));
@@ -675,6 +714,26 @@ impl Node {
                 Ok(_) => tracing::info!(peer = %remote_peer_id, "relayed connection upgraded to a direct one (DCUtR)"),
                 Err(e) => tracing::info!(peer = %remote_peer_id, "no direct connection, staying relayed: {e}"),
             },
+            SwarmEvent::Behaviour(BehaviourEvent::Results(event)) => {
+                let rr = &mut self.swarm.behaviour_mut().results;
+                match self.results.on_event(rr, event) {
+                    Some(crate::results::Outcome::Heard(peer, r)) => {
+                        tracing::info!(%peer, task = r.task_id, cid = %r.cid, "result notice");
+                        self.emit(Event::Result {
+                            from: peer.to_string(),
+                            task_id: r.task_id,
+                            result_hash: r.result_hash,
+                            cid: r.cid,
+                        });
+                    }
+                    Some(crate::results::Outcome::Invalid(peer, why)) => {
+                        if let Some(reason) = self.book.invalid(peer, &why) {
+                            self.ban(peer, reason);
+                        }
+                    }
+                    None => {}
+                }
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Claims(event)) => {
                 let rr = &mut self.swarm.behaviour_mut().claims;
                 if let Some((peer, why)) = self.claims.on_event(rr, event)
@@ -714,8 +773,13 @@ impl Node {
                             self.counters.ignored += 1;
                         } else if self.remember(a) {
                             self.counters.accepted += 1;
-                            let from = message.source.unwrap_or(from).to_string();
-                            self.emit(Event::Announcement { from, announcement: a });
+                            let publisher = message.source.unwrap_or(from);
+                            let routed = self.swarm.behaviour().keep.is_kept(&publisher);
+                            self.emit(Event::Announcement {
+                                from: publisher.to_string(),
+                                announcement: a,
+                                routed,
+                            });
                         }
                         MessageAcceptance::Accept
                     }

@@ -155,6 +155,7 @@ impl Book {
                 score: r.score(),
                 valid: r.valid,
                 invalid: r.invalid,
+                validator: false,
             })
             .collect();
         out.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.peer_id.cmp(&b.peer_id)));

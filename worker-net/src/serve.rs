@@ -341,6 +341,17 @@ impl Handler<Protocol> for Worker {
                 };
                 self.slow(cx, make, crate::behaviour::CLAIM_TIMEOUT + QUICK)
             }
+            Request::Result {
+                task_id,
+                result_hash,
+                cid,
+            } => {
+                let cid: cid::Cid = cid.parse().map_err(|e| invalid(format!("{cid:?} is not a CID: {e}")))?;
+                let notice = crate::results::Notice::new(task_id, &result_hash, &cid);
+                notice.check().map_err(|e| invalid(e.to_string()))?;
+                let make = move |answer| Command::Result(notice, answer);
+                self.slow(cx, make, crate::behaviour::RESULT_TIMEOUT + QUICK)
+            }
         }
     }
 }

@@ -56,6 +56,8 @@ impl Node {
             "oarn_announceTask" => super::net::announce(self.workers.net.as_ref(), &params).await,
             "oarn_dhtPut" => super::net::dht_put(self.workers.net.as_ref(), &params).await,
             "oarn_claims" => super::net::claims(self.workers.net.as_ref(), &params).await,
+            "oarn_sendResult" => super::routed::send(self.workers.net.as_ref(), &params).await,
+            "oarn_results" => Ok(super::routed::heard(&self.p2p)),
             "oarn_dhtGet" => super::net::dht_get(self.workers.net.as_ref(), &params).await,
             "oarn_ipfsAdd" => super::net::ipfs_add(self.workers.net.as_ref(), &params).await,
             "oarn_ipfsFetch" => super::net::ipfs_fetch(self.workers.net.as_ref(), &params).await,

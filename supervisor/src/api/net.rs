@@ -25,7 +25,7 @@ pub fn not_connected(reason: impl Into<String>) -> Error {
     Error::new(rpc::NOT_CONNECTED, "Not connected").with_data(json!({ "reason": reason.into() }))
 }
 
-fn invalid(message: impl Into<String>) -> Error {
+pub fn invalid(message: impl Into<String>) -> Error {
     Error::new(rpc::INVALID_PARAMS, message)
 }
 
@@ -47,7 +47,7 @@ pub async fn call(net: Option<&Handle<net::Protocol>>, request: Request, wait: D
     }
 }
 
-fn unexpected(reply: Reply) -> Error {
+pub fn unexpected(reply: Reply) -> Error {
     Error::new(
         rpc::INTERNAL_ERROR,
         format!("unexpected answer from the network worker: {reply:?}"),
@@ -68,7 +68,15 @@ pub async fn peers(net: Option<&Handle<net::Protocol>>) -> Result<Value, Error> 
                 "score": p.score,
                 "valid_messages": p.valid,
                 "invalid_messages": p.invalid,
+                "validator": p.validator,
             })).collect::<Vec<_>>(),
+            "validators": s.validators,
+            "sla": {
+                "results": s.sla.results,
+                "claim_to_result_p50_ms": s.sla.p50_ms,
+                "claim_to_result_p99_ms": s.sla.p99_ms,
+                "claim_to_result_max_ms": s.sla.max_ms,
+            },
             "banned": s.banned.iter().map(|(p, why)| json!({"peer_id": p, "reason": why})).collect::<Vec<_>>(),
             "gossip": {
                 "accepted": s.counters.accepted,
@@ -95,10 +103,13 @@ pub async fn peers(net: Option<&Handle<net::Protocol>>) -> Result<Value, Error> 
     }
 }
 
-/// `oarn_tasks`: the task announcements heard, oldest first.
+/// `oarn_tasks`: the task announcements heard: those validators published first (the
+/// priority of validator-routed mode), then the others, each oldest first.
 pub fn tasks(shared: &p2p::Shared) -> Value {
     let view = shared.read().unwrap_or_else(|e| e.into_inner());
-    json!({ "tasks": view.recent.iter().map(p2p::heard_json).collect::<Vec<_>>() })
+    let (routed, others): (Vec<&p2p::Heard>, Vec<&p2p::Heard>) = view.recent.iter().partition(|h| h.routed);
+    let tasks: Vec<Value> = routed.into_iter().chain(others).map(p2p::heard_json).collect();
+    json!({ "tasks": tasks })
 }
 
 fn hash(params: &Value, key: &str) -> Result<[u8; 32], Error> {

@@ -152,6 +152,24 @@ pub enum NetCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Validator-routed mode's fast path: tell the connected validators (network.validators)
+    /// that a task's result is ready, directly (`/oarn/result/1.0.0`).
+    Result {
+        task_id: u64,
+        /// keccak256 of the result bytes, as submitted on chain (0x and 64 hex digits).
+        #[arg(long)]
+        hash: String,
+        /// The CID the result bytes were uploaded under.
+        #[arg(long)]
+        cid: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Results peers told this node of (as a validator hears them), oldest first.
+    Results {
+        #[arg(long)]
+        json: bool,
+    },
     /// Store or read DHT records (e.g. `/oarn/bootstrap`).
     Dht {
         #[command(subcommand)]

@@ -16,6 +16,8 @@ use super::table::{mib, s};
 
 /// DHT queries take up to 10 s inside the worker.
 const DHT_WAIT: Duration = Duration::from_secs(25);
+/// Validators have 5 s to acknowledge a result, inside the worker.
+const RESULT_WAIT: Duration = Duration::from_secs(20);
 
 fn print(v: &Value, json: bool, text: impl FnOnce(&Value) -> String) -> anyhow::Result<ExitCode> {
     if json {
@@ -53,6 +55,19 @@ fn peers_text(v: &Value) -> String {
         bytes(g, "bytes_out"),
     );
     let peers = v["peers"].as_array().cloned().unwrap_or_default();
+    let validators = v["validators"].as_array().map_or(0, Vec::len);
+    if validators > 0 {
+        let up = peers.iter().filter(|p| p["validator"] == true).count();
+        let sla = &v["sla"];
+        let _ = writeln!(
+            out,
+            "routed   {validators} validators, {up} connected; {} results delivered, claim to result p50 {} ms, p99 {} ms, max {} ms",
+            s(sla, "results"),
+            s(sla, "claim_to_result_p50_ms"),
+            s(sla, "claim_to_result_p99_ms"),
+            s(sla, "claim_to_result_max_ms"),
+        );
+    }
     let _ = writeln!(out, "\n{} peers", peers.len());
     if !peers.is_empty() {
         let _ = writeln!(
@@ -91,18 +106,38 @@ fn tasks_text(v: &Value) -> String {
         return "no task announcements heard yet\n".into();
     }
     let mut out = format!(
-        "{:>8} {:>6} {:>24} {:>12}  MODEL\n",
-        "TASK", "NODES", "REWARD (wei)", "DEADLINE"
+        "{:>8} {:>6} {:>24} {:>12}  {:<6}  MODEL\n",
+        "TASK", "NODES", "REWARD (wei)", "DEADLINE", "ROUTED"
     );
     for t in &tasks {
         let _ = writeln!(
             out,
-            "{:>8} {:>6} {:>24} {:>12}  {}",
+            "{:>8} {:>6} {:>24} {:>12}  {:<6}  {}",
             s(t, "id"),
             s(t, "required_nodes"),
             s(t, "reward"),
             s(t, "deadline"),
+            if t["routed"] == true { "yes" } else { "" },
             s(t, "model_hash")
+        );
+    }
+    out
+}
+
+fn results_text(v: &Value) -> String {
+    let results = v["results"].as_array().cloned().unwrap_or_default();
+    if results.is_empty() {
+        return "no result notices heard yet\n".into();
+    }
+    let mut out = format!("{:>8}  {:<66}  {:<60}  FROM\n", "TASK", "RESULT HASH", "CID");
+    for r in &results {
+        let _ = writeln!(
+            out,
+            "{:>8}  {:<66}  {:<60}  {}",
+            s(r, "task_id"),
+            s(r, "result_hash"),
+            s(r, "cid"),
+            s(r, "from")
         );
     }
     out
@@ -150,6 +185,32 @@ pub fn run(home: &Home, command: NetCommand) -> anyhow::Result<ExitCode> {
                 )
             })
         }
+        NetCommand::Result {
+            task_id,
+            hash,
+            cid,
+            json,
+        } => {
+            let params = json!({"task_id": task_id, "result_hash": hash, "cid": cid});
+            let v = call("oarn_sendResult", params, RESULT_WAIT)?;
+            let code = if v["validators"].as_u64() == Some(0) {
+                eprintln!("no validator is connected: is network.validators set, and are they up?");
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+            print(&v, json, |v| {
+                let sla = v["claim_to_result_ms"]
+                    .as_u64()
+                    .map_or(String::new(), |ms| format!("; {ms} ms after this node's claim"));
+                format!(
+                    "task {task_id}: {} of {} validators acknowledged the result{sla}\n",
+                    v["acknowledged"], v["validators"]
+                )
+            })?;
+            Ok(code)
+        }
+        NetCommand::Results { json } => print(&call("oarn_results", Value::Null, wait)?, json, results_text),
         NetCommand::Dht { command } => match command {
             DhtCommand::Put { key, value, json } => {
                 let v = call("oarn_dhtPut", json!({"key": key, "value": value}), DHT_WAIT)?;

@@ -83,6 +83,9 @@ pub struct Network {
     pub relay_service: bool,
     /// Relays to be reachable through (multiaddrs ending `/p2p/<relay id>`).
     pub relays: Vec<String>,
+    /// Validator-routed mode: validators to keep connected (multiaddrs ending `/p2p/<id>`);
+    /// their tasks come first and results go to them directly.
+    pub validators: Vec<String>,
     pub max_peers: u32,
     /// Most connections from one IP address; loopback is exempt.
     pub max_peers_per_ip: u32,
@@ -103,6 +106,7 @@ impl Default for Network {
             mdns: false,
             relay_service: false,
             relays: Vec::new(),
+            validators: Vec::new(),
             max_peers: 50,
             max_peers_per_ip: 8,
             max_upload_kib_s: 0,
@@ -459,16 +463,13 @@ impl Config {
                 format!("{} is out of range; use 1 to 10000", self.network.max_peers),
             );
         }
-        for r in self
-            .network
-            .relays
-            .iter()
-            .filter(|r| !r.starts_with('/') || !r.contains("/p2p/"))
-        {
-            bad(
-                "network.relays",
-                format!("{r:?} is not a relay's multiaddr ending /p2p/<its peer id>"),
-            );
+        for (key, list, what) in [
+            ("network.relays", &self.network.relays, "a relay's"),
+            ("network.validators", &self.network.validators, "a validator's"),
+        ] {
+            for r in list.iter().filter(|r| !r.starts_with('/') || !r.contains("/p2p/")) {
+                bad(key, format!("{r:?} is not {what} multiaddr ending /p2p/<its peer id>"));
+            }
         }
         if !(1..=1000).contains(&self.network.max_peers_per_ip) {
             bad(

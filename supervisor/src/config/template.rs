@@ -41,6 +41,11 @@ relay_service = false
 # ["/ip4/203.0.113.7/tcp/4001/p2p/12D3Koo…"]; peers then dial <relay>/p2p-circuit/p2p/<us>,
 # and DCUtR upgrades the connection to a direct one where the NATs allow.
 relays = []
+# Validator-routed mode (premium nodes, see `oarn chain register-validator`): validators to
+# keep connected, e.g. ["/ip4/203.0.113.9/tcp/4001/p2p/12D3Koo…"]. They are dialled again
+# whenever they drop, their task announcements are listed first, and results are sent to
+# them directly (`oarn net result`) as well as through the chain.
+validators = []
 # Most peers kept connected at once (1 to 10000). (live)
 max_peers = 50
 # Most connections from one IP address (1 to 1000); loopback is exempt. (live)
