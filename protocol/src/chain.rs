@@ -56,6 +56,9 @@ pub struct Network {
     pub rpc_providers: Vec<String>,
     /// Active bootstrap peers: (peer id, multiaddr), for the network worker.
     pub bootstrap: Vec<(String, String)>,
+    /// Active validators' endpoints (multiaddrs) from the ValidatorRegistry, for
+    /// validator-routed mode.
+    pub validators: Vec<String>,
     /// The endpoint in use (credentials removed).
     pub endpoint: String,
     /// Its head block.

@@ -23,6 +23,9 @@ pub enum Request {
     Announce(Announcement),
     /// Pass on only announcements for these model hashes (empty: every model).
     Accept(Vec<[u8; 32]>),
+    /// Keep these validators connected too (validator-routed mode; found by discovery after
+    /// the swarm started).
+    Validators(Vec<Bootstrap>),
     /// New connection and rate limits (they are live settings); rates in bytes per second,
     /// 0 for no limit.
     Limits {

@@ -109,6 +109,7 @@ pub fn to_json(state: &State) -> Value {
             "head": n.head,
             "rpc_providers": n.rpc_providers,
             "bootstrap": n.bootstrap.iter().map(|(p, a)| json!({"peer_id": p, "multiaddr": a})).collect::<Vec<_>>(),
+            "validators": n.validators,
         }),
     }
 }

@@ -147,12 +147,7 @@ pub fn settings(config: &Config, models_dir: &Path, bootstrap: Vec<Bootstrap>) -
         relays: config.network.relays.clone(),
         upload_limit: kib(config.network.max_upload_kib_s),
         download_limit: kib(config.network.max_download_kib_s),
-        validators: (config.network.validators.iter())
-            .map(|m| Bootstrap {
-                peer_id: String::new(),
-                multiaddr: m.clone(),
-            })
-            .collect(),
+        validators: Vec::new(),
     }
 }
 
@@ -169,6 +164,24 @@ fn limits(network: &crate::config::Network) -> Request {
         upload_limit: kib(network.max_upload_kib_s),
         download_limit: kib(network.max_download_kib_s),
     }
+}
+
+/// Validators of validator-routed mode: the configured ones, then those discovery found.
+pub fn validators(config: &Config, found: &Discovery) -> Vec<Bootstrap> {
+    let discovered = match found {
+        Discovery::Found(n) => n.validators.as_slice(),
+        _ => &[],
+    };
+    let mut out: Vec<Bootstrap> = Vec::new();
+    for m in config.network.validators.iter().chain(discovered) {
+        if !out.iter().any(|b| b.multiaddr == *m) {
+            out.push(Bootstrap {
+                peer_id: String::new(),
+                multiaddr: m.clone(),
+            });
+        }
+    }
+    out
 }
 
 /// Bootstrap peers from the configuration (manual discovery) or from what discovery found.
@@ -269,8 +282,13 @@ pub async fn drive(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let config_now = config.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut known = bootstrap(&config_now, &found.read().unwrap_or_else(|e| e.into_inner()));
-        let settings = settings(&config_now, &models_dir, known.clone());
+        let found_now = found.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut known = bootstrap(&config_now, &found_now);
+        let mut kept = validators(&config_now, &found_now);
+        let settings = Settings {
+            validators: kept.clone(),
+            ..settings(&config_now, &models_dir, known.clone())
+        };
         let (tx, mut events) = mpsc::channel(EVENT_BUFFER);
         let run = net.call(Request::Run(settings), Some(tx));
         tokio::pin!(run);
@@ -296,12 +314,21 @@ pub async fn drive(
                             Err(e) => tracing::warn!("cannot apply the new connection and rate limits: {e}"),
                         }
                     }
-                    let now = bootstrap(&config_now, &found.read().unwrap_or_else(|e| e.into_inner()));
-                    let new: Vec<Bootstrap> = now.into_iter().filter(|b| !known.contains(b)).collect();
+                    let found_now = found.read().unwrap_or_else(|e| e.into_inner()).clone();
+                    let new: Vec<Bootstrap> =
+                        bootstrap(&config_now, &found_now).into_iter().filter(|b| !known.contains(b)).collect();
                     if !new.is_empty() {
                         known.extend(new.iter().cloned());
                         if let Err(e) = net.call(Request::Dial(new), None).await {
                             tracing::warn!("cannot dial the discovered bootstrap peers: {e}");
+                        }
+                    }
+                    let new: Vec<Bootstrap> =
+                        validators(&config_now, &found_now).into_iter().filter(|b| !kept.contains(b)).collect();
+                    if !new.is_empty() {
+                        kept.extend(new.iter().cloned());
+                        if let Err(e) = net.call(Request::Validators(new), None).await {
+                            tracing::warn!("cannot keep the discovered validators: {e}");
                         }
                     }
                 }

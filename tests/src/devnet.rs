@@ -297,6 +297,34 @@ impl Devnet {
         Ok(())
     }
 
+    /// Registers account `index` in the ValidatorRegistry with `endpoint`, staking the
+    /// minimum (100 GOV, sent from the deployer first).
+    pub async fn register_validator(&self, index: u32, endpoint: &str) -> anyhow::Result<()> {
+        let who = account(index).address();
+        let stake = U256::from(100 * TOKEN);
+        let p = provider_for(&self.rpc_url, DEPLOYER)?;
+        GOVToken::new(self.contracts.gov, &p)
+            .transfer(who, stake)
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        let p = provider_for(&self.rpc_url, index)?;
+        GOVToken::new(self.contracts.gov, &p)
+            .approve(self.contracts.validators, stake)
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        ValidatorRegistry::new(self.contracts.validators, &p)
+            .registerValidator(endpoint.into(), stake)
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        Ok(())
+    }
+
     /// Sends `eth` wei, `comp` and `gov` base units from the deployer to `to`.
     pub async fn fund(&self, to: Address, eth: U256, comp: U256, gov: U256) -> anyhow::Result<()> {
         let p = provider_for(&self.rpc_url, DEPLOYER)?;

@@ -714,3 +714,50 @@ fn the_running_node_discovers_the_network_and_survives_failure() {
     );
     bare.stop();
 }
+
+#[test]
+fn a_node_keeps_the_validators_the_registry_lists_connected() {
+    let rt = runtime();
+    let devnet = start(&rt);
+    // V, a validator the ValidatorRegistry lists by its multiaddr and peer id; and an entry
+    // without a peer id, which cannot be authenticated and is skipped.
+    let mut v = Node::new();
+    v.start();
+    let v_addr = v
+        .wait_status(|s| s["network"]["listen"].as_array().is_some_and(|l| !l.is_empty()))
+        .expect("V listens")["network"]["listen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .find(|a| a.contains("/tcp/"))
+        .unwrap();
+    rt.block_on(devnet.register_validator(3, &v_addr)).unwrap();
+    rt.block_on(devnet.register_validator(4, "/ip4/127.0.0.1/tcp/9"))
+        .unwrap();
+
+    let mut p = node_on(&devnet);
+    p.start();
+    let status = p
+        .wait_status(|s| s["chain"]["discovery"] == "ok")
+        .expect("discovery finishes");
+    assert_eq!(
+        status["chain"]["validators"],
+        serde_json::json!([v_addr, "/ip4/127.0.0.1/tcp/9"]),
+        "{status}"
+    );
+    let v_id = v_addr.rsplit('/').next().unwrap().to_string();
+    let kept = oarn_tests::wait_for(std::time::Duration::from_secs(30), || {
+        let peers = p.json(&["net", "peers", "--json"]);
+        peers["peers"]
+            .as_array()?
+            .iter()
+            .any(|x| x["peer_id"] == v_id.as_str() && x["validator"] == true)
+            .then_some(peers)
+    })
+    .unwrap_or_else(|| panic!("P never kept V connected: {}", p.log()));
+    assert_eq!(kept["validators"], serde_json::json!([v_id]));
+    assert!(p.log().contains("validator skipped"), "{}", p.log());
+    p.stop();
+    v.stop();
+}

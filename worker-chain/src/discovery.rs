@@ -1,13 +1,14 @@
 //! Finding the network from nothing but configuration: ENS name → OARNRegistry address →
 //! core contracts (`getCoreContractsV2`), RPC providers (`getActiveRPCProviders`) and
-//! bootstrap peers (`getActiveBootstrapNodes`). With `discovery_method = "manual"` the
+//! bootstrap peers (`getActiveBootstrapNodes`), then the validators of validator-routed mode
+//! (`ValidatorRegistry.getValidators`, where the network lists that registry). With `discovery_method = "manual"` the
 //! configured endpoints and registry address are used instead of ENS.
 
 use alloy::primitives::{Address, B256, keccak256};
 use alloy::providers::DynProvider;
 use serde::Serialize;
 
-use crate::contracts::{ENS, ENSResolver, OARNRegistry};
+use crate::contracts::{ENS, ENSResolver, OARNRegistry, ValidatorRegistry};
 use crate::rpc::{self, Pool};
 
 /// What discovery starts from (from the node's configuration).
@@ -66,7 +67,12 @@ pub struct Network {
     pub core: Core,
     pub rpc_providers: Vec<String>,
     pub bootstrap: Vec<Bootstrap>,
+    /// Active validators' endpoints (multiaddrs), as the ValidatorRegistry lists them.
+    pub validators: Vec<String>,
 }
+
+/// Most validators taken from the registry.
+pub const MAX_VALIDATORS: usize = 64;
 
 /// Why discovery failed. Each message says which step and what to check.
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +192,7 @@ pub async fn discover(settings: &Settings) -> Result<(Network, Pool), Error> {
         .take(rpc::MAX_ENDPOINTS)
         .collect();
     pool.extend(&rpc_providers);
+    let validators = validators(endpoint.provider(), core.validatorRegistry).await;
     let network = Network {
         registry,
         core: Core {
@@ -205,8 +212,30 @@ pub async fn discover(settings: &Settings) -> Result<(Network, Pool), Error> {
                 multiaddr: b.multiaddr,
             })
             .collect(),
+        validators,
     };
     Ok((network, pool))
+}
+
+/// The active validators' endpoints. The ValidatorRegistry is not yet published by the
+/// network, so a registry that is absent or does not answer means none (and a warning), not
+/// a failed discovery.
+async fn validators(provider: &DynProvider, registry: Address) -> Vec<String> {
+    if registry.is_zero() {
+        return Vec::new();
+    }
+    match ValidatorRegistry::new(registry, provider).getValidators().call().await {
+        Ok(list) => list
+            .into_iter()
+            .filter(|v| v.isActive && !v.endpoint.is_empty())
+            .map(|v| v.endpoint)
+            .take(MAX_VALIDATORS)
+            .collect(),
+        Err(e) => {
+            tracing::warn!(%registry, "cannot list the validators (ValidatorRegistry.getValidators): {e}");
+            Vec::new()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ fn discover(d: Discover) -> Result<Network, ErrorReply> {
             validator_registry: found.core.validator_registry.0.0,
             rpc_providers: found.rpc_providers,
             bootstrap: found.bootstrap.into_iter().map(|b| (b.peer_id, b.multiaddr)).collect(),
+            validators: found.validators,
             endpoint: endpoint.url,
             head,
         })

@@ -78,6 +78,8 @@ pub enum Command {
         record: Option<[u8; 20]>,
         answer: Answer,
     },
+    /// Keep these validators connected too.
+    Validators(Vec<Bootstrap>, Answer),
     /// Tell the connected validators of a result.
     Result(crate::results::Notice, Answer),
 }
@@ -284,7 +286,10 @@ impl Node {
             claims: crate::claims::Negotiator::default(),
             results: crate::results::Courier::default(),
         };
-        node.keep_validators()?;
+        let validators = node.settings.validators.clone();
+        for problem in node.keep_validators(&validators) {
+            tracing::warn!("validator skipped: {problem}");
+        }
         let peer_id = node.swarm.local_peer_id().to_string();
         tracing::info!(%peer_id, "swarm started");
         node.emit(Event::Started { peer_id });
@@ -332,16 +337,24 @@ impl Node {
 
     /// Validator-routed mode: keeps each configured validator connected, and exchanges every
     /// gossip message with it directly (a gossipsub explicit peer), outside the mesh.
-    fn keep_validators(&mut self) -> Result<(), ErrorReply> {
-        for v in self.settings.validators.clone() {
-            let (peer, addr) = bootstrap_addr(&v)
-                .map_err(|e| ErrorReply::new(ErrorKind::InvalidRequest, format!("network.validators: {e}")))?;
-            let behaviour = self.swarm.behaviour_mut();
-            behaviour.kad.add_address(&peer, addr.clone());
-            behaviour.gossipsub.add_explicit_peer(&peer);
-            behaviour.keep.keep(peer, addr);
+    /// A validator must be named by its peer id (`…/p2p/<id>`): results go only to the peer
+    /// that proves it holds that key. Returns what was wrong with the entries it skipped.
+    fn keep_validators(&mut self, validators: &[Bootstrap]) -> Vec<String> {
+        let mut problems = Vec::new();
+        for v in validators {
+            match bootstrap_addr(v) {
+                Ok((peer, _)) if peer == *self.swarm.local_peer_id() => {}
+                Ok((peer, addr)) => {
+                    tracing::info!(%addr, "validator-routed mode: keeping this validator connected");
+                    let behaviour = self.swarm.behaviour_mut();
+                    behaviour.kad.add_address(&peer, addr.clone());
+                    behaviour.gossipsub.add_explicit_peer(&peer);
+                    behaviour.keep.keep(peer, addr);
+                }
+                Err(e) => problems.push(e),
+            }
         }
-        Ok(())
+        problems
     }
 
     /// Dials every entry it can parse; returns what was wrong with the others.
@@ -372,6 +385,17 @@ impl Node {
                     for p in &problems {
                         tracing::warn!("peer skipped: {p}");
                     }
+                    Ok(Reply::Done)
+                } else {
+                    Err(ErrorReply::new(ErrorKind::InvalidRequest, problems.join("; ")))
+                });
+            }
+            Command::Validators(validators, answer) => {
+                let problems = self.keep_validators(&validators);
+                for p in &problems {
+                    tracing::warn!("validator skipped: {p}");
+                }
+                let _ = answer.send(if problems.len() < validators.len() {
                     Ok(Reply::Done)
                 } else {
                     Err(ErrorReply::new(ErrorKind::InvalidRequest, problems.join("; ")))

@@ -221,6 +221,7 @@ impl Handler<Protocol> for Worker {
                 })
             }
             Request::Dial(peers) => self.swarm()?.call(|a| Command::Dial(peers, a), QUICK),
+            Request::Validators(v) => self.swarm()?.call(|a| Command::Validators(v, a), QUICK),
             Request::Announce(a) => self.swarm()?.call(|r| Command::Announce(a, r), QUICK),
             Request::Accept(models) => self.swarm()?.call(|a| Command::Accept(models, a), QUICK),
             Request::Limits {

@@ -49,6 +49,10 @@ pub(super) fn run(chain: &ChainArgs, json: bool) -> Result<(), super::Error> {
                 for b in &network.bootstrap {
                     println!("  {} {}", b.peer_id, b.multiaddr);
                 }
+                println!("Validators          {}", network.validators.len());
+                for v in &network.validators {
+                    println!("  {v}");
+                }
             }
             Ok(())
         }
