@@ -23,6 +23,14 @@ pub enum Request {
     Announce(Announcement),
     /// Pass on only announcements for these model hashes (empty: every model).
     Accept(Vec<[u8; 32]>),
+    /// Write the network's DHT records (`/oarn/bootstrap`, `/oarn/rpc/providers`) from what
+    /// the registry lists, for nodes that cannot reach the chain.
+    Advertise {
+        bootstrap: Vec<Bootstrap>,
+        rpc_providers: Vec<String>,
+    },
+    /// Read `/oarn/bootstrap` from the DHT and dial the peers it names.
+    FindBootstrap,
     /// Keep these validators connected too (validator-routed mode; found by discovery after
     /// the swarm started).
     Validators(Vec<Bootstrap>),
@@ -283,6 +291,8 @@ pub enum Reply {
         asked: u32,
         answered: u32,
     },
+    /// The peers a `/oarn/bootstrap` record named (checked; dialled).
+    Bootstrap(Vec<Bootstrap>),
     /// A result notice went to this many connected validators, and this many acknowledged
     /// it; the claim-to-result time when this node's claim of the task was recorded.
     Delivered {

@@ -16,6 +16,7 @@ pub mod models;
 pub mod ollama;
 pub mod p2p;
 pub mod pidfile;
+pub mod records;
 pub mod sandbox;
 pub mod wallet;
 pub mod workers;

@@ -294,6 +294,7 @@ pub async fn drive(
         tokio::pin!(run);
         let mut rediscover = tokio::time::interval(REDISCOVER);
         let mut applied = limits(&config_now.network);
+        let mut records = crate::records::Records::default();
         let ended = loop {
             tokio::select! {
                 ended = &mut run => break ended,
@@ -315,6 +316,8 @@ pub async fn drive(
                         }
                     }
                     let found_now = found.read().unwrap_or_else(|e| e.into_inner()).clone();
+                    let connected = !shared.read().unwrap_or_else(|e| e.into_inner()).connected.is_empty();
+                    records.tick(&net, &found_now, connected);
                     let new: Vec<Bootstrap> =
                         bootstrap(&config_now, &found_now).into_iter().filter(|b| !known.contains(b)).collect();
                     if !new.is_empty() {

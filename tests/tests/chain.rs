@@ -761,3 +761,71 @@ fn a_node_keeps_the_validators_the_registry_lists_connected() {
     p.stop();
     v.stop();
 }
+
+/// The node's TCP listen address, once its swarm listens.
+fn tcp_listen(node: &Node) -> String {
+    node.wait_status(|s| s["network"]["listen"].as_array().is_some_and(|l| !l.is_empty()))
+        .expect("the swarm listens")["network"]["listen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .find(|a| a.contains("/tcp/"))
+        .unwrap()
+}
+
+#[test]
+fn a_node_without_the_chain_finds_the_registrys_peers_through_the_dht() {
+    let rt = runtime();
+    let devnet = start(&rt);
+    // B is the bootstrap peer the registry lists; A discovers the network and writes the
+    // DHT records; C has no way to the chain, only A as a peer.
+    let mut b = Node::new();
+    b.start();
+    let b_addr = tcp_listen(&b);
+    let (b_plain, b_id) = b_addr.rsplit_once("/p2p/").unwrap();
+    rt.block_on(devnet.register_bootstrap(2, b_id, b_plain)).unwrap();
+    let mut a = node_on(&devnet);
+    a.start();
+    oarn_tests::wait_for(std::time::Duration::from_secs(60), || {
+        a.log().contains("/oarn/rpc/providers written").then_some(())
+    })
+    .unwrap_or_else(|| panic!("A never wrote the records: {}", a.log()));
+    let a_addr = tcp_listen(&a);
+
+    let mut c = Node::new()
+        .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual")
+        .with_env("OARN_NETWORK__DISCOVERY__BOOTSTRAP_PEERS", &format!("[{a_addr:?}]"));
+    c.start();
+    let connected_to_b = oarn_tests::wait_for(std::time::Duration::from_secs(60), || {
+        let peers = c.json(&["net", "peers", "--json"]);
+        peers["peers"]
+            .as_array()?
+            .iter()
+            .any(|p| p["peer_id"] == b_id)
+            .then_some(())
+    });
+    connected_to_b.unwrap_or_else(|| panic!("C never found B: {}", c.log()));
+    // C found B through A's routing table already; it also read the record, which names B
+    // (the record is what reaches peers no routing table holds).
+    oarn_tests::wait_for(std::time::Duration::from_secs(30), || {
+        c.log().contains("1 bootstrap peers from the DHT").then_some(())
+    })
+    .unwrap_or_else(|| panic!("C never read /oarn/bootstrap: {}", c.log()));
+    let status = c.status().unwrap();
+    assert_eq!(status["chain"]["discovery"], "failed", "C had no chain: {status}");
+    let record = c.json(&["net", "dht", "get", "/oarn/bootstrap", "--json"]);
+    assert!(
+        record["value"].as_str().is_some_and(|v| v.contains(&b_addr)),
+        "{record}"
+    );
+    // The RPC endpoints are there too, as the registry lists them.
+    let providers = c.json(&["net", "dht", "get", "/oarn/rpc/providers", "--json"]);
+    assert!(
+        providers["value"].as_str().is_some_and(|v| v.contains("\"providers\"")),
+        "{providers}"
+    );
+    for n in [&mut a, &mut b, &mut c] {
+        n.stop();
+    }
+}

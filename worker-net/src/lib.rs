@@ -18,6 +18,7 @@
 //! - [`swarm`]: building the swarm (QUIC, TCP + Noise + Yamux) from [`oarn_protocol::net::Settings`].
 //! - [`peers`]: our own reliability score per peer, and bans.
 //! - [`claims`]: claim negotiation (`/oarn/claim/1.0.0`): who claimed which task.
+//! - [`records`]: the network's DHT records, `/oarn/bootstrap` and `/oarn/rpc/providers`.
 //! - [`results`]: results told to validators directly (`/oarn/result/1.0.0`), SLA figures.
 //! - [`keep`]: connections to the validators, held open and redialled.
 //! - [`node`]: the swarm's event loop and the commands it takes.
@@ -40,6 +41,7 @@ pub mod meter;
 pub mod node;
 pub mod peers;
 pub mod pins;
+pub mod records;
 pub mod results;
 pub mod serve;
 pub mod swarm;

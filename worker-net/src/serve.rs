@@ -222,6 +222,49 @@ impl Handler<Protocol> for Worker {
             }
             Request::Dial(peers) => self.swarm()?.call(|a| Command::Dial(peers, a), QUICK),
             Request::Validators(v) => self.swarm()?.call(|a| Command::Validators(v, a), QUICK),
+            Request::Advertise {
+                bootstrap,
+                rpc_providers,
+            } => {
+                let swarm = self.swarm()?.clone();
+                self.in_thread(cx, "advertise", move |_| {
+                    let records = [
+                        (crate::records::BOOTSTRAP_KEY, crate::records::bootstrap(&bootstrap)),
+                        (
+                            crate::records::RPC_PROVIDERS_KEY,
+                            crate::records::providers(&rpc_providers),
+                        ),
+                    ];
+                    for (key, value) in records {
+                        match swarm.call(|a| Command::PutRecord(key.into(), value, a), DHT_QUERY_TIMEOUT + QUICK) {
+                            // Kept on this node, which answers peers that ask for it.
+                            Ok(_) => {}
+                            Err(e) if e.kind == ErrorKind::NotFound => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    Ok(Reply::Done)
+                })
+            }
+            Request::FindBootstrap => {
+                let swarm = self.swarm()?.clone();
+                self.in_thread(cx, "find-bootstrap", move |_| {
+                    let key = crate::records::BOOTSTRAP_KEY;
+                    let bytes = match swarm.call(|a| Command::GetRecord(key.into(), a), DHT_QUERY_TIMEOUT + QUICK)? {
+                        Reply::Record(Some(bytes)) => bytes,
+                        _ => return Ok(Reply::Bootstrap(Vec::new())),
+                    };
+                    let peers = crate::records::read_bootstrap(&bytes)
+                        .map_err(|e| invalid(format!("the DHT's {key} record: {e}")))?;
+                    if !peers.is_empty() {
+                        let list = peers.clone();
+                        if let Err(e) = swarm.call(|a| Command::Dial(list, a), QUICK) {
+                            tracing::warn!("cannot dial the peers of {key}: {}", e.message);
+                        }
+                    }
+                    Ok(Reply::Bootstrap(peers))
+                })
+            }
             Request::Announce(a) => self.swarm()?.call(|r| Command::Announce(a, r), QUICK),
             Request::Accept(models) => self.swarm()?.call(|a| Command::Accept(models, a), QUICK),
             Request::Limits {
