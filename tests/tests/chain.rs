@@ -829,3 +829,99 @@ fn a_node_without_the_chain_finds_the_registrys_peers_through_the_dht() {
         n.stop();
     }
 }
+
+#[test]
+fn claiming_asks_peers_first_and_tells_them_after() {
+    let rt = runtime();
+    let devnet = start(&rt);
+    let mut p = node_on(&devnet);
+    p.start();
+    let p_addr = tcp_listen(&p);
+    let mut q = Node::new()
+        .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual")
+        .with_env("OARN_NETWORK__DISCOVERY__BOOTSTRAP_PEERS", &format!("[{p_addr:?}]"));
+    q.start();
+    let (me, pass) = wallet(&p);
+    rt.block_on(devnet.fund(me, U256::from(TOKEN), U256::ZERO, U256::ZERO))
+        .unwrap();
+    let id = rt
+        .block_on(devnet.submit_task(9, b"input", U256::from(1_000u64), 3, 3600))
+        .unwrap();
+    let task = id.to_string();
+
+    // Q announces the task (3 required nodes: 6 may claim) and knows of 6 claims already.
+    let deadline = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600)
+        .to_string();
+    let hash = format!("0x{}", "11".repeat(32));
+    let announce = [
+        "net",
+        "announce",
+        &task,
+        "--model-hash",
+        &hash,
+        "--input-hash",
+        &hash,
+        "--reward",
+        "1000",
+        "--required-nodes",
+        "3",
+        "--deadline",
+        &deadline,
+    ];
+    oarn_tests::wait_for(std::time::Duration::from_secs(30), || {
+        q.oarn(&announce);
+        let heard = p.json(&["net", "tasks", "--json"]);
+        heard["tasks"].as_array()?.iter().any(|t| t["id"] == id).then_some(())
+    })
+    .expect("P heard the announcement");
+    for n in 1..=6 {
+        let account = format!("0x{n:040x}");
+        assert!(q.oarn(&["net", "claims", &task, "--record", &account]).status.success());
+    }
+
+    // P's claim is held back: nothing is sent, the chain never sees it.
+    let claim = |extra: &[&str]| {
+        let mut args = vec!["chain", "claim", &task, "--passphrase-file", pass.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        p.oarn(&args)
+    };
+    let out = claim(&[]);
+    assert_eq!(out.status.code(), Some(20), "{}", text(&out));
+    assert!(
+        text(&out).contains("peers know of 6 claim(s)") && text(&out).contains("it allows 6"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("nothing was sent"), "{}", text(&out));
+    let registry = devnet::bindings::TaskRegistryV2::new(
+        devnet.contracts.task_registry_v2,
+        devnet::provider_for(&devnet.rpc_url, 0).unwrap(),
+    );
+    let claimed = || {
+        rt.block_on(registry.hasClaimedTask(U256::from(id), me).call().into_future())
+            .unwrap()
+    };
+    assert!(!claimed());
+
+    // Forced, it goes through, and Q hears of it.
+    let out = claim(&["--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("told the node's peers of the claim (1 answered)"),
+        "{}",
+        text(&out)
+    );
+    assert!(claimed());
+    let known = q.json(&["net", "claims", &task, "--json"]);
+    let mine = me.to_string().to_lowercase();
+    assert!(
+        known["claimers"].as_array().unwrap().iter().any(|c| c == mine.as_str()),
+        "{known}"
+    );
+    p.stop();
+    q.stop();
+}

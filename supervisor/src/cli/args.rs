@@ -272,13 +272,17 @@ pub enum ChainCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Claim a task with the wallet's account.
+    /// Claim a task with the wallet's account. With the node running, its peers are asked
+    /// first (claim negotiation): a task they know to be fully claimed is left alone.
     Claim {
         id: u64,
         #[arg(long, default_value_t = 0)]
         index: u32,
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
+        /// Claim even when peers know the task to be fully claimed.
+        #[arg(long)]
+        force: bool,
         #[arg(long)]
         json: bool,
     },

@@ -9,6 +9,7 @@ use oarn::home::Home;
 use oarn::wallet::{self, Input};
 
 use super::args::ChainCommand;
+use super::claim::{self, Before};
 use super::wallet::{account_inputs, chain_args, open};
 
 pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
@@ -18,6 +19,7 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
     let mut cursor = None;
     let mut signs = false;
     let mut follow = false;
+    let mut claiming = None;
     let account = |args: &mut Vec<OsString>, inputs: &mut Vec<Input>, index: u32, pass, decrypts: bool| {
         args.extend(["--index".into(), index.to_string().into()]);
         inputs.extend(account_inputs(home, index, pass, decrypts)?);
@@ -40,8 +42,26 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
             id,
             index,
             passphrase_file,
+            force,
             json,
         } => {
+            let before = claim::before(home, id);
+            match &before {
+                Before::Unasked(why) if !json => eprintln!("peers not asked about task {id}: {why}"),
+                Before::Known { known, allowed } if !json => eprintln!(
+                    "peers know of {known} claim(s) of task {id}{}",
+                    allowed.map_or(String::new(), |max| format!(" (it allows {max})"))
+                ),
+                _ => {}
+            }
+            if before.full() && !force {
+                eprintln!(
+                    "task {id} is fully claimed as far as the node's peers know, so a claim now would most \
+                     likely be refused or come too late; nothing was sent. Use --force to claim anyway."
+                );
+                return Ok(ExitCode::from(20));
+            }
+            claiming = Some(id);
             args.extend(["claim".into(), id.to_string().into()]);
             signs = true;
             account(&mut args, &mut inputs, index, passphrase_file, true)?;
@@ -122,12 +142,21 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
         let outcome = wallet::run(&config, home, args, inputs, wallet::Results::Lines(&mut on_line))?;
         return Ok(ExitCode::from(u8::try_from(outcome.code).unwrap_or(1)));
     }
-    let results = if cursor.is_some() {
+    let results = if cursor.is_some() || claiming.is_some() {
         wallet::Results::Once
     } else {
         wallet::Results::None
     };
     let outcome = wallet::run(&config, home, args, inputs, results)?;
+    if let (Some(id), 0, Some(bytes)) = (claiming, outcome.code, &outcome.result) {
+        let account = serde_json::from_slice::<serde_json::Value>(bytes).ok();
+        if let Some(account) = account.as_ref().and_then(|v| v["node"].as_str()) {
+            let told = claim::after(home, id, account);
+            if !json && let Some(peers) = told {
+                eprintln!("told the node's peers of the claim ({peers} answered)");
+            }
+        }
+    }
     // The cursor moves only when the events up to it were printed.
     if let (Some(path), Some(bytes)) = (cursor, outcome.result) {
         wallet::write_replacing(&path, &bytes)?;

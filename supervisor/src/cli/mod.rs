@@ -2,6 +2,7 @@
 
 mod args;
 mod chain;
+mod claim;
 mod config;
 mod hardware;
 mod ipfs;

@@ -63,6 +63,9 @@ enum Op {
     /// Claim a task for this account.
     Claim {
         id: u64,
+        /// Descriptor the claim (task, account, transaction) is written to as JSON.
+        #[arg(long)]
+        out_fd: Option<RawFd>,
         #[command(flatten)]
         account: Account,
         #[command(flatten)]
@@ -164,7 +167,12 @@ pub fn run(args: &[OsString]) -> ExitCode {
         Op::Discover { chain } => discover::run(&chain, json),
         Op::Tasks { last, chain } => tasks::list(&chain, last, json),
         Op::Task { id, chain } => tasks::show(&chain, id, json),
-        Op::Claim { id, account, chain } => tasks::claim(&chain, &account, id, json),
+        Op::Claim {
+            id,
+            out_fd,
+            account,
+            chain,
+        } => tasks::claim(&chain, &account, id, out_fd, json),
         Op::Submit {
             id,
             result_fd,

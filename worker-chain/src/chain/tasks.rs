@@ -253,8 +253,15 @@ pub(super) fn signer(account: &Account) -> Result<Signer, super::Error> {
     Ok(account::signer(header.kind, &secret, account.index).map_err(wallet::Error::from)?)
 }
 
-/// `chain claim <id>`.
-pub(super) fn claim(chain: &ChainArgs, account: &Account, id: u64, json: bool) -> Result<(), super::Error> {
+/// `chain claim <id>`; the claim also goes to `out_fd` as JSON, when given (the supervisor
+/// tells peers of it).
+pub(super) fn claim(
+    chain: &ChainArgs,
+    account: &Account,
+    id: u64,
+    out_fd: Option<RawFd>,
+    json: bool,
+) -> Result<(), super::Error> {
     let signer = signer(account)?;
     let node = signer.address();
     runtime()?.block_on(async {
@@ -270,11 +277,12 @@ pub(super) fn claim(chain: &ChainArgs, account: &Account, id: u64, json: bool) -
             call,
         )
         .await?;
+        let claimed = json!({ "task": id, "node": node.to_string(), "tx": hash.to_string() });
+        if let Some(fd) = out_fd {
+            io::write(fd, claimed.to_string().as_bytes(), "the claim").map_err(wallet::Error::from)?;
+        }
         if json {
-            println!(
-                "{}",
-                json!({ "task": id, "node": node.to_string(), "tx": hash.to_string() })
-            );
+            println!("{claimed}");
         } else {
             println!("Claimed task {id} as {node} (transaction {hash})");
         }
