@@ -680,19 +680,9 @@ fn peers_tell_each_other_who_claimed_a_task() {
 fn nodes_on_one_lan_find_each_other_with_mdns() {
     let Some(ns_a) = Netns::new("mdns-a") else { return };
     let ns_b = Netns::new("mdns-b").expect("root");
-    let ip = |args: &[&str]| {
-        let ok = Command::new("ip").args(args).status().is_ok_and(|s| s.success());
-        assert!(ok, "ip {args:?}");
-    };
     let tag = std::process::id() % 100_000;
     let (va, vb) = (format!("oma{tag}"), format!("omb{tag}"));
-    ip(&[
-        "link", "add", &va, "netns", &ns_a.0, "type", "veth", "peer", "name", &vb, "netns", &ns_b.0,
-    ]);
-    for (ns, dev, addr) in [(&ns_a, &va, "10.77.0.1/24"), (&ns_b, &vb, "10.77.0.2/24")] {
-        ip(&["-n", &ns.0, "addr", "add", addr, "dev", dev]);
-        ip(&["-n", &ns.0, "link", "set", dev, "up"]);
-    }
+    wire((&ns_a, &va, "10.77.0.1/24"), (&ns_b, &vb, "10.77.0.2/24"));
     let start = |ns: &Netns, addr: &str| {
         let mut n = Node::new()
             .with_env("OARN_NETWORK__LISTEN_ADDRESS", addr)
@@ -717,29 +707,113 @@ fn nodes_on_one_lan_find_each_other_with_mdns() {
 /// NAT traversal through a circuit relay (v2): A and B sit in network namespaces that cannot
 /// reach each other; both reach R, which serves as a relay (`network.relay_service`). A
 /// reserves a slot on R (`network.relays`) and listens through it; B, knowing only R and A's
-/// relayed address, connects to A through R, and A hears B's task announcement. (DCUtR then
-/// tries a direct connection, which this topology cannot give: there is no route between A
-/// and B.)
-#[test]
-fn nodes_that_cannot_reach_each_other_connect_through_a_relay() {
-    let Some(ns_r) = Netns::new("relay-r") else { return };
-    let ns_a = Netns::new("relay-a").expect("root");
-    let ns_b = Netns::new("relay-b").expect("root");
-    let ip = |args: &[&str]| {
-        let ok = Command::new("ip").args(args).status().is_ok_and(|s| s.success());
-        assert!(ok, "ip {args:?}");
+/// relayed address, connects to A through R. With no route between A and B, the connection
+/// stays relayed and A hears B's task announcement through R. Behind two NATs that share a
+/// network with R, DCUtR (hole punching) upgrades it to a direct one.
+/// R, a relay; A and B, which cannot reach each other. A listens through R; B knows R and
+/// A's address through R, and reaches A that way.
+struct Relayed {
+    a: Node,
+    b: Node,
+    a_id: String,
+    b_id: String,
+    r_id: String,
+    // Dropped last: the nodes stop before their namespaces go.
+    _r: Node,
+    _ns: Vec<Netns>,
+}
+
+fn run_ok(program: &str, args: &[&str]) {
+    let ok = Command::new(program).args(args).status().is_ok_and(|s| s.success());
+    assert!(ok, "{program} {args:?}");
+}
+
+/// A veth pair between two namespaces, each end addressed (`ip/24`) and up.
+fn wire(from: (&Netns, &str, &str), to: (&Netns, &str, &str)) {
+    run_ok(
+        "ip",
+        &[
+            "link", "add", from.1, "netns", &from.0.0, "type", "veth", "peer", "name", to.1, "netns", &to.0.0,
+        ],
+    );
+    for (ns, link, addr) in [from, to] {
+        if !addr.is_empty() {
+            run_ok("ip", &["-n", &ns.0, "addr", "add", addr, "dev", link]);
+        }
+        run_ok("ip", &["-n", &ns.0, "link", "set", link, "up"]);
+    }
+}
+
+/// Makes `ns` a home router: it forwards what its LAN sends out of `wan`, masquerading it,
+/// lets in only the replies, and drops (rather than refuses) whatever else arrives on `wan`.
+fn home_router(ns: &Netns, lan: &str, wan: &str, lan_net: &str) {
+    run_ok(
+        "ip",
+        &["netns", "exec", &ns.0, "sysctl", "-qw", "net.ipv4.ip_forward=1"],
+    );
+    let rules = format!(
+        "table ip oarn {{
+           chain outbound {{ type nat hook postrouting priority 100; ip saddr {lan_net} oifname \"{wan}\" masquerade; }}
+           chain through {{ type filter hook forward priority 0; policy drop;
+             ct state established,related accept
+             iifname \"{lan}\" oifname \"{wan}\" accept; }}
+           chain inbound {{ type filter hook input priority 0; iifname \"{wan}\" ct state new drop; }}
+         }}"
+    );
+    let path = std::env::temp_dir().join(format!("oarn-{}.nft", ns.0));
+    std::fs::write(&path, rules).unwrap();
+    run_ok("ip", &["netns", "exec", &ns.0, "nft", "-f", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+}
+
+/// The namespaces and nodes. Without `nats`, R sits on two links, A's 10.78.1.0/24 and B's
+/// 10.78.2.0/24, and routes nothing between them. With `nats`, A and B are each behind a
+/// home router (a masquerading NAT) whose public side shares 10.77.0.0/24 with R: each can
+/// reach R and the other's router, and neither can be dialled from outside. `None` when not
+/// root.
+fn relayed(tag: &str, nats: bool) -> Option<Relayed> {
+    let ns_r = Netns::new(&format!("{tag}-r"))?;
+    let ns_a = Netns::new(&format!("{tag}-a")).expect("root");
+    let ns_b = Netns::new(&format!("{tag}-b")).expect("root");
+    let ids = std::process::id() % 100_000;
+    let name = |what: &str, k: u8| format!("o{what}{k}{ids}");
+    let mut spaces = vec![];
+    let r_ip = |k: u8| {
+        if nats {
+            "10.77.0.1".to_string()
+        } else {
+            format!("10.78.{k}.1")
+        }
     };
-    let tag = std::process::id() % 100_000;
-    // R–A on 10.78.1.0/24 and R–B on 10.78.2.0/24; R does not forward between them.
-    for (ns, net) in [(&ns_a, 1), (&ns_b, 2)] {
-        let (here, there) = (format!("orr{net}{tag}"), format!("orx{net}{tag}"));
-        ip(&[
-            "link", "add", &here, "netns", &ns_r.0, "type", "veth", "peer", "name", &there, "netns", &ns.0,
-        ]);
-        ip(&["-n", &ns_r.0, "addr", "add", &format!("10.78.{net}.1/24"), "dev", &here]);
-        ip(&["-n", &ns_r.0, "link", "set", &here, "up"]);
-        ip(&["-n", &ns.0, "addr", "add", &format!("10.78.{net}.2/24"), "dev", &there]);
-        ip(&["-n", &ns.0, "link", "set", &there, "up"]);
+    if nats {
+        run_ok("ip", &["-n", &ns_r.0, "link", "add", "br0", "type", "bridge"]);
+        run_ok("ip", &["-n", &ns_r.0, "addr", "add", "10.77.0.1/24", "dev", "br0"]);
+        run_ok("ip", &["-n", &ns_r.0, "link", "set", "br0", "up"]);
+        for (host, k) in [(&ns_a, 1u8), (&ns_b, 2u8)] {
+            let router = Netns::new(&format!("{tag}-nat{k}")).expect("root");
+            let (port, wan, lan, eth) = (name("p", k), name("w", k), name("l", k), name("e", k));
+            wire((&ns_r, &port, ""), (&router, &wan, &format!("10.77.0.{}/24", k + 1)));
+            run_ok("ip", &["-n", &ns_r.0, "link", "set", &port, "master", "br0"]);
+            let lan_net = format!("10.78.{k}.0/24");
+            wire(
+                (&router, &lan, &format!("10.78.{k}.1/24")),
+                (host, &eth, &format!("10.78.{k}.2/24")),
+            );
+            run_ok(
+                "ip",
+                &["-n", &host.0, "route", "add", "default", "via", &format!("10.78.{k}.1")],
+            );
+            home_router(&router, &lan, &wan, &lan_net);
+            spaces.push(router);
+        }
+    } else {
+        for (host, k) in [(&ns_a, 1u8), (&ns_b, 2u8)] {
+            let (here, there) = (name("r", k), name("x", k));
+            wire(
+                (&ns_r, &here, &format!("10.78.{k}.1/24")),
+                (host, &there, &format!("10.78.{k}.2/24")),
+            );
+        }
     }
     let manual = |n: Node| n.with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual");
     let mut r = manual(Node::new())
@@ -747,20 +821,17 @@ fn nodes_that_cannot_reach_each_other_connect_through_a_relay() {
         .with_env("OARN_NETWORK__RELAY_SERVICE", "true");
     r.spawn_daemon_in(&ns_r);
     let r_id = swarm_id(&r);
-    let r_tcp = |net: u8| {
+    let r_tcp = |k: u8| {
+        let prefix = format!("/ip4/{}/tcp/", r_ip(k));
         let status = r
-            .wait_status(|s| {
-                s["network"]["listen"]
-                    .to_string()
-                    .contains(&format!("/ip4/10.78.{net}.1/tcp/"))
-            })
-            .expect("R listens on both links");
+            .wait_status(|s| s["network"]["listen"].to_string().contains(&prefix))
+            .expect("R listens on every link");
         status["network"]["listen"]
             .as_array()
             .unwrap()
             .iter()
             .filter_map(|a| a.as_str())
-            .find(|a| a.starts_with(&format!("/ip4/10.78.{net}.1/tcp/")))
+            .find(|a| a.starts_with(&prefix))
             .unwrap()
             .to_string()
     };
@@ -795,27 +866,72 @@ fn nodes_that_cannot_reach_each_other_connect_through_a_relay() {
             .then_some(())
     });
     assert!(connected.is_some(), "B never reached A: {}\n{}", peers(&a), b.log());
-    let b_seen = peers(&b)["peers"]
+    Some(Relayed {
+        a,
+        b,
+        a_id,
+        b_id,
+        r_id,
+        _r: r,
+        _ns: [ns_r, ns_a, ns_b].into_iter().chain(spaces).collect(),
+    })
+}
+
+/// The addresses `n` has for its connections to `peer`.
+fn addresses_of(n: &Node, peer: &str) -> String {
+    peers(n)["peers"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["peer_id"] == a_id.as_str())
-        .cloned()
-        .expect("B lists A");
+        .find(|p| p["peer_id"] == peer)
+        .map(|p| p["addresses"].to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn nodes_that_cannot_reach_each_other_connect_through_a_relay() {
+    let Some(net) = relayed("relay", false) else { return };
+    let Relayed { a, b, a_id, r_id, .. } = &net;
+    let via = addresses_of(b, a_id);
     assert!(
-        b_seen["addresses"].to_string().contains("/p2p-circuit"),
-        "B reached A through R: {b_seen}"
+        via.contains("/p2p-circuit") && via.contains(r_id.as_str()),
+        "B reached A through R: {via}"
     );
 
     let id = 4242;
-    announce(&b, id, now() + 3600);
-    let heard = wait_for(Duration::from_secs(30), || task_ids(&a).contains(&id).then_some(()));
+    announce(b, id, now() + 3600);
+    let heard = wait_for(Duration::from_secs(30), || task_ids(a).contains(&id).then_some(()));
     assert!(
         heard.is_some(),
         "A did not hear B's announcement over the relayed connection"
     );
-    let out = peers(&b)["gossip"]["bytes_out"].as_u64().unwrap();
-    assert!(out > 0 && peers(&a)["gossip"]["bytes_in"].as_u64().unwrap() >= out);
+    let out = peers(b)["gossip"]["bytes_out"].as_u64().unwrap();
+    assert!(out > 0 && peers(a)["gossip"]["bytes_in"].as_u64().unwrap() >= out);
+}
+
+#[test]
+fn a_relayed_connection_is_upgraded_to_a_direct_one_through_two_nats() {
+    // A and B are each behind a NAT: neither can dial the other, so B reaches A through R.
+    // DCUtR then has both dial each other at once at the addresses R saw them at, each dial
+    // opening its own NAT for the other's, and the two end up directly connected.
+    let Some(net) = relayed("dcutr", true) else { return };
+    let Relayed { a, b, a_id, b_id, .. } = &net;
+    let upgraded = "relayed connection upgraded to a direct one (DCUtR)";
+    let direct = wait_for(Duration::from_secs(60), || {
+        (a.log().contains(upgraded) || b.log().contains(upgraded)).then_some(())
+    });
+    assert!(direct.is_some(), "no DCUtR upgrade:\nA: {}\nB: {}", a.log(), b.log());
+    // Each now has a connection to the other at the other's NAT, not through R.
+    let direct_to = |n: &Node, peer: &str, router: &str| addresses_of(n, peer).contains(&format!("/ip4/{router}/"));
+    let both = wait_for(Duration::from_secs(10), || {
+        (direct_to(a, b_id, "10.77.0.3") && direct_to(b, a_id, "10.77.0.2")).then_some(())
+    });
+    assert!(
+        both.is_some(),
+        "A sees B at {}; B sees A at {}",
+        addresses_of(a, b_id),
+        addresses_of(b, a_id)
+    );
 }
 
 /// A TCP port on loopback that was free a moment ago.

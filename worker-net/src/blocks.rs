@@ -148,6 +148,20 @@ impl Store {
         }
     }
 
+    /// Reads the block into `buf` (its old contents replaced; a reused buffer spares an
+    /// allocation per block); false when it is not stored.
+    pub fn read_into(&self, cid: &Cid, buf: &mut Vec<u8>) -> Result<bool, BlockError> {
+        use std::io::Read;
+        let path = self.path(cid);
+        buf.clear();
+        let read = std::fs::File::open(&path).and_then(|mut f| f.read_to_end(buf));
+        match read {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(BlockError::Io { path, source }),
+        }
+    }
+
     /// Stores `data` under `cid` after checking it hashes to `cid`.
     pub fn put(&self, cid: &Cid, data: &[u8]) -> Result<(), BlockError> {
         if data.len() > MAX_BLOCK {

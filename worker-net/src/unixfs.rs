@@ -266,28 +266,42 @@ pub fn stored(store: &Store, cid: &Cid) -> Result<Node, Error> {
 }
 
 /// Writes the file under `root` from the store to `out`, depth first, checking each node's
-/// declared size; returns the file's size and sha256.
+/// declared size; returns the file's size and sha256. Raw leaves, the bulk of a file, are
+/// read into one reused buffer and written from it as they are.
 pub fn assemble(store: &Store, root: &Cid, out: &mut impl Write) -> Result<(u64, [u8; 32]), Error> {
     let mut hasher = Sha256::new();
     let mut written = 0u64;
+    let mut leaf = Vec::with_capacity(CHUNK);
     let mut stack: Vec<(Cid, usize)> = vec![(*root, 0)];
+    let mut emit = |data: &[u8]| {
+        if data.is_empty() {
+            return Ok(());
+        }
+        out.write_all(data).map_err(|source| Error::Io {
+            what: "the output file".into(),
+            source,
+        })?;
+        hasher.update(data);
+        written += data.len() as u64;
+        if written > MAX_FILE {
+            return Err(Error::TooLarge(root.to_string()));
+        }
+        Ok(())
+    };
     // Each entry: a node still to write and its depth; children pushed in reverse.
     while let Some((cid, depth)) = stack.pop() {
         if depth > MAX_DEPTH {
             return Err(Error::TooLarge(root.to_string()));
         }
-        let n = stored(store, &cid)?;
-        if !n.data.is_empty() {
-            out.write_all(&n.data).map_err(|source| Error::Io {
-                what: "the output file".into(),
-                source,
-            })?;
-            hasher.update(&n.data);
-            written += n.data.len() as u64;
-            if written > MAX_FILE {
-                return Err(Error::TooLarge(root.to_string()));
+        if cid.codec() == RAW {
+            if !store.read_into(&cid, &mut leaf)? {
+                return Err(Error::Missing(cid.to_string()));
             }
+            emit(&leaf)?;
+            continue;
         }
+        let n = stored(store, &cid)?;
+        emit(&n.data)?;
         stack.extend(n.links.iter().rev().map(|c| (*c, depth + 1)));
     }
     let declared = stored(store, root)?.filesize;
