@@ -410,7 +410,8 @@ impl Engine {
             if !self.wants.contains_key(&cid) || b.data.len() > MAX_BLOCK {
                 continue; // unasked for: not stored
             }
-            match self.store.put(&cid, &b.data) {
+            // `cid_of` hashed the block to find its CID: it is verified.
+            match self.store.put_hashed(&cid, &b.data) {
                 Ok(()) => {
                     self.wants.remove(&cid);
                     self.last_block = Instant::now();

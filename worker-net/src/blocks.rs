@@ -164,10 +164,16 @@ impl Store {
 
     /// Stores `data` under `cid` after checking it hashes to `cid`.
     pub fn put(&self, cid: &Cid, data: &[u8]) -> Result<(), BlockError> {
+        verify(cid, data)?;
+        self.put_hashed(cid, data)
+    }
+
+    /// Stores `data` under `cid`, which was computed from `data`'s own hash (as Bitswap's
+    /// [`crate::bitswap`] does for every block it receives), so it is not hashed again.
+    pub(crate) fn put_hashed(&self, cid: &Cid, data: &[u8]) -> Result<(), BlockError> {
         if data.len() > MAX_BLOCK {
             return Err(BlockError::TooLarge(data.len()));
         }
-        verify(cid, data)?;
         let path = self.path(cid);
         if path.exists() {
             return Ok(());

@@ -40,6 +40,9 @@ const HOUSEKEEPING: Duration = Duration::from_secs(30);
 const DHT_REFRESH: Duration = Duration::from_secs(300);
 /// Most peers dialled per mDNS announcement.
 const MDNS_DIALS: usize = 16;
+/// Threads that run the connections (encryption, multiplexing, protocol streams) while the
+/// swarm's own loop runs on the thread that started it.
+const SWARM_THREADS: usize = 2;
 /// How long start-up may take.
 const START_WAIT: Duration = Duration::from_secs(15);
 
@@ -124,7 +127,12 @@ pub fn start(store: &Path, settings: Settings) -> Result<(Handle, Receiver<Event
     std::thread::Builder::new()
         .name("swarm".into())
         .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(SWARM_THREADS)
+                .thread_name("swarm-io")
+                .enable_all()
+                .build()
+            {
                 Ok(r) => r,
                 Err(e) => {
                     let _ = ready.send(Err(internal(format!("cannot start the async runtime: {e}"))));
