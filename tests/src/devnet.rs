@@ -273,20 +273,8 @@ impl Devnet {
 
     /// Registers a bootstrap node (staking 1,000 GOV from test account `index`).
     pub async fn register_bootstrap(&self, index: u32, peer_id: &str, multiaddr: &str) -> anyhow::Result<()> {
-        let who = account(index).address();
-        let p = provider_for(&self.rpc_url, DEPLOYER)?;
-        GOVToken::new(self.contracts.gov, &p)
-            .transfer(who, U256::from(1_000 * TOKEN))
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
-        let p = provider_for(&self.rpc_url, index)?;
-        GOVToken::new(self.contracts.gov, &p)
-            .approve(self.contracts.registry, U256::from(1_000 * TOKEN))
-            .send()
-            .await?
-            .get_receipt()
+        let p = self
+            .stake(index, self.contracts.registry, U256::from(1_000 * TOKEN))
             .await?;
         OARNRegistry::new(self.contracts.registry, &p)
             .registerBootstrapNode(peer_id.into(), multiaddr.into(), String::new(), String::new())
@@ -297,25 +285,31 @@ impl Devnet {
         Ok(())
     }
 
-    /// Registers account `index` in the ValidatorRegistry with `endpoint`, staking the
-    /// minimum (100 GOV, sent from the deployer first).
-    pub async fn register_validator(&self, index: u32, endpoint: &str) -> anyhow::Result<()> {
-        let who = account(index).address();
-        let stake = U256::from(100 * TOKEN);
+    /// Sends `amount` GOV from the deployer to account `index` and has it approve `spender`
+    /// for that much; returns a provider signing as `index`.
+    async fn stake(&self, index: u32, spender: Address, amount: U256) -> anyhow::Result<DynProvider> {
         let p = provider_for(&self.rpc_url, DEPLOYER)?;
         GOVToken::new(self.contracts.gov, &p)
-            .transfer(who, stake)
+            .transfer(account(index).address(), amount)
             .send()
             .await?
             .get_receipt()
             .await?;
         let p = provider_for(&self.rpc_url, index)?;
         GOVToken::new(self.contracts.gov, &p)
-            .approve(self.contracts.validators, stake)
+            .approve(spender, amount)
             .send()
             .await?
             .get_receipt()
             .await?;
+        Ok(p)
+    }
+
+    /// Registers account `index` in the ValidatorRegistry with `endpoint`, staking the
+    /// minimum (100 GOV, sent from the deployer first).
+    pub async fn register_validator(&self, index: u32, endpoint: &str) -> anyhow::Result<()> {
+        let stake = U256::from(100 * TOKEN);
+        let p = self.stake(index, self.contracts.validators, stake).await?;
         ValidatorRegistry::new(self.contracts.validators, &p)
             .registerValidator(endpoint.into(), stake)
             .send()

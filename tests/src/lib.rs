@@ -216,6 +216,21 @@ impl Node {
         wait_for(Duration::from_secs(30), || self.status().filter(|s| pred(s)))
     }
 
+    /// The swarm's TCP listen address (ending `/p2p/<peer id>`), once it listens.
+    pub fn tcp_addr(&self) -> String {
+        let status = self
+            .wait_status(|s| s["network"]["listen"].as_array().is_some_and(|l| !l.is_empty()))
+            .expect("the swarm listens");
+        status["network"]["listen"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .find(|a| a.contains("/tcp/"))
+            .expect("a TCP listen address")
+            .to_string()
+    }
+
     /// The daemon's log file.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.home().join("logs/oarn.log")).unwrap_or_default()

@@ -723,15 +723,7 @@ fn a_node_keeps_the_validators_the_registry_lists_connected() {
     // without a peer id, which cannot be authenticated and is skipped.
     let mut v = Node::new();
     v.start();
-    let v_addr = v
-        .wait_status(|s| s["network"]["listen"].as_array().is_some_and(|l| !l.is_empty()))
-        .expect("V listens")["network"]["listen"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .find(|a| a.contains("/tcp/"))
-        .unwrap();
+    let v_addr = v.tcp_addr();
     rt.block_on(devnet.register_validator(3, &v_addr)).unwrap();
     rt.block_on(devnet.register_validator(4, "/ip4/127.0.0.1/tcp/9"))
         .unwrap();
@@ -762,18 +754,6 @@ fn a_node_keeps_the_validators_the_registry_lists_connected() {
     v.stop();
 }
 
-/// The node's TCP listen address, once its swarm listens.
-fn tcp_listen(node: &Node) -> String {
-    node.wait_status(|s| s["network"]["listen"].as_array().is_some_and(|l| !l.is_empty()))
-        .expect("the swarm listens")["network"]["listen"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .find(|a| a.contains("/tcp/"))
-        .unwrap()
-}
-
 #[test]
 fn a_node_without_the_chain_finds_the_registrys_peers_through_the_dht() {
     let rt = runtime();
@@ -782,7 +762,7 @@ fn a_node_without_the_chain_finds_the_registrys_peers_through_the_dht() {
     // DHT records; C has no way to the chain, only A as a peer.
     let mut b = Node::new();
     b.start();
-    let b_addr = tcp_listen(&b);
+    let b_addr = b.tcp_addr();
     let (b_plain, b_id) = b_addr.rsplit_once("/p2p/").unwrap();
     rt.block_on(devnet.register_bootstrap(2, b_id, b_plain)).unwrap();
     let mut a = node_on(&devnet);
@@ -791,7 +771,7 @@ fn a_node_without_the_chain_finds_the_registrys_peers_through_the_dht() {
         a.log().contains("/oarn/rpc/providers written").then_some(())
     })
     .unwrap_or_else(|| panic!("A never wrote the records: {}", a.log()));
-    let a_addr = tcp_listen(&a);
+    let a_addr = a.tcp_addr();
 
     let mut c = Node::new()
         .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual")
@@ -836,7 +816,7 @@ fn claiming_asks_peers_first_and_tells_them_after() {
     let devnet = start(&rt);
     let mut p = node_on(&devnet);
     p.start();
-    let p_addr = tcp_listen(&p);
+    let p_addr = p.tcp_addr();
     let mut q = Node::new()
         .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual")
         .with_env("OARN_NETWORK__DISCOVERY__BOOTSTRAP_PEERS", &format!("[{p_addr:?}]"));

@@ -16,7 +16,7 @@ fn node_with(env: &[(&str, &str)], netns: Option<&Netns>) -> Node {
         None => n.spawn_daemon(),
         Some(ns) => n.spawn_daemon_in(ns),
     }
-    tcp_addr(&n); // the swarm is up
+    n.tcp_addr(); // the swarm is up
     n
 }
 
@@ -57,19 +57,6 @@ fn connected_to(node: &Node, peer: &IpfsPeer) {
     assert!(connected.is_some(), "the node dialled {}: {}", peer.peer_id, node.log());
 }
 
-fn tcp_addr(n: &Node) -> String {
-    let s = n
-        .wait_status(|s| s["network"]["listen"].as_array().is_some_and(|l| !l.is_empty()))
-        .expect("listening");
-    s["network"]["listen"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .find(|a| a.contains("/tcp/"))
-        .unwrap()
-}
-
 #[test]
 fn helia_and_oarn_exchange_blocks_over_bitswap() {
     let mut helia = IpfsPeer::helia();
@@ -106,7 +93,7 @@ fn helia_dials_an_oarn_node_and_fetches_from_it() {
     let data = node.dir.path().join("d.bin");
     std::fs::write(&data, [0u8, 1, 2, 255]).unwrap();
     let added = node.json(&["ipfs", "add", data.to_str().unwrap(), "--json"]);
-    let dial = helia.call(json!({"op": "dial", "addr": tcp_addr(&node)}));
+    let dial = helia.call(json!({"op": "dial", "addr": node.tcp_addr()}));
     assert_eq!(dial["ok"], true, "{dial}");
     let answer = helia.call(json!({"op": "get", "cid": added["cid"], "timeout_ms": 20000}));
     assert_eq!(answer["hex"], "000102ff", "{answer}");

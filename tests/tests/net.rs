@@ -68,6 +68,17 @@ fn peers(n: &Node) -> Value {
     n.json(&["net", "peers", "--json"])
 }
 
+/// Waits until `n` has a peer.
+fn wait_connected(n: &Node) {
+    wait_for(Duration::from_secs(30), || {
+        peers(n)["peers"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("no peer connected: {}", n.log()));
+}
+
 /// The node's peer id, once its swarm runs.
 fn swarm_id(n: &Node) -> String {
     n.wait_status(|s| s["network"]["listen"].as_array().is_some_and(|l| !l.is_empty()))
@@ -216,13 +227,7 @@ fn a_peer_flooding_malformed_gossip_is_banned_and_the_node_keeps_working() {
     let target = node(&[]);
     let (tcp, _) = listen(&target);
     let friend = node(&[tcp.as_str()]);
-    wait_for(Duration::from_secs(30), || {
-        peers(&friend)["peers"]
-            .as_array()
-            .is_some_and(|p| !p.is_empty())
-            .then_some(())
-    })
-    .expect("friend connected");
+    wait_connected(&friend);
 
     let rogue = Command::new(target.bins.join("oarn-peer-rogue"))
         .args(["--target", &tcp, "--count", "10000", "--seconds", "60"])
@@ -329,13 +334,7 @@ fn blocks_move_between_nodes_over_bitswap_by_cid_or_chain_hash() {
     let a = node(&[]);
     let (tcp, _) = listen(&a);
     let b = node(&[tcp.as_str()]);
-    wait_for(Duration::from_secs(30), || {
-        peers(&b)["peers"]
-            .as_array()
-            .is_some_and(|p| !p.is_empty())
-            .then_some(())
-    })
-    .expect("connected");
+    wait_connected(&b);
 
     let input = a.dir.path().join("input.txt");
     std::fs::write(&input, b"hello world\n").unwrap();
@@ -475,13 +474,7 @@ fn rate_limits_slow_transfers_down_and_apply_live() {
             .success()
     );
     b.start();
-    wait_for(Duration::from_secs(30), || {
-        peers(&b)["peers"]
-            .as_array()
-            .is_some_and(|p| !p.is_empty())
-            .then_some(())
-    })
-    .expect("connected");
+    wait_connected(&b);
 
     // 4 MiB at 1 MiB/s, the first MiB a burst: at least 3 s less one read's worth.
     let took = timed_transfer(&a, &b, 4 << 20, 1);
@@ -953,12 +946,7 @@ fn validator_routed_mode_keeps_validators_connected_lists_their_tasks_first_and_
         .with_env("OARN_NETWORK__LISTEN_PORT", &port)
         .with_env("OARN_NETWORK__QUIC", "false");
     v.start();
-    let v_tcp = v
-        .wait_status(|s| s["network"]["listen"].as_array().is_some_and(|l| !l.is_empty()))
-        .expect("V listens")["network"]["listen"][0]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let v_tcp = v.tcp_addr();
     let o = node(&[]);
     let (o_tcp, _) = listen(&o);
     let mut p = Node::new()

@@ -5,13 +5,14 @@
 //! the table is bounded in tasks and in claimers per task. What peers say is advice: the
 //! chain stays the authority.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use libp2p::PeerId;
 use libp2p::request_response::{self, OutboundRequestId};
 use oarn_protocol::net::Reply;
 use serde::{Deserialize, Serialize};
 
+use crate::fanout::Fanout;
 use crate::node::Answer as Reply_;
 
 /// The request-response behaviour of the protocol.
@@ -157,7 +158,6 @@ impl Table {
 #[derive(Debug)]
 struct Asking {
     task_id: u64,
-    waiting: u32,
     asked: u32,
     answered: u32,
     reply: Reply_,
@@ -167,9 +167,7 @@ struct Asking {
 #[derive(Debug, Default)]
 pub struct Negotiator {
     table: Table,
-    next: u64,
-    asking: HashMap<u64, Asking>,
-    requests: HashMap<OutboundRequestId, u64>,
+    asking: Fanout<Asking>,
 }
 
 impl Negotiator {
@@ -190,25 +188,19 @@ impl Negotiator {
             task_id,
             claimer: record.as_ref().map(text),
         };
-        let id = self.next;
-        self.next += 1;
-        let mut asking = Asking {
+        let requests: Vec<OutboundRequestId> = peers
+            .into_iter()
+            .take(ASK_PEERS)
+            .map(|peer| rr.send_request(&peer, query.clone()))
+            .collect();
+        let asking = Asking {
             task_id,
-            waiting: 0,
-            asked: 0,
+            asked: requests.len() as u32,
             answered: 0,
             reply,
         };
-        for peer in peers.into_iter().take(ASK_PEERS) {
-            let request = rr.send_request(&peer, query.clone());
-            self.requests.insert(request, id);
-            asking.waiting += 1;
-            asking.asked += 1;
-        }
-        if asking.waiting == 0 {
-            self.finish(asking);
-        } else {
-            self.asking.insert(id, asking);
+        if let Some(a) = self.asking.start(asking, requests) {
+            self.finish(a);
         }
     }
 
@@ -220,16 +212,9 @@ impl Negotiator {
         }));
     }
 
-    /// One outbound request ended, answered (`Some`) or not.
+    /// One outbound request ended, answered or not.
     fn done(&mut self, request: OutboundRequestId, answered: bool) {
-        let Some(id) = self.requests.remove(&request) else {
-            return;
-        };
-        let Some(a) = self.asking.get_mut(&id) else { return };
-        a.waiting -= 1;
-        a.answered += u32::from(answered);
-        if a.waiting == 0 {
-            let a = self.asking.remove(&id).expect("present");
+        if let Some(a) = self.asking.end(&request, |a| a.answered += u32::from(answered)) {
             self.finish(a);
         }
     }
@@ -251,11 +236,7 @@ impl Negotiator {
                     Err(e) => Some((peer, format!("claim query: {e}"))),
                 },
                 request_response::Message::Response { request_id, response } => {
-                    let asked = self
-                        .requests
-                        .get(&request_id)
-                        .and_then(|id| self.asking.get(id))
-                        .map(|a| a.task_id);
+                    let asked = self.asking.question(&request_id).map(|a| a.task_id);
                     let bad = match asked.map(|task| (task, response.check(task))) {
                         Some((task, Ok(claimers))) => {
                             for c in claimers {

@@ -17,6 +17,7 @@
 //! - [`meter`]: bytes per direction on every connection, under the upload and download limits.
 //! - [`swarm`]: building the swarm (QUIC, TCP + Noise + Yamux) from [`oarn_protocol::net::Settings`].
 //! - [`peers`]: our own reliability score per peer, and bans.
+//! - [`fanout`]: one question put to several peers, answered once all have answered.
 //! - [`claims`]: claim negotiation (`/oarn/claim/1.0.0`): who claimed which task.
 //! - [`records`]: the network's DHT records, `/oarn/bootstrap` and `/oarn/rpc/providers`.
 //! - [`results`]: results told to validators directly (`/oarn/result/1.0.0`), SLA figures.
@@ -32,6 +33,7 @@ pub mod bitswap;
 pub mod blocks;
 pub mod claims;
 pub mod download;
+pub mod fanout;
 pub mod fetch;
 pub mod gateway;
 pub mod identity;

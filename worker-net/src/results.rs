@@ -6,7 +6,7 @@
 //! task this node claimed (as recorded through claim negotiation), the time from that claim
 //! to its result's delivery.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use libp2p::PeerId;
@@ -14,6 +14,7 @@ use libp2p::request_response::{self, OutboundRequestId};
 use oarn_protocol::net::{Reply, Sla};
 use serde::{Deserialize, Serialize};
 
+use crate::fanout::Fanout;
 use crate::node::Answer as Reply_;
 
 /// The request-response behaviour of the protocol.
@@ -174,7 +175,6 @@ impl Figures {
 #[derive(Debug)]
 struct Sending {
     task_id: u64,
-    waiting: u32,
     sent: u32,
     acknowledged: u32,
     claim_to_result_ms: Option<u64>,
@@ -194,9 +194,7 @@ pub enum Outcome {
 #[derive(Debug, Default)]
 pub struct Courier {
     pub figures: Figures,
-    next: u64,
-    sending: HashMap<u64, Sending>,
-    requests: HashMap<OutboundRequestId, u64>,
+    sending: Fanout<Sending>,
 }
 
 impl Courier {
@@ -204,25 +202,20 @@ impl Courier {
     /// answers `reply` once each has acknowledged or failed. The claim-to-result time is
     /// taken now, when the result is ready to go.
     pub fn send(&mut self, rr: &mut Behaviour, validators: Vec<PeerId>, notice: Notice, reply: Reply_) {
-        let id = self.next;
-        self.next += 1;
-        let mut s = Sending {
+        let requests: Vec<OutboundRequestId> = validators
+            .into_iter()
+            .take(MAX_VALIDATORS)
+            .map(|peer| rr.send_request(&peer, notice.clone()))
+            .collect();
+        let s = Sending {
             task_id: notice.task_id,
-            waiting: 0,
-            sent: 0,
+            sent: requests.len() as u32,
             acknowledged: 0,
             claim_to_result_ms: self.figures.delivered(notice.task_id),
             reply,
         };
-        for peer in validators.into_iter().take(MAX_VALIDATORS) {
-            self.requests.insert(rr.send_request(&peer, notice.clone()), id);
-            s.waiting += 1;
-            s.sent += 1;
-        }
-        if s.waiting == 0 {
+        if let Some(s) = self.sending.start(s, requests) {
             Self::finish(s);
-        } else {
-            self.sending.insert(id, s);
         }
     }
 
@@ -236,14 +229,11 @@ impl Courier {
 
     /// One notice ended, acknowledged or not.
     fn done(&mut self, request: OutboundRequestId, acknowledged: bool) {
-        let Some(id) = self.requests.remove(&request) else {
-            return;
-        };
-        let Some(s) = self.sending.get_mut(&id) else { return };
-        s.waiting -= 1;
-        s.acknowledged += u32::from(acknowledged);
-        if s.waiting == 0 {
-            Self::finish(self.sending.remove(&id).expect("present"));
+        if let Some(s) = self
+            .sending
+            .end(&request, |s| s.acknowledged += u32::from(acknowledged))
+        {
+            Self::finish(s);
         }
     }
 
@@ -264,11 +254,7 @@ impl Courier {
                     Err(e) => Some(Outcome::Invalid(peer, format!("result notice: {e}"))),
                 },
                 request_response::Message::Response { request_id, response } => {
-                    let asked = self
-                        .requests
-                        .get(&request_id)
-                        .and_then(|id| self.sending.get(id))
-                        .map(|s| s.task_id);
+                    let asked = self.sending.question(&request_id).map(|s| s.task_id);
                     let right = asked == Some(response.task_id);
                     self.done(request_id, right);
                     (!right && asked.is_some()).then(|| {
