@@ -85,8 +85,9 @@ pub struct Block {
     /// CID version, codec, multihash code and length, as varints.
     #[prost(bytes = "vec", tag = "1")]
     pub prefix: Vec<u8>,
-    #[prost(bytes = "vec", tag = "2")]
-    pub data: Vec<u8>,
+    /// A slice of the message it came in, not a copy.
+    #[prost(bytes = "bytes", tag = "2")]
+    pub data: bytes::Bytes,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -131,7 +132,7 @@ async fn read_message<T: futures::AsyncRead + Unpin>(io: &mut T) -> io::Result<M
     }
     let mut buf = vec![0u8; len as usize];
     io.read_exact(&mut buf).await?;
-    Message::decode(buf.as_slice()).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    Message::decode(bytes::Bytes::from(buf)).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// Writes one varint-length-prefixed message.
@@ -385,7 +386,7 @@ impl Engine {
                     self.served_bytes += data.len() as u64;
                     reply.payload.push(Block {
                         prefix: prefix(&cid),
-                        data,
+                        data: data.into(),
                     });
                 }
                 Ok(Some(_)) => reply.block_presences.push(BlockPresence {
@@ -490,7 +491,7 @@ mod tests {
         assert_eq!(out.send.len(), 1);
         let reply = &out.send[0].1;
         assert_eq!(reply.payload.len(), 1);
-        assert_eq!(reply.payload[0].data, b"input");
+        assert_eq!(reply.payload[0].data, &b"input"[..]);
         assert_eq!(cid_of(&reply.payload[0].prefix, &reply.payload[0].data).unwrap(), have);
         assert_eq!(reply.block_presences.len(), 1);
         assert_eq!(reply.block_presences[0].r#type, DONT_HAVE);
@@ -531,7 +532,7 @@ mod tests {
         let block = Message {
             payload: vec![Block {
                 prefix: prefix(&cid),
-                data: data.to_vec(),
+                data: bytes::Bytes::copy_from_slice(data),
             }],
             ..Default::default()
         };
@@ -549,7 +550,7 @@ mod tests {
         assert_eq!((sent.send[1].0, asked(1)), (b, 1));
         // Wanted, but the bytes belong to another CID: not stored.
         let mut wrong = block.clone();
-        wrong.payload[0].data = b"other".to_vec();
+        wrong.payload[0].data = bytes::Bytes::from_static(b"other");
         let out = e.on_message(a, wrong, &[a, b]);
         assert!(out.got.is_empty() && !e.store.has(&cid));
         // Wanted and right: stored, and the other peer told to cancel.

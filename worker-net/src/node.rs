@@ -750,7 +750,7 @@ impl Node {
                 let rr = &mut self.swarm.behaviour_mut().results;
                 match self.results.on_event(rr, event) {
                     Some(crate::results::Outcome::Heard(peer, r)) => {
-                        tracing::info!(%peer, task = r.task_id, cid = %r.cid, "result notice");
+                        tracing::debug!(%peer, task = r.task_id, cid = %r.cid, "result notice");
                         self.emit(Event::Result {
                             from: peer.to_string(),
                             task_id: r.task_id,
