@@ -64,20 +64,14 @@ pub enum Invalid {
 /// `0x…` as 20 bytes.
 pub fn account(text: &str) -> Result<[u8; 20], Invalid> {
     let bad = || Invalid::Account(text.chars().take(64).collect());
-    let hex = text.strip_prefix("0x").ok_or_else(bad)?;
-    if hex.len() != 40 {
-        return Err(bad());
-    }
     let mut out = [0u8; 20];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
-    }
+    hex::decode_to_slice(text.strip_prefix("0x").ok_or_else(bad)?, &mut out).map_err(|_| bad())?;
     Ok(out)
 }
 
 /// 20 bytes as `0x…`.
 pub fn text(account: &[u8; 20]) -> String {
-    format!("0x{}", account.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!("0x{}", hex::encode(account))
 }
 
 impl Query {
@@ -303,6 +297,8 @@ mod tests {
             "0x12",
             "00000000000000000000000000000000000000aa00",
             "0xzz000000000000000000000000000000000000aa",
+            // 40 bytes, but not 40 digits: refused, never sliced mid-character.
+            "0x0000000000000000000000000000000000000é0",
         ] {
             let q = Query {
                 task_id: 1,

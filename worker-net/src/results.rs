@@ -71,14 +71,8 @@ pub struct Checked {
 
 fn hash(text: &str) -> Result<[u8; 32], Invalid> {
     let bad = || Invalid::Hash(text.chars().take(80).collect());
-    let hex = text.strip_prefix("0x").ok_or_else(bad)?;
-    if hex.len() != 64 || !hex.is_ascii() {
-        return Err(bad());
-    }
     let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
-    }
+    hex::decode_to_slice(text.strip_prefix("0x").ok_or_else(bad)?, &mut out).map_err(|_| bad())?;
     Ok(out)
 }
 
@@ -87,10 +81,7 @@ impl Notice {
     pub fn new(task_id: u64, result_hash: &[u8; 32], cid: &cid::Cid) -> Self {
         Self {
             task_id,
-            result_hash: format!(
-                "0x{}",
-                result_hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            ),
+            result_hash: format!("0x{}", hex::encode(result_hash)),
             cid: cid.to_string(),
         }
     }
