@@ -1,0 +1,240 @@
+//! The supervisor daemon (`oarn start`): takes the pid file, starts logging, the workers and
+//! the local API, tells systemd when it is ready, and runs until SIGTERM, SIGINT or
+//! `oarn stop`. SIGHUP and `oarn config reload` re-read the configuration.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use oarn_protocol::WorkerKind;
+use sd_notify::NotifyState;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use crate::api::methods::{Control, Node};
+use crate::api::server;
+use crate::logging::{self, LevelHandle};
+use crate::pidfile::{PidFile, PidFileError};
+use oarn_config::home::{Home, HomeError};
+use oarn_config::live::{self, Change};
+use oarn_config::{self as config, ConfigError, Loaded, Mode};
+use oarn_supervise::Supervisor;
+
+/// How long start-up waits for the workers' first handshakes before telling systemd it is up.
+const SETTLE: Duration = Duration::from_secs(15);
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Another daemon runs on this home.
+    #[error(transparent)]
+    PidFile(#[from] PidFileError),
+    /// The node home is unusable.
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    /// The API socket could not be served.
+    #[error(transparent)]
+    Api(#[from] server::ServeError),
+    /// Logging or the async runtime could not start.
+    #[error("cannot start the daemon: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the daemon in the foreground until it is stopped.
+pub fn run(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
+    home.check_socket_path()?;
+    let pid = PidFile::acquire(&home.pid_file())?;
+    // One thread: workers are spawned from the main thread, so their PR_SET_PDEATHSIG (which
+    // follows the spawning thread) fires exactly when the daemon dies.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let result = runtime.block_on(serve(home, loaded));
+    drop(pid);
+    result
+}
+
+async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
+    let level = logging::init(&home.log_file(), &loaded.config.node.log_level)?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        pid = std::process::id(),
+        "oarn starting; home {}, config {}",
+        home.root().display(),
+        loaded.path.display()
+    );
+    for (key, var) in &loaded.overrides {
+        tracing::info!("{key} set by environment variable {var}");
+    }
+    // Signals are ours before anything can see the daemon, so a SIGTERM sent as soon as the
+    // API answers stops it gracefully instead of killing it.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let listener = server::bind(&home.socket()).await?;
+    let kinds: &[WorkerKind] = match loaded.config.network.mode {
+        Mode::Local => &[WorkerKind::Infer],
+        _ => &WorkerKind::ALL,
+    };
+    home.ensure_worker_dirs()?;
+    let ollama = if loaded.config.ollama.serve {
+        match oarn_supervise::ollama::Served::start(&loaded.config.ollama) {
+            Ok(s) => Some(Arc::new(s)),
+            Err(e) => {
+                tracing::error!("{e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let supervisor = Supervisor::start(&loaded.config, &home, kinds);
+    let (control_tx, mut control) = mpsc::channel(8);
+    let running = Arc::new(RwLock::new(loaded.config.clone()));
+    let discovery = crate::discovery::Shared::default();
+    let p2p = crate::p2p::Shared::default();
+    let node = Arc::new(Node {
+        home: home.clone(),
+        config_path: loaded.path.clone(),
+        config: running.clone(),
+        workers: supervisor.workers().clone(),
+        started: Instant::now(),
+        control: control_tx,
+        discovery: discovery.clone(),
+        p2p: p2p.clone(),
+        ollama: ollama.clone(),
+    });
+    let api = tokio::spawn(server::serve(listener, node));
+
+    let stop_early = tokio::select! {
+        _ = supervisor.settled(SETTLE) => false,
+        _ = term.recv() => { tracing::info!("SIGTERM received during start-up; stopping"); true }
+        _ = int.recv() => { tracing::info!("SIGINT received during start-up; stopping"); true }
+    };
+    let refresher = supervisor.workers().chain.clone().map(|chain| {
+        tokio::spawn(crate::discovery::refresh(
+            chain,
+            crate::discovery::request(&loaded.config),
+            discovery.clone(),
+        ))
+    });
+    let swarm = supervisor.workers().net.clone().map(|net| {
+        tokio::spawn(crate::p2p::drive(
+            net,
+            running.clone(),
+            oarn_config::resolve_path(&loaded.config.storage.models_dir, home.root()),
+            discovery.clone(),
+            p2p.clone(),
+        ))
+    });
+    if !stop_early {
+        let summary = summary(&supervisor);
+        tracing::info!("ready: {summary}");
+        notify(&[NotifyState::Ready, NotifyState::Status(&summary)]);
+    }
+
+    let watchdog = sd_notify::watchdog_enabled();
+    let mut watchdog_tick = tokio::time::interval(watchdog.map_or(Duration::from_secs(3600), |d| d / 2));
+    let reloader = Reloader {
+        path: loaded.path.clone(),
+        running,
+        level,
+        supervisor: &supervisor,
+    };
+    loop {
+        if stop_early {
+            break;
+        }
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM received; stopping"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT received; stopping"); break; }
+            _ = hup.recv() => { let _ = reloader.reload(); }
+            msg = control.recv() => match msg {
+                Some(Control::Reload(reply)) => { let _ = reply.send(reloader.reload()); }
+                Some(Control::Shutdown) => { tracing::info!("stop requested through the API; stopping"); break; }
+                None => break,
+            },
+            _ = watchdog_tick.tick(), if watchdog.is_some() => notify(&[NotifyState::Watchdog]),
+        }
+    }
+    notify(&[NotifyState::Stopping]);
+    api.abort();
+    for task in [refresher, swarm].into_iter().flatten() {
+        task.abort();
+    }
+    supervisor.shutdown().await;
+    if let Some(served) = ollama {
+        served.stop().await;
+    }
+    let _ = std::fs::remove_file(home.socket());
+    tracing::info!("oarn stopped");
+    Ok(())
+}
+
+/// Re-reads the configuration and applies its live keys.
+struct Reloader<'a> {
+    path: std::path::PathBuf,
+    running: Arc<RwLock<config::Config>>,
+    level: LevelHandle,
+    supervisor: &'a Supervisor,
+}
+
+impl Reloader<'_> {
+    fn reload(&self) -> Result<Change, ConfigError> {
+        notify(&[NotifyState::Reloading]);
+        let outcome = self.apply();
+        notify(&[NotifyState::Ready]);
+        outcome
+    }
+
+    fn apply(&self) -> Result<Change, ConfigError> {
+        let new = match config::load::load(&self.path) {
+            Ok(l) => l.config,
+            Err(e) => {
+                tracing::error!("reload refused, keeping the running configuration: {e}");
+                return Err(e);
+            }
+        };
+        let mut running = self.running.write().unwrap_or_else(|e| e.into_inner());
+        let change = live::diff(&running, &new);
+        live::apply(&mut running, &new);
+        self.level.set(&running.node.log_level);
+        self.supervisor.update(&running);
+        if !change.applied.is_empty() {
+            tracing::info!("configuration reloaded; applied: {}", change.applied.join(", "));
+        }
+        if !change.needs_restart.is_empty() {
+            tracing::warn!(
+                "changed but needs a restart to take effect: {}",
+                change.needs_restart.join(", ")
+            );
+        }
+        if change == Change::default() {
+            tracing::info!("configuration reloaded; nothing changed");
+        }
+        Ok(change)
+    }
+}
+
+fn summary(supervisor: &Supervisor) -> String {
+    supervisor
+        .workers()
+        .statuses()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s.kind,
+                serde_json::to_value(s.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Tells systemd about our state; a no-op when not run by systemd.
+fn notify(state: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::debug!("sd_notify failed: {e}");
+    }
+}

@@ -1,0 +1,28 @@
+//! `oarn-node`: the running node (`oarn start`, or `oarn local start`): the daemon, its state,
+//! the local API server, and the drivers that keep its workers busy. The `oarn` command links
+//! it too, to run the daemon in the foreground and for work of one command that goes through
+//! the same code (a local generation without a daemon, a model pull).
+//!
+//! - [`daemon`]: start-up, signals, reload, shutdown.
+//! - [`api`]: the local API's methods and server.
+//! - [`discovery`], [`p2p`], [`records`]: the drivers of the chain and network workers.
+//! - [`local`], [`generate`]: generations, through the node or a worker of one's own.
+//! - [`pull`], [`wheel`]: installing models from the network.
+//! - [`wallet`]: key operations in the chain worker, and the files they keep.
+//! - [`pidfile`], [`logging`], [`logs`]: the daemon's pid file and log, and reading it back.
+//! - [`hardware`]: what this machine offers for inference.
+
+pub mod api;
+pub mod daemon;
+pub mod discovery;
+pub mod generate;
+pub mod hardware;
+pub mod local;
+pub mod logging;
+pub mod logs;
+pub mod p2p;
+pub mod pidfile;
+pub mod pull;
+pub mod records;
+pub mod wallet;
+pub mod wheel;

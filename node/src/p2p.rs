@@ -1,0 +1,396 @@
+//! The node's peer-to-peer side as the supervisor sees it: starts the network worker's swarm
+//! from the configuration (listen addresses, limits) and discovery (bootstrap peers), starts
+//! it again whenever the worker was restarted, hands it newly discovered peers, and keeps what
+//! it reports (peer id, listen addresses, peers, recent task announcements) for `oarn status`,
+//! `oarn net` and the API. What the worker reports was validated there; here it is only kept.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use oarn_protocol::net::{self, Announcement, Bootstrap, Event, Request, Settings};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::discovery::{self, State as Discovery};
+use oarn_config::{Config, DiscoveryMethod};
+use oarn_supervise::{Handle, State};
+
+/// Announcements kept for `oarn net tasks`, newest last.
+pub const RECENT: usize = 256;
+/// Events buffered between the worker and this task.
+const EVENT_BUFFER: usize = 1024;
+/// How often discovery is checked for new bootstrap peers.
+const REDISCOVER: Duration = Duration::from_secs(5);
+/// Pause before starting the swarm again after it ended.
+const RESTART_PAUSE: Duration = Duration::from_secs(1);
+
+/// An announcement as heard.
+#[derive(Debug, Clone)]
+pub struct Heard {
+    pub from: String,
+    pub announcement: Announcement,
+    /// Published by a validator of validator-routed mode.
+    pub routed: bool,
+    /// Unix seconds.
+    pub at: u64,
+}
+
+/// A result a peer told this node of (`/oarn/result/1.0.0`).
+#[derive(Debug, Clone)]
+pub struct Told {
+    pub from: String,
+    pub task_id: u64,
+    pub result_hash: [u8; 32],
+    pub cid: String,
+    /// Unix seconds.
+    pub at: u64,
+}
+
+/// What the swarm last reported.
+#[derive(Debug, Default)]
+pub struct View {
+    pub peer_id: Option<String>,
+    pub listen: Vec<String>,
+    /// Where the Kubo-compatible IPFS API listens.
+    pub ipfs_api: Option<String>,
+    pub connected: BTreeSet<String>,
+    pub recent: VecDeque<Heard>,
+    /// Results peers told this node of, newest last.
+    pub results: VecDeque<Told>,
+    /// Why the swarm is not running, when it is not.
+    pub error: Option<String>,
+}
+
+/// Shared between the driver and the API.
+pub type Shared = Arc<RwLock<View>>;
+
+/// `0x` and lower-case hex digits.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::from("0x");
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// N bytes from 2N hex digits, with or without `0x`.
+fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let digits = s.strip_prefix("0x").unwrap_or(s);
+    if digits.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(digits.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// 32 bytes from 64 hex digits, with or without `0x`.
+pub fn parse_hash(s: &str) -> Option<[u8; 32]> {
+    parse_hex(s)
+}
+
+/// An account (20 bytes) from `0x` and 40 hex digits.
+pub fn parse_address(s: &str) -> Option<[u8; 20]> {
+    s.starts_with("0x").then(|| parse_hex(s)).flatten()
+}
+
+/// The listen multiaddrs for `config`: TCP always, QUIC when enabled, on one address.
+pub fn listen_addrs(config: &Config) -> Vec<String> {
+    let n = &config.network;
+    let ip = match n.listen_address {
+        IpAddr::V4(a) => format!("/ip4/{a}"),
+        IpAddr::V6(a) => format!("/ip6/{a}"),
+    };
+    let mut out = vec![format!("{ip}/tcp/{}", n.listen_port)];
+    if n.quic {
+        out.push(format!("{ip}/udp/{}/quic-v1", n.listen_port));
+    }
+    out
+}
+
+/// The sha256 digests of the installed models this node accepts tasks for (the `modelHash`
+/// of a model is the sha256 of its file, as the network's CIDv1 raw rule makes it).
+pub fn accepted_models(config: &Config, models_dir: &Path) -> Vec<[u8; 32]> {
+    let Ok(store) = oarn_models::store::Store::open(models_dir) else {
+        return Vec::new();
+    };
+    let names = &config.compute.accepted_models;
+    store
+        .list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| names.is_empty() || names.contains(&m.name))
+        .filter_map(|m| parse_hash(m.digest.strip_prefix("sha256:")?))
+        .collect()
+}
+
+/// The swarm settings for `config`, with the bootstrap peers known so far.
+pub fn settings(config: &Config, models_dir: &Path, bootstrap: Vec<Bootstrap>) -> Settings {
+    Settings {
+        listen: listen_addrs(config),
+        bootstrap,
+        max_peers: config.network.max_peers,
+        max_per_ip: config.network.max_peers_per_ip,
+        padding: config.privacy.padding_enabled,
+        accept_models: accepted_models(config, models_dir),
+        ipfs_cache_bytes: config.storage.ipfs_cache_limit().unwrap_or(0),
+        ipfs_api: config.storage.ipfs_api_listen.clone(),
+        kubo_api: config.storage.ipfs_api.clone(),
+        gateways: config.storage.gateways.clone(),
+        mdns: config.network.mdns,
+        relay_service: config.network.relay_service,
+        relays: config.network.relays.clone(),
+        upload_limit: kib(config.network.max_upload_kib_s),
+        download_limit: kib(config.network.max_download_kib_s),
+        validators: Vec::new(),
+    }
+}
+
+/// KiB per second as bytes per second.
+fn kib(n: u64) -> u64 {
+    n.saturating_mul(1024)
+}
+
+/// The live limits of `network`, as the worker takes them.
+fn limits(network: &oarn_config::Network) -> Request {
+    Request::Limits {
+        max_peers: network.max_peers,
+        max_per_ip: network.max_peers_per_ip,
+        upload_limit: kib(network.max_upload_kib_s),
+        download_limit: kib(network.max_download_kib_s),
+    }
+}
+
+/// Validators of validator-routed mode: the configured ones, then those discovery found.
+pub fn validators(config: &Config, found: &Discovery) -> Vec<Bootstrap> {
+    let discovered = match found {
+        Discovery::Found(n) => n.validators.as_slice(),
+        _ => &[],
+    };
+    let mut out: Vec<Bootstrap> = Vec::new();
+    for m in config.network.validators.iter().chain(discovered) {
+        if !out.iter().any(|b| b.multiaddr == *m) {
+            out.push(Bootstrap {
+                peer_id: String::new(),
+                multiaddr: m.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Bootstrap peers from the configuration (manual discovery) or from what discovery found.
+pub fn bootstrap(config: &Config, found: &Discovery) -> Vec<Bootstrap> {
+    let mut out: Vec<Bootstrap> = Vec::new();
+    if config.network.discovery.discovery_method == DiscoveryMethod::Manual {
+        out.extend(config.network.discovery.bootstrap_peers.iter().map(|m| Bootstrap {
+            peer_id: String::new(),
+            multiaddr: m.clone(),
+        }));
+    }
+    if let Discovery::Found(n) = found {
+        out.extend(n.bootstrap.iter().map(|(peer_id, multiaddr)| Bootstrap {
+            peer_id: peer_id.clone(),
+            multiaddr: multiaddr.clone(),
+        }));
+    }
+    out
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn set(shared: &Shared, f: impl FnOnce(&mut View)) {
+    f(&mut shared.write().unwrap_or_else(|e| e.into_inner()));
+}
+
+fn apply(shared: &Shared, event: Event) {
+    set(shared, |v| match event {
+        Event::Progress(_) => {}
+        Event::Started { peer_id } => {
+            v.peer_id = Some(peer_id);
+            v.listen.clear();
+            v.connected.clear();
+            v.error = None;
+        }
+        Event::Listening(a) => v.listen.push(a),
+        Event::Api(a) => v.ipfs_api = Some(a),
+        Event::Connected(p) => {
+            v.connected.insert(p);
+        }
+        Event::Disconnected(p) => {
+            v.connected.remove(&p);
+        }
+        Event::Announcement {
+            from,
+            announcement,
+            routed,
+        } => {
+            tracing::info!(task = announcement.id, %from, routed, "task announced");
+            v.recent.push_back(Heard {
+                from,
+                announcement,
+                routed,
+                at: unix_now(),
+            });
+            while v.recent.len() > RECENT {
+                // Validators' tasks have priority: the others make room first.
+                let oldest = v.recent.iter().position(|h| !h.routed).unwrap_or(0);
+                v.recent.remove(oldest);
+            }
+        }
+        Event::Result {
+            from,
+            task_id,
+            result_hash,
+            cid,
+        } => {
+            tracing::info!(task = task_id, %from, %cid, "result notice");
+            v.results.push_back(Told {
+                from,
+                task_id,
+                result_hash,
+                cid,
+                at: unix_now(),
+            });
+            while v.results.len() > RECENT {
+                v.results.pop_front();
+            }
+        }
+        Event::Banned { peer_id, reason } => {
+            tracing::warn!(peer = %peer_id, "peer banned: {reason}");
+        }
+    });
+}
+
+/// Runs the swarm for as long as the node runs (the daemon aborts it at shutdown).
+pub async fn drive(
+    net: Handle<net::Protocol>,
+    config: Arc<RwLock<Config>>,
+    models_dir: std::path::PathBuf,
+    found: discovery::Shared,
+    shared: Shared,
+) {
+    loop {
+        while net.status().state != State::Running {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let config_now = config.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let found_now = found.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut known = bootstrap(&config_now, &found_now);
+        let mut kept = validators(&config_now, &found_now);
+        let settings = Settings {
+            validators: kept.clone(),
+            ..settings(&config_now, &models_dir, known.clone())
+        };
+        let (tx, mut events) = mpsc::channel(EVENT_BUFFER);
+        let run = net.call(Request::Run(settings), Some(tx));
+        tokio::pin!(run);
+        let mut rediscover = tokio::time::interval(REDISCOVER);
+        let mut applied = limits(&config_now.network);
+        let mut records = crate::records::Records::default();
+        let ended = loop {
+            tokio::select! {
+                ended = &mut run => break ended,
+                Some(event) = events.recv() => apply(&shared, event),
+                _ = rediscover.tick() => {
+                    let live = config.read().unwrap_or_else(|e| e.into_inner()).network.clone();
+                    let now = limits(&live);
+                    if now != applied {
+                        applied = now.clone();
+                        match net.call(now, None).await {
+                            Ok(_) => tracing::info!(
+                                max_peers = live.max_peers,
+                                max_per_ip = live.max_peers_per_ip,
+                                max_upload_kib_s = live.max_upload_kib_s,
+                                max_download_kib_s = live.max_download_kib_s,
+                                "connection and rate limits applied"
+                            ),
+                            Err(e) => tracing::warn!("cannot apply the new connection and rate limits: {e}"),
+                        }
+                    }
+                    let found_now = found.read().unwrap_or_else(|e| e.into_inner()).clone();
+                    let connected = !shared.read().unwrap_or_else(|e| e.into_inner()).connected.is_empty();
+                    records.tick(&net, &found_now, connected);
+                    let new: Vec<Bootstrap> =
+                        bootstrap(&config_now, &found_now).into_iter().filter(|b| !known.contains(b)).collect();
+                    if !new.is_empty() {
+                        known.extend(new.iter().cloned());
+                        if let Err(e) = net.call(Request::Dial(new), None).await {
+                            tracing::warn!("cannot dial the discovered bootstrap peers: {e}");
+                        }
+                    }
+                    let new: Vec<Bootstrap> =
+                        validators(&config_now, &found_now).into_iter().filter(|b| !kept.contains(b)).collect();
+                    if !new.is_empty() {
+                        kept.extend(new.iter().cloned());
+                        if let Err(e) = net.call(Request::Validators(new), None).await {
+                            tracing::warn!("cannot keep the discovered validators: {e}");
+                        }
+                    }
+                }
+            }
+        };
+        while let Ok(event) = events.try_recv() {
+            apply(&shared, event);
+        }
+        let why = match ended {
+            Ok(_) => "the swarm stopped".to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!("peer-to-peer swarm not running: {why}");
+        set(&shared, |v| {
+            v.error = Some(why);
+            v.connected.clear();
+            v.listen.clear();
+            v.ipfs_api = None;
+        });
+        tokio::time::sleep(RESTART_PAUSE).await;
+    }
+}
+
+/// An announcement as JSON, in the live format's field names.
+pub fn heard_json(h: &Heard) -> Value {
+    let a = &h.announcement;
+    json!({
+        "id": a.id,
+        "model_hash": hex(&a.model_hash),
+        "input_hash": hex(&a.input_hash),
+        "reward": a.reward,
+        "required_nodes": a.required_nodes,
+        "deadline": a.deadline,
+        "from": h.from,
+        "routed": h.routed,
+        "heard_at": h.at,
+    })
+}
+
+/// A result notice as JSON.
+pub fn told_json(t: &Told) -> Value {
+    json!({
+        "task_id": t.task_id,
+        "result_hash": hex(&t.result_hash),
+        "cid": t.cid,
+        "from": t.from,
+        "heard_at": t.at,
+    })
+}
+
+/// The `network` part of `oarn status`.
+pub fn to_json(view: &View) -> Value {
+    json!({
+        "connected": !view.connected.is_empty(),
+        "peer_id": view.peer_id,
+        "listen": view.listen,
+        "ipfs_api": view.ipfs_api,
+        "peers": view.connected.len(),
+        "announcements": view.recent.len(),
+        "error": view.error,
+    })
+}

@@ -1,0 +1,85 @@
+//! `oarn sandbox show | verify`.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use oarn_config::home::Home;
+use oarn_config::load;
+use oarn_protocol::WorkerKind;
+use oarn_sandbox::probe::Expect;
+use oarn_sandbox::profile;
+
+use super::args::SandboxCommand;
+
+fn kinds(worker: Option<&str>) -> anyhow::Result<Vec<WorkerKind>> {
+    match worker {
+        None => Ok(WorkerKind::ALL.to_vec()),
+        Some(w) => match WorkerKind::from_name(w) {
+            Some(k) => Ok(vec![k]),
+            None => bail!("unknown worker {w:?}; use infer, net or chain"),
+        },
+    }
+}
+
+pub fn run(home: &Home, command: SandboxCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        SandboxCommand::Show { worker } => {
+            let config = load::load_or_default(&home.config())?;
+            let dir = (!config.sandbox.profile_dir.as_os_str().is_empty())
+                .then(|| oarn_config::resolve_path(&config.sandbox.profile_dir, home.root()));
+            for kind in kinds(worker.as_deref())? {
+                let mut files = vec![(profile::file_name(kind), kind.binary().to_string())];
+                if kind == WorkerKind::Infer {
+                    let who = format!("{} with ollama.enabled", kind.binary());
+                    files.push((profile::OLLAMA_FILE.to_string(), who));
+                }
+                for (file, who) in files {
+                    let (text, origin) = profile::text(&file, dir.as_deref())?;
+                    profile::Profile::parse(&text, &origin)?;
+                    println!(
+                        "# effective profile of {who} ({origin}), sha256 {}",
+                        profile::hash(&text)
+                    );
+                    println!("{text}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SandboxCommand::Verify { worker, json } => {
+            let config = load::load_or_default(&home.config())?;
+            let kinds = kinds(worker.as_deref())?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let outcomes = runtime.block_on(oarn_supervise::probe::verify(&config, home, &kinds))?;
+            let failed = outcomes.iter().filter(|o| !o.ok).count();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&outcomes)?);
+            } else {
+                println!("{:<6} {:<44} {:<9} GOT", "WORKER", "OPERATION", "EXPECTED");
+                for o in &outcomes {
+                    let expected = match o.expected {
+                        Expect::Denied => "denied",
+                        Expect::Allowed => "allowed",
+                    };
+                    let mark = if o.ok { "" } else { "   <-- NOT AS EXPECTED" };
+                    println!("{:<6} {:<44} {:<9} {}{mark}", o.worker, o.probe, expected, o.got);
+                }
+                let denied = outcomes.iter().filter(|o| o.expected == Expect::Denied).count();
+                println!(
+                    "\n{} probes ({denied} forbidden operations, {} needed ones): {}",
+                    outcomes.len(),
+                    outcomes.len() - denied,
+                    if failed == 0 {
+                        "all as expected".to_string()
+                    } else {
+                        format!("{failed} NOT as expected")
+                    }
+                );
+            }
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! One worker for one command without a daemon (`oarn local inference`, `oarn model pull`):
+//! the same spawn, sandbox and protocol path the daemon uses, started and waited for here.
+
+use std::time::Duration;
+
+use oarn_protocol::WorkerKind;
+
+use super::{State, Supervisor, WorkerStatus};
+use oarn_config::Config;
+use oarn_config::home::Home;
+
+/// How long the worker has to start.
+const START: Duration = Duration::from_secs(15);
+
+/// Starts a supervisor running only `kind`; on failure, says why the worker did not start.
+pub async fn start(config: &Config, home: &Home, kind: WorkerKind) -> Result<Supervisor, String> {
+    let supervisor = Supervisor::start(config, home, &[kind]);
+    supervisor.settled(START).await;
+    let status = supervisor
+        .workers()
+        .statuses()
+        .into_iter()
+        .next()
+        .expect("started with one worker");
+    if status.state != State::Running {
+        let why = status.last_exit.unwrap_or_else(|| "no handshake".into());
+        supervisor.shutdown().await;
+        return Err(why);
+    }
+    Ok(supervisor)
+}
+
+/// Why a worker stopped during a request: its exit and its last stderr lines. Waits a moment
+/// so the supervisor has recorded the exit.
+pub async fn lost(status: impl Fn() -> WorkerStatus) -> String {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let s = status();
+    let tail: Vec<String> = s.stderr_tail.iter().rev().take(3).rev().cloned().collect();
+    format!(
+        "it stopped during the request: {}{}",
+        s.last_exit.unwrap_or_else(|| "no exit status".into()),
+        if tail.is_empty() {
+            String::new()
+        } else {
+            format!("; its last words: {}", tail.join(" | "))
+        }
+    )
+}
