@@ -3,10 +3,11 @@
 //!
 //! - [`store`]: content-addressed blobs and one manifest per model name, installed atomically.
 //! - [`catalog`]: the models `oarn model pull NAME` knows by name, with their size and sha256.
-//! - [`gguf`]: what the store reads from a GGUF file's header.
+//!
+//! Nothing here parses a model file: the inference worker reads their headers, in its
+//! sandbox, and the store records what it said.
 
 pub mod catalog;
-pub mod gguf;
 pub mod store;
 
-pub use store::{Manifest, Store, StoreError};
+pub use store::{Manifest, Staged, Store, StoreError};

@@ -1,16 +1,20 @@
 //! The model store under `storage.models_dir`: content-addressed blobs (`blobs/sha256-<hex>`)
-//! and one manifest per model name (`manifests/<name>.json`). A blob is copied to a temporary
-//! file, hashed and checked as GGUF before it is renamed into place, and manifests are
-//! written atomically, so a failed or interrupted import leaves nothing half-visible.
+//! and one manifest per model name (`manifests/<name>.json`).
+//!
+//! Installing is two steps. [`Store::stage`] copies a file into `staging/`, hashing it on the
+//! way: the bytes installed are exactly the bytes this side hashed, in a directory no worker
+//! may write (a network worker that wrote the source cannot change them afterwards). The
+//! caller has the inference worker read the staged file's header (model files are parsed only
+//! in that sandbox), then [`Store::install`] renames it into place under its digest and writes
+//! the manifest atomically, so a failed or interrupted install leaves nothing half-visible.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use oarn_protocol::infer::ModelInfo as Metadata;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-use crate::gguf::{self, GgufError, Metadata};
 
 /// One model the node has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,9 +50,6 @@ fn unix_now() -> u64 {
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The file is not a usable model.
-    #[error("{}: {source}", path.display())]
-    Model { path: PathBuf, source: GgufError },
     /// No model has that name.
     #[error("no model named {name:?}; `oarn model list` shows the installed ones")]
     NotFound { name: String },
@@ -87,7 +88,12 @@ pub struct Store {
 impl Store {
     /// Opens (and creates, mode 0700) the store at `root`.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
-        for dir in [root.to_path_buf(), root.join("blobs"), root.join("manifests")] {
+        for dir in [
+            root.to_path_buf(),
+            root.join("blobs"),
+            root.join("manifests"),
+            root.join("staging"),
+        ] {
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
@@ -110,76 +116,52 @@ impl Store {
         self.root.join("manifests").join(format!("{name}.json"))
     }
 
-    /// Copies the GGUF file at `path` into the store under `name` (default: from the file).
-    pub fn import(&self, path: &Path, name: Option<&str>, force: bool) -> Result<Manifest, StoreError> {
-        self.import_from(path, name, force, &path.display().to_string(), path)
-    }
-
-    /// [`Store::import`] of a file that came from `source` (a URL), whose default name comes
-    /// from `name_from` rather than from `path`.
-    pub fn import_from(
-        &self,
-        path: &Path,
-        name: Option<&str>,
-        force: bool,
-        source: &str,
-        name_from: &Path,
-    ) -> Result<Manifest, StoreError> {
-        let model_err = |source| StoreError::Model {
-            path: path.into(),
-            source,
-        };
-        let metadata = gguf::read(path).map_err(model_err)?;
-        let name = match name {
-            Some(n) => check_name(n)?,
-            None => default_name(name_from, &metadata),
-        };
+    /// Refuses early what [`Store::install`] would refuse: a bad name, or one taken without
+    /// `force`.
+    pub fn check_new(&self, name: &str, force: bool) -> Result<(), StoreError> {
+        let name = check_name(name)?;
         if !force && self.manifest_path(&name).exists() {
             return Err(StoreError::Exists { name });
         }
-        let tmp = self
+        Ok(())
+    }
+
+    /// Copies `from` into the staging directory, hashing it on the way.
+    pub fn stage(&self, from: &Path) -> Result<Staged, StoreError> {
+        let path = self
             .root
-            .join("blobs")
-            .join(format!(".partial-{:016x}", fastrand::u64(..)));
-        let result = self.copy_verified(path, &tmp);
-        let (digest, size) = match result {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
-        // What was stored must itself be a valid model (the source may have changed meanwhile).
-        let metadata_stored = gguf::read(&tmp).map_err(|source| {
-            let _ = std::fs::remove_file(&tmp);
-            StoreError::Model {
-                path: path.into(),
-                source,
-            }
-        })?;
-        if metadata_stored != metadata {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(StoreError::Model {
-                path: path.into(),
-                source: GgufError::Corrupt("the file changed while it was imported".into()),
-            });
-        }
+            .join("staging")
+            .join(format!("{:016x}.partial", fastrand::u64(..)));
+        let (sha256, size) = copy_hashed(from, &path)?;
+        Ok(Staged { path, sha256, size })
+    }
+
+    /// Installs `staged` under `name`, with the header the inference worker read from it;
+    /// `source` says where it came from.
+    pub fn install(
+        &self,
+        staged: Staged,
+        name: &str,
+        force: bool,
+        source: &str,
+        metadata: Metadata,
+    ) -> Result<Manifest, StoreError> {
+        self.check_new(name, force)?;
         let manifest = Manifest {
-            name: name.clone(),
+            name: name.to_string(),
             format: "gguf".into(),
-            size,
-            digest: format!("sha256:{digest}"),
+            size: staged.size,
+            digest: format!("sha256:{}", hex(&staged.sha256)),
             source: source.to_string(),
             added_at: unix_now(),
             last_used: 0,
             metadata,
         };
         let blob = self.blob(&manifest);
-        if blob.exists() {
-            let _ = std::fs::remove_file(&tmp);
-        } else {
-            std::fs::rename(&tmp, &blob).map_err(io("cannot store", &blob))?;
+        if !blob.exists() {
+            std::fs::rename(&staged.path, &blob).map_err(io("cannot store", &blob))?;
         }
+        drop(staged);
         self.write_manifest(&manifest)?;
         Ok(manifest)
     }
@@ -248,32 +230,6 @@ impl Store {
         Ok(evicted)
     }
 
-    /// Copies `from` to `to` (mode 0600, synced), returning the sha256 (hex) and size.
-    fn copy_verified(&self, from: &Path, to: &Path) -> Result<(String, u64), StoreError> {
-        let mut src = std::fs::File::open(from).map_err(io("cannot read", from))?;
-        let mut dst = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(to)
-            .map_err(io("cannot create", to))?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut size = 0u64;
-        loop {
-            let n = src.read(&mut buf).map_err(io("cannot read", from))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            dst.write_all(&buf[..n]).map_err(io("cannot write", to))?;
-            size += n as u64;
-        }
-        dst.sync_all().map_err(io("cannot write", to))?;
-        let digest = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        Ok((digest, size))
-    }
-
     /// Every installed model, sorted by name.
     pub fn list(&self) -> Result<Vec<Manifest>, StoreError> {
         let dir = self.root.join("manifests");
@@ -311,6 +267,73 @@ impl Store {
     }
 }
 
+/// A file in the store's staging directory, hashed as it was copied there; removed when
+/// dropped unless [`Store::install`] moved it into place.
+#[derive(Debug)]
+pub struct Staged {
+    path: PathBuf,
+    sha256: [u8; 32],
+    size: u64,
+}
+
+impl Staged {
+    /// Where it is (inside the model cache, so the inference worker can read it).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Its sha256, as this side computed it.
+    pub fn sha256(&self) -> [u8; 32] {
+        self.sha256
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Copies `from` to `to` (a new file, mode 0600, synced), returning its sha256 and size; a
+/// failed copy leaves nothing at `to`.
+fn copy_hashed(from: &Path, to: &Path) -> Result<([u8; 32], u64), StoreError> {
+    let copied = (|| {
+        let mut src = std::fs::File::open(from).map_err(io("cannot read", from))?;
+        let mut dst = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(to)
+            .map_err(io("cannot create", to))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = src.read(&mut buf).map_err(io("cannot read", from))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            dst.write_all(&buf[..n]).map_err(io("cannot write", to))?;
+            size += n as u64;
+        }
+        dst.sync_all().map_err(io("cannot write", to))?;
+        Ok((hasher.finalize().into(), size))
+    })();
+    if copied.is_err() {
+        let _ = std::fs::remove_file(to);
+    }
+    copied
+}
+
 fn read_manifest(path: &Path) -> Result<Manifest, StoreError> {
     let bytes = std::fs::read(path).map_err(io("cannot read", path))?;
     serde_json::from_slice(&bytes).map_err(|e| StoreError::Manifest {
@@ -334,8 +357,8 @@ pub fn check_name(name: &str) -> Result<String, StoreError> {
     }
 }
 
-/// A name from the file: its stem, lowercased, with other characters turned into '-'.
-fn default_name(path: &Path, _m: &Metadata) -> String {
+/// A name from a file name: its stem, lowercased, with other characters turned into '-'.
+pub fn default_name(path: &Path) -> String {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().to_lowercase())
@@ -364,22 +387,39 @@ fn default_name(path: &Path, _m: &Metadata) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gguf::tests::sample;
+
+    fn metadata() -> Metadata {
+        Metadata {
+            gguf_version: 3,
+            architecture: "llama".into(),
+            ..Metadata::default()
+        }
+    }
+
+    /// Stages `bytes` from a file called `file` and installs it under its default name or
+    /// `name`.
+    fn add(store: &Store, dir: &Path, file: &str, bytes: &[u8], name: Option<&str>) -> Result<Manifest, StoreError> {
+        let src = dir.join(file);
+        std::fs::write(&src, bytes).unwrap();
+        let name = name.map_or_else(|| default_name(&src), str::to_string);
+        store.check_new(&name, false)?;
+        let staged = store.stage(&src)?;
+        assert_eq!(staged.sha256(), <[u8; 32]>::from(Sha256::digest(bytes)));
+        store.install(staged, &name, false, &src.display().to_string(), metadata())
+    }
 
     #[test]
-    fn import_list_get_remove() {
+    fn install_list_get_remove() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("models")).unwrap();
-        let src = dir.path().join("Tiny-Model.F32.gguf");
-        std::fs::write(&src, sample()).unwrap();
-        let m = store.import(&src, None, false).unwrap();
+        let m = add(&store, dir.path(), "Tiny-Model.F32.gguf", b"weights", None).unwrap();
         assert_eq!(m.name, "tiny-model.f32");
-        assert_eq!(std::fs::read(store.blob(&m)).unwrap(), sample());
+        assert_eq!(std::fs::read(store.blob(&m)).unwrap(), b"weights");
         assert!(matches!(
-            store.import(&src, None, false),
+            add(&store, dir.path(), "Tiny-Model.F32.gguf", b"weights", None),
             Err(StoreError::Exists { .. })
         ));
-        let twin = store.import(&src, Some("twin"), false).unwrap();
+        let twin = add(&store, dir.path(), "t.gguf", b"weights", Some("twin")).unwrap();
         assert_eq!(twin.digest, m.digest, "same content, same blob");
         assert_eq!(store.list().unwrap().len(), 2);
         assert!(!store.remove("twin").unwrap(), "the blob is still used");
@@ -388,17 +428,28 @@ mod tests {
         assert!(!store.blob(&m).exists());
         assert!(matches!(store.get("tiny-model.f32"), Err(StoreError::NotFound { .. })));
         assert!(matches!(
-            store.import(&src, Some("../etc"), false),
+            add(&store, dir.path(), "x.gguf", b"w", Some("../etc")),
             Err(StoreError::BadName { .. })
         ));
+        assert_eq!(
+            std::fs::read_dir(store.root().join("staging")).unwrap().count(),
+            0,
+            "nothing is left staged"
+        );
     }
 
-    /// A sample model whose context length (and so its bytes and digest) is `ctx`.
-    fn sample_with_context(ctx: u32) -> Vec<u8> {
-        let mut b = sample();
-        let at = b.windows(4).position(|w| w == 2048u32.to_le_bytes()).unwrap();
-        b[at..at + 4].copy_from_slice(&ctx.to_le_bytes());
-        b
+    #[test]
+    fn a_staged_file_not_installed_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("models")).unwrap();
+        let src = dir.path().join("m.gguf");
+        std::fs::write(&src, b"w").unwrap();
+        let staged = store.stage(&src).unwrap();
+        assert!(staged.path().starts_with(store.root()));
+        drop(staged);
+        assert!(store.stage(&dir.path().join("missing")).is_err());
+        assert_eq!(std::fs::read_dir(store.root().join("staging")).unwrap().count(), 0);
+        assert_eq!(std::fs::read_dir(store.root().join("blobs")).unwrap().count(), 0);
     }
 
     #[test]
@@ -407,9 +458,8 @@ mod tests {
         let store = Store::open(&dir.path().join("models")).unwrap();
         let mut models = Vec::new();
         for (i, name) in ["old", "used", "new"].iter().enumerate() {
-            let src = dir.path().join(format!("{name}.gguf"));
-            std::fs::write(&src, sample_with_context(1000 + i as u32)).unwrap();
-            let mut m = store.import(&src, None, false).unwrap();
+            let bytes = format!("weights of {i}");
+            let mut m = add(&store, dir.path(), &format!("{name}.gguf"), bytes.as_bytes(), None).unwrap();
             // Installed a second apart, oldest first.
             m.added_at = 1_000 + i as u64;
             store.write_manifest(&m).unwrap();
@@ -438,23 +488,5 @@ mod tests {
             ["new"]
         );
         assert!(store.evict(0, "new").unwrap().is_empty());
-    }
-
-    #[test]
-    fn refused_files_leave_the_store_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("models")).unwrap();
-        let full = sample();
-        for (name, bytes) in [("cut.gguf", &full[..full.len() - 10]), ("text.gguf", &b"hello"[..])] {
-            let src = dir.path().join(name);
-            std::fs::write(&src, bytes).unwrap();
-            assert!(matches!(store.import(&src, None, false), Err(StoreError::Model { .. })));
-        }
-        assert!(store.list().unwrap().is_empty());
-        assert_eq!(
-            std::fs::read_dir(store.root().join("blobs")).unwrap().count(),
-            0,
-            "no partial blob left"
-        );
     }
 }

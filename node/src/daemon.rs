@@ -2,18 +2,18 @@
 //! the local API, tells systemd when it is ready, and runs until SIGTERM, SIGINT or
 //! `oarn stop`. SIGHUP and `oarn config reload` re-read the configuration.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oarn_protocol::WorkerKind;
 use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
-use crate::api::methods::{Control, Node};
 use crate::api::server;
 use crate::logging::{self, LevelHandle};
 use crate::pidfile::{PidFile, PidFileError};
+use crate::state::{Control, Node};
 use oarn_config::home::{Home, HomeError};
 use oarn_config::live::{self, Change};
 use oarn_config::{self as config, ConfigError, Loaded, Mode};
@@ -39,19 +39,20 @@ pub enum DaemonError {
     Io(#[from] std::io::Error),
 }
 
-/// Runs the daemon in the foreground until it is stopped.
-pub fn run(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
+/// Runs the daemon in the foreground until it is stopped. When `ready` is given (by
+/// `oarn start --detach`), a line is written to it once the node is up, and it is closed.
+pub fn run(home: Home, loaded: Loaded, ready: Option<std::fs::File>) -> Result<(), DaemonError> {
     home.check_socket_path()?;
     let pid = PidFile::acquire(&home.pid_file())?;
     // One thread: workers are spawned from the main thread, so their PR_SET_PDEATHSIG (which
     // follows the spawning thread) fires exactly when the daemon dies.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let result = runtime.block_on(serve(home, loaded));
+    let result = runtime.block_on(serve(home, loaded, ready));
     drop(pid);
     result
 }
 
-async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
+async fn serve(home: Home, loaded: Loaded, mut ready: Option<std::fs::File>) -> Result<(), DaemonError> {
     let level = logging::init(&home.log_file(), &loaded.config.node.log_level)?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -87,8 +88,8 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
     };
     let supervisor = Supervisor::start(&loaded.config, &home, kinds);
     let (control_tx, mut control) = mpsc::channel(8);
-    let running = Arc::new(RwLock::new(loaded.config.clone()));
-    let discovery = crate::discovery::Shared::default();
+    let running = Arc::new(watch::channel(loaded.config.clone()).0);
+    let discovery = crate::discovery::shared();
     let p2p = crate::p2p::Shared::default();
     let node = Arc::new(Node {
         home: home.clone(),
@@ -118,9 +119,9 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
     let swarm = supervisor.workers().net.clone().map(|net| {
         tokio::spawn(crate::p2p::drive(
             net,
-            running.clone(),
+            running.subscribe(),
             oarn_config::resolve_path(&loaded.config.storage.models_dir, home.root()),
-            discovery.clone(),
+            discovery.subscribe(),
             p2p.clone(),
         ))
     });
@@ -128,6 +129,10 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
         let summary = summary(&supervisor);
         tracing::info!("ready: {summary}");
         notify(&[NotifyState::Ready, NotifyState::Status(&summary)]);
+        if let Some(mut r) = ready.take() {
+            use std::io::Write;
+            let _ = writeln!(r, "{summary}");
+        }
     }
 
     let watchdog = sd_notify::watchdog_enabled();
@@ -171,7 +176,7 @@ async fn serve(home: Home, loaded: Loaded) -> Result<(), DaemonError> {
 /// Re-reads the configuration and applies its live keys.
 struct Reloader<'a> {
     path: std::path::PathBuf,
-    running: Arc<RwLock<config::Config>>,
+    running: Arc<watch::Sender<config::Config>>,
     level: LevelHandle,
     supervisor: &'a Supervisor,
 }
@@ -192,9 +197,12 @@ impl Reloader<'_> {
                 return Err(e);
             }
         };
-        let mut running = self.running.write().unwrap_or_else(|e| e.into_inner());
-        let change = live::diff(&running, &new);
-        live::apply(&mut running, &new);
+        let change = live::diff(&self.running.borrow(), &new);
+        self.running.send_if_modified(|running| {
+            live::apply(running, &new);
+            !change.applied.is_empty()
+        });
+        let running = self.running.borrow();
         self.level.set(&running.node.log_level);
         self.supervisor.update(&running);
         if !change.applied.is_empty() {

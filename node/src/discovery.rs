@@ -1,15 +1,16 @@
 //! The network as the chain worker last discovered it (registry, contracts, RPC providers,
 //! bootstrap peers), refreshed in the background and shown by `oarn status`. A failure is kept
-//! as its message and retried with backoff; it never stops the node.
+//! as its message and retried with backoff; it never stops the node. Whoever needs it (the
+//! swarm's driver) is told of each change through a watch channel, not by looking.
 
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use oarn_protocol::chain::{self, Discover, Network, Reply};
-use serde_json::{Value, json};
-
+use oarn_api::Address;
+use oarn_api::node::{Bootstrap, ChainState, Discovery, Network as NetworkView};
 use oarn_config::{Config, DiscoveryMethod};
+use oarn_protocol::chain::{self, Discover, Network};
 use oarn_supervise::Handle;
+use tokio::sync::watch;
 
 /// Longest wait for one discovery.
 const WAIT: Duration = Duration::from_secs(60);
@@ -30,22 +31,20 @@ pub enum State {
     Failed(String),
 }
 
-/// Shared between the refresher and the API.
-pub type Shared = Arc<RwLock<State>>;
+/// Written by the refresher, watched by the swarm's driver, read by the API.
+pub type Shared = std::sync::Arc<watch::Sender<State>>;
 
-fn address(s: &str) -> Option<[u8; 20]> {
-    let hex = s.strip_prefix("0x")?;
-    let mut out = [0u8; 20];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    (hex.len() == 40).then_some(out)
+/// A new shared state, pending.
+pub fn shared() -> Shared {
+    std::sync::Arc::new(watch::channel(State::Pending).0)
 }
 
-/// The discovery request for `config`.
+/// The discovery request for `config`: the one place the chain worker's discovery settings
+/// are built from the configuration.
 pub fn request(config: &Config) -> Discover {
     let d = &config.network.discovery;
     let manual = d.discovery_method == DiscoveryMethod::Manual;
+    let address = |s: &str| s.parse::<Address>().ok().map(|a| a.0);
     Discover {
         chain_id: config.blockchain.chain_id,
         manual,
@@ -65,16 +64,15 @@ pub fn request(config: &Config) -> Discover {
 pub async fn refresh(chain: Handle<chain::Protocol>, request: Discover, shared: Shared) {
     let mut retry = RETRY;
     loop {
-        let outcome = tokio::time::timeout(WAIT, chain.call(chain::Request::Discover(request.clone()), None)).await;
+        let outcome = tokio::time::timeout(WAIT, chain.call(request.clone())).await;
         let state = match outcome {
-            Ok(Ok(Reply::Network(n))) => State::Found(n),
-            Ok(Ok(other)) => State::Failed(format!("unexpected answer {other:?}")),
+            Ok(Ok(n)) => State::Found(n),
             Ok(Err(e)) => State::Failed(e.to_string()),
             Err(_) => State::Failed(format!("no answer within {}s", WAIT.as_secs())),
         };
         let wait = match &state {
             State::Found(n) => {
-                tracing::info!(registry = %crate::p2p::hex(&n.registry), endpoint = %n.endpoint, head = n.head,
+                tracing::info!(registry = %oarn_protocol::hex::encode(&n.registry), endpoint = %n.endpoint, head = n.head,
                     "network discovered: {} RPC providers, {} bootstrap peers", n.rpc_providers.len(), n.bootstrap.len());
                 retry = RETRY;
                 REFRESH
@@ -87,29 +85,49 @@ pub async fn refresh(chain: Handle<chain::Protocol>, request: Discover, shared: 
             }
             State::Pending => REFRESH,
         };
-        *shared.write().unwrap_or_else(|e| e.into_inner()) = state;
+        shared.send_replace(state);
         tokio::time::sleep(wait).await;
     }
 }
 
 /// The `chain` part of `oarn status`.
-pub fn to_json(state: &State) -> Value {
+pub fn state(state: &State) -> ChainState {
     match state {
-        State::Pending => json!({ "connected": false, "discovery": "pending" }),
-        State::Failed(e) => json!({ "connected": false, "discovery": "failed", "error": e }),
-        State::Found(n) => json!({
-            "connected": true,
-            "discovery": "ok",
-            "registry": crate::p2p::hex(&n.registry),
-            "task_registry_v2": crate::p2p::hex(&n.task_registry_v2),
-            "token_reward": crate::p2p::hex(&n.token_reward),
-            "gov_token": crate::p2p::hex(&n.gov_token),
-            "validator_registry": crate::p2p::hex(&n.validator_registry),
-            "endpoint": n.endpoint,
-            "head": n.head,
-            "rpc_providers": n.rpc_providers,
-            "bootstrap": n.bootstrap.iter().map(|(p, a)| json!({"peer_id": p, "multiaddr": a})).collect::<Vec<_>>(),
-            "validators": n.validators,
-        }),
+        State::Pending => ChainState {
+            connected: false,
+            discovery: Discovery::Pending,
+            error: None,
+            network: None,
+        },
+        State::Failed(e) => ChainState {
+            connected: false,
+            discovery: Discovery::Failed,
+            error: Some(e.clone()),
+            network: None,
+        },
+        State::Found(n) => ChainState {
+            connected: true,
+            discovery: Discovery::Ok,
+            error: None,
+            network: Some(NetworkView {
+                registry: Address(n.registry),
+                task_registry_v2: Address(n.task_registry_v2),
+                token_reward: Address(n.token_reward),
+                gov_token: Address(n.gov_token),
+                validator_registry: Address(n.validator_registry),
+                endpoint: n.endpoint.clone(),
+                head: n.head,
+                rpc_providers: n.rpc_providers.clone(),
+                bootstrap: n
+                    .bootstrap
+                    .iter()
+                    .map(|(p, a)| Bootstrap {
+                        peer_id: p.clone(),
+                        multiaddr: a.clone(),
+                    })
+                    .collect(),
+                validators: n.validators.clone(),
+            }),
+        },
     }
 }

@@ -6,8 +6,9 @@
 //! - [`daemon`]: start-up, signals, reload, shutdown.
 //! - [`api`]: the local API's methods and server.
 //! - [`discovery`], [`p2p`], [`records`]: the drivers of the chain and network workers.
-//! - [`local`], [`generate`]: generations, through the node or a worker of one's own.
-//! - [`pull`], [`wheel`]: installing models from the network.
+//! - [`state`]: the running node's state, shared by the API and the drivers.
+//! - [`local`]: generations, through the node or a worker of one's own.
+//! - [`install`], [`pull`]: installing model files, from disk or from the network.
 //! - [`wallet`]: key operations in the chain worker, and the files they keep.
 //! - [`pidfile`], [`logging`], [`logs`]: the daemon's pid file and log, and reading it back.
 //! - [`hardware`]: what this machine offers for inference.
@@ -15,8 +16,8 @@
 pub mod api;
 pub mod daemon;
 pub mod discovery;
-pub mod generate;
 pub mod hardware;
+pub mod install;
 pub mod local;
 pub mod logging;
 pub mod logs;
@@ -24,5 +25,5 @@ pub mod p2p;
 pub mod pidfile;
 pub mod pull;
 pub mod records;
+pub mod state;
 pub mod wallet;
-pub mod wheel;

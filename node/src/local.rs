@@ -1,15 +1,19 @@
-//! `oarn local inference` without a daemon: starts a supervisor with only the inference worker
-//! (the same spawn, sandbox and protocol path the daemon uses), runs one generation, streams
-//! its text, and stops the worker.
+//! Generations on this machine: the model a request runs on, the request as the inference
+//! worker takes it, and what it hands back, checked (its text hashed again here). Without a
+//! daemon (`oarn local inference`), [`infer`] starts a supervisor with only the inference
+//! worker: the same spawn, sandbox and protocol path the daemon uses.
 
-use oarn_protocol::WorkerKind;
-use oarn_protocol::infer::{Event, Generate, Generated, Reply, Request};
-use tokio::sync::{mpsc, oneshot};
+use std::future::Future;
 
+use oarn_api::infer as api;
 use oarn_config::home::Home;
 use oarn_config::{Config, resolve_path};
 use oarn_models::{Manifest, Store, StoreError};
+use oarn_protocol::WorkerKind;
+use oarn_protocol::infer::{self, Event, Message, Role};
 use oarn_supervise::{CallError, alone};
+use sha3::{Digest, Keccak256};
+use tokio::sync::mpsc;
 
 /// Why a local generation failed.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +38,9 @@ pub enum LocalError {
     /// The worker refused or failed the request.
     #[error(transparent)]
     Call(#[from] CallError),
+    /// What the worker handed back does not hold together.
+    #[error("the inference worker's answer is inconsistent: {0}; its result was not used")]
+    Inconsistent(String),
 }
 
 /// Picks the model: the one named, else the only one installed.
@@ -89,15 +96,77 @@ pub fn store(config: &Config, home: &Home) -> Result<Store, StoreError> {
     Store::open(&resolve_path(&config.storage.models_dir, home.root()))
 }
 
-/// Runs `request` on a freshly started inference worker, calling `on_text` as text arrives;
+/// The worker's request for the API's `p`, on `model` (a blob's path or an Ollama name);
+/// `threads` is used when the request leaves it at 0.
+pub fn request(p: &api::Generate, model: &str, threads: u32) -> infer::Generate {
+    infer::Generate {
+        system: p.system.clone(),
+        chat: p.chat,
+        temperature_milli: p.temperature_milli,
+        top_k: p.top_k,
+        top_p_milli: p.top_p_milli,
+        seed: p.seed,
+        stop: p.stop.clone(),
+        threads: if p.threads == 0 { threads } else { p.threads },
+        deadline_ms: p.deadline_ms,
+        history: p
+            .messages
+            .iter()
+            .map(|m| Message {
+                role: match m.role {
+                    api::Role::System => Role::System,
+                    api::Role::User => Role::User,
+                    api::Role::Assistant => Role::Assistant,
+                },
+                content: m.content.clone(),
+            })
+            .collect(),
+        ..infer::Generate::new(model, p.prompt.clone(), p.max_tokens)
+    }
+}
+
+/// The worker's answer as the API gives it, once its text's keccak256 has been computed here
+/// and found equal to the one the worker gave (a result's hash rests on this side's).
+pub fn checked(done: infer::Generated, model: &str) -> Result<api::Generated, LocalError> {
+    let ours: [u8; 32] = Keccak256::digest(done.text.as_bytes()).into();
+    if ours != done.text_keccak {
+        return Err(LocalError::Inconsistent(format!(
+            "the text hashes to {}, not to the {} it came with",
+            oarn_protocol::hex::encode(&ours),
+            oarn_protocol::hex::encode(&done.text_keccak)
+        )));
+    }
+    Ok(api::Generated {
+        model: model.to_string(),
+        text: done.text,
+        text_keccak: oarn_api::Hash32(ours),
+        stop: match done.stop {
+            infer::Stop::EndOfText => api::Stop::EndOfText,
+            infer::Stop::MaxTokens => api::Stop::MaxTokens,
+            infer::Stop::Cancelled => api::Stop::Cancelled,
+            infer::Stop::StopString => api::Stop::StopString,
+        },
+        prompt_tokens: done.prompt_tokens,
+        generated_tokens: done.generated_tokens,
+        load_us: done.load_us,
+        prompt_us: done.prompt_us,
+        generate_us: done.generate_us,
+        first_token_us: done.first_token_us,
+        fingerprint: done.fingerprint,
+    })
+}
+
+/// Runs `p` on a freshly started inference worker, calling `on_text` as text arrives;
 /// `cancel` stops the generation (its answer, with what was generated, is still returned).
 pub async fn infer(
     config: &Config,
     home: &Home,
-    request: Generate,
+    p: &api::Generate,
     mut on_text: impl FnMut(&str),
-    cancel: oneshot::Receiver<()>,
-) -> Result<Generated, LocalError> {
+    cancel: impl Future<Output = ()>,
+) -> Result<api::Generated, LocalError> {
+    let chosen = resolve(config, home, p.model.as_deref())?;
+    let request = request(p, &chosen.model, config.compute.threads);
     // ollama.serve without a running node: run `ollama serve` for this generation only.
     let daemon = crate::pidfile::running(&home.pid_file()).is_some();
     let ollama = match (config.ollama.enabled && config.ollama.serve, daemon) {
@@ -116,7 +185,7 @@ pub async fn infer(
             .clone()
             .expect("started with the infer worker");
         let (tx, mut rx) = mpsc::channel(1024);
-        let call = handle.call_cancellable(Request::Generate(request), Some(tx), cancel);
+        let call = handle.stream_cancellable(request, Some(tx), cancel);
         tokio::pin!(call);
         let reply = loop {
             tokio::select! {
@@ -127,13 +196,9 @@ pub async fn infer(
         while let Ok(Event::Token(text)) = rx.try_recv() {
             on_text(&text);
         }
-        let reply = match reply {
-            Err(CallError::Lost(_)) => return Err(LocalError::Worker(alone::lost(|| handle.status()).await)),
-            other => other?,
-        };
         match reply {
-            Reply::Generated(g) => Ok(g),
-            other => Err(LocalError::Worker(format!("unexpected reply {other:?}"))),
+            Err(CallError::Lost(_)) => Err(LocalError::Worker(alone::lost(&handle).await)),
+            other => checked(other?, &chosen.name),
         }
     }
     .await;

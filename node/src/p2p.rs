@@ -10,21 +10,21 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use oarn_protocol::net::{self, Announcement, Bootstrap, Event, Request, Settings};
-use serde_json::{Value, json};
-use tokio::sync::mpsc;
-
-use crate::discovery::{self, State as Discovery};
+use oarn_api::Hash32;
+use oarn_api::node::NetworkState;
 use oarn_config::{Config, DiscoveryMethod};
-use oarn_supervise::{Handle, State};
+use oarn_protocol::net::{self, Announcement, Bootstrap, Event, Settings};
+use oarn_supervise::Handle;
+use tokio::sync::{mpsc, watch};
+
+use crate::discovery::State as Discovery;
 
 /// Announcements kept for `oarn net tasks`, newest last.
 pub const RECENT: usize = 256;
 /// Events buffered between the worker and this task.
 const EVENT_BUFFER: usize = 1024;
-/// How often discovery is checked for new bootstrap peers.
-const REDISCOVER: Duration = Duration::from_secs(5);
-/// Pause before starting the swarm again after it ended.
+/// Pause before starting the swarm again after it ended, so a swarm that cannot start (its
+/// port taken) is not restarted in a tight loop.
 const RESTART_PAUSE: Duration = Duration::from_secs(1);
 
 /// An announcement as heard.
@@ -67,38 +67,6 @@ pub struct View {
 /// Shared between the driver and the API.
 pub type Shared = Arc<RwLock<View>>;
 
-/// `0x` and lower-case hex digits.
-pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::from("0x");
-    for b in bytes {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
-
-/// N bytes from 2N hex digits, with or without `0x`.
-fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    let digits = s.strip_prefix("0x").unwrap_or(s);
-    if digits.len() != 2 * N {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(digits.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
-/// 32 bytes from 64 hex digits, with or without `0x`.
-pub fn parse_hash(s: &str) -> Option<[u8; 32]> {
-    parse_hex(s)
-}
-
-/// An account (20 bytes) from `0x` and 40 hex digits.
-pub fn parse_address(s: &str) -> Option<[u8; 20]> {
-    s.starts_with("0x").then(|| parse_hex(s)).flatten()
-}
-
 /// The listen multiaddrs for `config`: TCP always, QUIC when enabled, on one address.
 pub fn listen_addrs(config: &Config) -> Vec<String> {
     let n = &config.network;
@@ -125,7 +93,7 @@ pub fn accepted_models(config: &Config, models_dir: &Path) -> Vec<[u8; 32]> {
         .unwrap_or_default()
         .into_iter()
         .filter(|m| names.is_empty() || names.contains(&m.name))
-        .filter_map(|m| parse_hash(m.digest.strip_prefix("sha256:")?))
+        .filter_map(|m| oarn_protocol::hex::decode(m.digest.strip_prefix("sha256:")?))
         .collect()
 }
 
@@ -157,8 +125,8 @@ fn kib(n: u64) -> u64 {
 }
 
 /// The live limits of `network`, as the worker takes them.
-fn limits(network: &oarn_config::Network) -> Request {
-    Request::Limits {
+fn limits(network: &oarn_config::Network) -> net::Limits {
+    net::Limits {
         max_peers: network.max_peers,
         max_per_ip: network.max_peers_per_ip,
         upload_limit: kib(network.max_upload_kib_s),
@@ -269,20 +237,23 @@ fn apply(shared: &Shared, event: Event) {
     });
 }
 
-/// Runs the swarm for as long as the node runs (the daemon aborts it at shutdown).
+/// Runs the swarm for as long as the node runs (the daemon aborts it at shutdown): starts it
+/// whenever the worker (re)starts, applies live limits when the configuration changes, and
+/// hands the swarm what discovery finds when it finds it.
 pub async fn drive(
     net: Handle<net::Protocol>,
-    config: Arc<RwLock<Config>>,
+    mut config: watch::Receiver<Config>,
     models_dir: std::path::PathBuf,
-    found: discovery::Shared,
+    mut found: watch::Receiver<Discovery>,
     shared: Shared,
 ) {
+    let mut records = crate::records::Records::default();
     loop {
-        while net.status().state != State::Running {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        if !net.running().await {
+            return;
         }
-        let config_now = config.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let found_now = found.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let config_now = config.borrow_and_update().clone();
+        let found_now = found.borrow_and_update().clone();
         let mut known = bootstrap(&config_now, &found_now);
         let mut kept = validators(&config_now, &found_now);
         let settings = Settings {
@@ -290,22 +261,28 @@ pub async fn drive(
             ..settings(&config_now, &models_dir, known.clone())
         };
         let (tx, mut events) = mpsc::channel(EVENT_BUFFER);
-        let run = net.call(Request::Run(settings), Some(tx));
+        let run = net.stream(net::Run(settings), tx);
         tokio::pin!(run);
-        let mut rediscover = tokio::time::interval(REDISCOVER);
         let mut applied = limits(&config_now.network);
-        let mut records = crate::records::Records::default();
+        // The DHT's bootstrap record is read again now and then while discovery has nothing.
+        let mut lookups = tokio::time::interval(crate::records::LOOKUP_EVERY);
         let ended = loop {
             tokio::select! {
                 ended = &mut run => break ended,
-                Some(event) = events.recv() => apply(&shared, event),
-                _ = rediscover.tick() => {
-                    let live = config.read().unwrap_or_else(|e| e.into_inner()).network.clone();
+                Some(event) = events.recv() => {
+                    let first_peer = matches!(event, Event::Connected(_));
+                    apply(&shared, event);
+                    if first_peer {
+                        records.tick(&net, &found.borrow(), true);
+                    }
+                }
+                Ok(()) = config.changed() => {
+                    let live = config.borrow_and_update().network.clone();
                     let now = limits(&live);
                     if now != applied {
-                        applied = now.clone();
-                        match net.call(now, None).await {
-                            Ok(_) => tracing::info!(
+                        applied = now;
+                        match net.call(now).await {
+                            Ok(()) => tracing::info!(
                                 max_peers = live.max_peers,
                                 max_per_ip = live.max_peers_per_ip,
                                 max_upload_kib_s = live.max_upload_kib_s,
@@ -315,14 +292,16 @@ pub async fn drive(
                             Err(e) => tracing::warn!("cannot apply the new connection and rate limits: {e}"),
                         }
                     }
-                    let found_now = found.read().unwrap_or_else(|e| e.into_inner()).clone();
+                }
+                Ok(()) = found.changed() => {
+                    let found_now = found.borrow_and_update().clone();
                     let connected = !shared.read().unwrap_or_else(|e| e.into_inner()).connected.is_empty();
                     records.tick(&net, &found_now, connected);
                     let new: Vec<Bootstrap> =
                         bootstrap(&config_now, &found_now).into_iter().filter(|b| !known.contains(b)).collect();
                     if !new.is_empty() {
                         known.extend(new.iter().cloned());
-                        if let Err(e) = net.call(Request::Dial(new), None).await {
+                        if let Err(e) = net.call(net::Dial(new)).await {
                             tracing::warn!("cannot dial the discovered bootstrap peers: {e}");
                         }
                     }
@@ -330,10 +309,14 @@ pub async fn drive(
                         validators(&config_now, &found_now).into_iter().filter(|b| !kept.contains(b)).collect();
                     if !new.is_empty() {
                         kept.extend(new.iter().cloned());
-                        if let Err(e) = net.call(Request::Validators(new), None).await {
+                        if let Err(e) = net.call(net::Validators(new)).await {
                             tracing::warn!("cannot keep the discovered validators: {e}");
                         }
                     }
+                }
+                _ = lookups.tick() => {
+                    let connected = !shared.read().unwrap_or_else(|e| e.into_inner()).connected.is_empty();
+                    records.tick(&net, &found.borrow(), connected);
                 }
             }
         };
@@ -341,7 +324,7 @@ pub async fn drive(
             apply(&shared, event);
         }
         let why = match ended {
-            Ok(_) => "the swarm stopped".to_string(),
+            Ok(()) => "the swarm stopped".to_string(),
             Err(e) => e.to_string(),
         };
         tracing::warn!("peer-to-peer swarm not running: {why}");
@@ -355,42 +338,31 @@ pub async fn drive(
     }
 }
 
-/// An announcement as JSON, in the live format's field names.
-pub fn heard_json(h: &Heard) -> Value {
+/// An announcement as the API shows it, in the live format's field names.
+pub fn heard(h: &Heard) -> oarn_api::net::Heard {
     let a = &h.announcement;
-    json!({
-        "id": a.id,
-        "model_hash": hex(&a.model_hash),
-        "input_hash": hex(&a.input_hash),
-        "reward": a.reward,
-        "required_nodes": a.required_nodes,
-        "deadline": a.deadline,
-        "from": h.from,
-        "routed": h.routed,
-        "heard_at": h.at,
-    })
-}
-
-/// A result notice as JSON.
-pub fn told_json(t: &Told) -> Value {
-    json!({
-        "task_id": t.task_id,
-        "result_hash": hex(&t.result_hash),
-        "cid": t.cid,
-        "from": t.from,
-        "heard_at": t.at,
-    })
+    oarn_api::net::Heard {
+        id: a.id,
+        model_hash: Hash32(a.model_hash),
+        input_hash: Hash32(a.input_hash),
+        reward: a.reward,
+        required_nodes: a.required_nodes,
+        deadline: a.deadline,
+        from: h.from.clone(),
+        routed: h.routed,
+        heard_at: h.at,
+    }
 }
 
 /// The `network` part of `oarn status`.
-pub fn to_json(view: &View) -> Value {
-    json!({
-        "connected": !view.connected.is_empty(),
-        "peer_id": view.peer_id,
-        "listen": view.listen,
-        "ipfs_api": view.ipfs_api,
-        "peers": view.connected.len(),
-        "announcements": view.recent.len(),
-        "error": view.error,
-    })
+pub fn state(view: &View) -> NetworkState {
+    NetworkState {
+        connected: !view.connected.is_empty(),
+        peer_id: view.peer_id.clone(),
+        listen: view.listen.clone(),
+        ipfs_api: view.ipfs_api.clone(),
+        peers: view.connected.len() as u64,
+        announcements: view.recent.len() as u64,
+        error: view.error.clone(),
+    }
 }

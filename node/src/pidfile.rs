@@ -85,6 +85,20 @@ pub fn running(path: &Path) -> Option<u32> {
     }
 }
 
+/// Waits, at most `limit`, until no daemon holds the lock at `path`; true when none does.
+/// The wait is the kernel's: a shared `flock` granted the moment the daemon's lock goes.
+pub fn wait_released(path: &Path, limit: std::time::Duration) -> bool {
+    let Ok(file) = std::fs::File::open(path) else {
+        return true;
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    // A wait that times out leaves this thread blocked until the daemon exits or we do.
+    std::thread::spawn(move || {
+        let _ = tx.send(Flock::lock(file, FlockArg::LockShared).is_ok());
+    });
+    rx.recv_timeout(limit).unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,7 +115,12 @@ mod tests {
             Err(PidFileError::Running { pid }) => assert_eq!(pid, std::process::id()),
             other => panic!("{other:?}"),
         }
+        assert!(
+            !wait_released(&path, std::time::Duration::from_millis(50)),
+            "still held"
+        );
         drop(held);
         assert!(!path.exists());
+        assert!(wait_released(&path, std::time::Duration::from_secs(1)));
     }
 }

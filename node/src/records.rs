@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use oarn_protocol::net::{self, Bootstrap, Reply, Request};
+use oarn_protocol::net::{self, Advertise, Bootstrap, FindBootstrap};
 
 use crate::discovery::State as Discovery;
 use oarn_supervise::Handle;
 
 /// Least time between two reads of `/oarn/bootstrap`.
-const LOOKUP_EVERY: Duration = Duration::from_secs(60);
+pub const LOOKUP_EVERY: Duration = Duration::from_secs(60);
 
 /// Bootstrap peers and RPC endpoints, as the registry lists them.
 type Listed = (Vec<Bootstrap>, Vec<String>);
@@ -36,7 +36,8 @@ impl Records {
         if self.busy.load(Ordering::Acquire) {
             return;
         }
-        let request = match found {
+        let (net, busy, advertised) = (net.clone(), self.busy.clone(), self.advertised.clone());
+        match found {
             Discovery::Found(n) => {
                 let now: Listed = (
                     n.bootstrap
@@ -52,39 +53,38 @@ impl Records {
                 if done.as_ref() == Some(&now) || (now.0.is_empty() && now.1.is_empty()) {
                     return;
                 }
-                Request::Advertise {
-                    bootstrap: now.0,
-                    rpc_providers: now.1,
-                }
+                drop(done);
+                busy.store(true, Ordering::Release);
+                tokio::spawn(async move {
+                    let request = Advertise {
+                        bootstrap: now.0.clone(),
+                        rpc_providers: now.1.clone(),
+                    };
+                    match net.call(request).await {
+                        Ok(()) => {
+                            tracing::info!("DHT records /oarn/bootstrap and /oarn/rpc/providers written");
+                            *advertised.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+                        }
+                        Err(e) => tracing::warn!("DHT records: {e}"),
+                    }
+                    busy.store(false, Ordering::Release);
+                });
             }
             _ if connected && self.looked_up.is_none_or(|t| t.elapsed() >= LOOKUP_EVERY) => {
                 self.looked_up = Some(Instant::now());
-                Request::FindBootstrap
+                busy.store(true, Ordering::Release);
+                tokio::spawn(async move {
+                    match net.call(FindBootstrap).await {
+                        Ok(peers) if !peers.is_empty() => {
+                            tracing::info!("{} bootstrap peers from the DHT (/oarn/bootstrap)", peers.len());
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!("DHT records: {e}"),
+                    }
+                    busy.store(false, Ordering::Release);
+                });
             }
-            _ => return,
-        };
-        let (net, busy, advertised) = (net.clone(), self.busy.clone(), self.advertised.clone());
-        busy.store(true, Ordering::Release);
-        tokio::spawn(async move {
-            let written = match &request {
-                Request::Advertise {
-                    bootstrap,
-                    rpc_providers,
-                } => Some((bootstrap.clone(), rpc_providers.clone())),
-                _ => None,
-            };
-            match net.call(request, None).await {
-                Ok(Reply::Bootstrap(peers)) if !peers.is_empty() => {
-                    tracing::info!("{} bootstrap peers from the DHT (/oarn/bootstrap)", peers.len());
-                }
-                Ok(Reply::Done) => {
-                    tracing::info!("DHT records /oarn/bootstrap and /oarn/rpc/providers written");
-                    *advertised.lock().unwrap_or_else(|e| e.into_inner()) = written;
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!("DHT records: {e}"),
-            }
-            busy.store(false, Ordering::Release);
-        });
+            _ => {}
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! `oarn`: the OARN node client. A thin front end: parses the command line, runs the command
-//! from the `oarn` library, and maps errors to exit codes.
+//! over the node's library crates, renders the result, and maps errors to exit statuses.
 
 mod cli;
 
@@ -9,10 +9,10 @@ fn main() -> ExitCode {
     // Worker frames (up to 16 MiB) are decoded without a fresh mmap each.
     oarn_protocol::alloc::tune();
     match cli::main_exec() {
-        Ok(code) => code,
+        Ok(exit) => exit.into(),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(cli::exit_code(&e))
+            cli::exit_of(&e).into()
         }
     }
 }

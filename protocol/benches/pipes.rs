@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use oarn_protocol::channel;
-use oarn_protocol::envelope::{Down, ErrorReply, Info, Protocol, RequestId, Up};
+use oarn_protocol::envelope::{Call, Down, ErrorReply, Info, Protocol, RequestId, Up};
 use oarn_protocol::frame::{self, DEFAULT_MAX_FRAME, FrameError};
 use oarn_protocol::handshake::{Hello, Role, WorkerKind};
 use oarn_protocol::pipe;
@@ -34,13 +34,8 @@ impl Protocol for Bulk {
     type Request = Vec<u8>;
     type Reply = u64;
     type Event = u8;
+    type GetInfo = NoInfo;
 
-    fn info_request() -> Vec<u8> {
-        Vec::new()
-    }
-    fn info_reply(_: &u64) -> Option<&Info> {
-        None
-    }
     fn encode_down(msg: &Down<Vec<u8>>, max: u32, out: &mut Vec<u8>) -> Result<(), FrameError> {
         frame::encode_into(msg, max, out)
     }
@@ -52,6 +47,24 @@ impl Protocol for Bulk {
     }
     fn decode_up(payload: &[u8]) -> Result<Up<u64, u8>, FrameError> {
         frame::decode(payload)
+    }
+}
+
+/// Bulk answers no `Info`: the bench never asks.
+#[derive(Default)]
+struct NoInfo;
+
+impl Call for NoInfo {
+    type Protocol = Bulk;
+    type Reply = Info;
+    fn request(self) -> Vec<u8> {
+        Vec::new()
+    }
+    fn accepts(_: &u64) -> bool {
+        false
+    }
+    fn reply(_: u64) -> Option<Info> {
+        None
     }
 }
 

@@ -7,11 +7,18 @@ use crate::envelope::{Down, Info, Progress, Up};
 /// Supervisor → chain worker.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub enum Request {
-    /// What the worker can do and how busy it is.
-    Info,
-    /// Find the network from the node's configuration (ENS → OARNRegistry, or manual).
+    GetInfo(GetInfo),
     Discover(Discover),
 }
+
+crate::calls! {
+    GetInfo => Info(Info),
+    Discover => Network(Network),
+}
+
+/// What the worker can do and how busy it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct GetInfo;
 
 /// chain worker → supervisor, final answers.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
@@ -20,7 +27,8 @@ pub enum Reply {
     Network(Network),
 }
 
-/// Where discovery starts, from the node's configuration.
+/// Find the network from the node's configuration (ENS → OARNRegistry, or manual): where
+/// discovery starts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub struct Discover {
     /// Chain the registry lives on.

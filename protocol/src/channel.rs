@@ -119,7 +119,7 @@ mod tests {
         let mut r = Reader::new(b, 1 << 20);
         let msg = infer::ToWorker::Request {
             id: 42,
-            body: infer::Request::Info,
+            body: infer::Request::GetInfo(infer::GetInfo),
         };
         let sent = msg.clone();
         let task = tokio::spawn(async move { w.send(&sent).await.unwrap() });

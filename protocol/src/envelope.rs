@@ -117,11 +117,8 @@ pub trait Protocol: Send + Sync + 'static {
     type Request: Send + Sync + std::fmt::Debug + 'static;
     type Reply: Send + Sync + std::fmt::Debug + 'static;
     type Event: Send + Sync + std::fmt::Debug + 'static;
-
     /// The request every worker answers with its [`Info`].
-    fn info_request() -> Self::Request;
-    /// The [`Info`] inside a reply to [`Protocol::info_request`].
-    fn info_reply(reply: &Self::Reply) -> Option<&Info>;
+    type GetInfo: Call<Protocol = Self, Reply = Info> + Default;
 
     /// Encodes a supervisor → worker frame into `out`.
     fn encode_down(msg: &Down<Self::Request>, max: u32, out: &mut Vec<u8>) -> Result<(), FrameError>;
@@ -133,8 +130,60 @@ pub trait Protocol: Send + Sync + 'static {
     fn decode_up(payload: &[u8]) -> Result<Up<Self::Reply, Self::Event>, FrameError>;
 }
 
-/// Implements [`Protocol`] for the `Protocol` marker of a worker module whose `Request` has an
-/// `Info` variant, whose `Reply` has `Info(Info)`, and which defines `ToWorker`/`FromWorker`.
+/// One request of a worker's protocol, which names the type of its reply: callers get that
+/// type back, never the whole reply enum, and the supervisor refuses (and kills) a worker that
+/// answers a request with a reply of another kind.
+pub trait Call: Send + 'static {
+    /// The worker it is sent to.
+    type Protocol: Protocol;
+    /// What the worker answers.
+    type Reply: Send + 'static;
+    /// The request as it travels.
+    fn request(self) -> <Self::Protocol as Protocol>::Request;
+    /// True when `reply` is the kind of answer this request takes.
+    fn accepts(reply: &<Self::Protocol as Protocol>::Reply) -> bool;
+    /// The answer out of a reply [`Call::accepts`].
+    fn reply(reply: <Self::Protocol as Protocol>::Reply) -> Option<Self::Reply>;
+}
+
+/// Pairs each request of a worker module with its reply: `Name => Variant(Type)` says that
+/// `Request::Name(Name)` is answered by `Reply::Variant(Type)`, and implements [`Call`] for
+/// `Name`. The module must define `Request`, `Reply` and `Protocol`.
+#[macro_export]
+macro_rules! calls {
+    ($($request:ident => $variant:ident($reply:ty)),* $(,)?) => {
+        $(
+            impl $crate::envelope::Call for $request {
+                type Protocol = Protocol;
+                type Reply = $reply;
+
+                fn request(self) -> Request {
+                    Request::$request(self)
+                }
+
+                fn accepts(reply: &Reply) -> bool {
+                    matches!(reply, Reply::$variant(_))
+                }
+
+                fn reply(reply: Reply) -> Option<$reply> {
+                    match reply {
+                        Reply::$variant(v) => Some(v),
+                        _ => None,
+                    }
+                }
+            }
+
+            impl From<$request> for Request {
+                fn from(r: $request) -> Self {
+                    Request::$request(r)
+                }
+            }
+        )*
+    };
+}
+
+/// Implements [`Protocol`] for the `Protocol` marker of a worker module that defines `Request`,
+/// `Reply`, `Event`, `ToWorker`, `FromWorker` and the request `GetInfo`.
 #[macro_export]
 macro_rules! worker_protocol {
     ($kind:expr) => {
@@ -147,19 +196,7 @@ macro_rules! worker_protocol {
             type Request = Request;
             type Reply = Reply;
             type Event = Event;
-
-            fn info_request() -> Request {
-                Request::Info
-            }
-
-            fn info_reply(reply: &Reply) -> Option<&$crate::envelope::Info> {
-                #[allow(irrefutable_let_patterns)]
-                if let Reply::Info(info) = reply {
-                    Some(info)
-                } else {
-                    None
-                }
-            }
+            type GetInfo = GetInfo;
 
             fn encode_down(msg: &ToWorker, max: u32, out: &mut Vec<u8>) -> Result<(), $crate::FrameError> {
                 $crate::frame::encode_into(msg, max, out)

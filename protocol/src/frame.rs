@@ -248,7 +248,7 @@ mod tests {
         let mut w = Writer::new(&mut sink, 8);
         let big = ToInfer::Request {
             id: 1,
-            body: infer::Request::Info,
+            body: infer::Request::GetInfo(infer::GetInfo),
         };
         assert!(
             w.send(&ToInfer::Ping { nonce: 1 }).is_err(),

@@ -1,5 +1,7 @@
 //! Messages of the inference worker (`oarn-worker-infer`).
 
+#[cfg(feature = "serde")]
+use serde::{Deserialize, Serialize};
 use wincode::{SchemaRead, SchemaWrite};
 
 use crate::envelope::{Down, Info, Progress, Up};
@@ -7,18 +9,86 @@ use crate::envelope::{Down, Info, Progress, Up};
 /// Supervisor → infer worker.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub enum Request {
-    /// What the worker can do and how busy it is.
-    Info,
-    /// Generate text from a prompt; tokens stream back as [`Event::Token`].
+    GetInfo(GetInfo),
     Generate(Generate),
-    /// Unload one model (by the path or name it was loaded with), or every model with `None`.
-    Unload(Option<String>),
-    /// The models loaded now, most recently used first.
-    Loaded,
+    Unload(Unload),
+    ListLoaded(ListLoaded),
+    Inspect(Inspect),
+}
+
+crate::calls! {
+    GetInfo => Info(Info),
+    Generate => Generated(Generated),
+    Unload => Unloaded(Vec<String>),
+    ListLoaded => Loaded(Vec<Loaded>),
+    Inspect => Inspected(ModelInfo),
+}
+
+/// What the worker can do and how busy it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct GetInfo;
+
+/// Unload one model (by the path or name it was loaded with), or every model with `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Unload {
+    pub model: Option<String>,
+}
+
+/// The models loaded now, most recently used first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct ListLoaded;
+
+/// Read the header of the model file at `path` (inside the model cache the worker may read)
+/// and check it: a model file is untrusted input, so it is parsed here and nowhere else.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Inspect {
+    pub path: String,
+}
+
+/// What a model file's header says, as the worker read and checked it. Every string came from
+/// the file: it is clean of control characters, and still only the file's claim.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct ModelInfo {
+    pub gguf_version: u32,
+    pub architecture: String,
+    pub name: Option<String>,
+    pub context_length: Option<u64>,
+    /// llama.cpp's `general.file_type` as a name, e.g. `Q4_1`.
+    pub quantization: Option<String>,
+    pub parameters: u64,
+    pub tensors: u64,
+    pub chat_template: bool,
+    /// Transformer blocks (`{arch}.block_count`), for the KV cache estimate.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub layers: Option<u64>,
+    /// Embedding width (`{arch}.embedding_length`).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub embedding: Option<u64>,
+    /// Attention heads (`{arch}.attention.head_count`).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub heads: Option<u64>,
+    /// Key/value heads (`{arch}.attention.head_count_kv`; the heads when absent).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub kv_heads: Option<u64>,
+}
+
+impl ModelInfo {
+    /// Bytes of llama.cpp's KV cache (f16 keys and values) for a context of `ctx` tokens, when
+    /// the file says enough to tell.
+    pub fn kv_cache_bytes(&self, ctx: u64) -> Option<u64> {
+        let (layers, embedding, heads) = (self.layers?, self.embedding?, self.heads?);
+        let kv_heads = self.kv_heads.unwrap_or(heads);
+        let head_dim = embedding.checked_div(heads)?;
+        [2, layers, ctx, kv_heads, head_dim, 2]
+            .iter()
+            .try_fold(1u64, |acc, n| acc.checked_mul(*n))
+    }
 }
 
 /// Who said a message of a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, SchemaWrite, SchemaRead)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize), serde(rename_all = "lowercase"))]
 pub enum Role {
     System,
     User,
@@ -38,6 +108,7 @@ impl Role {
 
 /// One earlier message of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct Message {
     pub role: Role,
     pub content: String,
@@ -47,7 +118,8 @@ pub struct Message {
 /// smaller).
 pub const DEFAULT_CONTEXT: u32 = 2048;
 
-/// A generation request.
+/// Generate text from a prompt; the text streams back as [`Event::Token`]s, and comes whole in
+/// [`Generated::text`].
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub struct Generate {
     /// The GGUF file, inside the model cache the worker's profile lets it read.
@@ -103,6 +175,7 @@ impl Generate {
 
 /// How a generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, SchemaWrite, SchemaRead)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub enum Stop {
     /// The model produced its end-of-generation token.
     EndOfText,
@@ -114,9 +187,20 @@ pub enum Stop {
     StopString,
 }
 
+/// Longest text one generation may return, in bytes: a generation that reaches it ends with
+/// an error rather than a text cut short.
+pub const MAX_TEXT: usize = 4 << 20;
+
 /// What a finished generation reports.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct Generated {
+    /// The whole generated text, exactly as generated (at most [`MAX_TEXT`] bytes): what a
+    /// task's result is. The streamed [`Event::Token`]s are this text in pieces.
+    pub text: String,
+    /// keccak256 of `text`'s bytes, as the worker computed it (the node checks it).
+    #[cfg_attr(feature = "serde", serde(with = "crate::hex::bytes"))]
+    pub text_keccak: [u8; 32],
     pub stop: Stop,
     pub prompt_tokens: u32,
     pub generated_tokens: u32,
@@ -140,10 +224,12 @@ pub enum Reply {
     /// What [`Request::Unload`] unloaded.
     Unloaded(Vec<String>),
     Loaded(Vec<Loaded>),
+    Inspected(ModelInfo),
 }
 
 /// A model held in memory by the worker.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct Loaded {
     pub model: String,
     /// Bytes it counts against the memory budget.

@@ -19,20 +19,34 @@
 //! - [`infer`], [`net`], [`chain`]: the typed requests, replies and events of each worker.
 //! - [`sandbox`]: a worker's own report of the sandbox layers it entered.
 //! - [`serve`]: the blocking request loop a worker runs after its handshake.
+//! - [`exit`]: every worker's exit statuses.
 //! - [`pipe`]: pipe buffer tuning for the spawning side.
+//! - [`hex`]: hashes and addresses as `0x…` text; [`text`]: outside text made terminal-safe.
+//!
+//! # Typed calls
+//! Each request of a worker is a type that names the type of its reply ([`envelope::Call`]),
+//! so a caller gets that type back and a worker that answers with another kind of reply is a
+//! protocol violation, caught where the reply arrives.
+//!
+//! # Feature `serde`
+//! The types the local API and the model store carry on (generations, model headers,
+//! announcements) also derive serde's traits, hashes as `0x…` hex.
 
 pub mod alloc;
 pub mod chain;
 #[cfg(feature = "tokio")]
 pub mod channel;
 pub mod envelope;
+pub mod exit;
 pub mod frame;
 pub mod handshake;
+pub mod hex;
 pub mod infer;
 pub mod net;
 pub mod pipe;
 pub mod sandbox;
 pub mod serve;
+pub mod text;
 
 pub use envelope::{Down, ErrorKind, ErrorReply, RequestId, Up};
 pub use frame::{DEFAULT_MAX_FRAME, FrameError};

@@ -13,75 +13,212 @@ use crate::envelope::{Down, Info, Progress, Up};
 /// Supervisor → net worker.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub enum Request {
-    /// What the worker can do and how busy it is.
-    Info,
-    /// Start the swarm and stream its [`Event`]s until the worker ends; one per worker.
-    Run(Settings),
-    /// Dial these peers and add them to the DHT routing table.
-    Dial(Vec<Bootstrap>),
-    /// Publish a task announcement on `oarn/tasks/v1`.
-    Announce(Announcement),
-    /// Pass on only announcements for these model hashes (empty: every model).
-    Accept(Vec<[u8; 32]>),
-    /// Write the network's DHT records (`/oarn/bootstrap`, `/oarn/rpc/providers`) from what
-    /// the registry lists, for nodes that cannot reach the chain.
-    Advertise {
-        bootstrap: Vec<Bootstrap>,
-        rpc_providers: Vec<String>,
-    },
-    /// Read `/oarn/bootstrap` from the DHT and dial the peers it names.
-    FindBootstrap,
-    /// Keep these validators connected too (validator-routed mode; found by discovery after
-    /// the swarm started).
-    Validators(Vec<Bootstrap>),
-    /// New connection and rate limits (they are live settings); rates in bytes per second,
-    /// 0 for no limit.
-    Limits {
-        max_peers: u32,
-        max_per_ip: u32,
-        upload_limit: u64,
-        download_limit: u64,
-    },
-    /// Our peer id, listen addresses, peers and counters.
-    Status,
-    /// Store a record in the DHT under `key`.
-    PutRecord { key: String, value: Vec<u8> },
-    /// Find a record in the DHT.
-    GetRecord { key: String },
-    /// Store a file of the staging directory (one raw block, or a UnixFS DAG) and pin it.
-    Add { file: String },
-    /// Pin (`pin`) or unpin a root whose DAG is in the store.
-    Pin { cid: String, pin: bool },
-    /// The pinned roots.
-    Pins,
-    /// Remove unpinned blocks, oldest first, until the store holds at most `limit` bytes
-    /// (0: every unpinned block); blocks stored in the last minutes are spared.
-    Collect { limit: u64 },
-    /// Fetch a file (CID or 0x hash; one raw block or a UnixFS DAG) from this node's store or
-    /// its peers over Bitswap, into a file of the staging directory; [`Event::Progress`]
-    /// streams while it runs.
-    Fetch {
-        cid: String,
-        file: String,
-        timeout_secs: u32,
-    },
-    /// Download a file over HTTP(S) into the download staging directory, resuming a partial
-    /// download of the same name; [`Event::Progress`] streams while it runs.
+    GetInfo(GetInfo),
+    Run(Run),
+    Dial(Dial),
+    Announce(Announce),
+    Accept(Accept),
+    Advertise(Advertise),
+    FindBootstrap(FindBootstrap),
+    Validators(Validators),
+    Limits(Limits),
+    GetStatus(GetStatus),
+    PutRecord(PutRecord),
+    GetRecord(GetRecord),
+    Add(Add),
+    Pin(Pin),
+    ListPins(ListPins),
+    Collect(Collect),
+    Fetch(Fetch),
     Download(Download),
-    /// Claim negotiation (`/oarn/claim/1.0.0`): record that `record` (an account) claimed
-    /// `task_id`, when given, tell connected peers, and ask them which accounts they know to
-    /// have claimed it.
-    Claims { task_id: u64, record: Option<[u8; 20]> },
-    /// The fast path for results (`/oarn/result/1.0.0`): tell the connected validators that
-    /// `task_id`'s result, `result_hash` on chain, is on IPFS at `cid`.
-    Result {
-        task_id: u64,
-        result_hash: [u8; 32],
-        cid: String,
-    },
+    Claims(Claims),
+    Notify(Notify),
 }
 
-/// A download into `{home}/downloads`.
+crate::calls! {
+    GetInfo => Info(Info),
+    Run => Stopped(()),
+    Dial => Done(()),
+    Announce => Published(u32),
+    Accept => Done(()),
+    Advertise => Done(()),
+    FindBootstrap => Bootstrap(Vec<Bootstrap>),
+    Validators => Done(()),
+    Limits => Done(()),
+    GetStatus => Status(Status),
+    PutRecord => Done(()),
+    GetRecord => Record(Option<Vec<u8>>),
+    Add => Added(Added),
+    Pin => Done(()),
+    ListPins => Pins(Vec<String>),
+    Collect => Collected(Collected),
+    Fetch => Fetched(Fetched),
+    Download => Downloaded(Downloaded),
+    Claims => Claimers(Claimers),
+    Notify => Delivered(Delivered),
+}
+
+/// What the worker can do and how busy it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct GetInfo;
+
+/// Start the swarm and stream its [`Event`]s until the worker ends; one per worker. Answered
+/// with [`Reply::Stopped`] when the swarm stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Run(pub Settings);
+
+/// Dial these peers and add them to the DHT routing table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Dial(pub Vec<Bootstrap>);
+
+/// Publish a task announcement on `oarn/tasks/v1`; answered with the peers it reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Announce(pub Announcement);
+
+/// Pass on only announcements for these model hashes (empty: every model).
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Accept(pub Vec<[u8; 32]>);
+
+/// Write the network's DHT records (`/oarn/bootstrap`, `/oarn/rpc/providers`) from what the
+/// registry lists, for nodes that cannot reach the chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Advertise {
+    pub bootstrap: Vec<Bootstrap>,
+    pub rpc_providers: Vec<String>,
+}
+
+/// Read `/oarn/bootstrap` from the DHT and dial the peers it names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct FindBootstrap;
+
+/// Keep these validators connected too (validator-routed mode; found by discovery after the
+/// swarm started).
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Validators(pub Vec<Bootstrap>);
+
+/// New connection and rate limits (they are live settings); rates in bytes per second, 0 for
+/// no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Limits {
+    pub max_peers: u32,
+    pub max_per_ip: u32,
+    pub upload_limit: u64,
+    pub download_limit: u64,
+}
+
+/// Our peer id, listen addresses, peers and counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct GetStatus;
+
+/// Store a record in the DHT under `key`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct PutRecord {
+    pub key: String,
+    pub value: Vec<u8>,
+}
+
+/// Find a record in the DHT.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct GetRecord {
+    pub key: String,
+}
+
+/// Store a file of the staging directory (one raw block, or a UnixFS DAG) and pin it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Add {
+    pub file: String,
+}
+
+/// Pin (`pin`) or unpin a root whose DAG is in the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Pin {
+    pub cid: String,
+    pub pin: bool,
+}
+
+/// The pinned roots.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct ListPins;
+
+/// Remove unpinned blocks, oldest first, until the store holds at most `limit` bytes (0: every
+/// unpinned block); blocks stored in the last minutes are spared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Collect {
+    pub limit: u64,
+}
+
+/// Fetch a file (CID or 0x hash; one raw block or a UnixFS DAG) from this node's store or its
+/// peers over Bitswap, into a file of the staging directory; [`Event::Progress`] streams while
+/// it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Fetch {
+    pub cid: String,
+    pub file: String,
+    pub timeout_secs: u32,
+}
+
+/// Claim negotiation (`/oarn/claim/1.0.0`): record that `record` (an account) claimed
+/// `task_id`, when given, tell connected peers, and ask them which accounts they know to have
+/// claimed it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Claims {
+    pub task_id: u64,
+    pub record: Option<[u8; 20]>,
+}
+
+/// The fast path for results (`/oarn/result/1.0.0`): tell the connected validators that
+/// `task_id`'s result, `result_hash` on chain, is on IPFS at `cid`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Notify {
+    pub task_id: u64,
+    pub result_hash: [u8; 32],
+    pub cid: String,
+}
+
+/// A file stored: its CIDv1 (raw for one block, whose digest is the network's `bytes32`;
+/// dag-pb for a UnixFS DAG) and its sha256.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Added {
+    pub cid: String,
+    pub hash: [u8; 32],
+}
+
+/// A collection: blocks and bytes removed, bytes kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Collected {
+    pub blocks: u64,
+    pub bytes: u64,
+    pub kept: u64,
+}
+
+/// A file fetched into the staging file: its CID, sha256 and size.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Fetched {
+    pub cid: String,
+    pub hash: [u8; 32],
+    pub size: u64,
+}
+
+/// The accounts known to have claimed a task (ours and the peers'), and how many peers were
+/// asked and answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Claimers {
+    pub claimers: Vec<[u8; 20]>,
+    pub asked: u32,
+    pub answered: u32,
+}
+
+/// A result notice went to this many connected validators, and this many acknowledged it; the
+/// claim-to-result time when this node's claim of the task was recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Delivered {
+    pub validators: u32,
+    pub acknowledged: u32,
+    pub claim_to_result_ms: Option<u64>,
+}
+
+/// Download a file over HTTP(S) into `{home}/downloads`, resuming a partial download of the
+/// same name; [`Event::Progress`] streams while it runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub struct Download {
     /// `http://` or `https://`.
@@ -92,6 +229,10 @@ pub struct Download {
     pub sha256: Option<[u8; 32]>,
     /// Largest size accepted.
     pub max_bytes: u64,
+    /// The download is a zip archive (a wheel): take this member out of it into `file`
+    /// (deflate or stored, at most `max_bytes`) and report the member's size and sha256; the
+    /// archive itself is removed. `sha256` is then the archive's.
+    pub extract: Option<String>,
 }
 
 /// A finished download.
@@ -99,6 +240,8 @@ pub struct Download {
 pub struct Downloaded {
     /// File name inside the staging directory.
     pub file: String,
+    /// Size and sha256 of that file (the extracted member, for [`Download::extract`]): the
+    /// worker's claim, which the installing side checks by hashing the file itself.
     pub size: u64,
     pub sha256: [u8; 32],
     /// Bytes already there from an earlier, interrupted download (0: from the start).
@@ -253,56 +396,27 @@ pub struct Status {
 pub enum Reply {
     Info(Info),
     /// The swarm stopped (the worker is shutting down).
-    Stopped,
+    Stopped(()),
     /// Done; nothing to report.
-    Done,
+    Done(()),
     /// A publication reached this many peers.
-    Published {
-        peers: u32,
-    },
+    Published(u32),
     Status(Status),
     /// A DHT record, or `None` when no peer had one.
     Record(Option<Vec<u8>>),
     Downloaded(Downloaded),
-    /// A file stored: its CIDv1 (raw for one block, whose digest is the network's `bytes32`;
-    /// dag-pb for a UnixFS DAG) and its sha256.
-    Added {
-        cid: String,
-        hash: [u8; 32],
-    },
+    Added(Added),
     /// The pinned roots.
     Pins(Vec<String>),
-    /// A collection: blocks and bytes removed, bytes kept.
-    Collected {
-        blocks: u64,
-        bytes: u64,
-        kept: u64,
-    },
-    /// A file fetched into the staging file: its CID, sha256 and size.
-    Fetched {
-        cid: String,
-        hash: [u8; 32],
-        size: u64,
-    },
-    /// The accounts known to have claimed a task (ours and the peers'), and how many peers
-    /// were asked and answered.
-    Claims {
-        claimers: Vec<[u8; 20]>,
-        asked: u32,
-        answered: u32,
-    },
+    Collected(Collected),
+    Fetched(Fetched),
+    Claimers(Claimers),
     /// The peers a `/oarn/bootstrap` record named (checked; dialled).
     Bootstrap(Vec<Bootstrap>),
-    /// A result notice went to this many connected validators, and this many acknowledged
-    /// it; the claim-to-result time when this node's claim of the task was recorded.
-    Delivered {
-        validators: u32,
-        acknowledged: u32,
-        claim_to_result_ms: Option<u64>,
-    },
+    Delivered(Delivered),
 }
 
-/// net worker → supervisor, streamed while [`Request::Run`] or [`Request::Download`] lasts.
+/// net worker → supervisor, streamed while [`Run`], [`Fetch`] or [`Download`] lasts.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub enum Event {
     /// Bytes downloaded so far, of the total when known.

@@ -6,9 +6,13 @@
 //! stopped mid-request; requests themselves run one at a time on the calling thread. A request
 //! that lives as long as the worker (the network worker's event stream) is handed to another
 //! thread with [`Context::defer`], so the loop goes on answering the next requests.
+//!
+//! Each request in progress has its own cancellation flag, set by the reader thread the moment
+//! the supervisor's `Cancel` for that id arrives, however many requests run at once.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use crate::envelope::{Down, ErrorReply, Protocol, RequestId, Up};
@@ -35,7 +39,7 @@ type SendUp<P> = dyn Fn(&Up<<P as Protocol>::Reply, <P as Protocol>::Event>) -> 
 pub struct Responder<P: Protocol> {
     id: RequestId,
     send: Option<Arc<SendUp<P>>>,
-    cancelled: Arc<AtomicU64>,
+    cancel: Cancel,
 }
 
 impl<P: Protocol> std::fmt::Debug for Responder<P> {
@@ -52,7 +56,7 @@ impl<P: Protocol> Responder<P> {
 
     /// True once the supervisor cancelled the request.
     pub fn cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Relaxed) == self.id
+        self.cancel.is_set()
     }
 
     /// Streams an event for the request.
@@ -65,6 +69,7 @@ impl<P: Protocol> Responder<P> {
 
     /// Sends the request's reply; nothing more may be sent for it.
     pub fn finish(mut self, body: Result<P::Reply, ErrorReply>) -> Result<(), FrameError> {
+        self.cancel.done();
         match self.send.take() {
             Some(send) => send(&Up::Reply { id: self.id, body }),
             None => Err(FrameError::Closed),
@@ -74,6 +79,7 @@ impl<P: Protocol> Responder<P> {
 
 impl<P: Protocol> Drop for Responder<P> {
     fn drop(&mut self) {
+        self.cancel.done();
         if let Some(send) = self.send.take() {
             let body = Err(ErrorReply::new(
                 crate::envelope::ErrorKind::Internal,
@@ -110,12 +116,55 @@ pub enum Ended {
     Closed,
 }
 
-/// No request is cancelled (ids start at 1).
-const NONE_CANCELLED: u64 = 0;
+/// The requests in progress and their cancellation flags. A request is registered when it
+/// arrives and forgotten when it is answered, so the table holds at most what the supervisor
+/// has in flight (it bounds that); a `Cancel` for an id not in it (already answered) is a
+/// no-op.
+#[derive(Default)]
+struct Flags(Mutex<HashMap<RequestId, Arc<AtomicBool>>>);
+
+impl Flags {
+    fn register(self: &Arc<Self>, id: RequestId) -> Cancel {
+        let flag = Arc::new(AtomicBool::new(false));
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, flag.clone());
+        Cancel {
+            id,
+            flag,
+            flags: self.clone(),
+        }
+    }
+
+    fn cancel(&self, id: RequestId) {
+        if let Some(flag) = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One request's cancellation flag.
+struct Cancel {
+    id: RequestId,
+    flag: Arc<AtomicBool>,
+    flags: Arc<Flags>,
+}
+
+impl Cancel {
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+
+    /// The request is answered: its id leaves the table.
+    fn done(&self) {
+        self.flags.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+    }
+}
 
 /// What the reader thread hands to the request loop.
 enum Inbound<R> {
-    Request(RequestId, R),
+    Request(RequestId, R, Cancel),
     Shutdown,
     Failed(FrameError),
 }
@@ -131,8 +180,8 @@ fn send<P: Protocol, W: Write>(w: &SharedWriter<W>, msg: &Up<P::Reply, P::Event>
 struct Cx<'a, P: Protocol, W: Write> {
     id: RequestId,
     writer: &'a SharedWriter<W>,
-    cancelled: &'a Arc<AtomicU64>,
-    deferred: bool,
+    /// Taken by [`Context::defer`]; otherwise done when the reply is sent.
+    cancel: Option<Cancel>,
     _p: std::marker::PhantomData<P>,
 }
 
@@ -141,15 +190,19 @@ impl<P: Protocol, W: Write + Send + 'static> Context<P> for Cx<'_, P, W> {
         send::<P, W>(self.writer, &Up::Event { id: self.id, body })
     }
     fn cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Relaxed) == self.id
+        self.cancel.as_ref().is_some_and(Cancel::is_set)
     }
     fn defer(&mut self) -> Responder<P> {
-        self.deferred = true;
         let writer = self.writer.clone();
+        let cancel = match self.cancel.take() {
+            Some(c) => c,
+            // Deferred twice: the second responder's request is the same; it shares nothing.
+            None => Arc::new(Flags::default()).register(self.id),
+        };
         Responder {
             id: self.id,
             send: Some(Arc::new(move |msg| send::<P, W>(&writer, msg))),
-            cancelled: self.cancelled.clone(),
+            cancel,
         }
     }
 }
@@ -182,10 +235,9 @@ where
     };
     Hello::decode(payload, Role::Supervisor)?;
 
-    let cancelled = Arc::new(AtomicU64::new(NONE_CANCELLED));
+    let flags = Arc::new(Flags::default());
     let (tx, rx) = mpsc::sync_channel::<Inbound<P::Request>>(64);
     let reader_writer = writer.clone();
-    let reader_cancelled = cancelled.clone();
     std::thread::Builder::new()
         .name("frames".into())
         .spawn(move || {
@@ -204,10 +256,10 @@ where
                         Err(e) => Inbound::Failed(e),
                     },
                     Down::Cancel { id } => {
-                        reader_cancelled.store(id, Ordering::Relaxed);
+                        flags.cancel(id);
                         continue;
                     }
-                    Down::Request { id, body } => Inbound::Request(id, body),
+                    Down::Request { id, body } => Inbound::Request(id, body, flags.register(id)),
                     Down::Shutdown { .. } => Inbound::Shutdown,
                 };
                 if tx.send(forward).is_err() {
@@ -222,16 +274,16 @@ where
             Err(_) => return Ok(Ended::Closed),
             Ok(Inbound::Shutdown) => return Ok(Ended::Shutdown),
             Ok(Inbound::Failed(e)) => return Err(e.into()),
-            Ok(Inbound::Request(id, body)) => {
+            Ok(Inbound::Request(id, body, cancel)) => {
                 let mut cx = Cx::<P, W> {
                     id,
                     writer: &writer,
-                    cancelled: &cancelled,
-                    deferred: false,
+                    cancel: Some(cancel),
                     _p: std::marker::PhantomData,
                 };
                 let reply = handler.handle(id, body, &mut cx);
-                if !cx.deferred {
+                if let Some(cancel) = cx.cancel.take() {
+                    cancel.done();
                     send::<P, W>(&writer, &Up::Reply { id, body: reply })?;
                 }
             }

@@ -25,7 +25,7 @@ fn down() -> impl Strategy<Value = infer::ToWorker> {
         any::<u64>().prop_map(|nonce| Down::Ping { nonce }),
         any::<u64>().prop_map(|id| Down::Request {
             id,
-            body: infer::Request::Info
+            body: infer::Request::GetInfo(infer::GetInfo)
         }),
         any::<u64>().prop_map(|id| Down::Cancel { id }),
         any::<u32>().prop_map(|grace_ms| Down::Shutdown { grace_ms }),

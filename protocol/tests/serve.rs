@@ -31,13 +31,13 @@ impl Handler<Protocol> for Deferring {
                 std::thread::spawn(move || {
                     responder.emit(Event::Started { peer_id: "me".into() }).unwrap();
                     finish.recv().unwrap();
-                    responder.finish(Ok(Reply::Stopped)).unwrap();
+                    responder.finish(Ok(Reply::Stopped(()))).unwrap();
                 });
-                Ok(Reply::Done) // not sent: the request was deferred
+                Ok(Reply::Done(())) // not sent: the request was deferred
             }
-            Request::Info => {
+            Request::GetInfo(_) => {
                 drop(cx.defer());
-                Ok(Reply::Done)
+                Ok(Reply::Done(()))
             }
             _ => Ok(Reply::Status(Status::default())),
         }
@@ -77,7 +77,7 @@ fn deferred_requests_answer_later_without_blocking_the_loop() {
     writer
         .send::<net::ToWorker>(&Down::Request {
             id: 1,
-            body: Request::Run(net::Settings::default()),
+            body: Request::Run(net::Run(net::Settings::default())),
         })
         .unwrap();
     assert_eq!(
@@ -91,7 +91,7 @@ fn deferred_requests_answer_later_without_blocking_the_loop() {
     writer
         .send::<net::ToWorker>(&Down::Request {
             id: 2,
-            body: Request::Status,
+            body: Request::GetStatus(net::GetStatus),
         })
         .unwrap();
     assert_eq!(
@@ -106,14 +106,14 @@ fn deferred_requests_answer_later_without_blocking_the_loop() {
         next(),
         Up::Reply {
             id: 1,
-            body: Ok(Reply::Stopped)
+            body: Ok(Reply::Stopped(()))
         }
     );
     // Dropped without an answer: the caller still hears back, with an error.
     writer
         .send::<net::ToWorker>(&Down::Request {
             id: 3,
-            body: Request::Info,
+            body: Request::GetInfo(net::GetInfo),
         })
         .unwrap();
     match next() {

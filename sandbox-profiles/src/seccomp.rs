@@ -14,7 +14,7 @@ use crate::profile::Seccomp;
 use crate::syscalls;
 
 /// Exit status of a worker that made a syscall its profile refuses.
-pub const EXIT_SECCOMP: i32 = 159;
+pub const EXIT_SECCOMP: i32 = oarn_protocol::exit::WorkerExit::Seccomp.code() as i32;
 
 /// Offset of `si_syscall` in a SIGSYS `siginfo_t` on 64-bit Linux.
 const SI_SYSCALL_OFFSET: usize = 24;

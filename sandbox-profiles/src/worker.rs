@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use oarn_protocol::envelope::Protocol;
+use oarn_protocol::exit::WorkerExit;
 use oarn_protocol::frame::DEFAULT_MAX_FRAME;
 use oarn_protocol::serve::{self, Ended, Handler};
 
@@ -12,13 +13,6 @@ use crate::launch::Launch;
 
 /// Package version of the worker build, sent in the handshake.
 pub const BUILD_ID: &str = concat!("oarn ", env!("CARGO_PKG_VERSION"));
-
-/// Exit status when the command line is unusable.
-const EXIT_USAGE: u8 = 64;
-/// Exit status when the sandbox profile is unusable (sysexits EX_CONFIG).
-const EXIT_PROFILE: u8 = 78;
-/// Exit status when the supervisor channel failed.
-const EXIT_PROTOCOL: u8 = 76;
 
 /// Runs a worker: sandbox first, then the serve loop with the handler `make` builds.
 pub fn main<P, H>(make: impl FnOnce(&Launch) -> H) -> ExitCode
@@ -28,7 +22,7 @@ where
 {
     main_with_commands::<P, H>(make, |_| {
         eprintln!("{}: this worker runs no commands", P::KIND.binary());
-        ExitCode::from(EXIT_USAGE)
+        WorkerExit::Usage.into()
     })
 }
 
@@ -44,19 +38,19 @@ where
         Ok(l) => l,
         Err(e) => {
             eprintln!("{}: {e}", P::KIND.binary());
-            return ExitCode::from(EXIT_USAGE);
+            return WorkerExit::Usage.into();
         }
     };
     let report = match crate::enter(P::KIND, &launch) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("{}: {e}", P::KIND.binary());
-            return ExitCode::from(EXIT_PROFILE);
+            return WorkerExit::Sandbox.into();
         }
     };
     if let Some((tcp, udp)) = launch.probe {
         let all_ok = crate::probe::run(P::KIND, &launch, tcp, udp);
-        return if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        return if all_ok { WorkerExit::Ok } else { WorkerExit::Failed }.into();
     }
     if !launch.command.is_empty() {
         return run(&launch);
@@ -76,7 +70,7 @@ where
         }
         Err(e) => {
             tracing::error!(error = %e, "stopping");
-            ExitCode::from(EXIT_PROTOCOL)
+            WorkerExit::Protocol.into()
         }
     }
 }

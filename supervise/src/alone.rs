@@ -1,16 +1,19 @@
-//! One worker for one command without a daemon (`oarn local inference`, `oarn model pull`):
-//! the same spawn, sandbox and protocol path the daemon uses, started and waited for here.
+//! One worker for one command without a daemon (`oarn local inference`, `oarn model pull`,
+//! `oarn model import`): the same spawn, sandbox and protocol path the daemon uses, started
+//! and waited for here.
 
 use std::time::Duration;
 
-use oarn_protocol::WorkerKind;
-
-use super::{State, Supervisor, WorkerStatus};
 use oarn_config::Config;
 use oarn_config::home::Home;
+use oarn_protocol::WorkerKind;
+
+use super::{Handle, State, Supervisor, WorkerStatus};
 
 /// How long the worker has to start.
 const START: Duration = Duration::from_secs(15);
+/// How long the supervising task may take to record a worker's exit.
+const RECORDED: Duration = Duration::from_secs(2);
 
 /// Starts a supervisor running only `kind`; on failure, says why the worker did not start.
 pub async fn start(config: &Config, home: &Home, kind: WorkerKind) -> Result<Supervisor, String> {
@@ -30,11 +33,13 @@ pub async fn start(config: &Config, home: &Home, kind: WorkerKind) -> Result<Sup
     Ok(supervisor)
 }
 
-/// Why a worker stopped during a request: its exit and its last stderr lines. Waits a moment
-/// so the supervisor has recorded the exit.
-pub async fn lost(status: impl Fn() -> WorkerStatus) -> String {
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let s = status();
+/// Why a worker stopped during a request: its exit and its last stderr lines, once the
+/// supervising task has recorded the exit.
+pub async fn lost<P: oarn_protocol::envelope::Protocol>(handle: &Handle<P>) -> String {
+    let ended = |s: &WorkerStatus| s.state != State::Running;
+    let s = tokio::time::timeout(RECORDED, handle.wait_for(ended))
+        .await
+        .unwrap_or_else(|_| handle.status());
     let tail: Vec<String> = s.stderr_tail.iter().rev().take(3).rev().cloned().collect();
     format!(
         "it stopped during the request: {}{}",

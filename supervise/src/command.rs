@@ -1,19 +1,19 @@
-//! Running one wallet operation in the chain worker: descriptors in, relayed output, the
-//! sealed result back on a pipe.
+//! Running one interactive key operation (`oarn wallet create | import | export | address |
+//! change-passphrase`) in the chain worker: descriptors in, the operator's terminal for its
+//! prompts, relayed output, the sealed result back on a pipe.
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufRead, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::os::fd::RawFd;
+use std::process::Stdio;
 
-use oarn_protocol::WorkerKind;
-
-use crate::{spawn, supervise};
 use oarn_config::Config;
 use oarn_config::home::Home;
+use oarn_protocol::WorkerKind;
+
+use crate::spawn::{self, Spawn};
+use crate::supervise;
 
 /// Largest result the worker may send back (a keystore or V3 file is under 2 KiB).
 const MAX_RESULT: u64 = 64 * 1024;
@@ -75,17 +75,6 @@ fn relay(mut from: impl Read, mut to: impl Write) {
     std::hint::black_box(&buf);
 }
 
-/// A duplicate of `fd` numbered above any target, so the moves in the child never collide.
-fn high(fd: RawFd) -> std::io::Result<OwnedFd> {
-    // SAFETY: F_DUPFD_CLOEXEC only creates a new descriptor.
-    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 100) };
-    if new < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `new` is a fresh descriptor owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
-}
-
 /// What to do with the worker's `--out-fd`.
 #[allow(missing_debug_implementations)] // holds a callback
 pub enum Results<'a> {
@@ -113,27 +102,41 @@ pub fn run(
     let mut launch = supervise::launch(config, home);
     launch.log_filter = "warn".into();
     launch.command = args;
-    let mut moves: Vec<(OwnedFd, RawFd)> = Vec::new();
-    for (i, input) in inputs.iter().enumerate() {
+    let mut handed: Vec<(File, RawFd)> = Vec::new();
+    for (i, input) in inputs.into_iter().enumerate() {
         let target = FIRST_FD + i as RawFd;
-        moves.push((high(input.file.as_raw_fd())?, target));
         launch.command.push(format!("--{}", input.flag).into());
         launch.command.push(target.to_string().into());
+        handed.push((input.file, target));
     }
+    let mut result_write = None;
     let result_pipe = if want_result {
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
-        let target = FIRST_FD + moves.len() as RawFd;
-        moves.push((high(write.as_raw_fd())?, target));
-        drop(write);
+        let target = FIRST_FD + handed.len() as RawFd;
         launch.command.push("--out-fd".into());
         launch.command.push(target.to_string().into());
+        result_write = Some((write, target));
         Some(read)
     } else {
         None
     };
-    drop(inputs);
-    let mut child = spawn_with(&program, launch.args(), &moves)?;
-    drop(moves);
+    // The operator's terminal is its standard input, for prompts: it stays in our process group.
+    let mut spawn = Spawn::worker(&program, &launch)
+        .stdin(Stdio::inherit())
+        .in_callers_group();
+    for (file, at) in &handed {
+        spawn = spawn.fd(file, *at)?;
+    }
+    if let Some((write, at)) = &result_write {
+        spawn = spawn.fd(write, *at)?;
+    }
+    let mut child = spawn.start_blocking().map_err(|source| RunError::Spawn {
+        path: program.display().to_string(),
+        source,
+    })?;
+    // Only the child holds the write end now, so its exit ends our read.
+    drop(result_write);
+    drop(handed);
     let stdout = child
         .stdout
         .take()
@@ -192,44 +195,5 @@ pub fn run(
     Ok(Outcome {
         code,
         result: result.filter(|_| code == 0),
-    })
-}
-
-fn spawn_with(
-    program: &Path,
-    args: Vec<OsString>,
-    moves: &[(OwnedFd, RawFd)],
-) -> Result<std::process::Child, RunError> {
-    let pairs: Vec<(RawFd, RawFd)> = moves.iter().map(|(fd, t)| (fd.as_raw_fd(), *t)).collect();
-    let parent = std::process::id();
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .env_clear()
-        .stdin(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: between fork and exec only async-signal-safe calls are made (prctl, getppid,
-    // close_range, dup2, _exit); `pairs` was built before the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::getppid() as u32 != parent {
-                libc::_exit(1);
-            }
-            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
-            for &(from, to) in &pairs {
-                // dup2 leaves the new descriptor without close-on-exec: exactly these survive.
-                if libc::dup2(from, to) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
-    cmd.spawn().map_err(|source| RunError::Spawn {
-        path: program.display().to_string(),
-        source,
     })
 }

@@ -6,6 +6,9 @@
 //!   it needs, its own process group, death with the supervisor.
 //! - [`supervise`]: one task per worker: handshake, sandbox cross-check, pings, requests with
 //!   ids, restarts with [`backoff`]; [`status`] is what `oarn status` shows of it.
+//! - [`handle`]: typed calls to a worker, cancelled in it when the caller cancels or leaves.
+//! - [`process`]: a worker process as supervision sees it, and the [`process::Launcher`] that
+//!   starts it (the real binary, or an in-memory worker in tests).
 //! - [`proc_status`]: what the kernel says of a worker's sandbox in `/proc/<pid>/status`.
 //! - [`stderr`]: a worker's stderr merged into the node's log, cleaned.
 //! - [`alone`]: one worker for one command, without a daemon.
@@ -16,9 +19,11 @@
 pub mod alone;
 pub mod backoff;
 pub mod command;
+pub mod handle;
 pub mod ollama;
 pub mod probe;
 pub mod proc_status;
+pub mod process;
 pub mod spawn;
 pub mod status;
 pub mod stderr;

@@ -1,23 +1,43 @@
 //! Ollama on this machine: finding its binary, and running `ollama serve` as a supervised
 //! subprocess of the node (restarted with backoff when it stops, stopped with the node). The
 //! supervisor never talks to the server: the infer worker does, in its Ollama profile.
+//!
+//! `ollama serve` starts through [`crate::spawn`] like every child: it dies with the node,
+//! inherits no descriptor, and gets only the environment Ollama itself reads (`HOME`, where it
+//! keeps its models, `PATH`, the `OLLAMA_*` settings and the GPU selection variables), not the
+//! daemon's whole environment. Its log lines are cleaned and bounded like a worker's.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use oarn_config::Ollama;
 use serde::Serialize;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::backoff;
-use oarn_config::Ollama;
+use crate::spawn::Spawn;
+use crate::stderr::{self, Source};
 
-/// Longest log line taken from `ollama serve`.
-const MAX_LINE: usize = 4096;
+/// Environment variables `ollama serve` is given from the node's own environment: where it
+/// keeps its files, and its own and the GPU runtimes' settings.
+fn passed(key: &str) -> bool {
+    [
+        "HOME",
+        "PATH",
+        "LD_LIBRARY_PATH",
+        "CUDA_VISIBLE_DEVICES",
+        "HIP_VISIBLE_DEVICES",
+        "ROCR_VISIBLE_DEVICES",
+    ]
+    .contains(&key)
+        || key.starts_with("OLLAMA_")
+}
+
 /// How long `ollama serve` gets to stop after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -98,23 +118,22 @@ impl Served {
 }
 
 fn spawn(binary: &Path, address: &str) -> std::io::Result<Child> {
-    let mut child = Command::new(binary)
-        .arg("serve")
-        .env("OLLAMA_HOST", address)
+    let mut spawn = Spawn::new(binary)
+        .args(["serve"])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .process_group(0)
-        .spawn()?;
-    if let Some(stderr) = child.stderr.take() {
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let line: String = line.chars().take(MAX_LINE).collect();
-                tracing::info!(target: "ollama", "{line}");
-            }
-        });
+        .stdout(Stdio::null());
+    for (key, value) in std::env::vars_os() {
+        if key.to_str().is_some_and(|k| passed(k) && k != "OLLAMA_HOST") {
+            spawn = spawn.env(key, value);
+        }
+    }
+    let mut child = spawn.env("OLLAMA_HOST", OsString::from(address)).start()?;
+    if let Some(err) = child.stderr.take() {
+        let source = Source {
+            name: "ollama",
+            raw_level: tracing::Level::INFO,
+        };
+        tokio::spawn(stderr::forward(source, err, drop));
     }
     Ok(child)
 }

@@ -11,7 +11,8 @@ use oarn_protocol::WorkerKind;
 use oarn_sandbox::probe::Outcome;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
-use crate::{spawn, supervise};
+use crate::spawn::{self, Spawn};
+use crate::supervise;
 use oarn_config::Config;
 use oarn_config::home::Home;
 
@@ -76,11 +77,13 @@ pub async fn verify(config: &Config, home: &Home, kinds: &[WorkerKind]) -> Resul
         // The probes check the llama.cpp profile (no network at all).
         launch.ollama = None;
         let binary = spawn::binary(kind, config, home.root());
-        let mut child = spawn::spawn(&binary, &launch).map_err(|e| VerifyError::Worker {
-            kind,
-            status: format!("cannot start {}", binary.display()),
-            stderr: e.to_string(),
-        })?;
+        let mut child = Spawn::worker(&binary, &launch)
+            .start()
+            .map_err(|e| VerifyError::Worker {
+                kind,
+                status: format!("cannot start {}", binary.display()),
+                stderr: e.to_string(),
+            })?;
         drop(child.stdin.take());
         let stdout = child.stdout.take().expect("piped");
         let mut stderr = child.stderr.take().expect("piped");

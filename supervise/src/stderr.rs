@@ -1,19 +1,25 @@
-//! Merges a worker's stderr into the supervisor's log: each line (JSON from the worker's
-//! tracing, or raw text such as a panic message) is re-emitted tagged with the worker, at the
-//! worker's level. Lines are bounded in length and stripped of control characters.
+//! Merges a child's stderr into the supervisor's log: each line (JSON from a worker's
+//! tracing, or raw text such as a panic message or a helper's own log line) is re-emitted
+//! tagged with where it came from, at its level. Lines are bounded in length and stripped of
+//! control characters ([`oarn_protocol::text::clean`]).
 
-use std::sync::{Arc, Mutex};
-
-use oarn_protocol::WorkerKind;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
-use super::status::WorkerStatus;
+pub use oarn_protocol::text::clean;
 
 /// Longest stderr line kept; the rest of a longer line is dropped.
 pub const MAX_LINE: usize = 8 << 10;
 
-/// Reads `stderr` until EOF, logging every line and keeping the last ones in `status`.
-pub async fn forward(kind: WorkerKind, stderr: impl AsyncRead + Unpin, status: Arc<Mutex<WorkerStatus>>) {
+/// Where lines come from: the tag they are logged with, and the level of a line that is not
+/// a worker's JSON (a worker's panic is a warning; a helper's own log line is information).
+#[derive(Debug, Clone, Copy)]
+pub struct Source {
+    pub name: &'static str,
+    pub raw_level: tracing::Level,
+}
+
+/// Reads `stderr` until EOF, logging every line and handing each (cleaned) to `keep`.
+pub async fn forward(source: Source, stderr: impl AsyncRead + Unpin, mut keep: impl FnMut(String)) {
     let mut reader = BufReader::with_capacity(MAX_LINE, stderr);
     let mut line = Vec::with_capacity(256);
     loop {
@@ -26,9 +32,9 @@ pub async fn forward(kind: WorkerKind, stderr: impl AsyncRead + Unpin, status: A
         if text.is_empty() {
             continue;
         }
-        let (level, message) = parse(&text);
-        emit(kind, level, &message);
-        status.lock().unwrap_or_else(|e| e.into_inner()).push_stderr(message);
+        let (level, message) = parse(&text).unwrap_or((source.raw_level, text));
+        emit(source.name, level, &message);
+        keep(message);
     }
 }
 
@@ -55,19 +61,10 @@ async fn read_bounded_line<R: AsyncBufReadExt + Unpin>(r: &mut R, out: &mut Vec<
     }
 }
 
-/// Drops control characters (terminal escapes included) and surrounding whitespace.
-pub fn clean(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_control() || *c == '\t')
-        .collect::<String>()
-        .trim()
-        .to_string()
-}
-
-/// The level and readable message of one line: a tracing JSON object, or raw text.
-fn parse(line: &str) -> (tracing::Level, String) {
+/// The level and readable message of a line that is a worker's tracing JSON object.
+fn parse(line: &str) -> Option<(tracing::Level, String)> {
     let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(line) else {
-        return (tracing::Level::WARN, line.to_string());
+        return None;
     };
     let level = match obj.get("level").and_then(|l| l.as_str()) {
         Some("ERROR") => tracing::Level::ERROR,
@@ -86,11 +83,10 @@ fn parse(line: &str) -> (tracing::Level, String) {
             message.push_str(&format!(" {k}={v}"));
         }
     }
-    (level, clean(&message))
+    Some((level, clean(&message)))
 }
 
-fn emit(kind: WorkerKind, level: tracing::Level, message: &str) {
-    let worker = kind.name();
+fn emit(worker: &str, level: tracing::Level, message: &str) {
     match level {
         tracing::Level::ERROR => tracing::error!(target: "worker", worker, "{message}"),
         tracing::Level::WARN => tracing::warn!(target: "worker", worker, "{message}"),
@@ -105,14 +101,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_lines_keep_level_and_fields_raw_lines_are_warnings() {
-        let (l, m) = parse(r#"{"timestamp":"t","level":"ERROR","fields":{"message":"boom","error":"x"},"target":"w"}"#);
+    fn json_lines_keep_level_and_fields_raw_lines_take_the_sources_level() {
+        let (l, m) =
+            parse(r#"{"timestamp":"t","level":"ERROR","fields":{"message":"boom","error":"x"},"target":"w"}"#).unwrap();
         assert_eq!((l, m.as_str()), (tracing::Level::ERROR, "boom error=x"));
-        let (l, m) = parse("thread 'main' panicked at src/main.rs:1");
-        assert_eq!(
-            (l, m.as_str()),
-            (tracing::Level::WARN, "thread 'main' panicked at src/main.rs:1")
-        );
+        assert_eq!(parse("thread 'main' panicked at src/main.rs:1"), None);
         assert_eq!(clean("\u{1b}[31mred\u{1b}[0m\r"), "[31mred[0m");
     }
 

@@ -1,32 +1,35 @@
 //! One task per worker: start it, check its handshake and sandbox, ping it, route requests to
 //! it, and restart it with backoff when it exits, hangs or misbehaves. The supervisor never
-//! trusts what a worker sends: a malformed frame, an unknown request id or a silent pipe ends
-//! that worker, never the supervisor.
+//! trusts what a worker sends: a malformed frame, an unknown request id, a reply of the wrong
+//! kind or a silent pipe ends that worker, never the supervisor.
 
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
 use std::process::ExitStatus;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use oarn_protocol::channel;
-use oarn_protocol::envelope::{Down, ErrorReply, Protocol, RequestId, Up};
-use oarn_protocol::frame;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use oarn_config::home::Home;
+use oarn_config::{Config, SandboxMode, resolve_path};
+use oarn_protocol::envelope::{Down, Protocol, RequestId, Up};
 use oarn_protocol::frame::{DEFAULT_MAX_FRAME, FrameError};
 use oarn_protocol::handshake::{HandshakeError, Hello, Role};
 use oarn_protocol::sandbox::{LayerState, SandboxReport};
-use oarn_protocol::{WorkerKind, chain, infer, net};
+use oarn_protocol::{WorkerKind, chain, channel, frame, infer, net};
 use oarn_sandbox::Launch;
-use tokio::process::{Child, ChildStdin};
+use tokio::io::AsyncWrite;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::{sleep, timeout};
 
-use super::status::{State, WorkerStatus};
-use super::{backoff, proc_status, spawn, stderr};
-use oarn_config::home::Home;
-use oarn_config::{Config, SandboxMode, resolve_path};
+use crate::handle::Pending;
+pub use crate::handle::{CallError, Handle};
+use crate::process::{Binary, Launcher, Process};
+use crate::status::{State, WorkerStatus};
+use crate::stderr::{self, Source};
+use crate::{backoff, spawn};
 
 /// How long a new worker has to send its hello.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,6 +37,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_IN_FLIGHT: usize = 64;
 /// Calls queued per worker before callers are told it is busy.
 const CALL_QUEUE: usize = 64;
+/// Longest a caller may take to make room for one more streamed event before its request is
+/// cancelled (frames of one worker arrive in order, so a stalled caller would stall them all).
+const EVENT_WAIT: Duration = Duration::from_secs(2);
 
 /// Build id the supervisor sends in its hello.
 pub const BUILD_ID: &str = concat!("oarn ", env!("CARGO_PKG_VERSION"));
@@ -55,102 +61,6 @@ impl Settings {
             shutdown_grace: Duration::from_millis(c.workers.shutdown_grace_ms.into()),
             strict: c.sandbox.mode == SandboxMode::Strict,
         }
-    }
-}
-
-/// Why a call to a worker got no answer from it.
-#[derive(Debug, thiserror::Error)]
-pub enum CallError {
-    /// The worker is not running (starting, restarting or stopped).
-    #[error("the {0} worker is not running")]
-    NotRunning(WorkerKind),
-    /// The worker's queue is full.
-    #[error("the {0} worker is busy; try again")]
-    Busy(WorkerKind),
-    /// The worker ended before it answered.
-    #[error("the {0} worker stopped before answering")]
-    Lost(WorkerKind),
-    /// The worker answered with an error.
-    #[error("the {0} worker answered: {1}")]
-    Worker(WorkerKind, ErrorReply),
-}
-
-struct Call<P: Protocol> {
-    body: P::Request,
-    reply: oneshot::Sender<Result<P::Reply, CallError>>,
-    events: Option<mpsc::Sender<P::Event>>,
-    cancel: Option<oneshot::Receiver<()>>,
-}
-
-/// How often requests whose caller gave up or asked to cancel are looked for.
-const CANCEL_SWEEP: Duration = Duration::from_millis(100);
-
-/// Sends requests to one worker, whichever process currently runs it.
-pub struct Handle<P: Protocol> {
-    calls: mpsc::Sender<Call<P>>,
-    status: Arc<Mutex<WorkerStatus>>,
-}
-
-impl<P: Protocol> std::fmt::Debug for Handle<P> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Handle({})", P::KIND)
-    }
-}
-
-impl<P: Protocol> Clone for Handle<P> {
-    fn clone(&self) -> Self {
-        Self {
-            calls: self.calls.clone(),
-            status: self.status.clone(),
-        }
-    }
-}
-
-impl<P: Protocol> Handle<P> {
-    /// Sends `body` and waits for the reply; `events` receives what the worker streams.
-    /// Dropping the returned future before it finishes cancels the request in the worker.
-    pub async fn call(&self, body: P::Request, events: Option<mpsc::Sender<P::Event>>) -> Result<P::Reply, CallError> {
-        self.send(body, events, None).await
-    }
-
-    /// [`Handle::call`], cancelled in the worker when `cancel` fires (or its sender is
-    /// dropped); the worker's answer to the cancelled request is still returned.
-    pub async fn call_cancellable(
-        &self,
-        body: P::Request,
-        events: Option<mpsc::Sender<P::Event>>,
-        cancel: oneshot::Receiver<()>,
-    ) -> Result<P::Reply, CallError> {
-        self.send(body, events, Some(cancel)).await
-    }
-
-    async fn send(
-        &self,
-        body: P::Request,
-        events: Option<mpsc::Sender<P::Event>>,
-        cancel: Option<oneshot::Receiver<()>>,
-    ) -> Result<P::Reply, CallError> {
-        if self.status.lock().unwrap_or_else(|e| e.into_inner()).state != State::Running {
-            return Err(CallError::NotRunning(P::KIND));
-        }
-        let (reply, rx) = oneshot::channel();
-        self.calls
-            .try_send(Call {
-                body,
-                reply,
-                events,
-                cancel,
-            })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => CallError::Busy(P::KIND),
-                mpsc::error::TrySendError::Closed(_) => CallError::NotRunning(P::KIND),
-            })?;
-        rx.await.unwrap_or(Err(CallError::Lost(P::KIND)))
-    }
-
-    /// A snapshot of the worker's status.
-    pub fn status(&self) -> WorkerStatus {
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).snapshot()
     }
 }
 
@@ -196,16 +106,30 @@ impl Workers {
         );
         [a, b, c].into_iter().flatten().collect()
     }
+
+    /// Waits until every worker has either completed its handshake or failed at least once.
+    pub async fn settled(&self) {
+        let settled = |s: &WorkerStatus| s.state == State::Running || s.last_exit.is_some();
+        tokio::join!(
+            wait(self.infer.as_ref(), settled),
+            wait(self.net.as_ref(), settled),
+            wait(self.chain.as_ref(), settled)
+        );
+    }
+}
+
+async fn wait<P: Protocol>(handle: Option<&Handle<P>>, pred: impl FnMut(&WorkerStatus) -> bool) {
+    if let Some(h) = handle {
+        h.wait_for(pred).await;
+    }
 }
 
 async fn with_info<P: Protocol>(handle: Option<&Handle<P>>, wait: Duration) -> Option<WorkerStatus> {
     let handle = handle?;
-    let reply = timeout(wait, handle.call(P::info_request(), None)).await;
+    let reply = timeout(wait, handle.call(P::GetInfo::default())).await;
     let mut status = handle.status();
-    if let Ok(Ok(reply)) = reply
-        && let Some(info) = P::info_reply(&reply)
-    {
-        status.capabilities = info.capabilities.clone();
+    if let Ok(Ok(info)) = reply {
+        status.capabilities = info.capabilities;
         status.in_flight = Some(info.in_flight);
     }
     Some(status)
@@ -221,27 +145,42 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// Starts one supervising task per kind in `kinds`.
+    /// Starts one supervising task per kind in `kinds`, each running its worker binary.
     pub fn start(config: &Config, home: &Home, kinds: &[WorkerKind]) -> Self {
-        let (settings, settings_rx) = watch::channel(Settings::from_config(config));
-        let (shutdown, shutdown_rx) = watch::channel(false);
         let launch = launch(config, home);
+        let launchers = kinds.iter().map(|&kind| {
+            let program = spawn::binary(kind, config, home.root());
+            let launcher: Arc<dyn Launcher> = Arc::new(Binary {
+                program,
+                launch: launch.clone(),
+            });
+            (kind, launcher)
+        });
+        Self::start_with(Settings::from_config(config), launchers)
+    }
+
+    /// Starts one supervising task per worker, each starting its processes with its launcher.
+    pub fn start_with(
+        settings: Settings,
+        launchers: impl IntoIterator<Item = (WorkerKind, Arc<dyn Launcher>)>,
+    ) -> Self {
+        let (settings, settings_rx) = watch::channel(settings);
+        let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut workers = Workers::default();
-        for &kind in kinds {
-            let binary = spawn::binary(kind, config, home.root());
+        for (kind, launcher) in launchers {
+            let (status, status_rx) = watch::channel(WorkerStatus::new(kind, launcher.describe()));
             let ctx = Ctx {
                 kind,
-                status: Arc::new(Mutex::new(WorkerStatus::new(kind, binary.display().to_string()))),
-                binary,
-                launch: launch.clone(),
+                launcher,
+                status: Arc::new(status),
                 settings: settings_rx.clone(),
                 shutdown: shutdown_rx.clone(),
             };
             match kind {
-                WorkerKind::Infer => workers.infer = Some(ctx.start(&mut tasks)),
-                WorkerKind::Net => workers.net = Some(ctx.start(&mut tasks)),
-                WorkerKind::Chain => workers.chain = Some(ctx.start(&mut tasks)),
+                WorkerKind::Infer => workers.infer = Some(ctx.start(status_rx, &mut tasks)),
+                WorkerKind::Net => workers.net = Some(ctx.start(status_rx, &mut tasks)),
+                WorkerKind::Chain => workers.chain = Some(ctx.start(status_rx, &mut tasks)),
             }
         }
         Self {
@@ -257,20 +196,10 @@ impl Supervisor {
         &self.workers
     }
 
-    /// Waits until every worker has either completed its handshake or failed at least once.
+    /// Waits, at most `limit`, until every worker has either completed its handshake or
+    /// failed at least once.
     pub async fn settled(&self, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if self
-                .workers
-                .statuses()
-                .iter()
-                .all(|s| s.state == State::Running || s.last_exit.is_some())
-            {
-                return;
-            }
-            sleep(Duration::from_millis(20)).await;
-        }
+        let _ = timeout(limit, self.workers.settled()).await;
     }
 
     /// Applies new live settings to every worker's supervision.
@@ -288,9 +217,8 @@ impl Supervisor {
 /// What one supervising task needs.
 struct Ctx {
     kind: WorkerKind,
-    binary: PathBuf,
-    launch: Launch,
-    status: Arc<Mutex<WorkerStatus>>,
+    launcher: Arc<dyn Launcher>,
+    status: Arc<watch::Sender<WorkerStatus>>,
     settings: watch::Receiver<Settings>,
     shutdown: watch::Receiver<bool>,
 }
@@ -302,25 +230,21 @@ enum Outcome {
 }
 
 impl Ctx {
-    fn start<P: Protocol>(self, tasks: &mut JoinSet<()>) -> Handle<P> {
+    fn start<P: Protocol>(self, status: watch::Receiver<WorkerStatus>, tasks: &mut JoinSet<()>) -> Handle<P> {
         let (calls, rx) = mpsc::channel(CALL_QUEUE);
-        let handle = Handle {
-            calls,
-            status: self.status.clone(),
-        };
         tasks.spawn(self.supervise::<P>(rx));
-        handle
+        Handle { calls, status }
     }
 
     fn set(&self, f: impl FnOnce(&mut WorkerStatus)) {
-        f(&mut self.status.lock().unwrap_or_else(|e| e.into_inner()));
+        self.status.send_modify(f);
     }
 
     fn settings(&self) -> Settings {
         self.settings.borrow().clone()
     }
 
-    async fn supervise<P: Protocol>(mut self, mut calls: mpsc::Receiver<Call<P>>) {
+    async fn supervise<P: Protocol>(mut self, mut calls: mpsc::Receiver<Pending<P>>) {
         let worker = self.kind.name();
         let mut failures = 0u32;
         while !*self.shutdown.borrow() {
@@ -371,24 +295,27 @@ impl Ctx {
         }
     }
 
-    async fn run_once<P: Protocol>(&mut self, calls: &mut mpsc::Receiver<Call<P>>) -> Outcome {
+    async fn run_once<P: Protocol>(&mut self, calls: &mut mpsc::Receiver<Pending<P>>) -> Outcome {
         let worker = self.kind.name();
-        let mut child = match spawn::spawn(&self.binary, &self.launch) {
-            Ok(c) => c,
-            Err(e) => {
-                return Outcome::Failed(format!("cannot start {}: {e}", self.binary.display()));
-            }
+        let Process {
+            pid,
+            stdin,
+            stdout,
+            stderr,
+            mut child,
+        } = match self.launcher.launch() {
+            Ok(p) => p,
+            Err(e) => return Outcome::Failed(format!("cannot start {}: {e}", self.launcher.describe())),
         };
-        let pid = child.id().unwrap_or(0);
         self.set(|s| s.pid = Some(pid));
-        let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return Outcome::Failed("spawned without pipes".into());
+        let source = Source {
+            name: worker,
+            raw_level: tracing::Level::WARN,
         };
-        if !(oarn_protocol::pipe::grow(&stdin) && oarn_protocol::pipe::grow(&stdout)) {
-            tracing::debug!(worker, "pipe buffers keep their default size");
-        }
-        let mut stderr_task = tokio::spawn(stderr::forward(self.kind, stderr, self.status.clone()));
+        let status = self.status.clone();
+        let mut stderr_task = tokio::spawn(stderr::forward(source, stderr, move |line| {
+            status.send_modify(|s| s.push_stderr(line));
+        }));
         let mut conn = Conn::<P> {
             writer: channel::Writer::new(stdin, DEFAULT_MAX_FRAME),
             write_timeout: self.settings().ping_timeout,
@@ -399,7 +326,7 @@ impl Ctx {
 
         let outcome = match self.handshake::<P>(&mut reader, &mut conn, pid).await {
             // A worker that already exited explains itself better by its exit status.
-            Err(reason) => exit_or(&mut child, reason, Duration::from_millis(500)).await,
+            Err(reason) => exit_or(&mut *child, reason, Duration::from_millis(500)).await,
             Ok(()) => {
                 tracing::info!(worker, pid, "worker ready");
                 let (up_tx, up_rx) = mpsc::channel(64);
@@ -412,13 +339,13 @@ impl Ctx {
                         }
                     }
                 });
-                let outcome = self.serve(&mut child, &mut conn, up_rx, calls).await;
+                let outcome = self.serve(&mut *child, &mut conn, up_rx, calls).await;
                 reader_task.abort();
                 outcome
             }
         };
         if let Outcome::Failed(_) = outcome {
-            let _ = child.start_kill();
+            child.start_kill();
         }
         let _ = timeout(Duration::from_secs(5), child.wait()).await;
         // Let stderr drain so the last lines (a panic message) reach the log and the status.
@@ -434,7 +361,7 @@ impl Ctx {
     /// Reads and checks the worker's hello, answers it, and checks the sandbox it claims.
     async fn handshake<P: Protocol>(
         &self,
-        reader: &mut channel::Reader<tokio::process::ChildStdout>,
+        reader: &mut channel::Reader<std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>>,
         conn: &mut Conn<P>,
         pid: u32,
     ) -> Result<(), String> {
@@ -448,7 +375,10 @@ impl Ctx {
         let ours = Hello::new(Role::Supervisor, BUILD_ID, SandboxReport::default());
         conn.send_with(|max, out| frame::encode_into(&ours, max, out)).await?;
 
-        let seen = proc_status::observe(pid).map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
+        let seen = self
+            .launcher
+            .observe(pid)
+            .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
         if !seen.unverified.is_empty() {
             tracing::debug!(
                 worker = self.kind.name(),
@@ -456,7 +386,7 @@ impl Ctx {
                 seen.unverified.join(", ")
             );
         }
-        let lies = proc_status::contradictions(&hello.sandbox, &seen);
+        let lies = crate::proc_status::contradictions(&hello.sandbox, &seen);
         if !lies.is_empty() {
             return Err(format!(
                 "sandbox report contradicted by the kernel: {}",
@@ -492,17 +422,18 @@ impl Ctx {
     /// Runs a handshaken worker until it fails or shutdown is asked for.
     async fn serve<P: Protocol>(
         &mut self,
-        child: &mut Child,
+        child: &mut dyn crate::process::Child,
         conn: &mut Conn<P>,
         mut up: Inbound<P>,
-        calls: &mut mpsc::Receiver<Call<P>>,
+        calls: &mut mpsc::Receiver<Pending<P>>,
     ) -> Outcome {
         let mut settings = self.settings();
         let mut ping = tokio::time::interval(settings.ping_interval);
-        let mut sweep = tokio::time::interval(CANCEL_SWEEP);
-        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut outstanding: Option<(u64, Instant)> = None;
         let mut calls_open = true;
+        // One future per request in flight, resolving with its id when its caller cancels or
+        // goes away.
+        let mut cancels = FuturesUnordered::new();
         loop {
             tokio::select! {
                 msg = up.recv() => match msg {
@@ -517,20 +448,23 @@ impl Ctx {
                             outstanding = None;
                         }
                     }
-                    Some(Ok(Up::Reply { id, body })) => match conn.pending.remove(&id) {
-                        Some(p) => {
-                            let _ = p.reply.send(body.map_err(|e| CallError::Worker(self.kind, e)));
+                    Some(Ok(Up::Reply { id, body })) => {
+                        if let Err(why) = conn.answer(id, body, self.kind) {
+                            return Outcome::Failed(why);
                         }
-                        None => return Outcome::Failed(format!("replied to unknown request {id}; killed")),
-                    },
-                    Some(Ok(Up::Event { id, body })) => match conn.pending.get(&id) {
-                        Some(p) => {
-                            if let Some(events) = &p.events {
-                                let _ = events.try_send(body);
+                    }
+                    Some(Ok(Up::Event { id, body })) => {
+                        let Some(p) = conn.pending.get_mut(&id) else {
+                            return Outcome::Failed(format!("sent an event for unknown request {id}; killed"));
+                        };
+                        // A caller too slow for its events has the request cancelled, once.
+                        if p.deliver(body).await == Delivery::Overrun && !p.cancelled {
+                            p.cancelled = true;
+                            if let Err(e) = conn.send(&Down::Cancel { id }).await {
+                                return exit_or(child, e, Duration::from_secs(2)).await;
                             }
                         }
-                        None => return Outcome::Failed(format!("sent an event for unknown request {id}; killed")),
-                    },
+                    }
                 },
                 status = child.wait() => {
                     return Outcome::Failed(match status {
@@ -538,12 +472,11 @@ impl Ctx {
                         Err(e) => format!("could not be waited for: {e}"),
                     });
                 }
-                _ = sweep.tick(), if !conn.pending.is_empty() => {
-                    let ids: Vec<u64> = conn.pending.iter_mut().filter_map(|(id, p)| p.wants_cancel().then_some(*id)).collect();
-                    for id in ids {
-                        if let Some(p) = conn.pending.get_mut(&id) {
-                            p.cancelled = true;
-                        }
+                Some(id) = cancels.next(), if !cancels.is_empty() => {
+                    if let Some(p) = conn.pending.get_mut(&id)
+                        && !p.cancelled
+                    {
+                        p.cancelled = true;
                         if let Err(e) = conn.send(&Down::Cancel { id }).await {
                             return exit_or(child, e, Duration::from_secs(2)).await;
                         }
@@ -564,22 +497,28 @@ impl Ctx {
                         }
                         outstanding = Some((nonce, Instant::now()));
                     }
-                    let stable = self.status.lock().unwrap_or_else(|e| e.into_inner()).since
+                    let stable = self.status.borrow().since
                         .is_some_and(|t| t.elapsed() >= backoff::STABLE_AFTER);
                     if stable {
                         self.set(|s| s.degraded = None);
                     }
                 }
                 call = calls.recv(), if calls_open && conn.pending.len() < MAX_IN_FLIGHT => match call {
+                    // A caller that already went away is not worth a request.
+                    Some(call) if call.reply.is_closed() => {}
                     Some(call) => {
                         let id = conn.next_id;
                         conn.next_id += 1;
-                        let Call { body, reply, events, cancel } = call;
+                        let Pending { body, accepts, reply, events, cancel } = call;
                         if let Err(e) = conn.send(&Down::Request { id, body }).await {
                             let _ = reply.send(Err(CallError::Lost(self.kind)));
                             return exit_or(child, e, Duration::from_secs(2)).await;
                         }
-                        conn.pending.insert(id, Pending { reply, events, cancel, cancelled: false });
+                        conn.pending.insert(id, InFlight { accepts, reply, events, cancelled: false, overrun: false });
+                        cancels.push(async move {
+                            let _ = cancel.await;
+                            id
+                        });
                     }
                     None => calls_open = false,
                 },
@@ -598,7 +537,7 @@ impl Ctx {
                         Ok(_) => tracing::info!(worker = self.kind.name(), "worker stopped"),
                         Err(_) => {
                             tracing::warn!(worker = self.kind.name(), "worker did not stop within {} ms; killing it", grace.as_millis());
-                            let _ = child.start_kill();
+                            child.start_kill();
                         }
                     }
                     return Outcome::Shutdown;
@@ -611,31 +550,65 @@ impl Ctx {
 /// Frames decoded by a worker's reader task.
 type Inbound<P> = mpsc::Receiver<Result<Up<<P as Protocol>::Reply, <P as Protocol>::Event>, FrameError>>;
 
-struct Pending<P: Protocol> {
+/// A request sent to the worker and not answered yet.
+struct InFlight<P: Protocol> {
+    accepts: fn(&P::Reply) -> bool,
     reply: oneshot::Sender<Result<P::Reply, CallError>>,
     events: Option<mpsc::Sender<P::Event>>,
-    cancel: Option<oneshot::Receiver<()>>,
     /// A cancel was sent for it.
     cancelled: bool,
+    /// Its caller did not read its events in time.
+    overrun: bool,
 }
 
-impl<P: Protocol> Pending<P> {
-    /// True once the caller gave up (dropped its future) or asked to cancel.
-    fn wants_cancel(&mut self) -> bool {
-        let asked = self
-            .cancel
-            .as_mut()
-            .is_some_and(|c| !matches!(c.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
-        !self.cancelled && (asked || self.reply.is_closed())
+/// What became of a streamed event.
+#[derive(Debug, PartialEq, Eq)]
+enum Delivery {
+    /// Handed to the caller (or the caller does not listen).
+    Done,
+    /// The caller did not make room within [`EVENT_WAIT`].
+    Overrun,
+}
+
+impl<P: Protocol> InFlight<P> {
+    /// Hands an event to the caller, waiting (a bounded time) for room.
+    async fn deliver(&mut self, event: P::Event) -> Delivery {
+        let Some(events) = &self.events else {
+            return Delivery::Done;
+        };
+        if self.overrun {
+            return Delivery::Overrun;
+        }
+        let sent = match events.try_send(event) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(false),
+            Err(mpsc::error::TrySendError::Full(event)) => match timeout(EVENT_WAIT, events.send(event)).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(false),
+                Err(_) => Err(true),
+            },
+        };
+        match sent {
+            Ok(()) => Delivery::Done,
+            // The caller stopped listening: its choice, the reply still comes.
+            Err(false) => {
+                self.events = None;
+                Delivery::Done
+            }
+            Err(true) => {
+                self.overrun = true;
+                Delivery::Overrun
+            }
+        }
     }
 }
 
 /// The write side of a connected worker and its requests in flight.
 struct Conn<P: Protocol> {
-    writer: channel::Writer<ChildStdin>,
+    writer: channel::Writer<std::pin::Pin<Box<dyn AsyncWrite + Send>>>,
     /// A worker that stops reading its stdin must not block the supervisor.
     write_timeout: Duration,
-    pending: HashMap<RequestId, Pending<P>>,
+    pending: HashMap<RequestId, InFlight<P>>,
     next_id: RequestId,
 }
 
@@ -657,26 +630,59 @@ impl<P: Protocol> Conn<P> {
             )),
         }
     }
+
+    /// Hands a reply to its caller; an error says why the worker must be killed.
+    fn answer(
+        &mut self,
+        id: RequestId,
+        body: Result<P::Reply, oarn_protocol::ErrorReply>,
+        kind: WorkerKind,
+    ) -> Result<(), String> {
+        let Some(p) = self.pending.remove(&id) else {
+            return Err(format!("replied to unknown request {id}; killed"));
+        };
+        if let Ok(reply) = &body
+            && !(p.accepts)(reply)
+        {
+            let _ = p.reply.send(Err(CallError::Lost(kind)));
+            return Err(format!(
+                "answered request {id} with a reply of the wrong kind ({}); killed",
+                variant(reply)
+            ));
+        }
+        let outcome = match body {
+            _ if p.overrun => Err(CallError::Overrun(kind)),
+            Ok(reply) => Ok(reply),
+            Err(e) => Err(CallError::Worker(kind, e)),
+        };
+        let _ = p.reply.send(outcome);
+        Ok(())
+    }
+}
+
+/// The name of a reply's variant, for the log (never its contents).
+fn variant(reply: &impl std::fmt::Debug) -> String {
+    let text = format!("{reply:?}");
+    text.split(['(', ' ', '{']).next().unwrap_or_default().to_string()
 }
 
 /// A worker whose pipe broke has usually exited: its exit status says more than the pipe.
-async fn exit_or(child: &mut Child, reason: String, wait: Duration) -> Outcome {
+async fn exit_or(child: &mut dyn crate::process::Child, reason: String, wait: Duration) -> Outcome {
     match timeout(wait, child.wait()).await {
         Ok(Ok(status)) => Outcome::Failed(describe(status)),
         _ => Outcome::Failed(reason),
     }
 }
 
-/// "exited with status 3" or "killed by signal SIGSEGV".
+/// "exited with status 3", "exited with status 159 (its sandbox refused a syscall; …)" or
+/// "killed by signal SIGSEGV".
 pub fn describe(status: ExitStatus) -> String {
-    if status.code() == Some(oarn_sandbox::seccomp::EXIT_SECCOMP) {
-        return format!(
-            "exited with status {} (its sandbox refused a syscall; `oarn logs` names it)",
-            oarn_sandbox::seccomp::EXIT_SECCOMP
-        );
-    }
-    if let Some(code) = status.code() {
-        return format!("exited with status {code}");
+    use oarn_protocol::exit::WorkerExit;
+    match status.code().map(|c| (c, WorkerExit::from_code(c))) {
+        // A worker's own statuses say what they mean; 1 and others are told by its stderr.
+        Some((c, Some(e))) if e.code() >= 64 => return format!("exited with status {c} ({})", e.meaning()),
+        Some((c, _)) => return format!("exited with status {c}"),
+        None => {}
     }
     match status.signal() {
         Some(sig) => match nix::sys::signal::Signal::try_from(sig) {

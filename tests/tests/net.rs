@@ -561,7 +561,7 @@ fn a_model_is_pulled_over_ipfs_from_a_peer_and_installed_verified() {
     let out = b.oarn(&["model", "pull", &source, "--name", "smol", "--sha256", &wrong]);
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("not the one --sha256 gave"),
+        String::from_utf8_lossy(&out.stderr).contains("but --sha256 said"),
         "{out:?}"
     );
     assert_eq!(b.json(&["model", "list", "--json"]), serde_json::json!([]));

@@ -30,7 +30,7 @@ impl Fake {
         let child = Command::new(fake())
             .arg("serve")
             .env("OLLAMA_HOST", address)
-            .env("FAKE_OLLAMA_LOG", log)
+            .env("OLLAMA_FAKE_LOG", log)
             .stdout(Stdio::null())
             .spawn()
             .expect("start fake-ollama");
@@ -210,7 +210,9 @@ fn the_node_runs_and_supervises_ollama_serve() {
         let out = node.oarn(&["config", "set", k, v]);
         assert!(out.status.success(), "{}", stderr(&out));
     }
-    node.env.push(("FAKE_OLLAMA_LOG".into(), log.display().to_string()));
+    node.env.push(("OLLAMA_FAKE_LOG".into(), log.display().to_string()));
+    // Something of the daemon's own environment that `ollama serve` must not see.
+    node.env.push(("OARN_TEST_PRIVATE".into(), "for the daemon only".into()));
     node.start();
     let status = node
         .wait_status(|s| {
@@ -237,6 +239,13 @@ fn the_node_runs_and_supervises_ollama_serve() {
             .iter()
             .any(|r| r["body"]["keep_alive"] == 0 && r["body"]["model"] == "fake:1b")
     );
+    // `ollama serve` got Ollama's own variables and none of the daemon's others.
+    let env: Vec<String> = requests(&log)
+        .iter()
+        .find_map(|r| serde_json::from_value(r["env"].clone()).ok())
+        .expect("the stand-in logged its environment");
+    assert!(env.iter().any(|k| k == "OLLAMA_HOST") && env.iter().any(|k| k == "OLLAMA_FAKE_LOG"), "{env:?}");
+    assert!(!env.iter().any(|k| k == "OARN_TEST_PRIVATE"), "the daemon's environment leaked: {env:?}");
 
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),

@@ -74,7 +74,7 @@ pub fn run(args: &[OsString], log_filter: &str) -> ExitCode {
         Some("chain") => crate::chain::run(&args[1..]),
         other => {
             eprintln!("oarn-worker-chain: unknown command {other:?}");
-            ExitCode::from(2)
+            oarn_protocol::exit::WorkerExit::Usage.into()
         }
     }
 }

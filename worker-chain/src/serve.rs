@@ -61,7 +61,7 @@ impl Handler<Protocol> for Worker {
         _cx: &mut dyn Context<Protocol>,
     ) -> Result<Reply, ErrorReply> {
         match request {
-            Request::Info => Ok(Reply::Info(Info::default())),
+            Request::GetInfo(_) => Ok(Reply::Info(Info::default())),
             Request::Discover(d) => discover(d).map(Reply::Network),
         }
     }

@@ -1,9 +1,10 @@
 //! What the worker asks of a model runtime (llama.cpp in this process, or an Ollama server):
 //! generate with streamed text, and load and unload models.
 
-use oarn_protocol::envelope::ErrorReply;
-use oarn_protocol::infer::{Event, Generate, Generated, Loaded, Protocol};
+use oarn_protocol::envelope::{ErrorKind, ErrorReply};
+use oarn_protocol::infer::{Event, Generate, Generated, Loaded, MAX_TEXT, Protocol};
 use oarn_protocol::serve::Context;
+use sha3::{Digest, Keccak256};
 
 /// A model runtime.
 pub trait Backend {
@@ -17,12 +18,35 @@ pub trait Backend {
     fn loaded(&self) -> Result<Vec<Loaded>, ErrorReply>;
 }
 
-/// Sends a piece of generated text to the supervisor, exactly as generated (the CLI strips
-/// control characters before a terminal sees them; results are hashed as they are).
-pub fn emit(cx: &mut dyn Context<Protocol>, text: String) -> Result<(), ErrorReply> {
-    if text.is_empty() {
-        return Ok(());
+/// A generation's text as it is made: each piece goes to the supervisor as it comes, exactly
+/// as generated (the CLI strips control characters before a terminal sees them; results are
+/// hashed as they are), and onto the whole text the reply carries with its keccak256.
+#[derive(Debug, Default)]
+pub struct Output {
+    text: String,
+}
+
+impl Output {
+    /// Streams `piece` and keeps it; a text that would pass [`MAX_TEXT`] is an error, never a
+    /// text silently cut short.
+    pub fn emit(&mut self, cx: &mut dyn Context<Protocol>, piece: String) -> Result<(), ErrorReply> {
+        if piece.is_empty() {
+            return Ok(());
+        }
+        if self.text.len() + piece.len() > MAX_TEXT {
+            return Err(crate::text::err(
+                ErrorKind::InvalidRequest,
+                format!("the generated text passed {} MiB; ask for fewer tokens", MAX_TEXT >> 20),
+            ));
+        }
+        self.text.push_str(&piece);
+        cx.emit(Event::Token(piece))
+            .map_err(|e| crate::text::err(ErrorKind::Internal, e.to_string()))
     }
-    cx.emit(Event::Token(text))
-        .map_err(|e| crate::text::err(oarn_protocol::envelope::ErrorKind::Internal, e.to_string()))
+
+    /// The whole text and its keccak256.
+    pub fn finish(self) -> (String, [u8; 32]) {
+        let hash = Keccak256::digest(self.text.as_bytes()).into();
+        (self.text, hash)
+    }
 }

@@ -17,7 +17,7 @@ use oarn_protocol::envelope::{ErrorKind, ErrorReply};
 use oarn_protocol::infer::{DEFAULT_CONTEXT, Generate, Generated, Loaded, Protocol, Role, Stop};
 use oarn_protocol::serve::Context;
 
-use crate::backend::{Backend, emit};
+use crate::backend::{Backend, Output};
 use crate::cache::Cache;
 use crate::text::{self, Deadline, Stops, err, utf8_prefix};
 
@@ -180,6 +180,7 @@ impl Backend for Llama {
         }
         let prompt_us = prompt_started.elapsed().as_micros() as u64;
 
+        let mut out = Output::default();
         let mut sampler = sampler(g);
         let generate_started = Instant::now();
         let mut first_token_us = 0;
@@ -209,8 +210,8 @@ impl Backend for Llama {
             if complete > 0 {
                 let piece = String::from_utf8_lossy(&pending[..complete]).into_owned();
                 pending.drain(..complete);
-                let (out, hit) = stops.push(&piece);
-                emit(cx, out)?;
+                let (released, hit) = stops.push(&piece);
+                out.emit(cx, released)?;
                 if hit {
                     stop = Stop::StopString;
                     break;
@@ -225,15 +226,18 @@ impl Backend for Llama {
                 .map_err(|e| err(ErrorKind::Internal, format!("decode: {e}")))?;
         }
         if stop != Stop::StopString {
-            let (out, hit) = stops.push(&String::from_utf8_lossy(&pending));
-            emit(cx, out)?;
+            let (released, hit) = stops.push(&String::from_utf8_lossy(&pending));
+            out.emit(cx, released)?;
             if hit {
                 stop = Stop::StopString;
             } else {
-                emit(cx, stops.finish())?;
+                out.emit(cx, stops.finish())?;
             }
         }
+        let (text, text_keccak) = out.finish();
         Ok(Generated {
+            text,
+            text_keccak,
             stop,
             prompt_tokens: tokens.len() as u32,
             generated_tokens: generated,
@@ -285,10 +289,39 @@ fn build_features() -> String {
         .join(",")
 }
 
-/// What decides the exact output bytes of a generation.
+/// The version of a C string llama.cpp's ggml reports.
+fn ggml(f: unsafe extern "C" fn() -> *const std::ffi::c_char) -> String {
+    // SAFETY: ggml_version and ggml_commit return pointers to static NUL-terminated strings.
+    unsafe { CStr::from_ptr(f()) }.to_string_lossy().into_owned()
+}
+
+/// The GPU backends this build of llama.cpp was compiled with (the worker's cargo features).
+fn gpu_features() -> &'static str {
+    match (
+        cfg!(feature = "cuda"),
+        cfg!(feature = "vulkan"),
+        cfg!(feature = "metal"),
+        cfg!(feature = "rocm"),
+    ) {
+        (true, ..) => "cuda",
+        (_, true, ..) => "vulkan",
+        (_, _, true, _) => "metal",
+        (.., true) => "rocm",
+        _ => "none",
+    }
+}
+
+/// What decides the exact output bytes of a generation: the binding and llama.cpp versions
+/// (the binding's version pins the llama.cpp tree it vendors, as Cargo.lock records it), the
+/// compiled CPU vector paths and GPU backends, and every parameter.
 fn fingerprint(g: &Generate, threads: i32, n_ctx: u32) -> String {
     format!(
-        "llama-cpp-2 0.1.160; backend cpu; {} [{}]; flash-attn off; batch {BATCH}; ctx {n_ctx}; threads {threads}; temp {}; top-k {}; top-p {}; seed {}; chat {}",
+        "llama-cpp-2 {}; llama-cpp-sys-2 {}; ggml {} ({}); gpu {}; backend cpu; {} [{}]; flash-attn off; batch {BATCH}; ctx {n_ctx}; threads {threads}; temp {}; top-k {}; top-p {}; seed {}; chat {}",
+        env!("OARN_LLAMA_CPP_2_VERSION"),
+        env!("OARN_LLAMA_CPP_SYS_2_VERSION"),
+        ggml(llama_cpp_sys_2::ggml_version),
+        ggml(llama_cpp_sys_2::ggml_commit),
+        gpu_features(),
         std::env::consts::ARCH,
         build_features(),
         f64::from(g.temperature_milli) / 1000.0,

@@ -14,8 +14,8 @@ mod text;
 use std::process::ExitCode;
 
 use backend::Backend;
-use oarn_protocol::envelope::{ErrorReply, Info, RequestId};
-use oarn_protocol::infer::{Protocol, Reply, Request};
+use oarn_protocol::envelope::{ErrorKind, ErrorReply, Info, RequestId};
+use oarn_protocol::infer::{ModelInfo, Protocol, Reply, Request};
 use oarn_protocol::serve::{Context, Handler};
 use oarn_sandbox::launch::Launch;
 
@@ -43,6 +43,18 @@ impl Worker {
         }
         Self { backend }
     }
+
+    /// The backend, or why it could not start.
+    fn backend(&mut self) -> Result<&mut Box<dyn Backend>, ErrorReply> {
+        self.backend.as_mut().map_err(|e| e.clone())
+    }
+}
+
+/// Reads the header of the model file at `path`: the one place a model file's bytes are
+/// parsed, inside this sandbox (which lets it read the model cache and nothing else).
+fn inspect(path: &str) -> Result<ModelInfo, ErrorReply> {
+    oarn_formats::gguf::read(std::path::Path::new(path))
+        .map_err(|e| ErrorReply::new(ErrorKind::InvalidRequest, e.to_string()))
 }
 
 impl Handler<Protocol> for Worker {
@@ -52,15 +64,16 @@ impl Handler<Protocol> for Worker {
         request: Request,
         cx: &mut dyn Context<Protocol>,
     ) -> Result<Reply, ErrorReply> {
-        let backend = self.backend.as_mut().map_err(|e| e.clone())?;
         match request {
-            Request::Info => Ok(Reply::Info(Info {
-                capabilities: backend.capabilities(),
+            Request::GetInfo(_) => Ok(Reply::Info(Info {
+                capabilities: self.backend()?.capabilities(),
                 in_flight: 0,
             })),
-            Request::Generate(g) => backend.generate(&g, cx).map(Reply::Generated),
-            Request::Unload(model) => backend.unload(model.as_deref()).map(Reply::Unloaded),
-            Request::Loaded => backend.loaded().map(Reply::Loaded),
+            Request::Generate(g) => self.backend()?.generate(&g, cx).map(Reply::Generated),
+            Request::Unload(u) => self.backend()?.unload(u.model.as_deref()).map(Reply::Unloaded),
+            Request::ListLoaded(_) => self.backend()?.loaded().map(Reply::Loaded),
+            // Inspection needs no backend.
+            Request::Inspect(i) => inspect(&i.path).map(Reply::Inspected),
         }
     }
 }

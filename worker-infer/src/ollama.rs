@@ -13,7 +13,7 @@ use oarn_protocol::serve::Context;
 use serde_json::{Value, json};
 use ureq::Agent;
 
-use crate::backend::{Backend, emit};
+use crate::backend::{Backend, Output};
 use crate::text::{self, Deadline, Stops, err};
 
 /// How long connecting to the server may take.
@@ -205,6 +205,7 @@ impl Backend for Ollama {
         let response = self.send(&path, Some(&body), deadline.left())?;
         let mut lines = BufReader::new(response.into_body().into_reader());
         let mut stops = Stops::new(&g.stop);
+        let mut out = Output::default();
         let mut first_token_us = 0;
         let mut line = String::new();
         let mut stop = Stop::MaxTokens;
@@ -237,8 +238,8 @@ impl Backend for Ollama {
             if !piece.is_empty() && first_token_us == 0 {
                 first_token_us = started.elapsed().as_micros() as u64;
             }
-            let (out, hit) = stops.push(piece);
-            emit(cx, out)?;
+            let (released, hit) = stops.push(piece);
+            out.emit(cx, released)?;
             if hit {
                 stop = Stop::StopString;
                 break None;
@@ -248,7 +249,10 @@ impl Backend for Ollama {
             }
         };
         let Some(done) = done else {
+            let (text, text_keccak) = out.finish();
             return Ok(Generated {
+                text,
+                text_keccak,
                 stop,
                 prompt_tokens: 0,
                 generated_tokens: 0,
@@ -259,13 +263,16 @@ impl Backend for Ollama {
                 fingerprint: fingerprint(&version, g),
             });
         };
-        emit(cx, stops.finish())?;
+        out.emit(cx, stops.finish())?;
         // Ollama says "stop" at the end of text and at its own stop strings alike.
         stop = match done["done_reason"].as_str() {
             Some("length") => Stop::MaxTokens,
             _ => Stop::EndOfText,
         };
+        let (text, text_keccak) = out.finish();
         Ok(Generated {
+            text,
+            text_keccak,
             stop,
             prompt_tokens: done["prompt_eval_count"].as_u64().unwrap_or(0) as u32,
             generated_tokens: done["eval_count"].as_u64().unwrap_or(0) as u32,

@@ -148,7 +148,9 @@ fn main() {
         )
         .expect("fetched");
         let secs = t.elapsed().as_secs_f64();
-        assert!(matches!(reply, Reply::Fetched { hash, size, .. } if hash == added.hash && size == SIZE as u64));
+        assert!(
+            matches!(reply, Reply::Fetched(oarn_protocol::net::Fetched { hash, size, .. }) if hash == added.hash && size == SIZE as u64)
+        );
         ours.push(mbps(SIZE, secs));
         // The share of that spent writing the file out of the store (read, hash, write).
         let t = Instant::now();

@@ -199,11 +199,11 @@ impl Negotiator {
     }
 
     fn finish(&self, a: Asking) {
-        let _ = a.reply.send(Ok(Reply::Claims {
+        let _ = a.reply.send(Ok(Reply::Claimers(oarn_protocol::net::Claimers {
             claimers: self.table.get(a.task_id),
             asked: a.asked,
             answered: a.answered,
-        }));
+        })));
     }
 
     /// One outbound request ended, answered or not.

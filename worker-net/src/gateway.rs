@@ -171,7 +171,7 @@ async fn cat(cx: Arc<Context>, cid: &str) -> Response<Body> {
         tokio::task::spawn_blocking(move || fetch::run(&cx2.swarm, &cx2.store, &cx2.staging, &job, &|_| {}, &|| false))
             .await;
     match fetched {
-        Ok(Ok(Reply::Fetched { size, .. })) => {
+        Ok(Ok(Reply::Fetched(oarn_protocol::net::Fetched { size, .. }))) => {
             let file = match tokio::fs::File::open(&guard.0).await {
                 Ok(f) => f,
                 Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),

@@ -12,6 +12,7 @@
 //! - [`trustless`]: blocks from trustless HTTP gateways, each verified, when peers lack them.
 //! - [`announce`]: the live network's task announcement format (parse, validate, write).
 //! - [`download`]: HTTP(S) downloads into the staging directory, resumed and verified.
+//! - [`wheel`]: one file taken out of a downloaded wheel (zip archive).
 //! - [`identity`]: the node's libp2p key, persisted 0600 in its IPFS store.
 //! - [`behaviour`]: the protocols the swarm speaks (gossipsub, Kademlia, identify, ping).
 //! - [`meter`]: bytes per direction on every connection, under the upload and download limits.
@@ -49,3 +50,4 @@ pub mod serve;
 pub mod swarm;
 pub mod trustless;
 pub mod unixfs;
+pub mod wheel;

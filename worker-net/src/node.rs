@@ -67,7 +67,7 @@ pub enum Command {
     PutRecord(String, Vec<u8>, Answer),
     GetRecord(String, Answer),
     /// Get these blocks into the store from connected peers, waiting at most this long;
-    /// answered [`Reply::Done`] once all are there.
+    /// answered [`Reply::Done(())`] once all are there.
     Want {
         cids: Vec<Cid>,
         wait: Duration,
@@ -393,7 +393,7 @@ impl Node {
                     for p in &problems {
                         tracing::warn!("peer skipped: {p}");
                     }
-                    Ok(Reply::Done)
+                    Ok(Reply::Done(()))
                 } else {
                     Err(ErrorReply::new(ErrorKind::InvalidRequest, problems.join("; ")))
                 });
@@ -404,7 +404,7 @@ impl Node {
                     tracing::warn!("validator skipped: {p}");
                 }
                 let _ = answer.send(if problems.len() < validators.len() {
-                    Ok(Reply::Done)
+                    Ok(Reply::Done(()))
                 } else {
                     Err(ErrorReply::new(ErrorKind::InvalidRequest, problems.join("; ")))
                 });
@@ -414,7 +414,7 @@ impl Node {
             }
             Command::Accept(models, answer) => {
                 self.accept = models.into_iter().collect();
-                let _ = answer.send(Ok(Reply::Done));
+                let _ = answer.send(Ok(Reply::Done(())));
             }
             Command::Limits {
                 max_peers,
@@ -428,7 +428,7 @@ impl Node {
                 self.settings.max_per_ip = max_per_ip;
                 self.meter.set_limits(upload, download);
                 (self.settings.upload_limit, self.settings.download_limit) = (upload, download);
-                let _ = answer.send(Ok(Reply::Done));
+                let _ = answer.send(Ok(Reply::Done(())));
             }
             Command::Status(answer) => {
                 let (stream_bytes_in, stream_bytes_out) = self.meter.totals();
@@ -514,7 +514,7 @@ impl Node {
         let until = Instant::now() + wait;
         match self.bitswap.want(&cids, until, &peers) {
             Ok(None) => {
-                let _ = answer.send(Ok(Reply::Done));
+                let _ = answer.send(Ok(Reply::Done(())));
             }
             Ok(Some(out)) => {
                 let missing = cids.into_iter().filter(|c| !self.bitswap.store.has(c)).collect();
@@ -582,7 +582,7 @@ impl Node {
                     missing.remove(cid);
                 }
                 if missing.is_empty() {
-                    let _ = answer.send(Ok(Reply::Done));
+                    let _ = answer.send(Ok(Reply::Done(())));
                 }
                 !missing.is_empty()
             });
@@ -618,9 +618,7 @@ impl Node {
                 self.counters.published += 1;
                 self.counters.gossip_bytes_out += len;
                 self.remember(*a);
-                Ok(Reply::Published {
-                    peers: peers.try_into().unwrap_or(u32::MAX),
-                })
+                Ok(Reply::Published(peers.try_into().unwrap_or(u32::MAX)))
             }
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Err(ErrorReply::new(
                 ErrorKind::NotFound,
@@ -849,7 +847,7 @@ impl Node {
             kad::QueryResult::PutRecord(r) => {
                 let Some(answer) = self.puts.remove(&id) else { return };
                 let _ = answer.send(match r {
-                    Ok(_) => Ok(Reply::Done),
+                    Ok(_) => Ok(Reply::Done(())),
                     Err(kad::PutRecordError::QuorumFailed { .. }) => Err(ErrorReply::new(
                         ErrorKind::NotFound,
                         "stored on this node only: no peer took the record (is the node connected?)",

@@ -211,11 +211,11 @@ impl Courier {
     }
 
     fn finish(s: Sending) {
-        let _ = s.reply.send(Ok(Reply::Delivered {
+        let _ = s.reply.send(Ok(Reply::Delivered(oarn_protocol::net::Delivered {
             validators: s.sent,
             acknowledged: s.acknowledged,
             claim_to_result_ms: s.claim_to_result_ms,
-        }));
+        })));
     }
 
     /// One notice ended, acknowledged or not.

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use oarn_protocol::envelope::{ErrorKind, ErrorReply, Info, RequestId};
-use oarn_protocol::net::{Protocol, Reply, Request};
+use oarn_protocol::net::{
+    self, Accept, Add, Advertise, Announce, Claims, Collect, Dial, Fetch, GetRecord, Limits, Notify, Pin, Protocol,
+    PutRecord, Reply, Request, Run, Validators,
+};
 use oarn_protocol::serve::{Context, Handler, Responder};
 
 use crate::behaviour::DHT_QUERY_TIMEOUT;
@@ -90,7 +93,7 @@ impl Worker {
                             return;
                         }
                     }
-                    let _ = responder.finish(Ok(Reply::Stopped));
+                    let _ = responder.finish(Ok(Reply::Stopped(())));
                 });
                 if let Err(e) = spawned {
                     tracing::error!("cannot start the event thread: {e}");
@@ -130,7 +133,7 @@ impl Worker {
         if let Err(e) = spawned {
             tracing::error!("cannot start a request thread: {e}");
         }
-        Ok(Reply::Done)
+        Ok(Reply::Done(()))
     }
 
     /// Starts the Kubo-compatible API on `addr` on a thread of its own; returns where it
@@ -191,16 +194,16 @@ impl Handler<Protocol> for Worker {
         cx: &mut dyn Context<Protocol>,
     ) -> Result<Reply, ErrorReply> {
         match request {
-            Request::Info => Ok(Reply::Info(Info {
+            Request::GetInfo(_) => Ok(Reply::Info(Info {
                 capabilities: ["gossipsub", "kademlia", "identify", "ping", "bitswap", "tcp", "quic"]
                     .map(String::from)
                     .to_vec(),
                 in_flight: u32::from(self.swarm.is_some()),
             })),
-            Request::Run(settings) => {
+            Request::Run(Run(settings)) => {
                 let responder = cx.defer();
                 self.run(settings, responder);
-                Ok(Reply::Done)
+                Ok(Reply::Done(()))
             }
             Request::Download(d) => {
                 let dir = self.downloads.clone();
@@ -220,12 +223,12 @@ impl Handler<Protocol> for Worker {
                         })
                 })
             }
-            Request::Dial(peers) => self.swarm()?.call(|a| Command::Dial(peers, a), QUICK),
-            Request::Validators(v) => self.swarm()?.call(|a| Command::Validators(v, a), QUICK),
-            Request::Advertise {
+            Request::Dial(Dial(peers)) => self.swarm()?.call(|a| Command::Dial(peers, a), QUICK),
+            Request::Validators(Validators(v)) => self.swarm()?.call(|a| Command::Validators(v, a), QUICK),
+            Request::Advertise(Advertise {
                 bootstrap,
                 rpc_providers,
-            } => {
+            }) => {
                 let swarm = self.swarm()?.clone();
                 self.in_thread(cx, "advertise", move |_| {
                     let records = [
@@ -243,10 +246,10 @@ impl Handler<Protocol> for Worker {
                             Err(e) => return Err(e),
                         }
                     }
-                    Ok(Reply::Done)
+                    Ok(Reply::Done(()))
                 })
             }
-            Request::FindBootstrap => {
+            Request::FindBootstrap(_) => {
                 let swarm = self.swarm()?.clone();
                 self.in_thread(cx, "find-bootstrap", move |_| {
                     let key = crate::records::BOOTSTRAP_KEY;
@@ -265,14 +268,14 @@ impl Handler<Protocol> for Worker {
                     Ok(Reply::Bootstrap(peers))
                 })
             }
-            Request::Announce(a) => self.swarm()?.call(|r| Command::Announce(a, r), QUICK),
-            Request::Accept(models) => self.swarm()?.call(|a| Command::Accept(models, a), QUICK),
-            Request::Limits {
+            Request::Announce(Announce(a)) => self.swarm()?.call(|r| Command::Announce(a, r), QUICK),
+            Request::Accept(Accept(models)) => self.swarm()?.call(|a| Command::Accept(models, a), QUICK),
+            Request::Limits(Limits {
                 max_peers,
                 max_per_ip,
                 upload_limit,
                 download_limit,
-            } => self.swarm()?.call(
+            }) => self.swarm()?.call(
                 |answer| Command::Limits {
                     max_peers,
                     max_per_ip,
@@ -282,44 +285,44 @@ impl Handler<Protocol> for Worker {
                 },
                 QUICK,
             ),
-            Request::Status => self.swarm()?.call(Command::Status, QUICK),
-            Request::Add { file } if !self.kubo_api.is_empty() => {
+            Request::GetStatus(_) => self.swarm()?.call(Command::Status, QUICK),
+            Request::Add(Add { file }) if !self.kubo_api.is_empty() => {
                 let (api, staging) = (self.kubo_api.clone(), self.downloads.clone());
                 self.in_thread(cx, "add", move |_| {
                     let added = crate::kubo::add(&api, &staged(&staging, &file)?, KUBO_WAIT).map_err(invalid)?;
-                    Ok(Reply::Added {
+                    Ok(Reply::Added(net::Added {
                         cid: added.cid,
                         hash: added.hash,
-                    })
+                    }))
                 })
             }
-            Request::Fetch {
+            Request::Fetch(Fetch {
                 cid,
                 file,
                 timeout_secs,
-            } if !self.kubo_api.is_empty() => {
+            }) if !self.kubo_api.is_empty() => {
                 let wait = Duration::from_secs(timeout_secs.clamp(1, 3600).into());
                 let (api, staging) = (self.kubo_api.clone(), self.downloads.clone());
                 self.in_thread(cx, "fetch", move |_| {
                     let (size, hash) = crate::kubo::cat(&api, &cid, &staged(&staging, &file)?, wait)
                         .map_err(|e| ErrorReply::new(ErrorKind::NotFound, e.to_string()))?;
-                    Ok(Reply::Fetched { cid, hash, size })
+                    Ok(Reply::Fetched(net::Fetched { cid, hash, size }))
                 })
             }
-            Request::Add { file } => {
+            Request::Add(Add { file }) => {
                 let (store, pins, staging, limit) =
                     (self.blocks()?, self.pins()?, self.downloads.clone(), self.cache_limit);
                 self.in_thread(cx, "add", move |_| {
                     let added = crate::unixfs::add(&store, &staged(&staging, &file)?).map_err(invalid)?;
                     pins.pin(&store, &added.cid).map_err(invalid)?;
                     pins.trim(&store, limit);
-                    Ok(Reply::Added {
+                    Ok(Reply::Added(net::Added {
                         cid: added.cid.to_string(),
                         hash: added.hash,
-                    })
+                    }))
                 })
             }
-            Request::Pin { cid, pin } => {
+            Request::Pin(Pin { cid, pin }) => {
                 let (store, pins) = (self.blocks()?, self.pins()?);
                 let cid = crate::blocks::parse(&cid).map_err(invalid)?;
                 if pin {
@@ -327,30 +330,30 @@ impl Handler<Protocol> for Worker {
                 } else if !pins.unpin(&cid).map_err(invalid)? {
                     return Err(ErrorReply::new(ErrorKind::NotFound, format!("{cid} is not pinned")));
                 }
-                Ok(Reply::Done)
+                Ok(Reply::Done(()))
             }
-            Request::Pins => {
+            Request::ListPins(_) => {
                 let pins = self.pins()?.list().map_err(invalid)?;
                 Ok(Reply::Pins(pins.iter().map(ToString::to_string).collect()))
             }
-            Request::Collect { limit } => {
+            Request::Collect(Collect { limit }) => {
                 let (store, pins) = (self.blocks()?, self.pins()?);
                 self.in_thread(cx, "collect", move |_| {
                     let done = pins
                         .collect(&store, limit, std::time::SystemTime::now())
                         .map_err(invalid)?;
-                    Ok(Reply::Collected {
+                    Ok(Reply::Collected(net::Collected {
                         blocks: done.blocks,
                         bytes: done.bytes,
                         kept: done.kept,
-                    })
+                    }))
                 })
             }
-            Request::Fetch {
+            Request::Fetch(Fetch {
                 cid,
                 file,
                 timeout_secs,
-            } => {
+            }) => {
                 let wait = Duration::from_secs(timeout_secs.clamp(1, 3600).into());
                 let (swarm, store, staging) = (self.swarm()?.clone(), self.blocks()?, self.downloads.clone());
                 let job = crate::fetch::Job {
@@ -370,11 +373,13 @@ impl Handler<Protocol> for Worker {
                     fetched
                 })
             }
-            Request::PutRecord { key, value } => {
+            Request::PutRecord(PutRecord { key, value }) => {
                 self.slow(cx, |a| Command::PutRecord(key, value, a), DHT_QUERY_TIMEOUT + QUICK)
             }
-            Request::GetRecord { key } => self.slow(cx, |a| Command::GetRecord(key, a), DHT_QUERY_TIMEOUT + QUICK),
-            Request::Claims { task_id, record } => {
+            Request::GetRecord(GetRecord { key }) => {
+                self.slow(cx, |a| Command::GetRecord(key, a), DHT_QUERY_TIMEOUT + QUICK)
+            }
+            Request::Claims(Claims { task_id, record }) => {
                 if task_id == 0 {
                     return Err(invalid("task id 0 does not exist; task ids start at 1"));
                 }
@@ -385,11 +390,11 @@ impl Handler<Protocol> for Worker {
                 };
                 self.slow(cx, make, crate::behaviour::CLAIM_TIMEOUT + QUICK)
             }
-            Request::Result {
+            Request::Notify(Notify {
                 task_id,
                 result_hash,
                 cid,
-            } => {
+            }) => {
                 let cid: cid::Cid = cid.parse().map_err(|e| invalid(format!("{cid:?} is not a CID: {e}")))?;
                 let notice = crate::results::Notice::new(task_id, &result_hash, &cid);
                 notice.check().map_err(|e| invalid(e.to_string()))?;

@@ -1,38 +1,44 @@
-//! The API methods of the inference side besides `oarn_generate` ([`super::stream`]):
+//! The inference side's methods: `oarn_generate` (streamed through [`super::stream`]),
 //! `oarn_modelsLoaded` (what the worker holds in memory) and `oarn_unload` (free one model,
-//! or all). Models are named as the store (or Ollama) names them.
+//! or all). Models are named as the store (or Ollama) names them; the worker knows them by
+//! their blob's path.
 
 use std::time::Duration;
 
-use oarn_protocol::infer::{Reply, Request};
-use serde_json::{Value, json};
+use oarn_api::infer::{Generate, Generated, LoadedModel, ModelsLoaded, Text, Unload, Unloaded};
+use oarn_api::rpc::Error;
+use oarn_protocol::WorkerKind;
+use oarn_protocol::infer::{self, ListLoaded};
+use oarn_supervise::Handle;
+use tokio::sync::{mpsc, oneshot};
 
-use super::methods::Node;
-use oarn_api::rpc::{self, Error};
+use super::errors;
+use crate::state::Node;
 
 /// Longest wait for the worker (it answers between generations).
 const WAIT: Duration = Duration::from_secs(30);
 
-async fn call(node: &Node, request: Request) -> Result<Reply, Error> {
-    let infer = node
-        .workers
+fn worker(node: &Node) -> Result<&Handle<infer::Protocol>, Error> {
+    node.workers
         .infer
         .as_ref()
-        .ok_or_else(|| Error::new(rpc::INTERNAL_ERROR, "this node runs no inference worker"))?;
-    match tokio::time::timeout(WAIT, infer.call(request, None)).await {
-        Err(_) => Err(Error::new(
-            rpc::INTERNAL_ERROR,
-            "the inference worker is busy; try again",
-        )),
-        Ok(Err(e)) => Err(Error::new(rpc::INTERNAL_ERROR, e.to_string())),
-        Ok(Ok(reply)) => Ok(reply),
+        .ok_or_else(|| errors::absent(WorkerKind::Infer))
+}
+
+/// Calls the inference worker, waiting at most [`WAIT`].
+async fn call<C: oarn_protocol::envelope::Call<Protocol = infer::Protocol>>(
+    node: &Node,
+    request: C,
+) -> Result<C::Reply, Error> {
+    match tokio::time::timeout(WAIT, worker(node)?.call(request)).await {
+        Err(_) => Err(errors::too_slow(WorkerKind::Infer, WAIT.as_secs())),
+        Ok(reply) => reply.map_err(errors::call),
     }
 }
 
 /// Store names by blob path, to name what the worker reports by path.
 fn names(node: &Node) -> Vec<(String, String)> {
-    let config = node.config.read().unwrap_or_else(|e| e.into_inner()).clone();
-    let Ok(store) = crate::local::store(&config, &node.home) else {
+    let Ok(store) = crate::local::store(&node.config(), &node.home) else {
         return Vec::new();
     };
     store
@@ -50,37 +56,82 @@ fn name_of(names: &[(String, String)], model: &str) -> String {
         .map_or_else(|| model.to_string(), |(_, n)| n.clone())
 }
 
-/// `oarn_modelsLoaded`: `[{"model", "bytes"}]`, most recently used first.
-pub async fn loaded(node: &Node) -> Result<Value, Error> {
-    let Reply::Loaded(list) = call(node, Request::Loaded).await? else {
-        return Err(Error::new(rpc::INTERNAL_ERROR, "unexpected reply"));
-    };
+pub async fn loaded(node: &Node, _: ModelsLoaded) -> Result<Vec<LoadedModel>, Error> {
+    let list = call(node, ListLoaded).await?;
     let names = names(node);
-    Ok(json!(
-        list.iter()
-            .map(|l| json!({"model": name_of(&names, &l.model), "bytes": l.bytes}))
-            .collect::<Vec<_>>()
-    ))
+    Ok(list
+        .iter()
+        .map(|l| LoadedModel {
+            model: name_of(&names, &l.model),
+            bytes: l.bytes,
+        })
+        .collect())
 }
 
-/// `oarn_unload {"model"?}`: `{"unloaded": [names]}`.
-pub async fn unload(node: &Node, params: &Value) -> Result<Value, Error> {
-    let name = params.get("model").and_then(Value::as_str);
+pub async fn unload(node: &Node, p: Unload) -> Result<Unloaded, Error> {
     let names = names(node);
-    let config = node.config.read().unwrap_or_else(|e| e.into_inner()).clone();
-    let target = match name {
+    let model = match p.model {
         None => None,
-        Some(n) if config.ollama.enabled => Some(n.to_string()),
+        Some(n) if node.config().ollama.enabled => Some(n),
         Some(n) => Some(
             names
                 .iter()
-                .find(|(_, m)| m == n)
+                .find(|(_, m)| *m == n)
                 .map(|(path, _)| path.clone())
-                .ok_or_else(|| Error::new(rpc::INVALID_PARAMS, format!("no model named {n:?} is installed")))?,
+                .ok_or_else(|| errors::invalid(format!("no model named {n:?} is installed")))?,
         ),
     };
-    let Reply::Unloaded(list) = call(node, Request::Unload(target)).await? else {
-        return Err(Error::new(rpc::INTERNAL_ERROR, "unexpected reply"));
+    let list = call(node, infer::Unload { model }).await?;
+    Ok(Unloaded {
+        unloaded: list.iter().map(|m| name_of(&names, m)).collect(),
+    })
+}
+
+/// One generation by the node's worker: its text goes to `notes` as it comes; `cancel`
+/// cancels it in the worker (the result, with what was generated, still comes).
+pub async fn generate(
+    node: &Node,
+    p: Generate,
+    notes: mpsc::Sender<Text>,
+    cancel: oneshot::Receiver<()>,
+) -> Result<Generated, Error> {
+    let infer = worker(node)?.clone();
+    let config = node.config();
+    let chosen =
+        crate::local::resolve(&config, &node.home, p.model.as_deref()).map_err(|e| errors::invalid(e.to_string()))?;
+    let request = crate::local::request(&p, &chosen.model, config.compute.threads);
+    let (events, mut rx) = mpsc::channel(64);
+    let call = infer.stream_cancellable(request, Some(events), async {
+        let _ = cancel.await;
+    });
+    tokio::pin!(call);
+    let forward = |event| {
+        let notes = notes.clone();
+        async move {
+            if let infer::Event::Token(text) = event {
+                // A caller that left no longer reads; the generation goes on to its result.
+                let _ = notes.send(Text { text }).await;
+            }
+        }
     };
-    Ok(json!({"unloaded": list.iter().map(|m| name_of(&names, m)).collect::<Vec<_>>()}))
+    let reply = loop {
+        tokio::select! {
+            reply = &mut call => break reply,
+            Some(event) = rx.recv() => forward(event).await,
+        }
+    };
+    while let Ok(event) = rx.try_recv() {
+        forward(event).await;
+    }
+    let done = reply.map_err(errors::call)?;
+    crate::local::checked(done, &chosen.name).map_err(|e| Error::new(oarn_api::Code::InternalError, e.to_string()))
+}
+
+/// `oarn_generate` sent as a notification (no id): nobody reads the text, so it is not
+/// streamed; the generation still runs.
+pub async fn generate_whole(node: &Node, p: Generate) -> Result<Generated, Error> {
+    let (notes, unread) = mpsc::channel(1);
+    drop(unread);
+    let (_never, cancel) = oneshot::channel();
+    generate(node, p, notes, cancel).await
 }

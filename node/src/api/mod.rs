@@ -1,11 +1,13 @@
-//! The local API on the daemon's side: [`server`] answers on the socket, [`methods`]
-//! implements each method ([`net`] those of the peer-to-peer side, [`routed`] those of
-//! validator-routed mode, [`infer`] the inference worker's), and [`stream`] the methods that
-//! stream notifications before their result.
+//! The local API on the daemon's side: [`server`] answers on the socket and routes each
+//! method to the function that answers it ([`node`], [`infer`], [`net`], [`ipfs`],
+//! [`tasks`]); [`stream`] relays the methods that stream notifications before their result;
+//! [`errors`] is how the node's failures become the API's error codes.
 
+pub mod errors;
 pub mod infer;
-pub mod methods;
+pub mod ipfs;
 pub mod net;
-pub mod routed;
+pub mod node;
 pub mod server;
 pub mod stream;
+pub mod tasks;

@@ -1,5 +1,6 @@
 //! Serves the JSON-RPC API on the node's Unix socket: bounded connections, bounded request
-//! lines, and a clear JSON-RPC error for anything malformed.
+//! lines, a clear JSON-RPC error for anything malformed, and each method routed to the
+//! function that answers it, with its params read into the method's own type.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -11,8 +12,11 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
-use super::methods::Node;
-use oarn_api::rpc::{self, Error, Request, Response};
+use oarn_api::Method;
+use oarn_api::rpc::{self, Code, Error, Request, Response};
+
+use super::errors;
+use crate::state::Node;
 
 /// Connections served at once; more wait for a slot.
 const MAX_CONNECTIONS: usize = 32;
@@ -92,17 +96,24 @@ async fn connection(stream: UnixStream, node: &Node) -> std::io::Result<()> {
         let response = if line.len() > rpc::MAX_REQUEST_BYTES {
             let r = Response::new(
                 Value::Null,
-                Err(Error::new(rpc::INVALID_REQUEST, "request larger than 1 MiB")),
+                Err(Error::new(Code::InvalidRequest, "request larger than 1 MiB")),
             );
             write_line(&mut write, &r).await?;
             return Ok(());
         } else if line.iter().all(u8::is_ascii_whitespace) {
             continue;
-        } else if let Some(request) = streaming(&line) {
-            super::stream::serve(request, node, &mut reader, &mut write).await?;
-            continue;
         } else {
-            answer(&line, node).await
+            match parse(&line) {
+                Err(r) => Some(*r),
+                Ok(request) if request.id.is_some() && streams(&request) => {
+                    streamed(request, node, &mut reader, &mut write).await?;
+                    continue;
+                }
+                Ok(request) => {
+                    let outcome = call(node, &request.method, request.params).await;
+                    request.id.map(|id| Response::new(id, outcome))
+                }
+            }
         };
         if let Some(r) = response {
             write_line(&mut write, &r).await?;
@@ -116,40 +127,123 @@ async fn write_line(w: &mut tokio::net::unix::OwnedWriteHalf, r: &Response) -> s
     w.write_all(&bytes).await
 }
 
-/// The request on `line` when it calls the streaming method (with an id to answer).
-fn streaming(line: &[u8]) -> Option<Request> {
-    let request: Request = serde_json::from_slice(line).ok()?;
-    (super::stream::streams(&request.method, &request.params) && request.jsonrpc == "2.0" && request.id.is_some())
-        .then_some(request)
+/// The request on `line`, or the error response to send instead.
+fn parse(line: &[u8]) -> Result<Request, Box<Response>> {
+    let value: Value = serde_json::from_slice(line).map_err(|e| {
+        Response::new(
+            Value::Null,
+            Err(Error::new(Code::ParseError, format!("parse error: {e}"))),
+        )
+    })?;
+    let id = value.get("id").cloned().unwrap_or(Value::Null);
+    let request: Request = serde_json::from_value(value).map_err(|e| {
+        Box::new(Response::new(
+            id.clone(),
+            Err(Error::new(Code::InvalidRequest, format!("invalid request: {e}"))),
+        ))
+    })?;
+    if request.jsonrpc != "2.0" {
+        return Err(Box::new(Response::new(
+            id,
+            Err(Error::new(Code::InvalidRequest, "jsonrpc must be \"2.0\"")),
+        )));
+    }
+    Ok(request)
 }
 
-/// The response to one request line; `None` for a notification.
-async fn answer(line: &[u8], node: &Node) -> Option<Response> {
-    let value: Value = match serde_json::from_slice(line) {
-        Ok(v) => v,
-        Err(e) => {
-            return Some(Response::new(
-                Value::Null,
-                Err(Error::new(rpc::PARSE_ERROR, format!("parse error: {e}"))),
-            ));
-        }
+/// Reads params into the method's type; absent params are `{}`.
+fn read<M: Method>(params: Value) -> Result<M, Error> {
+    let params = if params.is_null() {
+        serde_json::json!({})
+    } else {
+        params
     };
-    let id = value.get("id").cloned().unwrap_or(Value::Null);
-    let request: Request = match serde_json::from_value(value) {
-        Ok(r) => r,
-        Err(e) => {
-            return Some(Response::new(
-                id,
-                Err(Error::new(rpc::INVALID_REQUEST, format!("invalid request: {e}"))),
-            ));
-        }
-    };
-    if request.jsonrpc != "2.0" {
-        return Some(Response::new(
-            id,
-            Err(Error::new(rpc::INVALID_REQUEST, "jsonrpc must be \"2.0\"")),
-        ));
+    serde_path_to_error::deserialize(params).map_err(|e| errors::params(&e))
+}
+
+/// Answers a call of `M` with `f`.
+async fn typed<M, F, Fut>(params: Value, f: F) -> Result<Value, Error>
+where
+    M: Method,
+    F: FnOnce(M) -> Fut,
+    Fut: std::future::Future<Output = Result<M::Result, Error>>,
+{
+    let result = f(read::<M>(params)?).await?;
+    serde_json::to_value(result).map_err(|e| Error::new(Code::InternalError, e.to_string()))
+}
+
+/// Whether the call streams notifications before its result.
+fn streams(request: &Request) -> bool {
+    use oarn_api::{infer, ipfs};
+    match request.method.as_str() {
+        infer::Generate::NAME => true,
+        ipfs::Fetch::NAME => request.params.get("progress").and_then(Value::as_bool) == Some(true),
+        _ => false,
     }
-    let outcome = node.call(&request.method, request.params).await;
-    request.id.map(|id| Response::new(id, outcome))
+}
+
+/// Runs a streaming call on the connection; its notifications and result go to `writer`.
+async fn streamed(
+    request: Request,
+    node: &Node,
+    reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
+    writer: &mut tokio::net::unix::OwnedWriteHalf,
+) -> std::io::Result<()> {
+    use oarn_api::{infer, ipfs};
+    let id = request.id.clone().unwrap_or(Value::Null);
+    macro_rules! relay {
+        ($m:ty, $f:path) => {
+            match read::<$m>(request.params) {
+                Ok(params) => {
+                    super::stream::serve(id, params, reader, writer, |p, notes, cancel| {
+                        $f(node, p, notes, cancel)
+                    })
+                    .await
+                }
+                Err(e) => write_line(writer, &Response::new(id, Err(e))).await,
+            }
+        };
+    }
+    match request.method.as_str() {
+        infer::Generate::NAME => relay!(infer::Generate, super::infer::generate),
+        _ => relay!(ipfs::Fetch, super::ipfs::fetch_streamed),
+    }
+}
+
+/// Answers one call that does not stream.
+pub async fn call(node: &Node, method: &str, params: Value) -> Result<Value, Error> {
+    use oarn_api::{infer, ipfs, net, node as n, tasks};
+    macro_rules! route {
+        ($($m:ty => $f:path),* $(,)?) => {
+            match method {
+                $(<$m as Method>::NAME => typed::<$m, _, _>(params, |p| $f(node, p)).await,)*
+                _ => Err(Error::new(Code::MethodNotFound, format!("method not found: {method}"))),
+            }
+        };
+    }
+    route! {
+        n::Version => super::node::version,
+        n::GetStatus => super::node::status,
+        n::Workers => super::node::workers,
+        n::ReloadConfig => super::node::reload,
+        n::Shutdown => super::node::shutdown,
+        infer::ModelsLoaded => super::infer::loaded,
+        infer::Unload => super::infer::unload,
+        infer::Generate => super::infer::generate_whole,
+        net::GetPeers => super::net::peers,
+        net::GetTasks => super::net::tasks,
+        net::Announce => super::net::announce,
+        net::Claims => super::net::claims,
+        net::SendResult => super::net::send_result,
+        net::GetResults => super::net::results,
+        net::DhtPut => super::net::dht_put,
+        net::DhtGet => super::net::dht_get,
+        ipfs::Add => super::ipfs::add,
+        ipfs::Fetch => super::ipfs::fetch,
+        ipfs::Pin => super::ipfs::pin,
+        ipfs::ListPins => super::ipfs::pins,
+        ipfs::Gc => super::ipfs::gc,
+        tasks::SubmitTask => super::tasks::submit,
+        tasks::GetResult => super::tasks::result,
+    }
 }

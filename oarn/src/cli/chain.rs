@@ -1,8 +1,8 @@
 //! `oarn chain …`: discovery, tasks, claims, submissions and events, each run in the
 //! sandboxed chain worker with the node's configuration.
 
+use super::Exit;
 use std::ffi::OsString;
-use std::process::ExitCode;
 
 use oarn_config::home::Home;
 use oarn_config::load;
@@ -12,7 +12,7 @@ use super::args::ChainCommand;
 use super::claim::{self, Before};
 use super::wallet::{account_inputs, chain_args, open};
 
-pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
+pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<Exit> {
     let config = load::load_or_default(&home.config())?;
     let mut args: Vec<OsString> = vec!["chain".into()];
     let mut inputs = Vec::new();
@@ -59,7 +59,7 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
                     "task {id} is fully claimed as far as the node's peers know, so a claim now would most \
                      likely be refused or come too late; nothing was sent. Use --force to claim anyway."
                 );
-                return Ok(ExitCode::from(20));
+                return Ok(Exit::Refused);
             }
             claiming = Some(id);
             args.extend(["claim".into(), id.to_string().into()]);
@@ -140,7 +140,7 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
     if let (true, Some(path)) = (follow, &cursor) {
         let mut on_line = |line: &[u8]| followed(line, path, json);
         let outcome = wallet::run(&config, home, args, inputs, wallet::Results::Lines(&mut on_line))?;
-        return Ok(ExitCode::from(u8::try_from(outcome.code).unwrap_or(1)));
+        return Ok(Exit::of_worker(outcome.code));
     }
     let results = if cursor.is_some() || claiming.is_some() {
         wallet::Results::Once
@@ -150,7 +150,10 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
     let outcome = wallet::run(&config, home, args, inputs, results)?;
     if let (Some(id), 0, Some(bytes)) = (claiming, outcome.code, &outcome.result) {
         let account = serde_json::from_slice::<serde_json::Value>(bytes).ok();
-        if let Some(account) = account.as_ref().and_then(|v| v["node"].as_str()) {
+        let account = account
+            .as_ref()
+            .and_then(|v| v["node"].as_str()?.parse::<oarn_api::Address>().ok());
+        if let Some(account) = account {
             let told = claim::after(home, id, account);
             if !json && let Some(peers) = told {
                 eprintln!("told the node's peers of the claim ({peers} answered)");
@@ -161,7 +164,7 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<ExitCode> {
     if let (Some(path), Some(bytes)) = (cursor, outcome.result) {
         wallet::write_replacing(&path, &bytes)?;
     }
-    Ok(ExitCode::from(u8::try_from(outcome.code).unwrap_or(1)))
+    Ok(Exit::of_worker(outcome.code))
 }
 
 /// One line from a following chain worker: an event is printed, a cursor saved (only after
@@ -188,7 +191,7 @@ fn followed(line: &[u8], cursor: &std::path::Path, json: bool) -> std::io::Resul
                 "subscription" => "new blocks announced over its websocket (eth_subscribe)",
                 _ => "polling for new blocks",
             };
-            let endpoint = super::table::s(&serde_json::Value::Object(v.clone()), "endpoint");
+            let endpoint = super::table::s(v.get("endpoint").and_then(|e| e.as_str()).unwrap_or("-"));
             eprintln!(
                 "Following events on {endpoint}: {by}. Ctrl-C stops; the next run resumes where this one stopped."
             );

@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use oarn_api::client;
+use oarn_api::net::{Claims, GetTasks};
+use oarn_api::{Address, TaskId};
 use oarn_config::home::Home;
-use serde_json::{Value, json};
 
 /// Claim queries take up to 3 s inside the worker.
 const WAIT: Duration = Duration::from_secs(15);
@@ -31,30 +31,32 @@ impl Before {
 
 /// Asks the running node's peers about task `id`.
 pub fn before(home: &Home, id: u64) -> Before {
-    let call = |method: &str, params: Value| client::call(&home.socket(), method, params, WAIT);
-    let known = match call("oarn_claims", json!({ "task_id": id })) {
-        Ok(v) => v["claimers"].as_array().map_or(0, Vec::len),
+    let client = super::client(home);
+    let asked = Claims {
+        task_id: TaskId(id),
+        record: None,
+    };
+    let known = match client.call(&asked, WAIT) {
+        Ok(v) => v.claimers.len(),
         Err(e) => return Before::Unasked(e.to_string()),
     };
     // The contract allows twice the required nodes to claim.
-    let allowed = call("oarn_tasks", Value::Null).ok().and_then(|v| {
-        v["tasks"].as_array()?.iter().find(|t| t["id"].as_u64() == Some(id))?["required_nodes"]
-            .as_u64()
-            .map(|n| 2 * n)
+    let allowed = client.call(&GetTasks {}, WAIT).ok().and_then(|v| {
+        v.tasks
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| 2 * u64::from(t.required_nodes))
     });
     Before::Known { known, allowed }
 }
 
 /// Tells the running node's peers that `account` claimed task `id`; how many peers answered.
-pub fn after(home: &Home, id: u64, account: &str) -> Option<u64> {
-    let v = client::call(
-        &home.socket(),
-        "oarn_claims",
-        json!({ "task_id": id, "record": account }),
-        WAIT,
-    )
-    .ok()?;
-    v["peers_answered"].as_u64()
+pub fn after(home: &Home, id: u64, account: Address) -> Option<u32> {
+    let told = Claims {
+        task_id: TaskId(id),
+        record: Some(account),
+    };
+    Some(super::client(home).call(&told, WAIT).ok()?.peers_answered)
 }
 
 #[cfg(test)]

@@ -1,18 +1,17 @@
 //! `oarn config show | get | set | validate | edit | path | reload`.
 
-use std::process::ExitCode;
+use super::Exit;
 
 use anyhow::{Context, bail};
-use oarn_api::client;
 use oarn_config::home::Home;
 use oarn_config::live::LIVE_KEYS;
 use oarn_config::{ConfigError, edit, load};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::args::ConfigCommand;
 use super::node::CALL_WAIT;
 
-pub fn run(home: &Home, command: ConfigCommand) -> anyhow::Result<ExitCode> {
+pub fn run(home: &Home, command: ConfigCommand) -> anyhow::Result<Exit> {
     let path = home.config();
     match command {
         ConfigCommand::Path => println!("{}", path.display()),
@@ -63,69 +62,53 @@ pub fn run(home: &Home, command: ConfigCommand) -> anyhow::Result<ExitCode> {
                     "{}",
                     json!({"valid": outcome.is_ok(), "path": path, "problems": problems})
                 );
-                return Ok(if outcome.is_ok() {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(super::EXIT_CONFIG)
-                });
+                return Ok(if outcome.is_ok() { Exit::Success } else { Exit::Config });
             }
             outcome?;
             println!("{} is valid", path.display());
         }
         ConfigCommand::Edit => return edit_in_editor(home),
         ConfigCommand::Reload { json } => {
-            let change =
-                client::call(&home.socket(), "oarn_reloadConfig", Value::Null, CALL_WAIT).map_err(|e| match e {
-                    client::ClientError::Rpc(ref r) if r.data.is_some() => {
-                        let problems = r
+            let change = super::client(home)
+                .call(&oarn_api::node::ReloadConfig {}, CALL_WAIT)
+                .map_err(|e| match e {
+                    oarn_api::ClientError::Rpc(ref r) if r.data.is_some() => {
+                        let problems: Vec<String> = r
                             .data
                             .as_ref()
                             .and_then(|d| d.get("problems"))
-                            .and_then(Value::as_array);
-                        let list: Vec<String> = problems
-                            .into_iter()
-                            .flatten()
-                            .filter_map(Value::as_str)
-                            .map(|p| format!("  {p}"))
+                            .and_then(|p| serde_json::from_value::<Vec<String>>(p.clone()).ok())
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|p| format!("  {}", super::table::s(p)))
                             .collect();
-                        anyhow::anyhow!("{}\n{}", r.message, list.join("\n"))
+                        anyhow::anyhow!("{}\n{}", r.message, problems.join("\n"))
                     }
                     e => e.into(),
                 })?;
             if json {
-                println!("{change}");
+                println!("{}", serde_json::to_string(&change)?);
             } else {
-                let list = |k: &str| -> Vec<String> {
-                    change
-                        .get(k)
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .map(String::from)
-                        .collect()
-                };
-                let (applied, restart) = (list("applied"), list("needs_restart"));
-                if applied.is_empty() && restart.is_empty() {
+                if change.applied.is_empty() && change.needs_restart.is_empty() {
                     println!("configuration reloaded; nothing changed");
                 }
-                if !applied.is_empty() {
-                    println!("applied: {}", applied.join(", "));
+                if !change.applied.is_empty() {
+                    println!("applied: {}", change.applied.join(", "));
                 }
-                if !restart.is_empty() {
+                if !change.needs_restart.is_empty() {
                     println!(
                         "needs a restart (`oarn stop` then `oarn start`): {}",
-                        restart.join(", ")
+                        change.needs_restart.join(", ")
                     );
                 }
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }
 
 /// Edits a private copy; the real file is replaced only by a valid edit.
-fn edit_in_editor(home: &Home) -> anyhow::Result<ExitCode> {
+fn edit_in_editor(home: &Home) -> anyhow::Result<Exit> {
     let path = home.config();
     let original = std::fs::read_to_string(&path).map_err(|_| ConfigError::Missing { path: path.clone() })?;
     let draft = home.root().join("config.edit.toml");
@@ -151,7 +134,7 @@ fn edit_in_editor(home: &Home) -> anyhow::Result<ExitCode> {
     if text == original {
         let _ = std::fs::remove_file(&draft);
         println!("no changes");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Exit::Success);
     }
     if let Err(e) = load::parse(&text, &path, std::env::vars()) {
         eprintln!("{e}");
@@ -160,7 +143,7 @@ fn edit_in_editor(home: &Home) -> anyhow::Result<ExitCode> {
             path.display(),
             draft.display()
         );
-        return Ok(ExitCode::from(super::EXIT_CONFIG));
+        return Ok(Exit::Config);
     }
     edit::write_atomic(&path, text.as_bytes())?;
     let _ = std::fs::remove_file(&draft);
@@ -168,5 +151,5 @@ fn edit_in_editor(home: &Home) -> anyhow::Result<ExitCode> {
         "{} saved; `oarn config reload` applies it to a running node",
         path.display()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }

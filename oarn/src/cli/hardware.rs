@@ -1,16 +1,16 @@
 //! `oarn hardware`: the CPU, memory and GPUs inference can use.
 
-use std::process::ExitCode;
+use super::Exit;
 
 fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / f64::from(1u32 << 30))
 }
 
-pub fn run(json: bool) -> anyhow::Result<ExitCode> {
+pub fn run(json: bool) -> anyhow::Result<Exit> {
     let hw = oarn_node::hardware::detect();
     if json {
         println!("{}", serde_json::to_string_pretty(&hw)?);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Exit::Success);
     }
     println!("cpu      {} ({}, {} cores)", hw.cpu.model, hw.cpu.arch, hw.cpu.cores);
     println!("features {}", hw.cpu.features.join(" "));
@@ -42,5 +42,5 @@ pub fn run(json: bool) -> anyhow::Result<ExitCode> {
         Some(p) => println!("ollama   {} (route inference to it with ollama.enabled)", p.display()),
         None => println!("ollama   not installed"),
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }

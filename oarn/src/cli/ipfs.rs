@@ -5,16 +5,17 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use oarn_api::client;
+use oarn_api::Method;
+use oarn_api::ipfs::{Add, Fetch, Gc, ListPins, Pin};
 use oarn_config::home::Home;
-use serde_json::{Value, json};
 
+use super::Exit;
 use super::args::{IpfsCommand, PinCommand};
 use super::progress::Progress;
+use super::table::s;
 
 /// Longest wait for a file to be split and stored (as long as the node allows, and a margin).
 const ADD_WAIT: Duration = Duration::from_secs(610);
@@ -39,12 +40,12 @@ fn staged(home: &Home, kind: &str) -> anyhow::Result<(String, Staged)> {
 fn add(home: &Home, path: &Path, json: bool) -> anyhow::Result<()> {
     let (name, file) = staged(home, "add")?;
     std::fs::copy(path, &file.0).with_context(|| format!("cannot read {}", path.display()))?;
-    let v = client::call(&home.socket(), "oarn_ipfsAdd", json!({ "file": name }), ADD_WAIT)?;
+    let v = super::client(home).call(&Add { file: name }, ADD_WAIT)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("{}", v["cid"].as_str().unwrap_or_default());
-        println!("hash {}", v["hash"].as_str().unwrap_or_default());
+        println!("{}", s(&v.cid));
+        println!("hash {}", v.hash);
     }
     Ok(())
 }
@@ -54,7 +55,12 @@ fn get(home: &Home, cid: &str, out: Option<&Path>, timeout: u64, json: bool) -> 
         bail!("the file may be binary: give --out FILE, or redirect standard output");
     }
     let (name, file) = staged(home, "get")?;
-    let params = json!({ "cid": cid, "file": name, "timeout_secs": timeout, "progress": true });
+    let params = Fetch {
+        cid: cid.into(),
+        file: name,
+        timeout_secs: timeout,
+        progress: true,
+    };
     let mut progress = Progress::new(&format!("fetching {cid}"), json);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let v = runtime.block_on(async {
@@ -65,22 +71,21 @@ fn get(home: &Home, cid: &str, out: Option<&Path>, timeout: u64, json: bool) -> 
                 let _ = cancel.send(());
             }
         });
-        let on_note = |method: &str, p: &Value| {
-            if method == "oarn_progress" {
-                progress.update(p["done"].as_u64().unwrap_or(0), p["total"].as_u64().unwrap_or(0));
-            }
+        let on_note = |p: oarn_api::ipfs::Progress| progress.update(p.done, p.total);
+        let cancelled = async {
+            let _ = cancelled.await;
         };
-        let socket = home.socket();
+        let client = super::client(home);
         let call = tokio::time::timeout(
             Duration::from_secs(timeout) + super::node::CALL_WAIT,
-            client::stream(&socket, "oarn_ipfsFetch", params, on_note, cancelled),
+            client.stream(&params, on_note, cancelled),
         );
         let v = call.await;
         on_signal.abort();
         v
     });
     progress.finish();
-    let v: Value = v.map_err(|_| anyhow::anyhow!("the node did not answer within {timeout} s"))??;
+    let v = v.map_err(|_| anyhow::anyhow!("the node did not answer within {timeout} s"))??;
     match out {
         Some(path) => {
             std::fs::copy(&file.0, path).with_context(|| format!("cannot write {}", path.display()))?;
@@ -97,9 +102,9 @@ fn get(home: &Home, cid: &str, out: Option<&Path>, timeout: u64, json: bool) -> 
     Ok(())
 }
 
-/// Calls `method` and prints the answer as JSON, or `text` of it.
-fn simple(home: &Home, method: &str, params: Value, json: bool, text: impl Fn(&Value) -> String) -> anyhow::Result<()> {
-    let v = client::call(&home.socket(), method, params, ADD_WAIT)?;
+/// Calls `params`'s method and prints the answer as JSON, or `text` of it.
+fn simple<M: Method>(home: &Home, params: &M, json: bool, text: impl Fn(&M::Result) -> String) -> anyhow::Result<()> {
+    let v = super::client(home).call(params, ADD_WAIT)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -108,37 +113,27 @@ fn simple(home: &Home, method: &str, params: Value, json: bool, text: impl Fn(&V
     Ok(())
 }
 
-pub fn run(home: &Home, command: IpfsCommand) -> anyhow::Result<ExitCode> {
+pub fn run(home: &Home, command: IpfsCommand) -> anyhow::Result<Exit> {
     match command {
         IpfsCommand::Pin { command } => match command {
             PinCommand::Add { cid, json } => {
-                simple(home, "oarn_ipfsPin", json!({ "cid": cid, "pin": true }), json, |_| {
-                    format!("pinned {cid}")
-                })?
+                simple(home, &Pin { cid, pin: true }, json, |v| format!("pinned {}", s(&v.cid)))?
             }
-            PinCommand::Rm { cid, json } => {
-                simple(home, "oarn_ipfsPin", json!({ "cid": cid, "pin": false }), json, |_| {
-                    format!("unpinned {cid}")
-                })?
-            }
-            PinCommand::Ls { json } => simple(home, "oarn_ipfsPins", json!({}), json, |v| {
-                let pins: Vec<String> = v["pins"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|p| super::table::s(&json!({ "p": p }), "p"))
-                    .collect();
-                if pins.is_empty() {
+            PinCommand::Rm { cid, json } => simple(home, &Pin { cid, pin: false }, json, |v| {
+                format!("unpinned {}", s(&v.cid))
+            })?,
+            PinCommand::Ls { json } => simple(home, &ListPins {}, json, |v| {
+                if v.pins.is_empty() {
                     "nothing pinned".into()
                 } else {
-                    pins.join("\n")
+                    v.pins.iter().map(|p| s(p)).collect::<Vec<_>>().join("\n")
                 }
             })?,
         },
-        IpfsCommand::Gc { json } => simple(home, "oarn_ipfsGc", json!({}), json, |v| {
+        IpfsCommand::Gc { json } => simple(home, &Gc {}, json, |v| {
             format!(
                 "removed {} blocks ({} bytes); the store keeps {} bytes",
-                v["blocks_removed"], v["bytes_freed"], v["bytes_kept"]
+                v.blocks_removed, v.bytes_freed, v.bytes_kept
             )
         })?,
         IpfsCommand::Add { path, json } => add(home, &path, json)?,
@@ -149,5 +144,5 @@ pub fn run(home: &Home, command: IpfsCommand) -> anyhow::Result<ExitCode> {
             json,
         } => get(home, &cid, out.as_deref(), timeout, json)?,
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }

@@ -1,7 +1,7 @@
 //! `oarn logs`: the last lines of the node's log, filtered, optionally followed.
 
+use super::Exit;
 use std::io::{Read, Seek, SeekFrom};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -13,7 +13,7 @@ use super::args::LogsArgs;
 /// How often `--follow` looks for new lines.
 const POLL: Duration = Duration::from_millis(200);
 
-pub fn run(home: &Home, args: LogsArgs) -> anyhow::Result<ExitCode> {
+pub fn run(home: &Home, args: LogsArgs) -> anyhow::Result<Exit> {
     let level = match args.level.as_deref() {
         None => None,
         Some(l) => match Level::parse(l) {
@@ -41,7 +41,7 @@ pub fn run(home: &Home, args: LogsArgs) -> anyhow::Result<ExitCode> {
         print_line(raw, &record, args.json);
     }
     if !args.follow {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Exit::Success);
     }
     let mut offset = text.len() as u64;
     let mut partial = String::new();

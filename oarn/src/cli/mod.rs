@@ -1,9 +1,10 @@
-//! The command line: argument definitions, dispatch, and exit codes.
+//! The command line: argument definitions, dispatch, rendering, and exit statuses.
 
 mod args;
 mod chain;
 mod claim;
 mod config;
+mod exit;
 mod hardware;
 mod ipfs;
 mod local;
@@ -16,26 +17,18 @@ mod sandbox;
 mod table;
 mod wallet;
 
-use std::process::ExitCode;
-
 use clap::{CommandFactory, Parser};
-use oarn_api::client::ClientError;
+use oarn_api::ClientError;
 use oarn_config::ConfigError;
 use oarn_config::home::Home;
 use oarn_node::pidfile::PidFileError;
 
 pub use args::Cli;
 use args::Command;
-
-/// Exit status for configuration errors (sysexits EX_CONFIG).
-const EXIT_CONFIG: u8 = 78;
-/// Exit status when the daemon is not running.
-const EXIT_NOT_RUNNING: u8 = 3;
-/// Exit status when the daemon is already running.
-const EXIT_RUNNING: u8 = 4;
+pub use exit::Exit;
 
 /// Runs the command line and returns the exit status.
-pub fn main_exec() -> anyhow::Result<ExitCode> {
+pub fn main_exec() -> anyhow::Result<Exit> {
     let cli = Cli::parse();
     let home = || Home::resolve(cli.home.clone());
     match cli.command {
@@ -55,28 +48,33 @@ pub fn main_exec() -> anyhow::Result<ExitCode> {
         Command::Local { command } => local::run(&home()?, command),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "oarn", &mut std::io::stdout());
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success)
         }
         Command::Man => {
             clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success)
         }
     }
 }
 
 /// The exit status for an error.
-pub fn exit_code(e: &anyhow::Error) -> u8 {
+pub fn exit_of(e: &anyhow::Error) -> Exit {
     if e.downcast_ref::<ConfigError>().is_some() {
-        return EXIT_CONFIG;
+        return Exit::Config;
     }
     if let Some(ClientError::NotRunning { .. }) = e.downcast_ref::<ClientError>() {
-        return EXIT_NOT_RUNNING;
+        return Exit::NotRunning;
     }
     if let Some(PidFileError::Running { .. }) = e.downcast_ref::<PidFileError>() {
-        return EXIT_RUNNING;
+        return Exit::AlreadyRunning;
     }
     if let Some(oarn_node::daemon::DaemonError::PidFile(PidFileError::Running { .. })) = e.downcast_ref() {
-        return EXIT_RUNNING;
+        return Exit::AlreadyRunning;
     }
-    1
+    Exit::Failure
+}
+
+/// A client of the node whose home is `home`.
+pub fn client(home: &Home) -> oarn_api::Client {
+    oarn_api::Client::new(home.socket())
 }

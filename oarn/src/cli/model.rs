@@ -1,21 +1,21 @@
 //! `oarn model list | catalog | info | import | pull | remove | loaded | unload`.
 
-use std::process::ExitCode;
-
-use oarn_api::client;
+use oarn_api::infer::{ModelsLoaded, Unload};
 use oarn_config::home::Home;
 use oarn_config::{Config, load, resolve_path};
 use oarn_models::catalog::{self, Source};
 use oarn_models::{Manifest, Store};
+use oarn_node::install::Install;
 use oarn_node::pull::Pull;
-use serde_json::{Value, json};
+use serde_json::json;
+
+use super::Exit;
+use super::args::ModelCommand;
+use super::progress::Progress;
+use super::table::{mib, opt, s as clean};
 
 /// Longest wait for the running node's inference worker.
 const NODE_WAIT: std::time::Duration = std::time::Duration::from_secs(40);
-
-use super::args::ModelCommand;
-use super::progress::Progress;
-use super::table::mib;
 
 fn store(home: &Home) -> anyhow::Result<(Config, Store)> {
     let config = load::load_or_default(&home.config())?;
@@ -79,7 +79,7 @@ fn available_memory() -> Option<u64> {
     Some(oarn_node::hardware::memory(&text).available_bytes).filter(|&b| b > 0)
 }
 
-pub fn run(home: &Home, command: ModelCommand) -> anyhow::Result<ExitCode> {
+pub fn run(home: &Home, command: ModelCommand) -> anyhow::Result<Exit> {
     let (config, store) = store(home)?;
     match command {
         ModelCommand::List { json } => {
@@ -91,49 +91,39 @@ pub fn run(home: &Home, command: ModelCommand) -> anyhow::Result<ExitCode> {
             } else {
                 println!("{:<36} {:>10} {:<10} {:<8} DIGEST", "NAME", "SIZE", "ARCH", "QUANT");
                 for m in &models {
+                    let digest = clean(&m.digest);
                     println!(
                         "{:<36} {:>10} {:<10} {:<8} {}",
-                        m.name,
+                        clean(&m.name),
                         mib(m.size),
-                        m.metadata.architecture,
-                        m.metadata.quantization.as_deref().unwrap_or("-"),
-                        &m.digest[..19.min(m.digest.len())]
+                        clean(&m.metadata.architecture),
+                        opt(m.metadata.quantization.as_ref()),
+                        digest.chars().take(19).collect::<String>()
                     );
                 }
             }
         }
         ModelCommand::Loaded { json } => {
-            let v = client::call(&home.socket(), "oarn_modelsLoaded", json!({}), NODE_WAIT)?;
+            let loaded = super::client(home).call(&ModelsLoaded {}, NODE_WAIT)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else if v.as_array().is_none_or(Vec::is_empty) {
+                println!("{}", serde_json::to_string_pretty(&loaded)?);
+            } else if loaded.is_empty() {
                 println!("no model is loaded");
             } else {
-                for m in v.as_array().into_iter().flatten() {
-                    println!(
-                        "{:<36} {:>10}",
-                        m["model"].as_str().unwrap_or("?"),
-                        mib(m["bytes"].as_u64().unwrap_or(0))
-                    );
+                for m in &loaded {
+                    println!("{:<36} {:>10}", clean(&m.model), mib(m.bytes));
                 }
             }
         }
         ModelCommand::Unload { name, json } => {
-            let v = client::call(&home.socket(), "oarn_unload", json!({ "model": name }), NODE_WAIT)?;
+            let done = super::client(home).call(&Unload { model: name }, NODE_WAIT)?;
             if json {
-                println!("{v}");
+                println!("{}", serde_json::to_string(&done)?);
+            } else if done.unloaded.is_empty() {
+                println!("nothing was loaded");
             } else {
-                let list: Vec<&str> = v["unloaded"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
-                if list.is_empty() {
-                    println!("nothing was loaded");
-                } else {
-                    println!("unloaded {}", list.join(", "));
-                }
+                let list: Vec<String> = done.unloaded.iter().map(|m| clean(m)).collect();
+                println!("unloaded {}", list.join(", "));
             }
         }
         ModelCommand::Catalog { json } => {
@@ -197,7 +187,17 @@ pub fn run(home: &Home, command: ModelCommand) -> anyhow::Result<ExitCode> {
             force,
             json,
         } => {
-            let m = store.import(&path, name.as_deref(), force)?;
+            let source = path.display().to_string();
+            let install = Install {
+                file: &path,
+                name: name.as_deref(),
+                name_from: &path,
+                force,
+                source: &source,
+                claims: Vec::new(),
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let m = runtime.block_on(oarn_node::install::install(&config, home, &store, install))?;
             let evicted = evict(&config, &store, &m.name)?;
             if json {
                 let mut v = serde_json::to_value(&m)?;
@@ -232,7 +232,7 @@ pub fn run(home: &Home, command: ModelCommand) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }
 
 /// What running a model takes: its weights and, where the file says enough, the KV cache of
@@ -272,19 +272,20 @@ impl Need {
 }
 
 fn print_info(store: &Store, m: &Manifest, need: &Need, available: Option<u64>, fits: Option<bool>) {
+    // Manifests hold what model files said: every string is cleaned before it is shown.
     let md = &m.metadata;
-    println!("name          {}", m.name);
-    println!("file          {}", store.blob(m).display());
+    println!("name          {}", clean(&m.name));
+    println!("file          {}", clean(&store.blob(m).display().to_string()));
     println!("size          {} ({} bytes)", mib(m.size), m.size);
-    println!("digest        {}", m.digest);
-    println!("source        {}", m.source);
-    println!("format        {} (GGUF v{})", m.format, md.gguf_version);
-    println!("architecture  {}", md.architecture);
+    println!("digest        {}", clean(&m.digest));
+    println!("source        {}", clean(&m.source));
+    println!("format        {} (GGUF v{})", clean(&m.format), md.gguf_version);
+    println!("architecture  {}", clean(&md.architecture));
     if let Some(n) = &md.name {
-        println!("model name    {n}");
+        println!("model name    {}", clean(n));
     }
     println!("parameters    {:.1} M", md.parameters as f64 / 1e6);
-    println!("quantization  {}", md.quantization.as_deref().unwrap_or("-"));
+    println!("quantization  {}", opt(md.quantization.as_ref()));
     println!(
         "context       {}",
         md.context_length.map_or("-".into(), |c| c.to_string())

@@ -1,24 +1,31 @@
 //! `oarn init`, `start`, `stop` and `status`.
 
+use std::io::BufRead;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::process::CommandExt;
-use std::process::{ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use oarn_api::client::{self, ClientError};
+use oarn_api::ClientError;
+use oarn_api::node::{GetStatus, Shutdown};
 use oarn_config::home::Home;
 use oarn_config::load;
 use oarn_node::pidfile::{self, PidFileError};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::table;
+use super::{Exit, table};
 
 /// How long a CLI call waits for the daemon's answer.
 pub const CALL_WAIT: Duration = Duration::from_secs(10);
-/// How long `start --detach` waits for the daemon to answer.
+/// How long `start --detach` waits for the daemon to be up.
 const DETACH_WAIT: Duration = Duration::from_secs(30);
+/// The descriptor a detached daemon says it is up on (its number in the daemon).
+const READY_FD: i32 = 3;
+/// The environment variable that tells the daemon of it.
+const READY_ENV: &str = "OARN_READY_FD";
 
-pub fn init(home: &Home, force: bool, json: bool) -> anyhow::Result<ExitCode> {
+pub fn init(home: &Home, force: bool, json: bool) -> anyhow::Result<Exit> {
     let done = home.init(force)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&done)?);
@@ -33,11 +40,24 @@ pub fn init(home: &Home, force: bool, json: bool) -> anyhow::Result<ExitCode> {
         );
         println!("next: `oarn start` to run the node, `oarn status` to see it");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
+}
+
+/// The descriptor `oarn start --detach` handed this daemon to say it is up on, if any.
+fn ready_fd() -> Option<std::fs::File> {
+    let fd: i32 = std::env::var(READY_ENV).ok()?.parse().ok()?;
+    // Only the pipe `oarn start --detach` hands over, never whatever else may be open there.
+    // SAFETY: fstat on a descriptor that is not open fails with EBADF; nothing is kept.
+    let stat = nix::sys::stat::fstat(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }).ok()?;
+    let fifo = nix::sys::stat::SFlag::from_bits_truncate(stat.st_mode) & nix::sys::stat::SFlag::S_IFMT
+        == nix::sys::stat::SFlag::S_IFIFO;
+    // SAFETY: `oarn start --detach` put exactly this pipe there for us, and named it in
+    // READY_ENV; nothing else in this process owns it.
+    (fd == READY_FD && fifo).then(|| unsafe { std::fs::File::from_raw_fd(fd) })
 }
 
 /// `oarn start`, or with `local` a local-only node (`oarn local start`).
-pub fn start(home: &Home, detach: bool, local: bool) -> anyhow::Result<ExitCode> {
+pub fn start(home: &Home, detach: bool, local: bool) -> anyhow::Result<Exit> {
     let mut loaded = load::load(&home.config())?;
     if local {
         loaded.config.network.mode = oarn_config::Mode::Local;
@@ -46,32 +66,60 @@ pub fn start(home: &Home, detach: bool, local: bool) -> anyhow::Result<ExitCode>
         return Err(PidFileError::Running { pid }.into());
     }
     if !detach {
-        oarn_node::daemon::run(home.clone(), loaded)?;
-        return Ok(ExitCode::SUCCESS);
+        let ready = ready_fd();
+        // SAFETY: removing our own variable before any thread of ours reads the environment.
+        unsafe { std::env::remove_var(READY_ENV) };
+        oarn_node::daemon::run(home.clone(), loaded, ready)?;
+        return Ok(Exit::Success);
     }
     home.check_socket_path()?;
     std::fs::create_dir_all(home.log_dir())?;
     let out_path = home.log_dir().join("daemon.out");
     let out = std::fs::OpenOptions::new().create(true).append(true).open(&out_path)?;
     let exe = std::env::current_exe().context("cannot find the oarn executable")?;
+    let (ready_read, ready_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg("--home").arg(home.root()).arg("start");
+    cmd.arg("--home")
+        .arg(home.root())
+        .arg("start")
+        .env(READY_ENV, READY_FD.to_string());
     if local {
         // The configuration's own override, so the daemon reads the mode as it reads the file.
         cmd.env("OARN_NETWORK__MODE", "local");
     }
     cmd.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
-    // SAFETY: setsid is async-signal-safe; it detaches the daemon from our terminal.
+    let write_fd = ready_write.as_raw_fd();
+    // SAFETY: setsid and dup2 are async-signal-safe; the daemon leaves our terminal's session
+    // and gets the pipe's write end as READY_FD (dup2 leaves it open across exec).
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             nix::unistd::setsid()?;
+            if libc::dup2(write_fd, READY_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             Ok(())
         });
     }
     let mut child = cmd.spawn().context("cannot start the daemon")?;
-    let deadline = Instant::now() + DETACH_WAIT;
-    loop {
-        if let Some(status) = child.try_wait()? {
+    // Only the daemon holds the write end now: its line, or its exit, ends our read.
+    drop(ready_write);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let read = std::io::BufReader::new(std::fs::File::from(ready_read)).read_line(&mut line);
+        let _ = tx.send(read.map(|_| line));
+    });
+    match rx.recv_timeout(DETACH_WAIT) {
+        Ok(Ok(summary)) if !summary.is_empty() => {
+            println!(
+                "oarn started (pid {}): {}; `oarn status` shows it, `oarn logs -f` follows it",
+                child.id(),
+                summary.trim()
+            );
+            Ok(Exit::Success)
+        }
+        Ok(_) => {
+            let status = child.wait()?;
             let tail = std::fs::read_to_string(&out_path).unwrap_or_default();
             let last: Vec<&str> = tail
                 .lines()
@@ -84,29 +132,19 @@ pub fn start(home: &Home, detach: bool, local: bool) -> anyhow::Result<ExitCode>
             bail!(
                 "the daemon exited during start-up ({status}); its last output:\n  {}\nmore with `oarn logs`",
                 last.join("\n  ")
-            );
+            )
         }
-        if client::call(&home.socket(), "oarn_version", Value::Null, CALL_WAIT).is_ok() {
-            println!(
-                "oarn started (pid {}); `oarn status` shows it, `oarn logs -f` follows it",
-                child.id()
-            );
-            return Ok(ExitCode::SUCCESS);
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "the daemon (pid {}) did not answer within {} s; see `oarn logs`",
-                child.id(),
-                DETACH_WAIT.as_secs()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        Err(_) => bail!(
+            "the daemon (pid {}) was not up within {} s; see `oarn logs`",
+            child.id(),
+            DETACH_WAIT.as_secs()
+        ),
     }
 }
 
-pub fn stop(home: &Home, timeout: u64, json: bool) -> anyhow::Result<ExitCode> {
-    let pid = match client::call(&home.socket(), "oarn_shutdown", Value::Null, CALL_WAIT) {
-        Ok(v) => v.get("pid").and_then(Value::as_u64).map(|p| p as u32),
+pub fn stop(home: &Home, timeout: u64, json: bool) -> anyhow::Result<Exit> {
+    let pid = match super::client(home).call(&Shutdown {}, CALL_WAIT) {
+        Ok(v) => Some(v.pid),
         Err(ClientError::NotRunning { path }) => match pidfile::running(&home.pid_file()) {
             // The socket is gone but the daemon holds its pid file: ask it with a signal.
             Some(pid) => {
@@ -126,32 +164,28 @@ pub fn stop(home: &Home, timeout: u64, json: bool) -> anyhow::Result<ExitCode> {
         },
         Err(e) => return Err(e.into()),
     };
-    let deadline = Instant::now() + Duration::from_secs(timeout);
-    while pidfile::running(&home.pid_file()).is_some() {
-        if Instant::now() > deadline {
-            bail!("the node (pid {}) did not stop within {timeout} s", pid.unwrap_or(0));
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    if !pidfile::wait_released(&home.pid_file(), Duration::from_secs(timeout)) {
+        bail!("the node (pid {}) did not stop within {timeout} s", pid.unwrap_or(0));
     }
     if json {
         println!("{}", json!({"stopped": true, "pid": pid}));
     } else {
         println!("oarn stopped");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }
 
-pub fn status(home: &Home, json: bool) -> anyhow::Result<ExitCode> {
-    match client::call(&home.socket(), "oarn_status", Value::Null, CALL_WAIT) {
-        Ok(v) => {
+pub fn status(home: &Home, json: bool) -> anyhow::Result<Exit> {
+    match super::client(home).call(&GetStatus {}, CALL_WAIT) {
+        Ok(s) => {
             if json {
-                let mut v = v;
+                let mut v = serde_json::to_value(&s)?;
                 v["running"] = json!(true);
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print!("{}", table::status(&v));
+                print!("{}", table::status(&s));
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success)
         }
         Err(e @ ClientError::NotRunning { .. }) => {
             if json {

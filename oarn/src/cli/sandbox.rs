@@ -1,6 +1,6 @@
 //! `oarn sandbox show | verify`.
 
-use std::process::ExitCode;
+use super::Exit;
 
 use anyhow::bail;
 use oarn_config::home::Home;
@@ -21,7 +21,7 @@ fn kinds(worker: Option<&str>) -> anyhow::Result<Vec<WorkerKind>> {
     }
 }
 
-pub fn run(home: &Home, command: SandboxCommand) -> anyhow::Result<ExitCode> {
+pub fn run(home: &Home, command: SandboxCommand) -> anyhow::Result<Exit> {
     match command {
         SandboxCommand::Show { worker } => {
             let config = load::load_or_default(&home.config())?;
@@ -43,7 +43,7 @@ pub fn run(home: &Home, command: SandboxCommand) -> anyhow::Result<ExitCode> {
                     println!("{text}");
                 }
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success)
         }
         SandboxCommand::Verify { worker, json } => {
             let config = load::load_or_default(&home.config())?;
@@ -75,11 +75,7 @@ pub fn run(home: &Home, command: SandboxCommand) -> anyhow::Result<ExitCode> {
                     }
                 );
             }
-            Ok(if failed == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(if failed == 0 { Exit::Success } else { Exit::Failure })
         }
     }
 }

@@ -1,8 +1,10 @@
-//! Renders `oarn status` for a terminal.
+//! Renders `oarn status` for a terminal, and the small formats other commands share. Every
+//! string that came from outside (peers, model files, endpoints) is cleaned before it is
+//! shown ([`s`]).
 
 use std::fmt::Write;
 
-use serde_json::Value;
+use oarn_api::node::{Discovery, Status, WorkerState};
 
 /// `3h 4m`, `5m 3s`, `12s`.
 pub fn duration(secs: u64) -> String {
@@ -19,77 +21,69 @@ pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
 }
 
-/// A field as text (`-` when absent), with control characters removed: some fields (peer ids,
-/// addresses, DHT values) came from the network.
-pub fn s(v: &Value, key: &str) -> String {
-    match v.get(key) {
-        Some(Value::String(s)) => oarn_supervise::stderr::clean(s),
-        Some(Value::Null) | None => "-".into(),
-        Some(other) => other.to_string(),
-    }
+/// Text from outside, safe for a terminal: no control characters (escapes included).
+pub fn s(text: &str) -> String {
+    oarn_protocol::text::clean(text)
+}
+
+/// An optional value as text, `-` when absent.
+pub fn opt(v: Option<impl ToString>) -> String {
+    v.map_or_else(|| "-".into(), |v| s(&v.to_string()))
 }
 
 /// The status answer as a table.
-pub fn status(v: &Value) -> String {
+pub fn status(v: &Status) -> String {
     let mut out = String::new();
-    let uptime = v
-        .get("uptime_secs")
-        .and_then(Value::as_u64)
-        .map(duration)
-        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "oarn {} · running · pid {} · up {uptime}",
-        s(v, "version"),
-        s(v, "pid")
+        "oarn {} · running · pid {} · up {}",
+        s(&v.version),
+        v.pid,
+        duration(v.uptime_secs)
     );
-    let name = s(v, "name");
-    if !name.is_empty() && name != "-" {
-        let _ = writeln!(out, "name     {name}");
+    if !v.name.is_empty() {
+        let _ = writeln!(out, "name     {}", s(&v.name));
     }
-    let _ = writeln!(out, "home     {}", s(v, "home"));
-    let _ = writeln!(out, "config   {}", s(v, "config"));
-    let _ = writeln!(out, "mode     {}   sandbox mode {}", s(v, "mode"), s(v, "sandbox_mode"));
-    let connected = |k: &str| {
-        v.get(k)
-            .and_then(|n| n.get("connected"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-    };
+    let _ = writeln!(out, "home     {}", s(&v.home));
+    let _ = writeln!(out, "config   {}", s(&v.config));
+    let _ = writeln!(out, "mode     {}   sandbox mode {}", s(&v.mode), s(&v.sandbox_mode));
     let word = |b: bool| if b { "connected" } else { "not connected" };
     let _ = writeln!(
         out,
         "network  {}   chain {}",
-        word(connected("network")),
-        word(connected("chain"))
+        word(v.network.connected),
+        word(v.chain.connected)
     );
-    let network = v.get("network").cloned().unwrap_or_default();
-    if let Some(id) = network.get("peer_id").and_then(Value::as_str) {
-        let _ = writeln!(out, "network  peer {id}, {} peers", s(&network, "peers"));
-        for a in network["listen"].as_array().into_iter().flatten() {
-            let _ = writeln!(
-                out,
-                "         listening on {}",
-                a.as_str().map(oarn_supervise::stderr::clean).unwrap_or_default()
-            );
+    if let Some(id) = &v.network.peer_id {
+        let _ = writeln!(out, "network  peer {}, {} peers", s(id), v.network.peers);
+        for a in &v.network.listen {
+            let _ = writeln!(out, "         listening on {}", s(a));
         }
     }
-    if let Some(e) = network.get("error").and_then(Value::as_str) {
-        let _ = writeln!(out, "network  swarm not running: {e}");
+    if let Some(e) = &v.network.error {
+        let _ = writeln!(out, "network  swarm not running: {}", s(e));
     }
-    let chain = v.get("chain").cloned().unwrap_or_default();
-    match chain.get("discovery").and_then(Value::as_str) {
-        Some("ok") => {
+    match (&v.chain.discovery, &v.chain.network) {
+        (Discovery::Ok, Some(n)) => {
             let _ = writeln!(
                 out,
                 "chain    registry {} via {} (head {})",
-                s(&chain, "registry"),
-                s(&chain, "endpoint"),
-                s(&chain, "head")
+                n.registry,
+                s(&n.endpoint),
+                n.head
             );
         }
-        Some("failed") => {
-            let _ = writeln!(out, "chain    discovery failed: {}", s(&chain, "error"));
+        (Discovery::Failed, _) => {
+            let _ = writeln!(out, "chain    discovery failed: {}", opt(v.chain.error.as_ref()));
+        }
+        _ => {}
+    }
+    match (&v.wallet.account, &v.wallet.locked) {
+        (Some(a), _) => {
+            let _ = writeln!(out, "wallet   {a} (unlocked: the node signs claims and submissions)");
+        }
+        (None, Some(why)) if v.wallet.present => {
+            let _ = writeln!(out, "wallet   locked: {}", s(why));
         }
         _ => {}
     }
@@ -99,44 +93,39 @@ pub fn status(v: &Value) -> String {
         "{:<7} {:<11} {:>7} {:>8} {:>8} {:>9}  SANDBOX",
         "WORKER", "STATE", "PID", "UPTIME", "RESTARTS", "PING"
     );
-    for w in v.get("workers").and_then(Value::as_array).into_iter().flatten() {
-        let layers = w.get("sandbox").and_then(Value::as_array).cloned().unwrap_or_default();
-        let active = layers
-            .iter()
-            .filter(|l| l.get("state").and_then(Value::as_str) == Some("active"))
-            .count();
-        let state = if w.get("degraded").is_some_and(|d| !d.is_null()) {
-            "degraded".to_string()
+    for w in &v.workers {
+        let active = w.sandbox.iter().filter(|l| l.state == "active").count();
+        let state = if w.degraded.is_some() {
+            "degraded"
         } else {
-            s(w, "state")
+            match w.state {
+                WorkerState::Starting => "starting",
+                WorkerState::Running => "running",
+                WorkerState::Restarting => "restarting",
+                WorkerState::Stopped => "stopped",
+            }
         };
-        let ping = w
-            .get("ping_us")
-            .and_then(Value::as_u64)
-            .map_or("-".into(), |us| format!("{us} µs"));
-        let uptime = w
-            .get("uptime_secs")
-            .and_then(Value::as_u64)
-            .map_or("-".into(), duration);
-        let sandbox = if layers.is_empty() {
+        let ping = w.ping_us.map_or("-".into(), |us| format!("{us} µs"));
+        let uptime = w.uptime_secs.map_or("-".into(), duration);
+        let sandbox = if w.sandbox.is_empty() {
             "-".to_string()
         } else {
-            format!("{active}/{} layers active", layers.len())
+            format!("{active}/{} layers active", w.sandbox.len())
         };
         let _ = writeln!(
             out,
             "{:<7} {:<11} {:>7} {:>8} {:>8} {:>9}  {sandbox}",
-            s(w, "kind"),
+            s(&w.kind),
             state,
-            s(w, "pid"),
+            opt(w.pid),
             uptime,
-            s(w, "restarts"),
+            w.restarts,
             ping
         );
-        if let Some(d) = w.get("degraded").and_then(Value::as_str) {
-            let _ = writeln!(out, "        degraded: {d}");
-        } else if let Some(e) = w.get("last_exit").and_then(Value::as_str) {
-            let _ = writeln!(out, "        last exit: {e}");
+        if let Some(d) = &w.degraded {
+            let _ = writeln!(out, "        degraded: {}", s(d));
+        } else if let Some(e) = &w.last_exit {
+            let _ = writeln!(out, "        last exit: {}", s(e));
         }
     }
     out

@@ -1,10 +1,10 @@
 //! `oarn wallet …`: opens the files the operator names and runs the operation in the chain
 //! worker (see [`oarn_node::wallet`]).
 
+use super::Exit;
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use oarn_config::home::Home;
@@ -78,7 +78,7 @@ pub(super) fn account_inputs(
     Ok(inputs)
 }
 
-pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<ExitCode> {
+pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<Exit> {
     let config = load::load_or_default(&home.config())?;
     let mut args: Vec<OsString> = vec!["wallet".into()];
     let mut inputs = Vec::new();
@@ -220,7 +220,7 @@ pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<ExitCode> {
         },
     )?;
     if outcome.code != 0 {
-        return Ok(ExitCode::from(u8::try_from(outcome.code).unwrap_or(1)));
+        return Ok(Exit::of_worker(outcome.code));
     }
     let bytes = outcome.result.unwrap_or_default();
     let keystore_written = matches!(sink, Sink::New | Sink::Replace);
@@ -233,7 +233,7 @@ pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<ExitCode> {
     if !json_flag && keystore_written {
         eprintln!("Keystore: {}", home.keystore().display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }
 
 /// Where the chain worker finds the network, from the node's configuration.

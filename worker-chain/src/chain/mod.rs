@@ -12,6 +12,7 @@ use std::os::fd::RawFd;
 use std::process::ExitCode;
 
 use clap::Parser;
+use oarn_protocol::exit::WorkerExit;
 
 use crate::command::ChainArgs;
 
@@ -143,12 +144,12 @@ pub enum Error {
 }
 
 impl Error {
-    fn exit_code(&self) -> u8 {
+    fn exit(&self) -> WorkerExit {
         match self {
-            Self::Wallet(e) => e.exit_code(),
-            Self::Task(tasks::Error::Refused { .. }) => 20,
-            Self::Task(tasks::Error::NoSuchTask(_)) => 21,
-            _ => 1,
+            Self::Wallet(e) => e.exit(),
+            Self::Task(tasks::Error::Refused { .. }) => WorkerExit::Refused,
+            Self::Task(tasks::Error::NoSuchTask(_)) => WorkerExit::NoSuchTask,
+            _ => WorkerExit::Failed,
         }
     }
 }
@@ -159,7 +160,7 @@ pub fn run(args: &[OsString]) -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(2);
+            return WorkerExit::Usage.into();
         }
     };
     let json = args.json;
@@ -208,7 +209,7 @@ pub fn run(args: &[OsString]) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(e.exit_code())
+            e.exit().into()
         }
     }
 }

@@ -17,6 +17,7 @@ use std::os::fd::RawFd;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use oarn_protocol::exit::WorkerExit;
 
 use crate::{account, keystore};
 
@@ -207,20 +208,22 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn exit_code(&self) -> u8 {
+    pub(crate) fn exit(&self) -> WorkerExit {
         use keystore::v3::Error as V3;
         match self {
-            Self::Keystore(keystore::Error::WrongPassphrase) | Self::V3(V3::WrongPassphrase) => 10,
+            Self::Keystore(keystore::Error::WrongPassphrase) | Self::V3(V3::WrongPassphrase) => {
+                WorkerExit::WrongPassphrase
+            }
             Self::Keystore(
                 keystore::Error::Tampered
                 | keystore::Error::Truncated(_)
                 | keystore::Error::Malformed(_)
                 | keystore::Error::Kdf(_),
-            ) => 11,
-            Self::V3(_) | Self::Account(_) | Self::KeyFormat | Self::PhraseFormat => 12,
-            Self::Transfer(transfer::Error::InsufficientFunds { .. }) => 13,
-            Self::Transfer(transfer::Error::Declined) => 14,
-            _ => 1,
+            ) => WorkerExit::DamagedKeystore,
+            Self::V3(_) | Self::Account(_) | Self::KeyFormat | Self::PhraseFormat => WorkerExit::InvalidKey,
+            Self::Transfer(transfer::Error::InsufficientFunds { .. }) => WorkerExit::InsufficientFunds,
+            Self::Transfer(transfer::Error::Declined) => WorkerExit::Declined,
+            _ => WorkerExit::Failed,
         }
     }
 }
@@ -231,14 +234,14 @@ pub fn run(args: &[OsString]) -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(2);
+            return WorkerExit::Usage.into();
         }
     };
     match ops::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(e.exit_code())
+            e.exit().into()
         }
     }
 }

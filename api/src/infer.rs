@@ -1,0 +1,162 @@
+//! Generations and the models the node holds: `oarn_generate` (streams `oarn_text`),
+//! `oarn_modelsLoaded`, `oarn_unload`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Streaming, method};
+
+/// `oarn_generate`: one generation by the node's inference worker. The text streams as
+/// `oarn_text` notifications, and comes whole in the result with its keccak256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Generate {
+    /// A model of the store (or an Ollama model, with `ollama.enabled`); default: the only
+    /// one installed.
+    #[serde(default)]
+    pub model: Option<String>,
+    pub prompt: String,
+    #[serde(default)]
+    pub system: Option<String>,
+    /// Apply the model's chat template.
+    #[serde(default = "yes")]
+    pub chat: bool,
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    /// Temperature in thousandths; 0 is greedy (deterministic) decoding.
+    #[serde(default)]
+    pub temperature_milli: u32,
+    #[serde(default)]
+    pub top_k: u32,
+    /// Nucleus sampling in thousandths; 0 leaves it off.
+    #[serde(default)]
+    pub top_p_milli: u32,
+    #[serde(default)]
+    pub seed: u32,
+    #[serde(default)]
+    pub stop: Vec<String>,
+    /// 0: the node's `compute.threads`.
+    #[serde(default)]
+    pub threads: u32,
+    /// Milliseconds the whole request may take; 0: no limit.
+    #[serde(default)]
+    pub deadline_ms: u64,
+    /// Earlier turns of the conversation, before `prompt`.
+    #[serde(default)]
+    pub messages: Vec<Message>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_max_tokens() -> u32 {
+    256
+}
+
+/// One earlier turn of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+impl Generate {
+    /// A greedy, chat-templated request for `max_tokens` tokens answering `prompt`.
+    pub fn new(prompt: impl Into<String>, max_tokens: u32) -> Self {
+        Self {
+            model: None,
+            prompt: prompt.into(),
+            system: None,
+            chat: true,
+            max_tokens,
+            temperature_milli: 0,
+            top_k: 0,
+            top_p_milli: 0,
+            seed: 0,
+            stop: Vec::new(),
+            threads: 0,
+            deadline_ms: 0,
+            messages: Vec::new(),
+        }
+    }
+}
+
+method!(Generate, "oarn_generate", Generated);
+
+impl Streaming for Generate {
+    const NOTE: &'static str = "oarn_text";
+    type Note = Text;
+}
+
+/// A piece of generated text, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Text {
+    pub text: String,
+}
+
+/// How a generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stop {
+    /// The model produced its end-of-generation token.
+    EndOfText,
+    /// `max_tokens` were generated.
+    MaxTokens,
+    /// It was cancelled.
+    Cancelled,
+    /// The text reached one of the stop strings.
+    StopString,
+}
+
+/// A finished generation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Generated {
+    /// The model, by its store (or Ollama) name.
+    pub model: String,
+    /// The whole text, exactly as generated.
+    pub text: String,
+    /// keccak256 of the text's bytes, which the node checked.
+    pub text_keccak: crate::Hash32,
+    pub stop: Stop,
+    pub prompt_tokens: u32,
+    pub generated_tokens: u32,
+    pub load_us: u64,
+    pub prompt_us: u64,
+    pub generate_us: u64,
+    pub first_token_us: u64,
+    /// What decides the exact bytes: backend and its version, build features, parameters.
+    pub fingerprint: String,
+}
+
+/// `oarn_modelsLoaded`: the models the inference worker holds in memory, most recently used
+/// first.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ModelsLoaded {}
+method!(ModelsLoaded, "oarn_modelsLoaded", Vec<LoadedModel>);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadedModel {
+    pub model: String,
+    pub bytes: u64,
+}
+
+/// `oarn_unload`: free one model from memory, or every model.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unload {
+    #[serde(default)]
+    pub model: Option<String>,
+}
+method!(Unload, "oarn_unload", Unloaded);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unloaded {
+    pub unloaded: Vec<String>,
+}

@@ -1,0 +1,7 @@
+//! `oarn-formats`: readers of file formats whose bytes come from outside (a model file from
+//! anywhere), linked only by the sandboxed workers that parse them; the `oarn` binary and the
+//! daemon never link this crate, so no parser of untrusted bytes runs outside a sandbox.
+//!
+//! - [`gguf`]: a GGUF model file's header, bounded and checked (run by the inference worker).
+
+pub mod gguf;

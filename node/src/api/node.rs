@@ -1,0 +1,170 @@
+//! The node's own methods: `oarn_version`, `oarn_status`, `oarn_workers`,
+//! `oarn_reloadConfig`, `oarn_shutdown`.
+
+use std::time::Duration;
+
+use oarn_api::node::{
+    Change, GetStatus, Layer, OllamaServe, OllamaState, ReloadConfig, Shutdown, Status, Stopping, Version, VersionInfo,
+    WalletState, Worker, WorkerState, Workers,
+};
+use oarn_api::rpc::{Code, Error};
+use oarn_config::ConfigError;
+use oarn_supervise::{State, WorkerStatus};
+use tokio::sync::oneshot;
+
+use crate::state::{Control, Node};
+
+/// How long `oarn_status` waits for each worker's own answer.
+const INFO_WAIT: Duration = Duration::from_secs(2);
+
+/// What `oarn_version` answers.
+pub fn version_info() -> VersionInfo {
+    VersionInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        protocol: oarn_protocol::PROTOCOL_VERSION,
+        build: oarn_supervise::supervise::BUILD_ID.into(),
+    }
+}
+
+pub async fn version(_: &Node, _: Version) -> Result<VersionInfo, Error> {
+    Ok(version_info())
+}
+
+/// A worker's status as the API shows it.
+pub fn worker(s: &WorkerStatus) -> Worker {
+    Worker {
+        kind: s.kind.name().into(),
+        binary: s.binary.clone(),
+        state: match s.state {
+            State::Starting => WorkerState::Starting,
+            State::Running => WorkerState::Running,
+            State::Restarting => WorkerState::Restarting,
+            State::Stopped => WorkerState::Stopped,
+        },
+        pid: s.pid,
+        started_at: s.started_at,
+        uptime_secs: s.uptime_secs,
+        restarts: s.restarts,
+        last_exit: s.last_exit.clone(),
+        degraded: s.degraded.clone(),
+        build_id: s.build_id.clone(),
+        capabilities: s.capabilities.clone(),
+        in_flight: s.in_flight,
+        sandbox: s
+            .sandbox
+            .iter()
+            .map(|l| Layer {
+                layer: l.layer.into(),
+                state: l.state.into(),
+                reason: l.reason.clone(),
+            })
+            .collect(),
+        profile_hash: s.profile_hash.clone(),
+        ping_us: s.ping_us,
+    }
+}
+
+pub async fn workers(node: &Node, _: Workers) -> Result<Vec<Worker>, Error> {
+    Ok(node
+        .workers
+        .statuses_with_info(INFO_WAIT)
+        .await
+        .iter()
+        .map(worker)
+        .collect())
+}
+
+/// Whether the node can sign.
+fn wallet(node: &Node) -> WalletState {
+    let present = node.home.keystore().exists();
+    WalletState {
+        present,
+        account: None,
+        locked: Some(if present {
+            "this build's node does not unlock its wallet".into()
+        } else {
+            "no wallet: create one with `oarn wallet create`".into()
+        }),
+    }
+}
+
+pub async fn status(node: &Node, _: GetStatus) -> Result<Status, Error> {
+    let config = node.config();
+    let workers = node
+        .workers
+        .statuses_with_info(INFO_WAIT)
+        .await
+        .iter()
+        .map(worker)
+        .collect();
+    let network = crate::p2p::state(&node.p2p.read().unwrap_or_else(|e| e.into_inner()));
+    let chain = crate::discovery::state(&node.discovery.borrow());
+    Ok(Status {
+        version: env!("CARGO_PKG_VERSION").into(),
+        pid: std::process::id(),
+        name: config.node.name.clone(),
+        mode: name(&config.network.mode),
+        home: node.home.root().display().to_string(),
+        config: node.config_path.display().to_string(),
+        uptime_secs: node.started.elapsed().as_secs(),
+        sandbox_mode: name(&config.sandbox.mode),
+        network,
+        chain,
+        wallet: wallet(node),
+        workers,
+        ollama: OllamaState {
+            enabled: config.ollama.enabled,
+            address: config.ollama.address.clone(),
+            serve: node.ollama.as_ref().map(|s| {
+                let s = s.status();
+                OllamaServe {
+                    binary: s.binary.display().to_string(),
+                    address: s.address,
+                    pid: s.pid,
+                    restarts: s.restarts,
+                    last_exit: s.last_exit,
+                }
+            }),
+        },
+    })
+}
+
+/// The text a unit enum of the configuration is written as (`standard`, `best-effort`).
+fn name(v: &impl serde::Serialize) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+fn stopping() -> Error {
+    Error::new(Code::InternalError, "the node is stopping")
+}
+
+pub async fn reload(node: &Node, _: ReloadConfig) -> Result<Change, Error> {
+    let (tx, rx) = oneshot::channel();
+    node.control.send(Control::Reload(tx)).await.map_err(|_| stopping())?;
+    match rx.await.map_err(|_| stopping())? {
+        Ok(change) => Ok(Change {
+            applied: change.applied,
+            needs_restart: change.needs_restart,
+        }),
+        Err(ConfigError::Invalid { problems }) => {
+            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            Err(Error::new(
+                Code::InvalidConfig,
+                "the configuration file is invalid; the running configuration was kept",
+            )
+            .with_data(serde_json::json!({"problems": list})))
+        }
+        Err(e) => Err(Error::new(Code::InvalidConfig, e.to_string())),
+    }
+}
+
+pub async fn shutdown(node: &Node, _: Shutdown) -> Result<Stopping, Error> {
+    node.control.send(Control::Shutdown).await.map_err(|_| stopping())?;
+    Ok(Stopping {
+        stopping: true,
+        pid: std::process::id(),
+    })
+}

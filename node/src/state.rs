@@ -1,0 +1,45 @@
+//! The running node's state, as the API and the drivers share it: its home and
+//! configuration, its workers, and what the drivers last heard from them.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use oarn_config::home::Home;
+use oarn_config::live::Change;
+use oarn_config::{Config, ConfigError};
+use oarn_supervise::Workers;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Requests the API hands to the daemon's main loop.
+#[derive(Debug)]
+pub enum Control {
+    /// Re-read the configuration file and apply what can change live.
+    Reload(oneshot::Sender<Result<Change, ConfigError>>),
+    /// Stop the node.
+    Shutdown,
+}
+
+/// The running node.
+#[derive(Debug)]
+pub struct Node {
+    pub home: Home,
+    pub config_path: std::path::PathBuf,
+    /// The running configuration; reloads send on it, drivers watch it.
+    pub config: Arc<watch::Sender<Config>>,
+    pub workers: Workers,
+    pub started: Instant,
+    pub control: mpsc::Sender<Control>,
+    /// What the chain worker last discovered.
+    pub discovery: crate::discovery::Shared,
+    /// What the network worker's swarm last reported.
+    pub p2p: crate::p2p::Shared,
+    /// The `ollama serve` the node runs, if it does.
+    pub ollama: Option<Arc<oarn_supervise::ollama::Served>>,
+}
+
+impl Node {
+    /// A snapshot of the running configuration.
+    pub fn config(&self) -> Config {
+        self.config.borrow().clone()
+    }
+}
