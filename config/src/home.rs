@@ -102,11 +102,6 @@ impl Home {
     pub fn keystore(&self) -> PathBuf {
         self.root.join("wallet.encrypted")
     }
-    /// Bearer token for the HTTP API (mode 0600).
-    pub fn api_token(&self) -> PathBuf {
-        self.root.join("api.token")
-    }
-
     /// Checks the socket path fits a `sockaddr_un`.
     pub fn check_socket_path(&self) -> Result<(), HomeError> {
         let len = self.socket().as_os_str().len();
@@ -131,7 +126,7 @@ impl Home {
         Ok(())
     }
 
-    /// Creates the home (0700), a commented `config.toml` (0600) and the API token (0600).
+    /// Creates the home (0700) and a commented `config.toml` (0600).
     pub fn init(&self, force: bool) -> Result<Initialized, HomeError> {
         let config = self.config();
         let exists = config.exists();
@@ -158,9 +153,6 @@ impl Home {
             None
         };
         write_private(&config, TEMPLATE.as_bytes())?;
-        if force || !self.api_token().exists() {
-            write_private(&self.api_token(), new_token()?.as_bytes())?;
-        }
         Ok(Initialized {
             home: self.root.clone(),
             config,
@@ -179,16 +171,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), HomeError> {
     crate::edit::write_atomic(path, bytes).map_err(io("cannot write", path))
 }
 
-/// 32 random bytes from the kernel, hex encoded.
-fn new_token() -> Result<String, HomeError> {
-    let mut bytes = [0u8; 32];
-    let urandom = Path::new("/dev/urandom");
-    std::fs::File::open(urandom)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .map_err(io("cannot read", urandom))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>() + "\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,8 +186,6 @@ mod tests {
         home.init(false).unwrap();
         assert_eq!(mode(home.root()), 0o700);
         assert_eq!(mode(&home.config()), 0o600);
-        assert_eq!(mode(&home.api_token()), 0o600);
-        assert_eq!(std::fs::read_to_string(home.api_token()).unwrap().trim().len(), 64);
         std::fs::write(home.config(), "# mine\n").unwrap();
         assert!(matches!(home.init(false), Err(HomeError::AlreadyInitialized { .. })));
         assert_eq!(std::fs::read_to_string(home.config()).unwrap(), "# mine\n");

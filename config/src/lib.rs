@@ -55,7 +55,8 @@ impl Default for Node {
     }
 }
 
-/// How the node takes part in the network.
+/// How the node takes part in the network. (Validator-routed mode is not a mode of its own:
+/// it is on whenever `network.validators` lists validators or discovery finds some.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
@@ -63,10 +64,6 @@ pub enum Mode {
     Standard,
     /// Offline: inference only, no network or chain worker.
     Local,
-    /// Direct, kept-alive connections to validators.
-    ValidatorRouted,
-    /// Choose from connectivity.
-    Auto,
 }
 
 /// `[network]`
@@ -123,12 +120,8 @@ impl Default for Network {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DiscoveryMethod {
-    /// ENS, then the registry, then the DHT.
+    /// ENS → OARNRegistry; when the chain cannot be reached, the DHT's `/oarn/bootstrap`.
     Auto,
-    /// ENS name → OARNRegistry.
-    Ens,
-    /// The Kademlia DHT only.
-    Dht,
     /// Only what this file lists (tests and private networks).
     Manual,
 }
@@ -160,55 +153,62 @@ impl Default for Discovery {
     }
 }
 
+/// A key that earlier versions wrote into `config.toml` and that nothing reads in this build:
+/// still accepted, so an existing file loads, but never written, and warned of at load.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Retired(pub Option<toml::Value>);
+
+impl Retired {
+    fn set(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
 /// `[privacy]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Privacy {
-    pub tor_enabled: bool,
+    /// Pad published announcements with trailing whitespace so sizes leak less.
     pub padding_enabled: bool,
-    pub ephemeral_addresses: bool,
-    pub rotate_peers: bool,
-    pub rotation_interval_mins: u32,
+    #[serde(default, skip_serializing)]
+    pub tor_enabled: Retired,
+    #[serde(default, skip_serializing)]
+    pub ephemeral_addresses: Retired,
+    #[serde(default, skip_serializing)]
+    pub rotate_peers: Retired,
+    #[serde(default, skip_serializing)]
+    pub rotation_interval_mins: Retired,
 }
 
 impl Default for Privacy {
     fn default() -> Self {
         Self {
-            tor_enabled: false,
             padding_enabled: true,
-            ephemeral_addresses: false,
-            rotate_peers: true,
-            rotation_interval_mins: 30,
+            tor_enabled: Retired::default(),
+            ephemeral_addresses: Retired::default(),
+            rotate_peers: Retired::default(),
+            rotation_interval_mins: Retired::default(),
         }
     }
 }
 
 /// `[compute]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Compute {
-    pub max_concurrent_tasks: u32,
     /// Inference threads; 0 uses every core.
     pub threads: u32,
     /// Memory the node may use for models, in GiB; 0 means no limit beyond free memory.
     pub max_ram_gb: u32,
-    /// GPU memory the node may use, in GiB; 0 means no limit.
-    pub max_vram_gb: u32,
     /// Model names this node accepts tasks for; empty accepts every installed model.
     pub accepted_models: Vec<String>,
+    #[serde(default, skip_serializing)]
+    pub max_concurrent_tasks: Retired,
+    #[serde(default, skip_serializing)]
+    pub max_vram_gb: Retired,
 }
 
-impl Default for Compute {
-    fn default() -> Self {
-        Self {
-            max_concurrent_tasks: 1,
-            threads: 0,
-            max_ram_gb: 0,
-            max_vram_gb: 0,
-            accepted_models: Vec::new(),
-        }
-    }
-}
 
 /// `[ollama]`: routing inference to an Ollama server instead of llama.cpp.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -480,17 +480,8 @@ impl Config {
                 format!("{} is out of range; use 1 to 1000", self.network.max_peers_per_ip),
             );
         }
-        if !(1..=256).contains(&self.compute.max_concurrent_tasks) {
-            bad(
-                "compute.max_concurrent_tasks",
-                format!("{} is out of range; use 1 to 256", self.compute.max_concurrent_tasks),
-            );
-        }
         self.storage.check(&mut bad);
         self.ollama.check(&mut bad);
-        if self.privacy.rotation_interval_mins == 0 {
-            bad("privacy.rotation_interval_mins", "must be at least 1".into());
-        }
         if self.blockchain.chain_id == 0 {
             bad(
                 "blockchain.chain_id",
@@ -566,6 +557,36 @@ impl Config {
             );
         }
         out
+    }
+
+    /// The retired keys this configuration sets, with what will read them: they do nothing.
+    pub fn retired(&self) -> Vec<(&'static str, &'static str)> {
+        let privacy = "the privacy mode (Tor, I2P) that will read it is not built yet";
+        let tasks = "nothing reads it until the task pipeline is built";
+        [
+            ("privacy.tor_enabled", self.privacy.tor_enabled.set(), privacy),
+            (
+                "privacy.ephemeral_addresses",
+                self.privacy.ephemeral_addresses.set(),
+                privacy,
+            ),
+            ("privacy.rotate_peers", self.privacy.rotate_peers.set(), privacy),
+            (
+                "privacy.rotation_interval_mins",
+                self.privacy.rotation_interval_mins.set(),
+                privacy,
+            ),
+            (
+                "compute.max_concurrent_tasks",
+                self.compute.max_concurrent_tasks.set(),
+                tasks,
+            ),
+            ("compute.max_vram_gb", self.compute.max_vram_gb.set(), tasks),
+        ]
+        .into_iter()
+        .filter(|(_, set, _)| *set)
+        .map(|(key, _, why)| (key, why))
+        .collect()
     }
 
     /// The value at a dotted key (`network.max_peers`), as TOML.

@@ -9,7 +9,6 @@ pub const LIVE_KEYS: &[&str] = &[
     "network.max_peers_per_ip",
     "network.max_upload_kib_s",
     "network.max_download_kib_s",
-    "compute.max_concurrent_tasks",
     "storage.max_cache_size_gb",
     "workers.ping_interval_secs",
     "workers.ping_timeout_secs",
@@ -69,7 +68,6 @@ pub fn apply(running: &mut Config, new: &Config) {
     running.network.max_peers_per_ip = new.network.max_peers_per_ip;
     running.network.max_upload_kib_s = new.network.max_upload_kib_s;
     running.network.max_download_kib_s = new.network.max_download_kib_s;
-    running.compute.max_concurrent_tasks = new.compute.max_concurrent_tasks;
     running.storage.max_cache_size_gb = new.storage.max_cache_size_gb;
     running.workers.ping_interval_secs = new.workers.ping_interval_secs;
     running.workers.ping_timeout_secs = new.workers.ping_timeout_secs;
@@ -88,7 +86,6 @@ mod apply_tests {
         new.network.max_peers_per_ip = 5;
         new.network.max_upload_kib_s = 100;
         new.network.max_download_kib_s = 200;
-        new.compute.max_concurrent_tasks = 3;
         new.storage.max_cache_size_gb = 4.0;
         new.workers.ping_interval_secs = 6;
         new.workers.ping_timeout_secs = 60;

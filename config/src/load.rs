@@ -339,10 +339,7 @@ mod tests {
 
     #[test]
     fn semantic_errors_are_located_at_their_key() {
-        let p = problems(
-            "[node]\nlog_level = \"loud\"\n\n[compute]\nmax_concurrent_tasks = 0\n",
-            &[],
-        );
+        let p = problems("[node]\nlog_level = \"loud\"\n\n[network]\nmax_peers = 0\n", &[]);
         assert_eq!(p.len(), 2);
         assert_eq!(
             (p[0].key.as_deref(), file_line(&p[0])),
@@ -350,8 +347,28 @@ mod tests {
         );
         assert_eq!(
             (p[1].key.as_deref(), file_line(&p[1])),
-            (Some("compute.max_concurrent_tasks"), Some(5))
+            (Some("network.max_peers"), Some(5))
         );
+    }
+
+    #[test]
+    fn keys_nothing_reads_are_accepted_warned_of_and_never_written() {
+        let text = "[privacy]\ntor_enabled = true\n\n[compute]\nmax_concurrent_tasks = 4\nthreads = 2\n";
+        let l = parse(text, Path::new("c"), Vec::new()).unwrap();
+        assert_eq!(l.config.compute.threads, 2);
+        let keys: Vec<&str> = l.config.retired().iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, ["privacy.tor_enabled", "compute.max_concurrent_tasks"]);
+        let written = toml::to_string(&l.config).unwrap();
+        assert!(
+            !written.contains("tor_enabled") && !written.contains("max_concurrent_tasks"),
+            "{written}"
+        );
+        assert!(Config::default().retired().is_empty());
+        // Values nothing can act on are refused, naming what is allowed.
+        let p = problems("[network]\nmode = \"validator-routed\"\n", &[]);
+        assert!(p[0].message.contains("standard"), "{}", p[0]);
+        let p = problems("[network.discovery]\ndiscovery_method = \"dht\"\n", &[]);
+        assert!(p[0].message.contains("manual"), "{}", p[0]);
     }
 
     #[test]

@@ -20,8 +20,7 @@ name = ""
 log_level = "info"
 
 [network]
-# standard: peer-to-peer network and chain; local: offline inference only;
-# validator-routed: direct connections to validators; auto: choose from connectivity.
+# standard: peer-to-peer network and chain; local: offline inference only.
 mode = "standard"
 # Address the peer-to-peer listener binds. Loopback by default: set "0.0.0.0" (or "::")
 # to accept peers from other machines.
@@ -56,7 +55,7 @@ max_upload_kib_s = 0
 max_download_kib_s = 0
 
 [network.discovery]
-# auto: ENS, then OARNRegistry, then the DHT; ens; dht;
+# auto: ENS, then OARNRegistry; when the chain cannot be reached, the DHT's /oarn/bootstrap;
 # manual: only what this file lists (private networks and tests).
 discovery_method = "auto"
 # ENS name of the OARNRegistry contract.
@@ -69,25 +68,14 @@ ens_registry = ""
 bootstrap_peers = []
 
 [privacy]
-# Route connections through Tor.
-tor_enabled = false
-# Pad messages to resist traffic analysis.
+# Pad published task announcements so their sizes leak less.
 padding_enabled = true
-# A fresh wallet address per task.
-ephemeral_addresses = false
-# Rotate peer connections periodically, every rotation_interval_mins minutes.
-rotate_peers = true
-rotation_interval_mins = 30
 
 [compute]
-# Tasks worked on at once (1 to 256). (live)
-max_concurrent_tasks = 1
 # Inference threads; 0 uses every core.
 threads = 0
 # Memory for models in GiB; 0 means no limit beyond free memory.
 max_ram_gb = 0
-# GPU memory in GiB; 0 means no limit.
-max_vram_gb = 0
 # Model names this node accepts tasks for; empty accepts every installed model.
 accepted_models = []
 

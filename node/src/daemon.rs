@@ -64,6 +64,12 @@ async fn serve(home: Home, loaded: Loaded, mut ready: Option<std::fs::File>) -> 
     for (key, var) in &loaded.overrides {
         tracing::info!("{key} set by environment variable {var}");
     }
+    for (key, why) in loaded.config.retired() {
+        tracing::warn!(
+            "{key} in {} does nothing in this build ({why}); remove it",
+            loaded.path.display()
+        );
+    }
     // Signals are ours before anything can see the daemon, so a SIGTERM sent as soon as the
     // API answers stops it gracefully instead of killing it.
     let mut term = signal(SignalKind::terminate())?;

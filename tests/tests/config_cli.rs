@@ -41,8 +41,8 @@ fn errors_name_file_line_and_key() {
         ("[network]\nmode = \"turbo\"\n", ":2:"),
         ("[network]\nlisten_address = \"localhost:1\"\n", ":2:"),
         (
-            "\n\n[compute]\nmax_concurrent_tasks = 0\n",
-            ":4:1: compute.max_concurrent_tasks",
+            "\n\n[network]\nmax_peers_per_ip = 0\n",
+            ":4:1: network.max_peers_per_ip",
         ),
         (
             "[blockchain]\nrpc_urls = [\"http://127.0.0.1:8545\"]\n",
@@ -110,11 +110,11 @@ fn environment_overrides_show_and_fail_by_name() {
         show.contains("network.max_peers is set by environment variable OARN_NETWORK__MAX_PEERS"),
         "{show}"
     );
-    let bad = node.with_env("OARN_COMPUTE__MAX_CONCURRENT_TASKS", "none");
+    let bad = node.with_env("OARN_NETWORK__MAX_PEERS_PER_IP", "none");
     let out = bad.oarn(&["config", "validate"]);
     assert_eq!(out.status.code(), Some(78));
     assert!(
-        stderr(&out).contains("environment variable OARN_COMPUTE__MAX_CONCURRENT_TASKS"),
+        stderr(&out).contains("environment variable OARN_NETWORK__MAX_PEERS_PER_IP"),
         "{}",
         stderr(&out)
     );

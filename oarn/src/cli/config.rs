@@ -52,6 +52,15 @@ pub fn run(home: &Home, command: ConfigCommand) -> anyhow::Result<Exit> {
         }
         ConfigCommand::Validate { json } => {
             let outcome = load::load(&path);
+            let warnings: Vec<String> = match &outcome {
+                Ok(l) => l
+                    .config
+                    .retired()
+                    .iter()
+                    .map(|(key, why)| format!("{key} does nothing in this build ({why}); remove it"))
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
             if json {
                 let problems: Vec<String> = match &outcome {
                     Ok(_) => Vec::new(),
@@ -60,11 +69,14 @@ pub fn run(home: &Home, command: ConfigCommand) -> anyhow::Result<Exit> {
                 };
                 println!(
                     "{}",
-                    json!({"valid": outcome.is_ok(), "path": path, "problems": problems})
+                    json!({"valid": outcome.is_ok(), "path": path, "problems": problems, "warnings": warnings})
                 );
                 return Ok(if outcome.is_ok() { Exit::Success } else { Exit::Config });
             }
             outcome?;
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
             println!("{} is valid", path.display());
         }
         ConfigCommand::Edit => return edit_in_editor(home),
