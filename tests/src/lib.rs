@@ -12,6 +12,21 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// Whether a test may be skipped here: not where `OARN_TEST_REQUIRE_ROOT=1` (set by `.ci/run`)
+/// says every test must run, where a test that cannot run fails instead of passing.
+pub fn skip(what: &str, why: &str) -> bool {
+    if std::env::var_os("OARN_TEST_REQUIRE_ROOT").is_some_and(|v| v == "1") {
+        panic!("{what} cannot run: {why}; OARN_TEST_REQUIRE_ROOT=1 says every test must run here");
+    }
+    eprintln!("skipped: {what} cannot run: {why}");
+    true
+}
+
+/// True as root; otherwise the test is [`skip`]ped, saying why (or fails where it must run).
+pub fn root(what: &str) -> bool {
+    nix::unistd::Uid::effective().is_root() || !skip(what, "it needs root (CI runs as root)")
+}
+
 /// The directory holding the workspace's built binaries (`target/debug`).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -49,6 +64,41 @@ pub fn noise(len: usize) -> Vec<u8> {
     }
     out.truncate(len);
     out
+}
+
+/// The longest any one `oarn` command of a test may run: a command that hangs fails its test
+/// (and is killed) instead of hanging the suite.
+pub const CLI_LIMIT: Duration = Duration::from_secs(300);
+
+/// Runs `cmd` (with `input` on its stdin, else none) to completion, killing it and failing
+/// the test past [`CLI_LIMIT`].
+pub fn run_limited(mut cmd: Command, input: Option<&str>, args: &[&str]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run oarn");
+    if let Some(input) = input {
+        // A command that fails early may not read its input.
+        let _ = child.stdin.take().expect("piped").write_all(input.as_bytes());
+    }
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(CLI_LIMIT) {
+        Ok(out) => out.expect("wait for oarn"),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            panic!("oarn {args:?} did not finish within {} s; killed", CLI_LIMIT.as_secs());
+        }
+    }
 }
 
 /// Polls `f` every 20 ms until it returns `Some` or `limit` passes.
@@ -132,24 +182,15 @@ impl Node {
         cmd
     }
 
-    /// Runs `oarn --home <home> <args>` to completion.
+    /// Runs `oarn --home <home> <args>` to completion, within [`CLI_LIMIT`].
     pub fn oarn(&self, args: &[&str]) -> Output {
-        self.command(args).stdin(Stdio::null()).output().expect("run oarn")
+        run_limited(self.command(args), None, args)
     }
 
-    /// Runs `oarn --home <home> <args>` with `input` on its standard input.
+    /// Runs `oarn --home <home> <args>` with `input` on its standard input, within
+    /// [`CLI_LIMIT`].
     pub fn oarn_with_input(&self, args: &[&str], input: &str) -> Output {
-        use std::io::Write;
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run oarn");
-        // A command that fails early may not read its input.
-        let _ = child.stdin.take().expect("piped").write_all(input.as_bytes());
-        child.wait_with_output().expect("wait for oarn")
+        run_limited(self.command(args), Some(input), args)
     }
 
     /// Runs `oarn` and parses its standard output as JSON.
@@ -315,8 +356,7 @@ pub struct Netns(pub String);
 impl Netns {
     /// A new namespace, or `None` when not root.
     pub fn new(tag: &str) -> Option<Self> {
-        if !nix::unistd::Uid::effective().is_root() {
-            eprintln!("skipped: a network namespace of our own needs root (CI runs as root)");
+        if !root("a network namespace of the test's own") {
             return None;
         }
         let name = format!("oarn-{tag}-{}", std::process::id());

@@ -212,7 +212,8 @@ fn the_node_runs_and_supervises_ollama_serve() {
     }
     node.env.push(("OLLAMA_FAKE_LOG".into(), log.display().to_string()));
     // Something of the daemon's own environment that `ollama serve` must not see.
-    node.env.push(("OARN_TEST_PRIVATE".into(), "for the daemon only".into()));
+    node.env
+        .push(("OARN_TEST_PRIVATE".into(), "for the daemon only".into()));
     node.start();
     let status = node
         .wait_status(|s| {
@@ -244,8 +245,14 @@ fn the_node_runs_and_supervises_ollama_serve() {
         .iter()
         .find_map(|r| serde_json::from_value(r["env"].clone()).ok())
         .expect("the stand-in logged its environment");
-    assert!(env.iter().any(|k| k == "OLLAMA_HOST") && env.iter().any(|k| k == "OLLAMA_FAKE_LOG"), "{env:?}");
-    assert!(!env.iter().any(|k| k == "OARN_TEST_PRIVATE"), "the daemon's environment leaked: {env:?}");
+    assert!(
+        env.iter().any(|k| k == "OLLAMA_HOST") && env.iter().any(|k| k == "OLLAMA_FAKE_LOG"),
+        "{env:?}"
+    );
+    assert!(
+        !env.iter().any(|k| k == "OARN_TEST_PRIVATE"),
+        "the daemon's environment leaked: {env:?}"
+    );
 
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),

@@ -342,12 +342,9 @@ fn systemd_credentials_supply_the_passphrase() {
     let creds = node.dir.path().join("creds");
     std::fs::create_dir(&creds).unwrap();
     std::fs::write(creds.join("oarn-wallet-passphrase"), PASSPHRASE).unwrap();
-    let out = node
-        .command(&["wallet", "address", "--index", "1"])
-        .env("CREDENTIALS_DIRECTORY", &creds)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let mut cmd = node.command(&["wallet", "address", "--index", "1"]);
+    cmd.env("CREDENTIALS_DIRECTORY", &creds);
+    let out = oarn_tests::run_limited(cmd, None, &["wallet", "address"]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(TEST_ACCOUNT1),
         "{}",
