@@ -47,9 +47,12 @@ fn corrupt(what: impl Into<String>) -> GgufError {
 pub fn read(path: &Path) -> Result<Metadata, GgufError> {
     let file = std::fs::File::open(path)?;
     let actual = file.metadata()?.len();
-    let mut r = Reader {
-        inner: BufReader::new(file),
-    };
+    parse(BufReader::new(file), actual)
+}
+
+/// Reads and checks the header of a GGUF file of `actual` bytes from `input`.
+pub fn parse(input: impl Read + Seek, actual: u64) -> Result<Metadata, GgufError> {
+    let mut r = Reader { inner: input };
     let mut magic = [0u8; 4];
     r.inner.read_exact(&mut magic).map_err(|_| GgufError::NotGguf)?;
     if &magic != MAGIC {

@@ -3,5 +3,7 @@
 //! daemon never link this crate, so no parser of untrusted bytes runs outside a sandbox.
 //!
 //! - [`gguf`]: a GGUF model file's header, bounded and checked (run by the inference worker).
+//! - [`announce`]: the live network's task announcements (run by the network worker).
 
+pub mod announce;
 pub mod gguf;

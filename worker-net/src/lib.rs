@@ -28,7 +28,7 @@
 
 pub use libp2p;
 
-pub mod announce;
+pub use oarn_formats::announce;
 pub mod behaviour;
 pub mod bitswap;
 pub mod blocks;

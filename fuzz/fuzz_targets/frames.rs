@@ -10,11 +10,17 @@ use oarn_protocol::{chain, infer, net};
 
 fn round_trip<T>(payload: &[u8])
 where
-    T: for<'de> wincode::SchemaRead<'de, frame::Wire, Dst = T> + wincode::SchemaWrite<frame::Wire, Src = T> + PartialEq + std::fmt::Debug,
+    T: for<'de> wincode::SchemaRead<'de, frame::Wire, Dst = T>
+        + wincode::SchemaWrite<frame::Wire, Src = T>
+        + PartialEq
+        + std::fmt::Debug,
 {
     if let Ok(msg) = frame::decode::<T>(payload) {
         let again = frame::encode(&msg, frame::DEFAULT_MAX_FRAME).expect("a decoded message encodes");
-        assert_eq!(frame::decode::<T>(&again[HEADER_LEN..]).expect("and decodes again"), msg);
+        assert_eq!(
+            frame::decode::<T>(&again[HEADER_LEN..]).expect("and decodes again"),
+            msg
+        );
     }
 }
 
