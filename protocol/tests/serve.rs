@@ -123,3 +123,94 @@ fn deferred_requests_answer_later_without_blocking_the_loop() {
     writer.send::<net::ToWorker>(&Down::Shutdown { grace_ms: 0 }).unwrap();
     assert_eq!(worker.join().unwrap().unwrap(), Ended::Shutdown);
 }
+
+/// Defers every `Fetch` to a thread that waits until its own request is cancelled, then
+/// answers with the file name it was given.
+struct Cancellable;
+
+impl Handler<Protocol> for Cancellable {
+    fn handle(
+        &mut self,
+        _id: RequestId,
+        request: Request,
+        cx: &mut dyn Context<Protocol>,
+    ) -> Result<Reply, ErrorReply> {
+        let Request::Fetch(f) = request else {
+            return Ok(Reply::Status(Status::default()));
+        };
+        let responder = cx.defer();
+        std::thread::spawn(move || {
+            while !responder.cancelled() {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let fetched = net::Fetched {
+                cid: f.file,
+                ..Default::default()
+            };
+            responder.finish(Ok(Reply::Fetched(fetched))).unwrap();
+        });
+        Ok(Reply::Done(()))
+    }
+}
+
+/// Regression: the worker kept only the last cancelled id, so cancelling a second request
+/// un-cancelled the first, and a cancel of one request could reach another.
+#[test]
+fn each_request_in_flight_is_cancelled_by_its_own_id_only() {
+    let (worker_in, mut to_worker) = std::io::pipe().unwrap();
+    let (from_worker, worker_out) = std::io::pipe().unwrap();
+    let worker = std::thread::spawn(move || {
+        serve::serve::<Protocol, _, _, _>(
+            &mut Cancellable,
+            "test",
+            SandboxReport::default(),
+            worker_in,
+            worker_out,
+            DEFAULT_MAX_FRAME,
+        )
+    });
+    let mut reader = Reader::new(from_worker, DEFAULT_MAX_FRAME);
+    let mut writer = Writer::new(&mut to_worker, DEFAULT_MAX_FRAME);
+    reader.read_payload().unwrap();
+    writer
+        .send(&Hello::new(Role::Supervisor, "test", SandboxReport::default()))
+        .unwrap();
+    for id in 1..=3 {
+        let body = Request::Fetch(net::Fetch {
+            cid: String::new(),
+            file: format!("f{id}"),
+            timeout_secs: 1,
+        });
+        writer.send::<net::ToWorker>(&Down::Request { id, body }).unwrap();
+    }
+    // Two cancels in a row: both requests end, and only they do.
+    writer.send::<net::ToWorker>(&Down::Cancel { id: 1 }).unwrap();
+    writer.send::<net::ToWorker>(&Down::Cancel { id: 3 }).unwrap();
+    let mut ends = Vec::new();
+    for _ in 0..2 {
+        match reader.recv::<net::FromWorker>().unwrap() {
+            Up::Reply {
+                id,
+                body: Ok(Reply::Fetched(f)),
+            } => {
+                assert_eq!(f.cid, format!("f{id}"));
+                ends.push(id);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    ends.sort();
+    assert_eq!(ends, [1, 3]);
+    // A cancel for an id already answered reaches nobody; 2 runs until its own.
+    writer.send::<net::ToWorker>(&Down::Cancel { id: 1 }).unwrap();
+    writer.send::<net::ToWorker>(&Down::Cancel { id: 2 }).unwrap();
+    match reader.recv::<net::FromWorker>().unwrap() {
+        Up::Reply {
+            id,
+            body: Ok(Reply::Fetched(f)),
+        } => assert_eq!((id, f.cid.as_str()), (2, "f2")),
+        other => panic!("unexpected {other:?}"),
+    }
+    writer.send::<net::ToWorker>(&Down::Shutdown { grace_ms: 0 }).unwrap();
+    assert_eq!(worker.join().unwrap().unwrap(), Ended::Shutdown);
+}
