@@ -210,4 +210,17 @@ mod tests {
         assert_eq!(Code::NoProviders.number(), -32001);
         assert_eq!(Code::from_number(-1), None);
     }
+
+    #[test]
+    fn readme_documents_every_code() {
+        let readme = include_str!("../../README.md");
+        let api = readme
+            .split("### Local API")
+            .nth(1)
+            .expect("README has a Local API section");
+        let api = api.split("\n### ").next().unwrap_or(api);
+        for c in Code::ALL {
+            assert!(api.contains(&format!("| {} |", c.number())), "README lacks {c:?}");
+        }
+    }
 }

@@ -169,3 +169,90 @@ fn a_model_in_use_is_never_evicted() {
     assert_eq!(second["evicted"], serde_json::json!([]), "{second}");
     assert!(std::path::Path::new(&blob).exists(), "{m}");
 }
+
+fn staged(node: &Node) -> usize {
+    std::fs::read_dir(node.home().join("models/staging")).map_or(0, |d| d.count())
+}
+
+/// A small complete GGUF file whose `general.name` is `name`: one F32 tensor of 64 values.
+fn gguf_named(name: &str) -> Vec<u8> {
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    let mut b = b"GGUF".to_vec();
+    b.extend_from_slice(&3u32.to_le_bytes());
+    b.extend_from_slice(&1u64.to_le_bytes()); // tensors
+    b.extend_from_slice(&2u64.to_le_bytes()); // metadata entries
+    string(&mut b, "general.architecture");
+    b.extend_from_slice(&8u32.to_le_bytes());
+    string(&mut b, "llama");
+    string(&mut b, "general.name");
+    b.extend_from_slice(&8u32.to_le_bytes());
+    string(&mut b, name);
+    string(&mut b, "w");
+    b.extend_from_slice(&1u32.to_le_bytes());
+    b.extend_from_slice(&64u64.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes()); // F32
+    b.extend_from_slice(&0u64.to_le_bytes());
+    while !b.len().is_multiple_of(32) {
+        b.push(0);
+    }
+    b.extend_from_slice(&[0u8; 256]);
+    b
+}
+
+/// The `oarn` command parses no model file: with no inference worker to read the header,
+/// even a valid model is not installed.
+#[test]
+fn model_files_are_read_by_the_inference_worker_not_by_oarn() {
+    let node = Node::new().with_env("OARN_WORKERS__INFER", "/nonexistent/oarn-worker-infer");
+    let out = node.oarn(&["model", "import", test_model().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the inference worker that checks model files failed"),
+        "{err}"
+    );
+    assert_eq!(node.json(&["model", "list", "--json"]), Value::Array(vec![]));
+    assert_eq!((blobs(&node), staged(&node)), (0, 0), "nothing half-installed is left");
+}
+
+/// A model file whose name carries terminal escape sequences is installed with the name
+/// cleaned by the worker, and nothing it says reaches the terminal raw.
+#[test]
+fn escape_sequences_in_a_model_file_never_reach_the_terminal() {
+    let node = Node::new();
+    let file = node.dir.path().join("hostile.gguf");
+    std::fs::write(&file, gguf_named("\u{1b}]0;owned\u{7}Evil\u{1b}[2J Model")).unwrap();
+    let out = node.oarn(&["model", "import", file.to_str().unwrap(), "--name", "hostile"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let info = node.json(&["model", "info", "hostile", "--json"]);
+    assert_eq!(info["metadata"]["name"], "]0;ownedEvil[2J Model");
+    for args in [["model", "list"], ["model", "info"]] {
+        let mut args = args.to_vec();
+        if args[1] == "info" {
+            args.push("hostile");
+        }
+        let out = node.oarn(&args);
+        assert!(out.status.success());
+        assert!(!out.stdout.contains(&0x1b) && !out.stdout.contains(&0x07), "{args:?}");
+    }
+}
+
+/// A compromised network worker that writes one file and reports another's digest gets
+/// nothing installed: the installing side hashes the file itself.
+#[test]
+fn a_download_whose_bytes_differ_from_the_network_workers_report_is_refused() {
+    let node = Node::new();
+    let (_, liar) = oarn_tests::rogue(node.dir.path(), "netlie");
+    let node = node.with_env("OARN_WORKERS__NET", &liar);
+    let out = node.oarn(&["model", "pull", "http://127.0.0.1:9/model.gguf", "--name", "planted"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("but the network worker said"), "{err}");
+    assert_eq!(node.json(&["model", "list", "--json"]), Value::Array(vec![]));
+    assert_eq!((blobs(&node), staged(&node)), (0, 0));
+    let downloads = std::fs::read_dir(node.home().join("downloads")).map_or(0, |d| d.count());
+    assert_eq!(downloads, 0, "the planted file is not kept");
+}
