@@ -15,7 +15,10 @@
 //! - [`net`]: peers, task announcements, claim negotiation, results, the DHT.
 //! - [`ipfs`]: files on IPFS through the node.
 //! - [`tasks`]: tasks for requesters (submit, result).
+//! - [`chain`]: the chain through the node's key: tasks, claims, submissions, balances,
+//!   transfers, events.
 
+pub mod chain;
 pub mod client;
 pub mod infer;
 pub mod ipfs;

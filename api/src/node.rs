@@ -108,6 +108,9 @@ pub struct WalletState {
     pub present: bool,
     /// The chain worker holds the signing key, for this account.
     pub account: Option<crate::Address>,
+    /// The account index the node signs as (m/44'/60'/0'/0/<index>).
+    #[serde(default)]
+    pub index: u32,
     /// Why it is locked, when it is.
     pub locked: Option<String>,
 }

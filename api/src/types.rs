@@ -54,6 +54,25 @@ fn parse_hex<const N: usize>(s: &str, require_prefix: bool) -> Option<[u8; N]> {
     Some(out)
 }
 
+impl Address {
+    /// EIP-55 checksummed text, as wallets and explorers write an address.
+    pub fn checksummed(&self) -> String {
+        use sha3::{Digest, Keccak256};
+        let lower = hex::encode(self.0);
+        let hash = Keccak256::digest(lower.as_bytes());
+        let mut out = String::from("0x");
+        for (i, c) in lower.chars().enumerate() {
+            let nibble = (hash[i / 2] >> if i % 2 == 0 { 4 } else { 0 }) & 0xf;
+            out.push(if c.is_ascii_alphabetic() && nibble >= 8 {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            });
+        }
+        out
+    }
+}
+
 impl std::str::FromStr for Hash32 {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -133,6 +152,9 @@ mod tests {
             "0x required"
         );
         assert!(serde_json::from_value::<TaskId>(serde_json::json!(0)).is_err());
+        // EIP-55's own example.
+        let a: Address = "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed".parse().unwrap();
+        assert_eq!(a.checksummed(), "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed");
         assert_eq!(
             serde_json::from_value::<TaskId>(serde_json::json!(7)).unwrap(),
             TaskId(7)

@@ -209,7 +209,6 @@ pub struct Compute {
     pub max_vram_gb: Retired,
 }
 
-
 /// `[ollama]`: routing inference to an Ollama server instead of llama.cpp.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

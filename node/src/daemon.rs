@@ -41,18 +41,29 @@ pub enum DaemonError {
 
 /// Runs the daemon in the foreground until it is stopped. When `ready` is given (by
 /// `oarn start --detach`), a line is written to it once the node is up, and it is closed.
-pub fn run(home: Home, loaded: Loaded, ready: Option<std::fs::File>) -> Result<(), DaemonError> {
+/// `unlock` says where the wallet's passphrase comes from.
+pub fn run(
+    home: Home,
+    loaded: Loaded,
+    ready: Option<std::fs::File>,
+    unlock: crate::discovery::Unlock,
+) -> Result<(), DaemonError> {
     home.check_socket_path()?;
     let pid = PidFile::acquire(&home.pid_file())?;
     // One thread: workers are spawned from the main thread, so their PR_SET_PDEATHSIG (which
     // follows the spawning thread) fires exactly when the daemon dies.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let result = runtime.block_on(serve(home, loaded, ready));
+    let result = runtime.block_on(serve(home, loaded, ready, unlock));
     drop(pid);
     result
 }
 
-async fn serve(home: Home, loaded: Loaded, mut ready: Option<std::fs::File>) -> Result<(), DaemonError> {
+async fn serve(
+    home: Home,
+    loaded: Loaded,
+    mut ready: Option<std::fs::File>,
+    unlock: crate::discovery::Unlock,
+) -> Result<(), DaemonError> {
     let level = logging::init(&home.log_file(), &loaded.config.node.log_level)?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -97,6 +108,13 @@ async fn serve(home: Home, loaded: Loaded, mut ready: Option<std::fs::File>) -> 
     let running = Arc::new(watch::channel(loaded.config.clone()).0);
     let discovery = crate::discovery::shared();
     let p2p = crate::p2p::Shared::default();
+    let wallet: crate::discovery::Wallet = Arc::new(watch::channel(Default::default()).0);
+    let chain = supervisor.workers().chain.clone().map(|handle| crate::chain::Chain {
+        handle,
+        home: home.clone(),
+        chain_id: loaded.config.blockchain.chain_id,
+        index: unlock.index,
+    });
     let node = Arc::new(Node {
         home: home.clone(),
         config_path: loaded.path.clone(),
@@ -106,6 +124,8 @@ async fn serve(home: Home, loaded: Loaded, mut ready: Option<std::fs::File>) -> 
         control: control_tx,
         discovery: discovery.clone(),
         p2p: p2p.clone(),
+        chain: chain.clone(),
+        wallet: wallet.clone(),
         ollama: ollama.clone(),
     });
     let api = tokio::spawn(server::serve(listener, node));
@@ -115,11 +135,13 @@ async fn serve(home: Home, loaded: Loaded, mut ready: Option<std::fs::File>) -> 
         _ = term.recv() => { tracing::info!("SIGTERM received during start-up; stopping"); true }
         _ = int.recv() => { tracing::info!("SIGINT received during start-up; stopping"); true }
     };
-    let refresher = supervisor.workers().chain.clone().map(|chain| {
-        tokio::spawn(crate::discovery::refresh(
+    let refresher = chain.map(|chain| {
+        tokio::spawn(crate::discovery::drive(
             chain,
             crate::discovery::request(&loaded.config),
             discovery.clone(),
+            unlock,
+            wallet,
         ))
     });
     let swarm = supervisor.workers().net.clone().map(|net| {

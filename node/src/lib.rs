@@ -9,11 +9,14 @@
 //! - [`state`]: the running node's state, shared by the API and the drivers.
 //! - [`local`]: generations, through the node or a worker of one's own.
 //! - [`install`], [`pull`]: installing model files, from disk or from the network.
-//! - [`wallet`]: key operations in the chain worker, and the files they keep.
+//! - [`chain`], [`passphrase`]: the chain through the chain worker's frames, and the
+//!   passphrase that unlocks its key.
+//! - [`wallet`]: interactive key operations in the chain worker, and the files they keep.
 //! - [`pidfile`], [`logging`], [`logs`]: the daemon's pid file and log, and reading it back.
 //! - [`hardware`]: what this machine offers for inference.
 
 pub mod api;
+pub mod chain;
 pub mod daemon;
 pub mod discovery;
 pub mod hardware;
@@ -22,6 +25,7 @@ pub mod local;
 pub mod logging;
 pub mod logs;
 pub mod p2p;
+pub mod passphrase;
 pub mod pidfile;
 pub mod pull;
 pub mod records;

@@ -1,5 +1,6 @@
 //! The daemon's logging: human-readable lines on stderr and JSON lines in `logs/oarn.log`
-//! (what `oarn logs` reads), one level filter for both that `oarn config reload` can change.
+//! (what `oarn logs` reads), one level filter for both that `oarn config reload` can change;
+//! and a command's own, warnings on stderr ([`terminal`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -51,6 +52,16 @@ pub fn init(log_file: &Path, level: &str) -> io::Result<LevelHandle> {
         .try_init()
         .map_err(io::Error::other)?;
     Ok(LevelHandle(handle))
+}
+
+/// Logging for a command that runs a worker of its own (`oarn chain …` without a node):
+/// warnings and errors, the worker's among them, as plain lines on stderr. Once per process;
+/// a second call does nothing.
+pub fn terminal() {
+    let _ = tracing_subscriber::registry()
+        .with(EnvFilter::new("warn"))
+        .with(fmt::layer().with_target(false).without_time().with_writer(io::stderr))
+        .try_init();
 }
 
 /// A log file that rotates to `<name>.1` when it outgrows [`MAX_LOG_BYTES`].

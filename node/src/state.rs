@@ -31,6 +31,10 @@ pub struct Node {
     pub control: mpsc::Sender<Control>,
     /// What the chain worker last discovered.
     pub discovery: crate::discovery::Shared,
+    /// The chain worker, and the account it signs as; `None` in local mode.
+    pub chain: Option<crate::chain::Chain>,
+    /// Whether the node can sign.
+    pub wallet: crate::discovery::Wallet,
     /// What the network worker's swarm last reported.
     pub p2p: crate::p2p::Shared,
     /// The `ollama serve` the node runs, if it does.

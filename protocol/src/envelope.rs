@@ -74,6 +74,11 @@ pub enum ErrorKind {
     Cancelled,
     /// The request's deadline passed.
     DeadlineExceeded,
+    /// What the request asked for was refused by a party the worker spoke to (a contract's
+    /// revert); the message is that party's reason, as it gave it.
+    Refused,
+    /// The request needs a key the worker does not hold (the wallet is locked).
+    Locked,
     /// Anything else went wrong inside the worker.
     Internal,
 }
@@ -87,6 +92,8 @@ impl std::fmt::Display for ErrorKind {
             Self::NotFound => "not found",
             Self::Cancelled => "cancelled",
             Self::DeadlineExceeded => "deadline exceeded",
+            Self::Refused => "refused",
+            Self::Locked => "locked",
             Self::Internal => "internal error",
         })
     }

@@ -15,14 +15,6 @@ pub enum WorkerExit {
     DamagedKeystore,
     /// A key, recovery phrase or V3 file is not valid.
     InvalidKey,
-    /// The account cannot pay for what was asked.
-    InsufficientFunds,
-    /// The operator declined (a transfer's confirmation).
-    Declined,
-    /// The contract refused (or a claim was held back); nothing was spent.
-    Refused,
-    /// No task with that id.
-    NoSuchTask,
     /// Its command line is unusable: it was not started by the supervisor.
     Usage,
     /// Its sandbox profile is unusable, or the sandbox could not be entered.
@@ -34,16 +26,12 @@ pub enum WorkerExit {
 }
 
 impl WorkerExit {
-    const ALL: [WorkerExit; 13] = [
+    const ALL: [WorkerExit; 9] = [
         Self::Ok,
         Self::Failed,
         Self::WrongPassphrase,
         Self::DamagedKeystore,
         Self::InvalidKey,
-        Self::InsufficientFunds,
-        Self::Declined,
-        Self::Refused,
-        Self::NoSuchTask,
         Self::Usage,
         Self::Sandbox,
         Self::Protocol,
@@ -58,10 +46,6 @@ impl WorkerExit {
             Self::WrongPassphrase => 10,
             Self::DamagedKeystore => 11,
             Self::InvalidKey => 12,
-            Self::InsufficientFunds => 13,
-            Self::Declined => 14,
-            Self::Refused => 20,
-            Self::NoSuchTask => 21,
             Self::Usage => 64,
             Self::Sandbox => 72,
             Self::Protocol => 76,
@@ -82,10 +66,6 @@ impl WorkerExit {
             Self::WrongPassphrase => "wrong passphrase",
             Self::DamagedKeystore => "the keystore is damaged",
             Self::InvalidKey => "not a valid key",
-            Self::InsufficientFunds => "insufficient funds",
-            Self::Declined => "declined",
-            Self::Refused => "refused",
-            Self::NoSuchTask => "no such task",
             Self::Usage => "its command line is unusable",
             Self::Sandbox => "its sandbox profile is unusable or the sandbox could not be entered",
             Self::Protocol => "its channel to the supervisor failed",

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::sync::{Arc, Mutex, mpsc};
 
 use crate::envelope::{Down, ErrorReply, Protocol, RequestId, Up};
@@ -57,6 +58,22 @@ impl<P: Protocol> Responder<P> {
     /// True once the supervisor cancelled the request.
     pub fn cancelled(&self) -> bool {
         self.cancel.is_set()
+    }
+
+    /// Completes when the supervisor cancels the request (at once if it has).
+    #[cfg(feature = "tokio")]
+    pub async fn wait_cancelled(&self) {
+        let flag = &self.cancel.flag;
+        loop {
+            // Registered before the flag is read, so a cancel in between still wakes us.
+            let notified = flag.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if flag.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Streams an event for the request.
@@ -121,11 +138,34 @@ pub enum Ended {
 /// has in flight (it bounds that); a `Cancel` for an id not in it (already answered) is a
 /// no-op.
 #[derive(Default)]
-struct Flags(Mutex<HashMap<RequestId, Arc<AtomicBool>>>);
+struct Flags(Mutex<HashMap<RequestId, Arc<Flag>>>);
+
+/// One request's cancellation: a flag to look at between steps of work, and (with the tokio
+/// feature) a notification to await.
+#[derive(Default)]
+struct Flag {
+    set: AtomicBool,
+    #[cfg(feature = "tokio")]
+    notify: tokio::sync::Notify,
+}
+
+impl Flag {
+    fn store(&self, v: bool, order: Ordering) {
+        self.set.store(v, order);
+        #[cfg(feature = "tokio")]
+        if v {
+            self.notify.notify_waiters();
+        }
+    }
+
+    fn load(&self, order: Ordering) -> bool {
+        self.set.load(order)
+    }
+}
 
 impl Flags {
     fn register(self: &Arc<Self>, id: RequestId) -> Cancel {
-        let flag = Arc::new(AtomicBool::new(false));
+        let flag = Arc::new(Flag::default());
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -139,7 +179,7 @@ impl Flags {
 
     fn cancel(&self, id: RequestId) {
         if let Some(flag) = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
-            flag.store(true, Ordering::Relaxed);
+            flag.store(true, Ordering::SeqCst);
         }
     }
 }
@@ -147,13 +187,13 @@ impl Flags {
 /// One request's cancellation flag.
 struct Cancel {
     id: RequestId,
-    flag: Arc<AtomicBool>,
+    flag: Arc<Flag>,
     flags: Arc<Flags>,
 }
 
 impl Cancel {
     fn is_set(&self) -> bool {
-        self.flag.load(Ordering::Relaxed)
+        self.flag.load(Ordering::SeqCst)
     }
 
     /// The request is answered: its id leaves the table.

@@ -212,6 +212,16 @@ impl Node {
             .expect("all workers running")
     }
 
+    /// [`Node::start`] with more arguments to `oarn start`.
+    pub fn start_with(&mut self, args: &[&str]) -> Value {
+        let mut all = vec!["start"];
+        all.extend_from_slice(args);
+        let cmd = self.command(&all);
+        self.spawn_daemon_with(cmd);
+        self.wait_status(|s| workers(s).iter().all(|w| w["state"] == "running"))
+            .expect("all workers running")
+    }
+
     /// Starts `oarn start` in the foreground as a child and waits until it answers.
     pub fn spawn_daemon(&mut self) {
         let cmd = self.command(&["start"]);

@@ -905,3 +905,101 @@ fn claiming_asks_peers_first_and_tells_them_after() {
     p.stop();
     q.stop();
 }
+
+#[test]
+fn a_running_node_claims_and_submits_through_chain_worker_frames() {
+    let rt = runtime();
+    let devnet = start(&rt);
+    let mut node = node_on(&devnet);
+    let (me, pass) = wallet(&node);
+    let pass = pass.to_str().unwrap();
+    rt.block_on(devnet.fund(me, U256::from(TOKEN), U256::ZERO, U256::ZERO))
+        .unwrap();
+    let reward = U256::from(1_000u64);
+    let first = rt.block_on(devnet.submit_task(9, b"first", reward, 3, 3600)).unwrap();
+    let second = rt.block_on(devnet.submit_task(9, b"second", reward, 3, 3600)).unwrap();
+    let mine = me.to_string().to_lowercase();
+    let signs_as_me = |s: &Value| s["wallet"]["account"].as_str().map(str::to_lowercase) == Some(mine.clone());
+
+    // `oarn chain claim` and `submit` run here with neither a passphrase file nor a terminal
+    // (the harness gives no stdin): only a running node whose key is unlocked can sign them.
+    let through_the_node = |node: &Node, args: &[&str]| node.oarn(args);
+
+    // Started with its passphrase file, the node unlocks its key in the chain worker.
+    node.start_with(&["--passphrase-file", pass]);
+    node.wait_status(signs_as_me)
+        .unwrap_or_else(|| panic!("the node never unlocked its wallet: {}", node.log()));
+    let out = through_the_node(&node, &["chain", "claim", &first.to_string(), "--json"]);
+    let claimed = json(&out);
+    assert_eq!(claimed["node"], me.to_string());
+    let result = node.dir.path().join("result.txt");
+    std::fs::write(&result, "first answer").unwrap();
+    let result = result.to_str().unwrap();
+    let submit = |id: u64| {
+        through_the_node(
+            &node,
+            &["chain", "submit", &id.to_string(), "--result-file", result, "--json"],
+        )
+    };
+    let sent = json(&submit(first));
+    assert_eq!(
+        sent["result_hash"],
+        alloy::primitives::keccak256(b"first answer").to_string()
+    );
+    let task = json(&node.oarn(&["chain", "task", &first.to_string(), "--json"]));
+    assert_eq!(
+        (task["claimed_by_us"].as_bool(), task["submitted_by_us"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(task["submitted"], 1, "{task}");
+
+    // A chain worker that dies is restarted and unlocked again from the file.
+    let pid = oarn_tests::worker(&node.status().unwrap(), "chain")["pid"]
+        .as_u64()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    node.wait_status(|s| oarn_tests::worker(s, "chain")["pid"].as_u64().is_some_and(|p| p != pid) && signs_as_me(s))
+        .unwrap_or_else(|| panic!("the restarted chain worker was not unlocked: {}", node.log()));
+    let out = through_the_node(&node, &["chain", "claim", &second.to_string(), "--json"]);
+    assert!(out.status.success(), "{}\n{}", text(&out), node.log());
+    node.stop();
+
+    // Started without it, the node's wallet is locked: nothing signs until it is unlocked.
+    let third = rt.block_on(devnet.submit_task(9, b"third", reward, 3, 3600)).unwrap();
+    node.start();
+    let status = node
+        .wait_status(|s| s["wallet"]["locked"].is_string())
+        .expect("the wallet state is known");
+    assert!(
+        status["wallet"]["locked"]
+            .as_str()
+            .unwrap()
+            .contains("oarn wallet unlock"),
+        "{status}"
+    );
+    let out = through_the_node(&node, &["chain", "claim", &third.to_string()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("wallet is locked"), "{}", text(&out));
+    let wrong = node.dir.path().join("wrong");
+    std::fs::write(&wrong, "not the passphrase").unwrap();
+    let out = node.oarn(&["wallet", "unlock", "--passphrase-file", wrong.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(10), "{}", text(&out));
+    let unlocked = json(&node.oarn(&["wallet", "unlock", "--passphrase-file", pass, "--json"]));
+    assert_eq!(unlocked["account"].as_str().map(str::to_lowercase), Some(mine.clone()));
+    assert!(signs_as_me(&node.status().unwrap()));
+    json(&through_the_node(
+        &node,
+        &["chain", "claim", &third.to_string(), "--json"],
+    ));
+    // Through the node, the contract's refusal keeps its meaning and exit status.
+    let out = through_the_node(&node, &["chain", "claim", &third.to_string()]);
+    assert_eq!(out.status.code(), Some(20), "{}", text(&out));
+    assert!(text(&out).contains("already claimed"), "{}", text(&out));
+    let balance = json(&node.oarn(&["wallet", "balance", "--json"]));
+    assert_eq!(balance["address"], me.to_string());
+    node.stop();
+}

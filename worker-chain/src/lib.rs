@@ -1,5 +1,13 @@
-//! `oarn-worker-chain`: the only process that holds key material. The wallet (keystore,
-//! accounts, import and export) and, as it grows, signing and contract calls.
+//! `oarn-worker-chain`: the only process that holds key material, run sandboxed by the
+//! supervisor (frames, [`serve`]) and by `oarn wallet` for the interactive key operations
+//! (one-shot, [`command`]).
+//!
+//! - [`serve`]: discovery, the unlocked key, and every chain operation, in frames.
+//! - [`chain`]: task registry reads, claims and submissions, events, transfers, validators.
+//! - [`wallet`]: the interactive key operations (create, import, address, export, passphrase).
+//! - [`keystore`], [`account`], [`signer`], [`secret`], [`locked`]: key material and where it
+//!   lives (locked pages, wiped).
+//! - [`discovery`], [`rpc`], [`contracts`]: finding the network and talking to it.
 
 pub mod account;
 pub mod chain;

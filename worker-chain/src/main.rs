@@ -1,7 +1,8 @@
 //! `oarn-worker-chain`: the only process that holds key material: wallet, signing, contract calls.
 //!
 //! Started by the supervisor, which speaks the protocol of [`oarn_protocol::chain`] on this
-//! process's stdin/stdout, or by `oarn wallet` / `oarn chain` for one command (`-- <command>`).
+//! process's stdin/stdout, or by `oarn wallet` for one interactive key operation
+//! (`-- wallet <op>`).
 
 use std::process::ExitCode;
 
@@ -10,7 +11,7 @@ use oarn_worker_chain::serve::Worker;
 
 fn main() -> ExitCode {
     oarn_sandbox::worker::main_with_commands::<Protocol, _>(
-        |_| Worker,
+        |launch| Worker::new(&launch.home),
         |launch| oarn_worker_chain::command::run(&launch.command, &launch.log_filter),
     )
 }

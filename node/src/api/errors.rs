@@ -44,6 +44,8 @@ pub fn call(e: CallError) -> Error {
                 ErrorKind::Busy => Code::Busy,
                 ErrorKind::Cancelled => Code::Cancelled,
                 ErrorKind::DeadlineExceeded => Code::DeadlineExceeded,
+                ErrorKind::Refused => Code::Refused,
+                ErrorKind::Locked => Code::Locked,
                 // What the network lacks (no peer, no such record) is "Not connected" only for
                 // the network worker; elsewhere it is the thing asked for that is missing.
                 ErrorKind::NotFound if kind == WorkerKind::Net => {

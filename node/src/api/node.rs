@@ -76,16 +76,10 @@ pub async fn workers(node: &Node, _: Workers) -> Result<Vec<Worker>, Error> {
 
 /// Whether the node can sign.
 fn wallet(node: &Node) -> WalletState {
-    let present = node.home.keystore().exists();
-    WalletState {
-        present,
-        account: None,
-        locked: Some(if present {
-            "this build's node does not unlock its wallet".into()
-        } else {
-            "no wallet: create one with `oarn wallet create`".into()
-        }),
-    }
+    let pid = node.chain.as_ref().and_then(|c| c.handle.status().pid);
+    let mut w = node.wallet.borrow().now(pid);
+    w.index = node.chain.as_ref().map_or(0, |c| c.index);
+    w
 }
 
 pub async fn status(node: &Node, _: GetStatus) -> Result<Status, Error> {

@@ -174,9 +174,9 @@ where
 
 /// Whether the call streams notifications before its result.
 fn streams(request: &Request) -> bool {
-    use oarn_api::{infer, ipfs};
+    use oarn_api::{chain, infer, ipfs};
     match request.method.as_str() {
-        infer::Generate::NAME => true,
+        infer::Generate::NAME | chain::Events::NAME => true,
         ipfs::Fetch::NAME => request.params.get("progress").and_then(Value::as_bool) == Some(true),
         _ => false,
     }
@@ -189,7 +189,7 @@ async fn streamed(
     reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
     writer: &mut tokio::net::unix::OwnedWriteHalf,
 ) -> std::io::Result<()> {
-    use oarn_api::{infer, ipfs};
+    use oarn_api::{chain, infer, ipfs};
     let id = request.id.clone().unwrap_or(Value::Null);
     macro_rules! relay {
         ($m:ty, $f:path) => {
@@ -206,13 +206,14 @@ async fn streamed(
     }
     match request.method.as_str() {
         infer::Generate::NAME => relay!(infer::Generate, super::infer::generate),
+        chain::Events::NAME => relay!(chain::Events, super::chain::events),
         _ => relay!(ipfs::Fetch, super::ipfs::fetch_streamed),
     }
 }
 
 /// Answers one call that does not stream.
 pub async fn call(node: &Node, method: &str, params: Value) -> Result<Value, Error> {
-    use oarn_api::{infer, ipfs, net, node as n, tasks};
+    use oarn_api::{chain, infer, ipfs, net, node as n, tasks};
     macro_rules! route {
         ($($m:ty => $f:path),* $(,)?) => {
             match method {
@@ -243,6 +244,16 @@ pub async fn call(node: &Node, method: &str, params: Value) -> Result<Value, Err
         ipfs::Pin => super::ipfs::pin,
         ipfs::ListPins => super::ipfs::pins,
         ipfs::Gc => super::ipfs::gc,
+        chain::Unlock => super::chain::unlock,
+        chain::ListTasks => super::chain::tasks,
+        chain::ReadTask => super::chain::task,
+        chain::Claim => super::chain::claim,
+        chain::Submit => super::chain::submit,
+        chain::GetBalance => super::chain::balance,
+        chain::Quote => super::chain::quote,
+        chain::Transfer => super::chain::transfer,
+        chain::RegisterValidator => super::chain::register_validator,
+        chain::Discover => super::chain::discover,
         tasks::SubmitTask => super::tasks::submit,
         tasks::GetResult => super::tasks::result,
     }

@@ -33,6 +33,13 @@ pub enum Command {
         /// Run in the background and return once the node answers.
         #[arg(long)]
         detach: bool,
+        /// Unlock the wallet with the passphrase in this file (else systemd's credential
+        /// `oarn-wallet-passphrase`, else a prompt when started in a terminal).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// The account the node signs as (m/44'/60'/0'/0/<index>).
+        #[arg(long, default_value_t = 0)]
+        index: u32,
     },
     /// Stop the running node: workers get a shutdown request, then are killed after a grace period.
     Stop {
@@ -419,19 +426,27 @@ pub enum WalletCommand {
     Send {
         /// Recipient address.
         #[arg(long)]
-        to: String,
+        to: oarn_api::Address,
         /// Amount in whole units, e.g. 0.25.
         #[arg(long)]
         amount: String,
         /// eth, comp or gov.
-        #[arg(long, default_value = "eth", value_parser = ["eth", "comp", "gov"])]
-        token: String,
+        #[arg(long, value_enum, default_value_t = TokenArg::Eth)]
+        token: TokenArg,
         /// Send without asking.
         #[arg(long)]
         yes: bool,
         /// Account to send from.
         #[arg(long, default_value_t = 0)]
         index: u32,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unlock the running node's wallet, so it can sign claims and results (when it was
+    /// started without its passphrase).
+    Unlock {
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
         #[arg(long)]
@@ -634,4 +649,12 @@ pub struct LogsArgs {
     /// Print the raw JSON lines.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What `oarn wallet send` moves.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TokenArg {
+    Eth,
+    Comp,
+    Gov,
 }

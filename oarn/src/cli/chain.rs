@@ -1,42 +1,227 @@
-//! `oarn chain …`: discovery, tasks, claims, submissions and events, each run in the
-//! sandboxed chain worker with the node's configuration.
+//! `oarn chain …`, and where every chain command runs: through the running node (its chain
+//! worker and the key it holds), or, when no node runs, a chain worker of the command's own,
+//! started for this one command and unlocked with the passphrase (file, credential or
+//! prompt) when it signs. Either way the operation is a chain-worker frame; the command only
+//! renders the answer.
 
-use super::Exit;
-use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use anyhow::Context;
+use oarn_api::chain::{self as api, Claim, Cursor, EventNote, Events, ListTasks, ReadTask, RegisterValidator, Submit};
+use oarn_api::node::GetStatus;
+use oarn_api::{Client, ClientError, Hash32, Method, TaskId};
 use oarn_config::home::Home;
-use oarn_config::load;
-use oarn_node::wallet::{self, Input};
+use oarn_config::{Config, load};
+use oarn_node::chain::{Chain, ChainError, Own};
+use oarn_node::passphrase::{self, PassphraseError};
 
 use super::args::ChainCommand;
-use super::claim::{self, Before};
-use super::wallet::{account_inputs, chain_args, open};
+use super::{Exit, table};
+
+/// Longest wait for a read through the node.
+const READ: Duration = Duration::from_secs(60);
+/// Longest wait for a transaction through the node (it waits for the receipt).
+const SEND: Duration = Duration::from_secs(300);
+/// Longest wait for the node's status, to learn whether it runs.
+const STATUS: Duration = Duration::from_secs(10);
+
+/// A chain command that did not happen, with the exit status it means; nothing was spent
+/// unless the message says so.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Failed {
+    pub exit: Exit,
+    pub message: String,
+}
+
+/// The exit status of each kind of chain error (the API's `data.kind`).
+fn exit_of_kind(kind: &str) -> Exit {
+    match kind {
+        "wrong-passphrase" => Exit::WrongPassphrase,
+        "keystore" => Exit::DamagedKeystore,
+        "no-such-account" => Exit::InvalidKey,
+        "insufficient-funds" => Exit::InsufficientFunds,
+        "refused" | "held-back" => Exit::Refused,
+        "no-such-task" => Exit::NoSuchTask,
+        _ => Exit::Failure,
+    }
+}
+
+impl From<ChainError> for Failed {
+    fn from(e: ChainError) -> Self {
+        Self {
+            exit: exit_of_kind(e.kind()),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// An error from the node's API: a chain error by its kind, anything else as it is.
+pub(super) fn from_client(e: ClientError) -> anyhow::Error {
+    match e {
+        ClientError::Rpc(r) => {
+            let kind = r.data.as_ref().and_then(|d| d.get("kind")).and_then(|k| k.as_str());
+            match kind {
+                Some(kind) => Failed {
+                    exit: exit_of_kind(kind),
+                    message: oarn_protocol::text::clean(&r.message),
+                }
+                .into(),
+                None => ClientError::Rpc(r).into(),
+            }
+        }
+        e => e.into(),
+    }
+}
+
+/// What a command needs of the wallet.
+#[derive(Debug, Default)]
+pub(super) struct Need {
+    /// The account, when the command is about one.
+    pub index: Option<u32>,
+    /// It signs: the key must be unlocked.
+    pub signs: bool,
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// Where a chain command runs.
+pub(super) enum Via {
+    /// The running node.
+    Node(Client),
+    /// A chain worker of this command's own.
+    Own(Box<(tokio::runtime::Runtime, Own)>),
+}
+
+fn no_wallet(home: &Home) -> anyhow::Error {
+    anyhow::anyhow!(
+        "no wallet at {}: create one with `oarn wallet create` or import one with `oarn wallet import`",
+        home.keystore().display()
+    )
+}
+
+/// The passphrase for `need`, from the file named, systemd's credential or the terminal.
+fn passphrase_for(need: &Need) -> anyhow::Result<passphrase::Passphrase> {
+    let source = passphrase::source(need.passphrase_file.clone()).ok_or(PassphraseError::None)?;
+    Ok(passphrase::read(&source, "Wallet passphrase: ")?)
+}
+
+/// Where to run a command that needs `need`: the running node when there is one (unlocking
+/// its wallet first when the command signs and the node's is locked), else a worker of the
+/// command's own.
+pub(super) fn reach(home: &Home, config: &Config, need: &Need) -> anyhow::Result<Via> {
+    let client = super::client(home);
+    let wants_key = need.index.is_some() && home.keystore().exists();
+    if need.index.is_some() && !home.keystore().exists() {
+        return Err(no_wallet(home));
+    }
+    match client.call(&GetStatus {}, STATUS) {
+        Ok(status) => {
+            let wallet = status.wallet;
+            if let Some(index) = need.index
+                && index != wallet.index
+            {
+                anyhow::bail!(
+                    "the running node signs as account {}; give --index {} (or restart it with `oarn start --index {index}`)",
+                    wallet.index,
+                    wallet.index
+                );
+            }
+            if need.signs && wants_key && wallet.account.is_none() {
+                let passphrase = passphrase_for(need).with_context(|| {
+                    format!(
+                        "the running node's wallet is locked ({}); unlock it",
+                        wallet.locked.as_deref().map(table::s).unwrap_or_default()
+                    )
+                })?;
+                let text = passphrase
+                    .text()
+                    .ok_or_else(|| anyhow::anyhow!("the passphrase is not UTF-8 text"))?;
+                let unlock = api::Unlock {
+                    passphrase: text.to_string(),
+                    index: wallet.index,
+                };
+                let state = client.call(&unlock, READ).map_err(from_client)?;
+                if let Some(a) = state.account {
+                    eprintln!("unlocked the running node's wallet: it signs as {}", a.checksummed());
+                }
+            }
+            Ok(Via::Node(client))
+        }
+        Err(ClientError::NotRunning { .. }) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            oarn_node::logging::terminal();
+            let index = need.index.unwrap_or(0);
+            let own = runtime
+                .block_on(Own::start(config, home, index))
+                .map_err(Failed::from)?;
+            // Account 0's address is in the keystore's header; any other, and signing, take the
+            // passphrase.
+            let unlocks = wants_key && (need.signs || index != 0 || need.passphrase_file.is_some());
+            if unlocks {
+                let unlocked = passphrase_for(need).and_then(|p| Ok(runtime.block_on(own.chain.unlock(p))?));
+                if let Err(e) = unlocked {
+                    runtime.block_on(own.stop());
+                    return Err(e);
+                }
+            }
+            Ok(Via::Own(Box::new((runtime, own))))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Via {
+    /// Runs `m`: through the node's API, or with `own` on the command's own worker.
+    pub(super) fn call<M: Method>(
+        &self,
+        m: &M,
+        wait: Duration,
+        own: impl AsyncFnOnce(&Chain) -> Result<M::Result, ChainError>,
+    ) -> anyhow::Result<M::Result> {
+        match self {
+            Via::Node(client) => client.call(m, wait).map_err(from_client),
+            Via::Own(o) => Ok(o.0.block_on(own(&o.1.chain)).map_err(Failed::from)?),
+        }
+    }
+
+    /// Stops the command's own worker.
+    pub(super) fn finish(self) {
+        if let Via::Own(o) = self {
+            let (runtime, own) = *o;
+            runtime.block_on(own.stop());
+        }
+    }
+}
+
+/// Prints `v` as JSON.
+pub(super) fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(v)?);
+    Ok(())
+}
 
 pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<Exit> {
     let config = load::load_or_default(&home.config())?;
-    let mut args: Vec<OsString> = vec!["chain".into()];
-    let mut inputs = Vec::new();
-    let mut cursor = None;
-    let mut signs = false;
-    let mut follow = false;
-    let mut claiming = None;
-    let account = |args: &mut Vec<OsString>, inputs: &mut Vec<Input>, index: u32, pass, decrypts: bool| {
-        args.extend(["--index".into(), index.to_string().into()]);
-        inputs.extend(account_inputs(home, index, pass, decrypts)?);
-        anyhow::Ok(())
-    };
-    let json = match command {
-        ChainCommand::Discover { json } => {
-            args.push("discover".into());
-            json
-        }
+    match command {
+        ChainCommand::Discover { json } => discover(home, &config, json),
         ChainCommand::Tasks { last, json } => {
-            args.extend(["tasks".into(), "--last".into(), last.to_string().into()]);
-            json
+            let via = reach(home, &config, &Need::default())?;
+            let list = via.call(&ListTasks { last }, READ, async |c| c.tasks(last).await);
+            via.finish();
+            render_tasks(&list?, config.blockchain.chain_id, json)
         }
         ChainCommand::Task { id, json } => {
-            args.extend(["task".into(), id.to_string().into()]);
-            json
+            let via = reach(home, &config, &Need::default())?;
+            let detail = via.call(&ReadTask { id: task_id(id)? }, READ, async |c| c.task(id).await);
+            via.finish();
+            let detail = detail?;
+            if json {
+                print_json(&detail)?;
+            } else {
+                println!("{}", serde_json::to_string_pretty(&detail)?);
+            }
+            Ok(Exit::Success)
         }
         ChainCommand::Claim {
             id,
@@ -44,45 +229,14 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<Exit> {
             passphrase_file,
             force,
             json,
-        } => {
-            let before = claim::before(home, id);
-            match &before {
-                Before::Unasked(why) if !json => eprintln!("peers not asked about task {id}: {why}"),
-                Before::Known { known, allowed } if !json => eprintln!(
-                    "peers know of {known} claim(s) of task {id}{}",
-                    allowed.map_or(String::new(), |max| format!(" (it allows {max})"))
-                ),
-                _ => {}
-            }
-            if before.full() && !force {
-                eprintln!(
-                    "task {id} is fully claimed as far as the node's peers know, so a claim now would most \
-                     likely be refused or come too late; nothing was sent. Use --force to claim anyway."
-                );
-                return Ok(Exit::Refused);
-            }
-            claiming = Some(id);
-            args.extend(["claim".into(), id.to_string().into()]);
-            signs = true;
-            account(&mut args, &mut inputs, index, passphrase_file, true)?;
-            json
-        }
+        } => claim(home, &config, id, signing(index, passphrase_file), force, json),
         ChainCommand::Submit {
             id,
             result_file,
             index,
             passphrase_file,
             json,
-        } => {
-            args.extend(["submit".into(), id.to_string().into()]);
-            signs = true;
-            account(&mut args, &mut inputs, index, passphrase_file, true)?;
-            inputs.push(Input {
-                flag: "result-fd",
-                file: open(&result_file, "the result file")?,
-            });
-            json
-        }
+        } => submit(home, &config, id, &result_file, signing(index, passphrase_file), json),
         ChainCommand::RegisterValidator {
             endpoint,
             stake,
@@ -90,117 +244,283 @@ pub fn run(home: &Home, command: ChainCommand) -> anyhow::Result<Exit> {
             passphrase_file,
             json,
         } => {
-            args.extend(["register-validator".into(), "--endpoint".into(), endpoint.into()]);
-            signs = true;
-            if let Some(stake) = stake {
-                args.extend(["--stake".into(), stake.into()]);
+            let via = reach(home, &config, &signing(index, passphrase_file))?;
+            let request = RegisterValidator { endpoint, stake };
+            let done = via.call(&request, SEND, async |c| {
+                c.register(&request.endpoint, request.stake.clone()).await
+            });
+            via.finish();
+            let done = done?;
+            if json {
+                print_json(&done)?;
+            } else {
+                println!(
+                    "Registered {} as a premium node at {}, staking {} GOV (transaction {})",
+                    done.node,
+                    table::s(&done.endpoint),
+                    done.stake_gov,
+                    done.tx
+                );
             }
-            account(&mut args, &mut inputs, index, passphrase_file, true)?;
-            json
+            Ok(Exit::Success)
         }
         ChainCommand::Events {
             confirmations,
-            follow: f,
+            follow,
             poll,
             poll_secs,
             index,
             passphrase_file,
             json,
         } => {
-            args.extend([
-                "events".into(),
-                "--confirmations".into(),
-                confirmations.to_string().into(),
-            ]);
-            if f {
-                args.extend(["--follow".into(), "--poll-secs".into(), poll_secs.to_string().into()]);
-                if poll {
-                    args.push("--poll-only".into());
-                }
-                follow = true;
-            }
-            account(&mut args, &mut inputs, index, passphrase_file, false)?;
-            let path = cursor_path(home, index);
-            if path.exists() {
-                inputs.push(Input {
-                    flag: "cursor-fd",
-                    file: open(&path, "the event cursor")?,
-                });
-            }
-            cursor = Some(path);
-            json
-        }
-    };
-    args.extend(chain_args(&config));
-    if json {
-        args.push("--json".into());
-    }
-    // Signing takes a nonce: one signing command at a time per node home.
-    let _lock = signs.then(|| wallet::TxLock::acquire(home.root())).transpose()?;
-    if let (true, Some(path)) = (follow, &cursor) {
-        let mut on_line = |line: &[u8]| followed(line, path, json);
-        let outcome = wallet::run(&config, home, args, inputs, wallet::Results::Lines(&mut on_line))?;
-        return Ok(Exit::of_worker(outcome.code));
-    }
-    let results = if cursor.is_some() || claiming.is_some() {
-        wallet::Results::Once
-    } else {
-        wallet::Results::None
-    };
-    let outcome = wallet::run(&config, home, args, inputs, results)?;
-    if let (Some(id), 0, Some(bytes)) = (claiming, outcome.code, &outcome.result) {
-        let account = serde_json::from_slice::<serde_json::Value>(bytes).ok();
-        let account = account
-            .as_ref()
-            .and_then(|v| v["node"].as_str()?.parse::<oarn_api::Address>().ok());
-        if let Some(account) = account {
-            let told = claim::after(home, id, account);
-            if !json && let Some(peers) = told {
-                eprintln!("told the node's peers of the claim ({peers} answered)");
-            }
+            let need = Need {
+                index: Some(index),
+                signs: false,
+                passphrase_file,
+            };
+            let request = Events {
+                cursor: None,
+                confirmations,
+                follow,
+                poll_only: poll,
+                poll_secs,
+            };
+            super::events::run(home, &config, &need, request, json)
         }
     }
-    // The cursor moves only when the events up to it were printed.
-    if let (Some(path), Some(bytes)) = (cursor, outcome.result) {
-        wallet::write_replacing(&path, &bytes)?;
-    }
-    Ok(Exit::of_worker(outcome.code))
 }
 
-/// One line from a following chain worker: an event is printed, a cursor saved (only after
-/// the events before it were printed), how it follows is said once.
-fn followed(line: &[u8], cursor: &std::path::Path, json: bool) -> std::io::Result<()> {
-    use std::io::Write;
-    let Ok(serde_json::Value::Object(v)) = serde_json::from_slice::<serde_json::Value>(line) else {
-        tracing::warn!("ignoring a malformed line from the chain worker");
-        return Ok(());
-    };
-    let mut out = std::io::stdout().lock();
-    if let Some(event) = v.get("event") {
-        writeln!(out, "{event}")?;
-        out.flush()?;
-    } else if let Some(c @ serde_json::Value::Object(_)) = v.get("cursor") {
-        out.flush()?;
-        wallet::write_replacing(cursor, c.to_string().as_bytes()).map_err(std::io::Error::other)?;
-    } else if let Some(how) = v.get("following").and_then(|h| h.as_str()) {
-        if json {
-            writeln!(out, "{}", serde_json::Value::Object(v.clone()))?;
-            out.flush()?;
-        } else {
-            let by = match how {
-                "subscription" => "new blocks announced over its websocket (eth_subscribe)",
-                _ => "polling for new blocks",
-            };
-            let endpoint = super::table::s(v.get("endpoint").and_then(|e| e.as_str()).unwrap_or("-"));
-            eprintln!(
-                "Following events on {endpoint}: {by}. Ctrl-C stops; the next run resumes where this one stopped."
-            );
-        }
+fn signing(index: u32, passphrase_file: Option<PathBuf>) -> Need {
+    Need {
+        index: Some(index),
+        signs: true,
+        passphrase_file,
     }
-    Ok(())
+}
+
+fn task_id(id: u64) -> anyhow::Result<TaskId> {
+    (id > 0)
+        .then_some(TaskId(id))
+        .ok_or_else(|| anyhow::anyhow!("task ids start at 1"))
+}
+
+fn discover(home: &Home, config: &Config, json: bool) -> anyhow::Result<Exit> {
+    let via = reach(home, config, &Need::default())?;
+    let found = match &via {
+        Via::Own(o) => Ok(o.1.found.clone()),
+        Via::Node(_) => via.call(&api::Discover {}, READ, async |c| c.discover(config).await),
+    };
+    via.finish();
+    let n = found?;
+    if json {
+        return print_json(&n).map(|()| Exit::Success);
+    }
+    println!(
+        "Chain {} via {} (head block {})",
+        n.chain_id,
+        table::s(&n.endpoint),
+        n.head
+    );
+    println!("OARNRegistry        {}", n.registry);
+    let c = &n.core;
+    println!("TaskRegistryV2      {}", c.task_registry_v2);
+    println!("TaskRegistry        {}", c.task_registry);
+    println!("Reward token (COMP) {}", c.token_reward);
+    println!("GOV token           {}", c.gov_token);
+    println!("ValidatorRegistry   {}", c.validator_registry);
+    println!("Governance          {}", c.governance);
+    println!("RPC providers       {}", n.rpc_providers.len());
+    for p in &n.rpc_providers {
+        println!("  {}", table::s(p));
+    }
+    println!("Bootstrap peers     {}", n.bootstrap.len());
+    for b in &n.bootstrap {
+        println!("  {} {}", table::s(&b.peer_id), table::s(&b.multiaddr));
+    }
+    println!("Validators          {}", n.validators.len());
+    for v in &n.validators {
+        println!("  {}", table::s(v));
+    }
+    Ok(Exit::Success)
+}
+
+fn render_tasks(list: &api::TaskList, chain_id: u64, json: bool) -> anyhow::Result<Exit> {
+    if json {
+        return print_json(list).map(|()| Exit::Success);
+    }
+    println!("{} tasks on chain {chain_id}", list.task_count);
+    println!(
+        "{:>6}  {:<10} {:>9} {:>8} {:>9}  reward/node (wei)",
+        "id", "status", "required", "claimed", "submitted"
+    );
+    for t in &list.tasks {
+        println!(
+            "{:>6}  {:<10} {:>9} {:>8} {:>9}  {}",
+            t.id,
+            t.status,
+            t.required_nodes,
+            t.claimed,
+            t.submitted,
+            table::s(&t.reward_per_node_wei)
+        );
+    }
+    Ok(Exit::Success)
+}
+
+fn claim(home: &Home, config: &Config, id: u64, need: Need, force: bool, json: bool) -> anyhow::Result<Exit> {
+    let via = reach(home, config, &need)?;
+    if !json && matches!(via, Via::Own(_)) {
+        eprintln!("peers not asked about task {id}: no node runs on this home");
+    }
+    let request = Claim {
+        task_id: task_id(id)?,
+        force,
+    };
+    let claimed = via.call(&request, SEND, async |c| c.claim(id).await);
+    via.finish();
+    let claimed = claimed?;
+    if json {
+        return print_json(&claimed).map(|()| Exit::Success);
+    }
+    if let Some(p) = &claimed.peers {
+        eprintln!(
+            "peers know of {} claim(s) of task {id}{}",
+            p.known,
+            p.allowed.map_or(String::new(), |max| format!(" (it allows {max})"))
+        );
+    }
+    println!("Claimed task {id} as {} (transaction {})", claimed.node, claimed.tx);
+    if let Some(told) = claimed.peers.as_ref().and_then(|p| p.told) {
+        eprintln!("told the node's peers of the claim ({told} answered)");
+    }
+    Ok(Exit::Success)
+}
+
+/// keccak256 of the result file, what goes on chain.
+fn result_hash(path: &Path) -> anyhow::Result<Hash32> {
+    use sha3::{Digest, Keccak256};
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot open the result file {}", path.display()))?;
+    let mut hasher = Keccak256::new();
+    std::io::copy(&mut file, &mut hasher).with_context(|| format!("cannot read the result file {}", path.display()))?;
+    Ok(Hash32(hasher.finalize().into()))
+}
+
+fn submit(home: &Home, config: &Config, id: u64, result: &Path, need: Need, json: bool) -> anyhow::Result<Exit> {
+    let request = Submit {
+        task_id: task_id(id)?,
+        result_hash: result_hash(result)?,
+    };
+    let via = reach(home, config, &need)?;
+    let sent = via.call(&request, SEND, async |c| c.submit(id, request.result_hash.0).await);
+    via.finish();
+    let sent = sent?;
+    if json {
+        print_json(&sent)?;
+    } else {
+        println!(
+            "Submitted result {} for task {id} (transaction {})",
+            sent.result_hash, sent.tx
+        );
+    }
+    Ok(Exit::Success)
 }
 
 /// Where the event cursor of account `index` is kept.
-fn cursor_path(home: &Home, index: u32) -> std::path::PathBuf {
+pub(super) fn cursor_path(home: &Home, index: u32) -> PathBuf {
     home.root().join("chain").join(format!("events-{index}.cursor"))
+}
+
+/// The saved cursor, if any; one that does not read is named and ignored (the scan starts
+/// again from the registry's deployment, reporting events again rather than losing any).
+pub(super) fn saved_cursor(path: &Path) -> Option<Cursor> {
+    let bytes = std::fs::read(path).ok()?;
+    match serde_json::from_slice(&bytes) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("warning: ignoring the event cursor {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// Saves `cursor` (after everything before it was printed).
+pub(super) fn save_cursor(path: &Path, cursor: &Cursor) -> anyhow::Result<()> {
+    std::io::stdout().flush()?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    oarn_node::wallet::write_replacing(path, serde_json::to_string(cursor)?.as_bytes())?;
+    Ok(())
+}
+
+/// How an event note prints.
+pub(super) fn print_note(note: &EventNote, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match note {
+        EventNote::Event(e) if json => writeln!(out, "{}", serde_json::to_string(e)?)?,
+        EventNote::Event(e) => writeln!(out, "{}", describe(e))?,
+        EventNote::Following { how, endpoint } if json => {
+            writeln!(out, "{}", serde_json::json!({ "following": how, "endpoint": endpoint }))?
+        }
+        EventNote::Following { how, endpoint } => {
+            let by = match how.as_str() {
+                "subscription" => "new blocks announced over its websocket (eth_subscribe)",
+                _ => "polling for new blocks",
+            };
+            eprintln!(
+                "Following events on {}: {by}. Ctrl-C stops; the next run resumes where this one stopped.",
+                table::s(endpoint)
+            );
+        }
+        EventNote::Scanned { .. } => {}
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// One event as a line of text.
+fn describe(e: &api::ChainEvent) -> String {
+    use api::EventKind as K;
+    let what = match &e.kind {
+        K::TaskCreated {
+            task,
+            reward_per_node_wei,
+            required_nodes,
+            ours,
+            ..
+        } => format!(
+            "task {task} created{}: {required_nodes} nodes, {} wei each",
+            if *ours { " by this account" } else { "" },
+            table::s(reward_per_node_wei)
+        ),
+        K::TaskClaimed { task } => format!("task {task} claimed by this account"),
+        K::ResultSubmitted { task, result_hash } => format!("result {result_hash} submitted for task {task}"),
+        K::RewardDistributed {
+            task,
+            amount_wei,
+            matched_consensus,
+        } => format!(
+            "reward of {} wei for task {task}{}",
+            table::s(amount_wei),
+            if *matched_consensus {
+                ""
+            } else {
+                " (not matching consensus)"
+            }
+        ),
+        K::ConsensusReached {
+            task, agreeing, total, ..
+        } => format!("consensus on task {task}: {agreeing} of {total} agree"),
+        K::ConsensusDisputed { task, unique_results } => {
+            format!("consensus disputed on task {task}: {unique_results} different results")
+        }
+        K::TokenReceived {
+            token,
+            from,
+            amount_wei,
+            ..
+        } => format!("received {} wei of token {token} from {from}", table::s(amount_wei)),
+    };
+    format!("block {:>8}  {what}  (tx {})", e.block, e.tx)
 }

@@ -86,10 +86,6 @@ impl Exit {
             Some(WorkerExit::WrongPassphrase) => Exit::WrongPassphrase,
             Some(WorkerExit::DamagedKeystore) => Exit::DamagedKeystore,
             Some(WorkerExit::InvalidKey) => Exit::InvalidKey,
-            Some(WorkerExit::InsufficientFunds) => Exit::InsufficientFunds,
-            Some(WorkerExit::Declined) => Exit::Declined,
-            Some(WorkerExit::Refused) => Exit::Refused,
-            Some(WorkerExit::NoSuchTask) => Exit::NoSuchTask,
             Some(WorkerExit::Usage | WorkerExit::Sandbox | WorkerExit::Protocol | WorkerExit::Seccomp) => Exit::Worker,
             Some(WorkerExit::Failed) | None => Exit::Failure,
         }

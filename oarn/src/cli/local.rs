@@ -17,7 +17,7 @@ use super::args::{InferenceArgs, LocalCommand};
 
 pub fn run(home: &Home, command: LocalCommand) -> anyhow::Result<Exit> {
     match command {
-        LocalCommand::Start { detach } => super::node::start(home, detach, true),
+        LocalCommand::Start { detach } => super::node::start(home, detach, true, Default::default()),
         LocalCommand::Inference(args) => inference(home, args),
     }
 }

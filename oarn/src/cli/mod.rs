@@ -2,8 +2,8 @@
 
 mod args;
 mod chain;
-mod claim;
 mod config;
+mod events;
 mod exit;
 mod hardware;
 mod ipfs;
@@ -33,7 +33,11 @@ pub fn main_exec() -> anyhow::Result<Exit> {
     let home = || Home::resolve(cli.home.clone());
     match cli.command {
         Command::Init { force, json } => node::init(&home()?, force, json),
-        Command::Start { detach } => node::start(&home()?, detach, false),
+        Command::Start {
+            detach,
+            passphrase_file,
+            index,
+        } => node::start(&home()?, detach, false, node::Unlocking { passphrase_file, index }),
         Command::Stop { timeout, json } => node::stop(&home()?, timeout, json),
         Command::Status { json } => node::status(&home()?, json),
         Command::Config { command } => config::run(&home()?, command),
@@ -59,6 +63,9 @@ pub fn main_exec() -> anyhow::Result<Exit> {
 
 /// The exit status for an error.
 pub fn exit_of(e: &anyhow::Error) -> Exit {
+    if let Some(f) = e.downcast_ref::<chain::Failed>() {
+        return f.exit;
+    }
     if e.downcast_ref::<ConfigError>().is_some() {
         return Exit::Config;
     }

@@ -11,6 +11,8 @@ use oarn_api::ClientError;
 use oarn_api::node::{GetStatus, Shutdown};
 use oarn_config::home::Home;
 use oarn_config::load;
+use oarn_node::discovery::Unlock;
+use oarn_node::passphrase;
 use oarn_node::pidfile::{self, PidFileError};
 use serde_json::json;
 
@@ -56,8 +58,39 @@ fn ready_fd() -> Option<std::fs::File> {
     (fd == READY_FD && fifo).then(|| unsafe { std::fs::File::from_raw_fd(fd) })
 }
 
+/// How `oarn start` unlocks the wallet.
+#[derive(Debug, Default)]
+pub struct Unlocking {
+    pub passphrase_file: Option<std::path::PathBuf>,
+    pub index: u32,
+}
+
+/// Where the daemon gets its passphrase: the file or credential (read again whenever the
+/// chain worker restarts), or typed now, once, when started in a terminal with a wallet.
+fn unlock(home: &Home, loaded: &load::Loaded, how: Unlocking) -> anyhow::Result<Unlock> {
+    let mut unlock = Unlock {
+        index: how.index,
+        ..Unlock::default()
+    };
+    if loaded.config.network.mode == oarn_config::Mode::Local {
+        return Ok(unlock);
+    }
+    if let Some(path) = &how.passphrase_file {
+        // A file that cannot be read is the operator's mistake: say so now, not in the log.
+        passphrase::read(&passphrase::Source::File(path.clone()), "")?;
+    }
+    unlock.source = passphrase::source(how.passphrase_file);
+    if unlock.source == Some(passphrase::Source::Terminal) && home.keystore().exists() {
+        unlock.first = Some(passphrase::read(
+            &passphrase::Source::Terminal,
+            "Wallet passphrase (the node signs claims and results with it): ",
+        )?);
+    }
+    Ok(unlock)
+}
+
 /// `oarn start`, or with `local` a local-only node (`oarn local start`).
-pub fn start(home: &Home, detach: bool, local: bool) -> anyhow::Result<Exit> {
+pub fn start(home: &Home, detach: bool, local: bool, how: Unlocking) -> anyhow::Result<Exit> {
     let mut loaded = load::load(&home.config())?;
     if local {
         loaded.config.network.mode = oarn_config::Mode::Local;
@@ -69,7 +102,8 @@ pub fn start(home: &Home, detach: bool, local: bool) -> anyhow::Result<Exit> {
         let ready = ready_fd();
         // SAFETY: removing our own variable before any thread of ours reads the environment.
         unsafe { std::env::remove_var(READY_ENV) };
-        oarn_node::daemon::run(home.clone(), loaded, ready)?;
+        let unlock = unlock(home, &loaded, how)?;
+        oarn_node::daemon::run(home.clone(), loaded, ready, unlock)?;
         return Ok(Exit::Success);
     }
     home.check_socket_path()?;
@@ -82,7 +116,13 @@ pub fn start(home: &Home, detach: bool, local: bool) -> anyhow::Result<Exit> {
     cmd.arg("--home")
         .arg(home.root())
         .arg("start")
+        .arg("--index")
+        .arg(how.index.to_string())
         .env(READY_ENV, READY_FD.to_string());
+    if let Some(path) = &how.passphrase_file {
+        passphrase::read(&passphrase::Source::File(path.clone()), "")?;
+        cmd.arg("--passphrase-file").arg(std::path::absolute(path)?);
+    }
     if local {
         // The configuration's own override, so the daemon reads the mode as it reads the file.
         cmd.env("OARN_NETWORK__MODE", "local");

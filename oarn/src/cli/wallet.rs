@@ -1,5 +1,7 @@
-//! `oarn wallet …`: opens the files the operator names and runs the operation in the chain
-//! worker (see [`oarn_node::wallet`]).
+//! `oarn wallet …`: key work (create, import, address, export, change the passphrase) opens
+//! the files the operator names and runs in a one-shot chain worker (see
+//! [`oarn_node::wallet`]); balances, transfers and unlocking the running node are chain-worker
+//! frames (see [`super::chain`]).
 
 use super::Exit;
 use std::ffi::OsString;
@@ -8,10 +10,21 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use oarn_config::home::Home;
-use oarn_config::{Config, DiscoveryMethod, load};
+use oarn_config::load;
 use oarn_node::wallet::{self, Input};
 
-use super::args::WalletCommand;
+use oarn_api::chain::{GetBalance, Quote, Token, Transfer, Unlock};
+use oarn_config::Config;
+use oarn_node::passphrase;
+
+use super::args::{TokenArg, WalletCommand};
+use super::chain::{Need, print_json, reach};
+use super::table;
+
+/// Longest wait for a read through the node.
+const READ: std::time::Duration = std::time::Duration::from_secs(60);
+/// Longest wait for a transfer through the node (it waits for the receipt).
+const SEND: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The systemd credential holding the wallet passphrase (`LoadCredential=` in the unit).
 const CREDENTIAL: &str = "oarn-wallet-passphrase";
@@ -162,13 +175,7 @@ pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<Exit> {
             index,
             passphrase_file,
             json,
-        } => {
-            args.extend(["balance".into(), "--index".into(), index.to_string().into()]);
-            args.extend(chain_args(&config));
-            inputs.extend(account_inputs(home, index, passphrase_file, false)?);
-            json_flag = json;
-            Sink::None
-        }
+        } => return balance(home, &config, index, passphrase_file, json),
         WalletCommand::Send {
             to,
             amount,
@@ -178,17 +185,10 @@ pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<Exit> {
             passphrase_file,
             json,
         } => {
-            args.extend(["send".into(), "--index".into(), index.to_string().into()]);
-            args.extend(["--to".into(), to.into(), "--amount".into(), amount.into()]);
-            args.extend(["--token".into(), token.into()]);
-            if yes {
-                args.push("--yes".into());
-            }
-            args.extend(chain_args(&config));
-            inputs.extend(account_inputs(home, index, passphrase_file, true)?);
-            json_flag = json;
-            Sink::None
+            let send = Send { to, amount, token, yes };
+            return send_tokens(home, &config, send, index, passphrase_file, json);
         }
+        WalletCommand::Unlock { passphrase_file, json } => return unlock(home, passphrase_file, json),
         WalletCommand::ChangePassphrase {
             passphrase_file,
             new_passphrase_file,
@@ -204,10 +204,6 @@ pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<Exit> {
     if json_flag {
         args.push("--json".into());
     }
-    // Sending takes a nonce: one signing command at a time per node home.
-    let _lock = (args.get(1).is_some_and(|a| a == "send"))
-        .then(|| wallet::TxLock::acquire(home.root()))
-        .transpose()?;
     let outcome = wallet::run(
         &config,
         home,
@@ -236,32 +232,193 @@ pub fn run(home: &Home, command: WalletCommand) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-/// Where the chain worker finds the network, from the node's configuration.
-pub fn chain_args(config: &Config) -> Vec<OsString> {
-    let d = &config.network.discovery;
-    let mut args: Vec<OsString> = vec!["--chain-id".into(), config.blockchain.chain_id.to_string().into()];
-    if d.discovery_method == DiscoveryMethod::Manual {
-        args.push("--manual".into());
-        for url in &config.blockchain.rpc_urls {
-            args.extend(["--rpc".into(), url.into()]);
-        }
-        if !config.blockchain.registry_address.is_empty() {
-            args.extend(["--registry".into(), config.blockchain.registry_address.clone().into()]);
-        }
-    }
-    args.extend(["--ens-name".into(), d.ens_name.clone().into()]);
-    for url in &d.ens_rpc_urls {
-        args.extend(["--ens-rpc".into(), url.into()]);
-    }
-    if !d.ens_registry.is_empty() {
-        args.extend(["--ens-registry".into(), d.ens_registry.clone().into()]);
-    }
-    args
-}
-
 fn refuse_existing(home: &Home) -> anyhow::Result<()> {
     if home.keystore().exists() {
         return Err(wallet::KeyfileError::Exists(home.keystore()).into());
     }
     Ok(())
+}
+
+fn balance(
+    home: &Home,
+    config: &Config,
+    index: u32,
+    passphrase_file: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<Exit> {
+    let need = Need {
+        index: Some(index),
+        signs: false,
+        passphrase_file,
+    };
+    let via = reach(home, config, &need)?;
+    let b = via.call(&GetBalance {}, READ, async |c| c.balance(None).await);
+    via.finish();
+    let b = b?;
+    if json {
+        print_json(&b)?;
+    } else {
+        println!("{} on chain {}", b.address, b.chain_id);
+        println!("  ETH   {}", table::s(&b.eth));
+        println!("  COMP  {}", table::s(&b.comp));
+        println!("  GOV   {}", table::s(&b.gov));
+    }
+    Ok(Exit::Success)
+}
+
+/// What `oarn wallet send` was asked to send.
+struct Send {
+    to: oarn_api::Address,
+    amount: String,
+    token: TokenArg,
+    yes: bool,
+}
+
+/// Asks "Proceed? [y/N]" (or reads the answer from a piped stdin line); only yes proceeds.
+fn confirmed(summary: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, Read};
+    eprintln!("{summary}");
+    eprint!("Proceed? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().lock().take(64).read_line(&mut answer)?;
+    if answer.is_empty() && !passphrase::on_terminal() {
+        bail!("no answer to confirm the transfer: run it in a terminal, or give --yes (nothing was sent)");
+    }
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
+fn send_tokens(
+    home: &Home,
+    config: &Config,
+    send: Send,
+    index: u32,
+    passphrase_file: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<Exit> {
+    let token = match send.token {
+        TokenArg::Eth => Token::Eth,
+        TokenArg::Comp => Token::Comp,
+        TokenArg::Gov => Token::Gov,
+    };
+    let quote = Quote {
+        to: send.to,
+        amount: send.amount,
+        token,
+    };
+    let via = reach(
+        home,
+        config,
+        &Need {
+            index: Some(index),
+            signs: true,
+            passphrase_file,
+        },
+    )?;
+    let sent = (|| {
+        let q = via.call(&quote, READ, async |c| c.quote(&quote).await)?;
+        let symbol = match token {
+            Token::Eth => "ETH",
+            Token::Comp => "COMP",
+            Token::Gov => "GOV",
+        };
+        if !send.yes {
+            let l1 = q.l1_gas.map_or(String::new(), |g| {
+                format!("\n  of which L1 data posting: {g} gas (Arbitrum)")
+            });
+            let summary = format!(
+                "Send {} {symbol} from {} to {} on chain {}\n  network fee: at most {} ETH ({} gas at up to {} gwei){l1}",
+                table::s(&q.amount),
+                q.from,
+                q.to,
+                q.chain_id,
+                table::s(&q.max_fee_eth),
+                q.gas,
+                gwei(q.max_fee_per_gas)
+            );
+            if !confirmed(&summary)? {
+                return Ok(None);
+            }
+        }
+        let transfer = Transfer {
+            to: quote.to,
+            amount: quote.amount.clone(),
+            token,
+            gas: q.gas,
+            max_fee_per_gas: q.max_fee_per_gas,
+            max_priority_fee_per_gas: q.max_priority_fee_per_gas,
+        };
+        if !json {
+            eprintln!("Sending; waiting for it to be mined…");
+        }
+        via.call(&transfer, SEND, async |c| c.transfer(&transfer).await)
+            .map(Some)
+    })();
+    via.finish();
+    let Some(t) = sent? else {
+        eprintln!("declined; nothing was sent");
+        return Ok(Exit::Declined);
+    };
+    if json {
+        print_json(&t)?;
+    } else {
+        println!(
+            "Sent {} {} to {}: transaction {}, block {}, fee {} ETH",
+            table::s(&t.amount),
+            t.token,
+            t.to,
+            t.hash,
+            t.block,
+            table::s(&t.fee_eth)
+        );
+    }
+    Ok(Exit::Success)
+}
+
+/// Wei per gas as gwei, exactly ("0.1", "25").
+fn gwei(wei: u128) -> String {
+    let whole = wei / 1_000_000_000;
+    let frac = wei % 1_000_000_000;
+    if frac == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole}.{}", format!("{frac:09}").trim_end_matches('0'))
+    }
+}
+
+fn unlock(home: &Home, passphrase_file: Option<PathBuf>, json: bool) -> anyhow::Result<Exit> {
+    let client = super::client(home);
+    let status = client.call(&oarn_api::node::GetStatus {}, READ)?;
+    if !status.wallet.present {
+        bail!(
+            "no wallet at {}: create one with `oarn wallet create`",
+            home.keystore().display()
+        );
+    }
+    let source = passphrase::source(passphrase_file).ok_or(passphrase::PassphraseError::None)?;
+    let p = passphrase::read(&source, "Wallet passphrase: ")?;
+    let text = p
+        .text()
+        .ok_or_else(|| anyhow::anyhow!("the passphrase is not UTF-8 text"))?;
+    let request = Unlock {
+        passphrase: text.to_string(),
+        index: status.wallet.index,
+    };
+    drop(text);
+    let state = client.call(&request, READ).map_err(super::chain::from_client)?;
+    if json {
+        print_json(&state)?;
+    } else if let Some(a) = state.account {
+        println!("the node signs as {} (account {})", a.checksummed(), state.index);
+    }
+    Ok(Exit::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn gas_prices_read_in_gwei_exactly() {
+        assert_eq!(super::gwei(25_000_000_000), "25");
+        assert_eq!(super::gwei(100_000_000), "0.1");
+        assert_eq!(super::gwei(1), "0.000000001");
+    }
 }

@@ -5,7 +5,7 @@
 //! header the endpoint's websocket announces (`eth_subscribe("newHeads")`), or on a poll timer
 //! where it has none; each scan still reads logs only up to the confirmed head.
 
-use std::os::fd::RawFd;
+use std::future::Future;
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
@@ -13,15 +13,12 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder, WsConnect};
 use alloy::pubsub::Subscription;
 use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::SolEvent;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use oarn_protocol::chain::{ChainEvent, Cursor, Event, EventKind};
 
-use super::Account;
-use crate::command::{ChainArgs, runtime};
+use super::Error;
 use crate::contracts::{ERC20, TaskRegistryV2 as T};
 use crate::discovery;
 use crate::rpc::{self, Endpoint};
-use crate::wallet::{self, io};
 
 /// Blocks per `eth_getLogs` request.
 const CHUNK: u64 = 10_000;
@@ -29,31 +26,8 @@ const CHUNK: u64 = 10_000;
 const MAX_SPAN: u64 = 1_000_000;
 /// Without a cursor, how far back the first run looks.
 const FIRST_LOOKBACK: u64 = 100_000;
-
-/// Why events could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// An RPC request failed.
-    #[error("{step}: {message}")]
-    Rpc {
-        /// What was being done.
-        step: &'static str,
-        /// The error.
-        message: String,
-    },
-    /// The cursor could not be read or written.
-    #[error(transparent)]
-    Io(#[from] io::Error),
-}
-
-/// Where the last run stopped.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Cursor {
-    chain_id: u64,
-    task_registry_v2: Address,
-    /// The last block whose events were reported.
-    block: u64,
-}
+/// Longest pause between two attempts after an RPC failure while following.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 fn rpc(step: &'static str) -> impl FnOnce(String) -> Error {
     move |message| Error::Rpc { step, message }
@@ -63,69 +37,79 @@ fn topic_address(a: Address) -> B256 {
     a.into_word()
 }
 
-fn describe(log: &Log, me: Address) -> Option<Value> {
+fn task_id(v: U256) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+/// The event `log` is for `me`, if it is one.
+fn describe(log: &Log, me: Address) -> Option<ChainEvent> {
     let topic = *log.topic0()?;
     let data = &log.inner.data;
-    let (kind, fields) = if topic == T::TaskCreated::SIGNATURE_HASH {
+    let kind = if topic == T::TaskCreated::SIGNATURE_HASH {
         let e = T::TaskCreated::decode_log_data(data).ok()?;
-        (
-            "TaskCreated",
-            json!({ "task": e.taskId.to::<u64>(), "requester": e.requester.to_string(),
-            "model_hash": e.modelHash.to_string(), "reward_per_node_wei": e.rewardPerNode.to_string(),
-            "required_nodes": e.requiredNodes.to::<u64>(), "ours": e.requester == me }),
-        )
+        EventKind::TaskCreated {
+            task: task_id(e.taskId),
+            requester: e.requester.0.0,
+            model_hash: e.modelHash.0,
+            reward_per_node_wei: e.rewardPerNode.to_string(),
+            required_nodes: task_id(e.requiredNodes),
+            ours: e.requester == me,
+        }
     } else if topic == T::TaskClaimed::SIGNATURE_HASH {
         let e = T::TaskClaimed::decode_log_data(data).ok()?;
         (e.node == me).then_some(())?;
-        ("TaskClaimed", json!({ "task": e.taskId.to::<u64>() }))
+        EventKind::TaskClaimed {
+            task: task_id(e.taskId),
+        }
     } else if topic == T::ResultSubmitted::SIGNATURE_HASH {
         let e = T::ResultSubmitted::decode_log_data(data).ok()?;
         (e.node == me).then_some(())?;
-        (
-            "ResultSubmitted",
-            json!({ "task": e.taskId.to::<u64>(), "result_hash": e.resultHash.to_string() }),
-        )
+        EventKind::ResultSubmitted {
+            task: task_id(e.taskId),
+            result_hash: e.resultHash.0,
+        }
     } else if topic == T::RewardDistributed::SIGNATURE_HASH {
         let e = T::RewardDistributed::decode_log_data(data).ok()?;
         (e.node == me).then_some(())?;
-        (
-            "RewardDistributed",
-            json!({ "task": e.taskId.to::<u64>(), "amount_wei": e.amount.to_string(),
-            "matched_consensus": e.matchedConsensus }),
-        )
+        EventKind::RewardDistributed {
+            task: task_id(e.taskId),
+            amount_wei: e.amount.to_string(),
+            matched_consensus: e.matchedConsensus,
+        }
     } else if topic == T::ConsensusReached::SIGNATURE_HASH {
         let e = T::ConsensusReached::decode_log_data(data).ok()?;
-        (
-            "ConsensusReached",
-            json!({ "task": e.taskId.to::<u64>(), "consensus_hash": e.consensusHash.to_string(),
-            "agreeing": e.agreeingNodes.to::<u64>(), "total": e.totalNodes.to::<u64>() }),
-        )
+        EventKind::ConsensusReached {
+            task: task_id(e.taskId),
+            consensus_hash: e.consensusHash.0,
+            agreeing: task_id(e.agreeingNodes),
+            total_nodes: task_id(e.totalNodes),
+        }
     } else if topic == T::ConsensusDisputed::SIGNATURE_HASH {
         let e = T::ConsensusDisputed::decode_log_data(data).ok()?;
-        (
-            "ConsensusDisputed",
-            json!({ "task": e.taskId.to::<u64>(), "unique_results": e.uniqueResults.to::<u64>() }),
-        )
+        EventKind::ConsensusDisputed {
+            task: task_id(e.taskId),
+            unique_results: task_id(e.uniqueResults),
+        }
     } else if topic == ERC20::Transfer::SIGNATURE_HASH {
         let e = ERC20::Transfer::decode_log_data(data).ok()?;
         (e.to == me).then_some(())?;
-        (
-            "TokenReceived",
-            json!({ "token": log.address().to_string(), "from": e.from.to_string(),
-            "amount_wei": e.value.to_string() }),
-        )
+        EventKind::TokenReceived {
+            token: log.address().0.0,
+            from: e.from.0.0,
+            amount_wei: e.value.to_string(),
+        }
     } else {
         return None;
     };
-    let mut v = json!({ "event": kind, "block": log.block_number, "log_index": log.log_index,
-        "tx": log.transaction_hash.map(|h| h.to_string()) });
-    if let (Value::Object(a), Value::Object(b)) = (&mut v, fields) {
-        a.extend(b);
-    }
-    Some(v)
+    Some(ChainEvent {
+        block: log.block_number.unwrap_or_default(),
+        log_index: log.log_index.unwrap_or_default(),
+        tx: log.transaction_hash.map(|h| h.0).unwrap_or_default(),
+        kind,
+    })
 }
 
-/// How `chain events` runs.
+/// How [`run`] scans.
 #[derive(Debug, Clone, Copy)]
 pub struct Mode {
     /// Blocks an event must be buried under before it is reported.
@@ -142,7 +126,7 @@ pub struct Mode {
 struct Batch {
     from: u64,
     head: u64,
-    events: Vec<Value>,
+    events: Vec<ChainEvent>,
     next: Cursor,
 }
 
@@ -162,7 +146,7 @@ async fn scan(
         .map_err(|e| rpc("reading the head block")(e.to_string()))?;
     let to_confirmed = head.saturating_sub(confirmations);
     let from = match cursor {
-        Some(c) if c.chain_id == chain_id && c.task_registry_v2 == tasks => c.block + 1,
+        Some(c) if c.chain_id == chain_id && c.task_registry_v2 == tasks.0.0 => c.block + 1,
         Some(_) => {
             tracing::warn!("the event cursor belongs to another chain or registry; starting again");
             to_confirmed.saturating_sub(FIRST_LOOKBACK)
@@ -192,12 +176,11 @@ async fn scan(
         let mut logs: Vec<Log> = registry_logs.into_iter().chain(transfers).collect();
         logs.sort_by_key(|l| (l.block_number, l.log_index));
         for log in &logs {
-            let Some(v) = describe(log, me) else { continue };
+            let Some(e) = describe(log, me) else { continue };
             // Consensus outcomes matter only for tasks this account claimed.
-            if matches!(v["event"].as_str(), Some("ConsensusReached" | "ConsensusDisputed")) {
-                let id = U256::from(v["task"].as_u64().unwrap_or_default());
+            if let EventKind::ConsensusReached { task, .. } | EventKind::ConsensusDisputed { task, .. } = e.kind {
                 let claimed = T::new(tasks, p)
-                    .hasClaimedTask(id, me)
+                    .hasClaimedTask(U256::from(task), me)
                     .call()
                     .await
                     .map_err(|e| rpc("checking a claim")(e.to_string()))?;
@@ -205,13 +188,13 @@ async fn scan(
                     continue;
                 }
             }
-            events.push(v);
+            events.push(e);
         }
         start = end + 1;
     }
     let next = Cursor {
         chain_id,
-        task_registry_v2: tasks,
+        task_registry_v2: tasks.0.0,
         block: if to >= from { to } else { from.saturating_sub(1) },
     };
     Ok(Batch {
@@ -228,7 +211,6 @@ fn websocket_url(http: &str) -> Option<String> {
     let rest = http.strip_prefix("http://").map(|r| format!("ws://{r}"));
     rest.or_else(|| http.strip_prefix("https://").map(|r| format!("wss://{r}")))
 }
-
 /// New block headers from the endpoint's websocket, or `None` (with the reason logged)
 /// where it has none.
 async fn subscribe(endpoint: &Endpoint) -> Option<(DynProvider, Subscription<alloy::rpc::types::Header>)> {
@@ -254,128 +236,36 @@ async fn subscribe(endpoint: &Endpoint) -> Option<(DynProvider, Subscription<all
     }
 }
 
-/// One line on the result descriptor while following.
-fn line(out: &mut std::fs::File, v: &Value) -> Result<(), Error> {
-    use std::io::Write;
-    let mut bytes = serde_json::to_vec(v).unwrap_or_default();
-    bytes.push(b'\n');
-    out.write_all(&bytes).map_err(|source| {
-        Error::Io(io::Error::Io {
-            what: "the event stream",
-            source,
-        })
-    })
-}
-
-/// `chain events`: one scan whose cursor is written to `out_fd`; or, following, one JSON line
-/// per event and then one per new cursor on `out_fd`, scan after scan, woken by new block
-/// headers over the endpoint's websocket (`eth_subscribe`) or by a poll timer.
-pub(super) fn run(
-    chain: &ChainArgs,
-    account: &Account,
-    cursor_fd: Option<RawFd>,
-    out_fd: RawFd,
-    mode: Mode,
-    json: bool,
-) -> Result<(), super::Error> {
-    let me: Address = wallet::account_address(account.keystore_fd, account.index, account.passphrase_fd)?
-        .parse()
-        .map_err(|_| wallet::Error::KeyFormat)?;
-    let mut cursor: Option<Cursor> = match cursor_fd {
-        Some(fd) => {
-            let bytes = io::read_bytes(fd, 4096, "the event cursor").map_err(Error::from)?;
-            match serde_json::from_slice(&bytes) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    tracing::warn!("the event cursor is unreadable ({e}); starting again from recent blocks");
-                    None
-                }
-            }
-        }
-        None => None,
-    };
-    runtime()?.block_on(async {
-        let (network, mut pool) = discovery::discover(&chain.settings()).await?;
-        let endpoint = pool.current().await.map_err(discovery::Error::from)?.clone();
-        if !mode.follow {
-            let batch = scan(
-                endpoint.provider(),
-                &network,
-                chain.chain_id,
-                me,
-                cursor.as_ref(),
-                mode.confirmations,
-            )
-            .await?;
-            io::write(
-                out_fd,
-                &serde_json::to_vec(&batch.next).unwrap_or_default(),
-                "the event cursor",
-            )
-            .map_err(Error::from)?;
-            print(me, &batch, json);
-            return Ok(());
-        }
-        let mut out = io::take(out_fd).map_err(Error::from)?;
-        follow(
-            &network,
-            pool,
-            endpoint,
-            chain.chain_id,
-            me,
-            &mut cursor,
-            mode,
-            &mut out,
-        )
-        .await
-    })
-}
-
-fn print(me: Address, batch: &Batch, json: bool) {
-    let (from, head, events) = (batch.from, batch.head, &batch.events);
-    if json {
-        println!(
-            "{}",
-            json!({ "account": me.to_string(), "from_block": from, "to_block": batch.next.block,
-            "head": head, "events": events })
-        );
-    } else {
-        println!(
-            "{} events for {me} in blocks {from}..={} (head {head})",
-            events.len(),
-            batch.next.block
-        );
-        for e in events {
-            println!("{e}");
-        }
-    }
-}
-
-/// Longest pause between two attempts after an RPC failure while following.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
+/// Scans for `me`'s events after `cursor` and sends each, then the cursor, to `emit`; with
+/// `mode.follow`, again on every new block (woken by the endpoint's websocket, else a poll
+/// timer) until `cancelled` completes. Returns the last cursor.
 #[allow(clippy::too_many_arguments)]
-async fn follow(
+pub async fn run(
     network: &discovery::Network,
     mut pool: rpc::Pool,
     mut endpoint: Endpoint,
     chain_id: u64,
     me: Address,
-    cursor: &mut Option<Cursor>,
+    mut cursor: Option<Cursor>,
     mode: Mode,
-    out: &mut std::fs::File,
-) -> Result<(), super::Error> {
+    mut emit: impl FnMut(Event) -> Result<(), Error>,
+    cancelled: impl Future<Output = ()>,
+) -> Result<Cursor, Error> {
+    tokio::pin!(cancelled);
     let mut heads = None;
     let mut backoff = Duration::from_secs(1);
     // How the follower is woken, said whenever it changes.
     let mut said: Option<(&str, String)> = None;
     loop {
-        if heads.is_none() && !mode.poll_only {
+        if mode.follow && heads.is_none() && !mode.poll_only {
             heads = subscribe(&endpoint).await;
         }
         let how = if heads.is_some() { "subscription" } else { "polling" };
-        if said.as_ref().is_none_or(|(h, url)| *h != how || *url != endpoint.url) {
-            line(out, &json!({ "following": how, "endpoint": endpoint.url }))?;
+        if mode.follow && said.as_ref().is_none_or(|(h, url)| *h != how || *url != endpoint.url) {
+            emit(Event::Following {
+                how: how.into(),
+                endpoint: endpoint.url.clone(),
+            })?;
             said = Some((how, endpoint.url.clone()));
         }
         match scan(
@@ -390,16 +280,23 @@ async fn follow(
         {
             Ok(batch) => {
                 backoff = Duration::from_secs(1);
-                for e in &batch.events {
-                    line(out, &json!({ "event": e }))?;
+                for e in batch.events {
+                    emit(Event::Chain(e))?;
                 }
-                line(out, &json!({ "cursor": batch.next }))?;
-                *cursor = Some(batch.next);
+                emit(Event::Scanned {
+                    from_block: batch.from,
+                    head: batch.head,
+                    cursor: batch.next,
+                })?;
+                cursor = Some(batch.next);
             }
-            Err(e) => {
+            Err(e) if mode.follow => {
                 // Another endpoint, if the pool has a healthy one; the cursor has not moved.
                 tracing::warn!("{e}; trying again in {backoff:?}");
-                tokio::time::sleep(backoff).await;
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = &mut cancelled => break,
+                }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 if let Ok(next) = pool.select().await
                     && next.url != endpoint.url
@@ -409,19 +306,35 @@ async fn follow(
                 }
                 continue;
             }
+            Err(e) => return Err(e),
+        }
+        if !mode.follow {
+            break;
         }
         // Wait for the next block (or the poll timer); a closed subscription falls back to
         // polling until it is made again.
-        match &mut heads {
-            Some((_, sub)) => match tokio::time::timeout(mode.poll.max(Duration::from_secs(60)), sub.recv()).await {
-                Ok(Ok(_)) | Err(_) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(endpoint = %endpoint.url, "the block subscription ended ({e}); resubscribing");
-                    heads = None;
-                    tokio::time::sleep(mode.poll).await;
+        let next_block = async {
+            match &mut heads {
+                Some((_, sub)) => {
+                    match tokio::time::timeout(mode.poll.max(Duration::from_secs(60)), sub.recv()).await {
+                        Ok(Ok(_)) | Err(_) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(endpoint = %endpoint.url, "the block subscription ended ({e}); resubscribing");
+                            heads = None;
+                            tokio::time::sleep(mode.poll).await;
+                        }
+                    }
                 }
-            },
-            None => tokio::time::sleep(mode.poll).await,
+                None => tokio::time::sleep(mode.poll).await,
+            }
+        };
+        tokio::select! {
+            () = next_block => {}
+            () = &mut cancelled => break,
         }
     }
+    cursor.ok_or(Error::Rpc {
+        step: "scanning for events",
+        message: "cancelled before the first scan ended".into(),
+    })
 }

@@ -1,75 +1,23 @@
-//! TaskRegistryV2 from the operator's side: list and inspect tasks, claim one, submit a
-//! result hash. Reverts are decoded into the contract's reason and explained.
-
-use std::os::fd::RawFd;
+//! TaskRegistryV2 through frames: list and read tasks (with their consensus status and
+//! results), claim one, submit a result hash, look a receipt up. A contract's refusal (a
+//! revert, at estimation or on chain) comes back as its reason, as the contract gave it.
 
 use alloy::network::{EthereumWallet, TransactionBuilder};
-use alloy::primitives::{Address, B256, U256, keccak256};
-use alloy::providers::DynProvider;
+use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol_types::SolCall;
-use serde_json::{Value, json};
+use oarn_protocol::chain::{NodeResult, Sent, TaskDetail, TaskList, TaskView};
 
-use super::Account;
-use crate::account;
-use crate::command::{ChainArgs, runtime};
+use super::Error;
 use crate::contracts::TaskRegistryV2;
-use crate::discovery;
 use crate::rpc::Endpoint;
 use crate::signer::Signer;
-use crate::wallet::{self, io};
 
-/// Largest result file hashed for submission.
-const MAX_RESULT: usize = 256 * 1024 * 1024;
 /// How long to wait for a transaction to be mined.
 const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
-
-/// Why a task operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// No task with this id.
-    #[error("task {0} does not exist (task ids start at 1)")]
-    NoSuchTask(u64),
-    /// The contract refused; the reason is explained.
-    #[error("{what}: {explained}")]
-    Refused {
-        /// What was refused, e.g. `task 4`.
-        what: String,
-        /// The contract's reason and what it means.
-        explained: String,
-    },
-    /// An RPC request failed.
-    #[error("{step}: {message}")]
-    Rpc {
-        /// What was being done.
-        step: &'static str,
-        /// The error.
-        message: String,
-    },
-    /// The result could not be read.
-    #[error(transparent)]
-    Io(#[from] io::Error),
-}
-
-/// What a revert reason of TaskRegistryV2 means for the operator.
-pub fn explain(reason: &str) -> String {
-    let meaning = match reason {
-        "Already claimed" => "this account has already claimed it",
-        "Task expired" => "its deadline has passed",
-        "Max claims reached" => "it already has twice its required nodes claiming it (over-claimed)",
-        "Not claimed" => "claim it before submitting a result",
-        "Already submitted" => "this account has already submitted a result",
-        "Task not open" | "Task not active" => "it is no longer accepting work",
-        "Task not found" => "it does not exist",
-        _ => "",
-    };
-    if meaning.is_empty() {
-        format!("the contract refused: {reason:?}")
-    } else {
-        format!("{meaning} (contract: {reason:?})")
-    }
-}
+/// Most tasks one listing reads.
+const MAX_LISTED: u64 = 1000;
 
 fn rpc(step: &'static str) -> impl FnOnce(alloy::contract::Error) -> Error {
     move |e| Error::Rpc {
@@ -78,18 +26,15 @@ fn rpc(step: &'static str) -> impl FnOnce(alloy::contract::Error) -> Error {
     }
 }
 
-const STATUS: [&str; 7] = [
-    "pending",
-    "active",
-    "consensus",
-    "completed",
-    "disputed",
-    "cancelled",
-    "expired",
-];
-const CONSENSUS: [&str; 3] = ["majority", "super-majority", "unanimous"];
+/// A `uint256` that should be small (counts, times): its value, saturated.
+fn small(v: U256) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
 
-async fn task_json(registry: &TaskRegistryV2::TaskRegistryV2Instance<&DynProvider>, id: u64) -> Result<Value, Error> {
+async fn view(
+    registry: &TaskRegistryV2::TaskRegistryV2Instance<&alloy::providers::DynProvider>,
+    id: u64,
+) -> Result<TaskView, Error> {
     let t = registry
         .tasks(U256::from(id))
         .call()
@@ -98,131 +43,120 @@ async fn task_json(registry: &TaskRegistryV2::TaskRegistryV2Instance<&DynProvide
     if t.id.is_zero() {
         return Err(Error::NoSuchTask(id));
     }
-    Ok(json!({
-        "id": id,
-        "requester": t.requester.to_string(),
-        "model_hash": t.modelHash.to_string(),
-        "input_hash": t.inputHash.to_string(),
-        "model_requirements": t.modelRequirements,
-        "reward_per_node_wei": t.rewardPerNode.to_string(),
-        "required_nodes": t.requiredNodes.to::<u64>(),
-        "claimed": t.claimedCount.to::<u64>(),
-        "submitted": t.submittedCount.to::<u64>(),
-        "deadline": t.deadline.to::<u64>(),
-        "status": STATUS.get(t.status as usize).copied().unwrap_or("unknown"),
-        "consensus_type": CONSENSUS.get(t.consensusType as usize).copied().unwrap_or("unknown"),
-        "created_at": t.createdAt.to::<u64>(),
-        "consensus_result": t.consensusResult.to_string(),
-    }))
-}
-
-pub(super) async fn connect(chain: &ChainArgs) -> Result<(discovery::Network, Endpoint), super::Error> {
-    let (network, mut pool) = discovery::discover(&chain.settings()).await?;
-    let endpoint = pool.current().await.map_err(discovery::Error::from)?.clone();
-    Ok((network, endpoint))
-}
-
-/// `chain tasks`: the newest tasks.
-pub(super) fn list(chain: &ChainArgs, last: u64, json: bool) -> Result<(), super::Error> {
-    runtime()?.block_on(async {
-        let (network, endpoint) = connect(chain).await?;
-        let registry = TaskRegistryV2::new(network.core.task_registry_v2, endpoint.provider());
-        let count = registry
-            .taskCount()
-            .call()
-            .await
-            .map_err(rpc("reading taskCount"))?
-            .to::<u64>();
-        let mut tasks = Vec::new();
-        for id in (count.saturating_sub(last.min(1000)) + 1..=count).rev() {
-            tasks.push(task_json(&registry, id).await?);
-        }
-        if json {
-            println!("{}", json!({ "task_count": count, "tasks": tasks }));
-        } else {
-            println!("{count} tasks on chain {}", chain.chain_id);
-            println!(
-                "{:>6}  {:<10} {:>9} {:>8} {:>9}  reward/node (wei)",
-                "id", "status", "required", "claimed", "submitted"
-            );
-            for t in &tasks {
-                println!(
-                    "{:>6}  {:<10} {:>9} {:>8} {:>9}  {}",
-                    t["id"],
-                    t["status"].as_str().unwrap_or(""),
-                    t["required_nodes"],
-                    t["claimed"],
-                    t["submitted"],
-                    t["reward_per_node_wei"].as_str().unwrap_or("")
-                );
-            }
-        }
-        Ok(())
+    Ok(TaskView {
+        id,
+        requester: t.requester.0.0,
+        model_hash: t.modelHash.0,
+        input_hash: t.inputHash.0,
+        model_requirements: t.modelRequirements,
+        reward_per_node_wei: t.rewardPerNode.to_string(),
+        required_nodes: small(t.requiredNodes),
+        claimed: small(t.claimedCount),
+        submitted: small(t.submittedCount),
+        deadline: small(t.deadline),
+        status: t.status as u8,
+        consensus_type: t.consensusType as u8,
+        created_at: small(t.createdAt),
+        consensus_result: t.consensusResult.0,
     })
 }
 
-/// `chain task <id>`: one task, its consensus status and results.
-pub(super) fn show(chain: &ChainArgs, id: u64, json: bool) -> Result<(), super::Error> {
-    runtime()?.block_on(async {
-        let (network, endpoint) = connect(chain).await?;
-        let registry = TaskRegistryV2::new(network.core.task_registry_v2, endpoint.provider());
-        let mut task = task_json(&registry, id).await?;
-        let c = registry
-            .getConsensusStatus(U256::from(id))
-            .call()
-            .await
-            .map_err(rpc("reading the consensus status"))?;
-        let results = registry
-            .getTaskResults(U256::from(id))
-            .call()
-            .await
-            .map_err(rpc("reading the results"))?;
-        task["consensus"] = json!({
-            "winning_hash": c.winningHash.to_string(), "winning_count": c.winningCount.to::<u64>(),
-            "total": c.totalSubmissions.to::<u64>(), "reached": c.reached, "unique_results": c.uniqueResults.to::<u64>(),
-        });
-        task["results"] = results
+/// The newest `last` tasks, newest first.
+pub async fn list(endpoint: &Endpoint, registry: Address, last: u64) -> Result<TaskList, Error> {
+    let registry = TaskRegistryV2::new(registry, endpoint.provider());
+    let count = small(registry.taskCount().call().await.map_err(rpc("reading taskCount"))?);
+    let mut tasks = Vec::new();
+    for id in (count.saturating_sub(last.min(MAX_LISTED)) + 1..=count).rev() {
+        tasks.push(view(&registry, id).await?);
+    }
+    Ok(TaskList {
+        task_count: count,
+        tasks,
+    })
+}
+
+/// One task, its consensus status and results, and `me`'s part in it.
+pub async fn detail(endpoint: &Endpoint, registry: Address, id: u64, me: Option<Address>) -> Result<TaskDetail, Error> {
+    let registry = TaskRegistryV2::new(registry, endpoint.provider());
+    let task = view(&registry, id).await?;
+    let c = registry
+        .getConsensusStatus(U256::from(id))
+        .call()
+        .await
+        .map_err(rpc("reading the consensus status"))?;
+    let results = registry
+        .getTaskResults(U256::from(id))
+        .call()
+        .await
+        .map_err(rpc("reading the results"))?;
+    let (mut claimed_by_us, mut submitted_by_us) = (None, None);
+    if let Some(me) = me {
+        let claimed = registry.hasClaimedTask(U256::from(id), me).call().await;
+        claimed_by_us = Some(claimed.map_err(rpc("reading hasClaimedTask"))?);
+        let submitted = registry.hasSubmittedResult(U256::from(id), me).call().await;
+        submitted_by_us = Some(submitted.map_err(rpc("reading hasSubmittedResult"))?);
+    }
+    Ok(TaskDetail {
+        task,
+        winning_hash: c.winningHash.0,
+        winning_count: small(c.winningCount),
+        total_submissions: small(c.totalSubmissions),
+        reached: c.reached,
+        unique_results: small(c.uniqueResults),
+        results: results
             .iter()
-            .map(|r| {
-                json!({
-                    "node": r.node.to_string(), "result_hash": r.resultHash.to_string(),
-                    "submitted_at": r.submittedAt.to::<u64>(), "matches_consensus": r.matchesConsensus, "rewarded": r.rewarded,
-                })
+            .map(|r| NodeResult {
+                node: r.node.0.0,
+                result_hash: r.resultHash.0,
+                submitted_at: small(r.submittedAt),
+                matches_consensus: r.matchesConsensus,
+                rewarded: r.rewarded,
             })
-            .collect();
-        if json {
-            println!("{task}");
-        } else {
-            println!("{}", serde_json::to_string_pretty(&task).unwrap_or_default());
-        }
-        Ok(())
+            .collect(),
+        claimed_by_us,
+        submitted_by_us,
     })
 }
 
-/// Sends `call` to `to` signed by `signer`; a revert (at estimation or on chain) is decoded
-/// into [`Error::Refused`] about `what`.
-pub(super) async fn transact(
+/// The revert reason of a failed send, when the endpoint gave one.
+fn revert_reason(e: &alloy::transports::TransportError) -> Option<String> {
+    let reason = e
+        .as_error_resp()
+        .and_then(|p| p.as_revert_data())
+        .and_then(|d| alloy::sol_types::decode_revert_reason(&d))?;
+    Some(reason.strip_prefix("revert: ").map(str::to_string).unwrap_or(reason))
+}
+
+/// What a mined receipt says.
+fn sent(from: Address, tx: B256, r: &alloy::rpc::types::TransactionReceipt) -> Sent {
+    Sent {
+        from: from.0.0,
+        tx: tx.0,
+        block: r.block_number.unwrap_or_default(),
+        gas_used: r.gas_used,
+        effective_gas_price: r.effective_gas_price,
+        // On Arbitrum gasUsed already includes the L1 part, so gas_used × price is the whole
+        // fee; the split (gasUsedForL1) is in Arbitrum's own receipt fields, which this
+        // Ethereum-typed provider does not read.
+        l1_gas: None,
+    }
+}
+
+/// Sends `tx` signed by `signer` and waits for it to be mined; `pending` hears its hash as
+/// soon as it is sent. A revert, at estimation or on chain, is [`Error::Refused`].
+pub async fn send(
     endpoint: &Endpoint,
-    to: Address,
     signer: Signer,
-    what: &str,
-    call: impl SolCall,
-) -> Result<B256, Error> {
+    tx: TransactionRequest,
+    pending: impl FnOnce(B256),
+) -> Result<Sent, Error> {
+    let from = signer.address();
     let provider = endpoint.signing(EthereumWallet::from(signer));
-    let tx = TransactionRequest::default().with_to(to).with_input(call.abi_encode());
-    let pending = match provider.send_transaction(tx).await {
+    let sending = match provider.send_transaction(tx).await {
         Ok(p) => p,
         Err(e) => {
-            let reason = e
-                .as_error_resp()
-                .and_then(|p| p.as_revert_data())
-                .and_then(|d| alloy::sol_types::decode_revert_reason(&d))
-                .map(|r| r.strip_prefix("revert: ").map(str::to_string).unwrap_or(r));
-            return Err(match reason {
-                Some(reason) => Error::Refused {
-                    what: what.into(),
-                    explained: explain(&reason),
-                },
+            return Err(match revert_reason(&e) {
+                Some(reason) => Error::Refused(reason),
                 None => Error::Rpc {
                     step: "sending the transaction",
                     message: e.to_string(),
@@ -230,8 +164,9 @@ pub(super) async fn transact(
             });
         }
     };
-    let hash = *pending.tx_hash();
-    let receipt = pending
+    let hash = *sending.tx_hash();
+    pending(hash);
+    let receipt = sending
         .with_timeout(Some(RECEIPT_TIMEOUT))
         .get_receipt()
         .await
@@ -240,97 +175,63 @@ pub(super) async fn transact(
             message: e.to_string(),
         })?;
     if !receipt.status() {
-        return Err(Error::Refused {
-            what: what.into(),
-            explained: format!("transaction {hash} reverted"),
-        });
+        return Err(Error::Refused(format!("transaction {hash} reverted")));
     }
-    Ok(hash)
+    Ok(sent(from, hash, &receipt))
 }
 
-pub(super) fn signer(account: &Account) -> Result<Signer, super::Error> {
-    let (header, secret) = wallet::open_keystore(account.keystore_fd, account.passphrase_fd)?;
-    Ok(account::signer(header.kind, &secret, account.index).map_err(wallet::Error::from)?)
+/// Sends `call` to `to`, signed by `signer`.
+pub async fn transact(
+    endpoint: &Endpoint,
+    to: Address,
+    signer: Signer,
+    call: impl SolCall,
+    pending: impl FnOnce(B256),
+) -> Result<Sent, Error> {
+    let tx = TransactionRequest::default().with_to(to).with_input(call.abi_encode());
+    send(endpoint, signer, tx, pending).await
 }
 
-/// `chain claim <id>`; the claim also goes to `out_fd` as JSON, when given (the supervisor
-/// tells peers of it).
-pub(super) fn claim(
-    chain: &ChainArgs,
-    account: &Account,
+/// Claims task `id`.
+pub async fn claim(
+    endpoint: &Endpoint,
+    registry: Address,
+    signer: Signer,
     id: u64,
-    out_fd: Option<RawFd>,
-    json: bool,
-) -> Result<(), super::Error> {
-    let signer = signer(account)?;
-    let node = signer.address();
-    runtime()?.block_on(async {
-        let (network, endpoint) = connect(chain).await?;
-        let registry = TaskRegistryV2::new(network.core.task_registry_v2, endpoint.provider());
-        task_json(&registry, id).await?;
-        let call = TaskRegistryV2::claimTaskCall { taskId: U256::from(id) };
-        let hash = transact(
-            &endpoint,
-            network.core.task_registry_v2,
-            signer,
-            &format!("task {id}"),
-            call,
-        )
-        .await?;
-        let claimed = json!({ "task": id, "node": node.to_string(), "tx": hash.to_string() });
-        if let Some(fd) = out_fd {
-            io::write(fd, claimed.to_string().as_bytes(), "the claim").map_err(wallet::Error::from)?;
-        }
-        if json {
-            println!("{claimed}");
-        } else {
-            println!("Claimed task {id} as {node} (transaction {hash})");
-        }
-        Ok(())
-    })
+    pending: impl FnOnce(B256),
+) -> Result<Sent, Error> {
+    view(&TaskRegistryV2::new(registry, endpoint.provider()), id).await?;
+    let call = TaskRegistryV2::claimTaskCall { taskId: U256::from(id) };
+    transact(endpoint, registry, signer, call, pending).await
 }
 
-/// `chain submit <id>`: keccak256 of the result bytes goes on chain.
-pub(super) fn submit(
-    chain: &ChainArgs,
-    account: &Account,
+/// Submits `result_hash` for task `id`.
+pub async fn submit(
+    endpoint: &Endpoint,
+    registry: Address,
+    signer: Signer,
     id: u64,
-    result_fd: RawFd,
-    json: bool,
-) -> Result<(), super::Error> {
-    let bytes = io::read_bytes(result_fd, MAX_RESULT, "the result").map_err(Error::from)?;
-    let result_hash = keccak256(&bytes);
-    let signer = signer(account)?;
-    let node = signer.address();
-    runtime()?.block_on(async {
-        let (network, endpoint) = connect(chain).await?;
-        let registry = TaskRegistryV2::new(network.core.task_registry_v2, endpoint.provider());
-        task_json(&registry, id).await?;
-        let call = TaskRegistryV2::submitResultCall {
-            taskId: U256::from(id),
-            resultHash: result_hash,
-        };
-        let hash = transact(&endpoint, network.core.task_registry_v2, signer, &format!("task {id}"), call).await?;
-        if json {
-            println!(
-                "{}",
-                json!({ "task": id, "node": node.to_string(), "result_hash": result_hash.to_string(), "tx": hash.to_string() })
-            );
-        } else {
-            println!("Submitted result {result_hash} for task {id} (transaction {hash})");
-        }
-        Ok(())
-    })
+    result_hash: [u8; 32],
+    pending: impl FnOnce(B256),
+) -> Result<Sent, Error> {
+    view(&TaskRegistryV2::new(registry, endpoint.provider()), id).await?;
+    let call = TaskRegistryV2::submitResultCall {
+        taskId: U256::from(id),
+        resultHash: B256::from(result_hash),
+    };
+    transact(endpoint, registry, signer, call, pending).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn known_reasons_are_explained() {
-        assert!(explain("Already claimed").starts_with("this account has already claimed it"));
-        assert!(explain("Max claims reached").contains("over-claimed"));
-        assert_eq!(explain("weird"), "the contract refused: \"weird\"");
-    }
+/// The receipt of `tx`, `None` while it is not mined.
+pub async fn receipt(endpoint: &Endpoint, tx: [u8; 32]) -> Result<Option<Sent>, Error> {
+    let hash = B256::from(tx);
+    let p = endpoint.provider();
+    let Some(r) = p.get_transaction_receipt(hash).await.map_err(|e| Error::Rpc {
+        step: "reading the receipt",
+        message: e.to_string(),
+    })?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(sent(r.from, hash, &r)))
 }

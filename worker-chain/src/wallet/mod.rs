@@ -3,14 +3,15 @@
 //! them over as descriptors, and writes the sealed keystore this process sends back on a
 //! pipe, so neither the CLI nor the supervisor links keystore or signing code.
 //!
-//! Exit statuses: 0 done, 1 failed, 2 bad usage, 10 wrong passphrase, 11 keystore damaged,
-//! 12 the imported key, phrase or file is invalid, 13 insufficient funds, 14 declined at the
-//! confirmation.
+//! Exit statuses ([`WorkerExit`]): 0 done, 1 failed, 64 bad usage, 10 wrong passphrase,
+//! 11 keystore damaged, 12 the imported key, phrase or file is invalid.
+//!
+//! The running node's key is unlocked in frames instead ([`open_signer`], from
+//! `crate::serve`); only these interactive operations remain one-shot commands.
 
 pub mod io;
 mod ops;
-pub(crate) use ops::{account_address, open as open_keystore};
-pub(crate) mod transfer;
+pub(crate) use ops::open_signer;
 
 use std::ffi::OsString;
 use std::os::fd::RawFd;
@@ -99,46 +100,6 @@ pub enum Op {
         #[arg(long)]
         out_fd: RawFd,
     },
-    /// ETH, COMP and GOV balances of an account.
-    Balance {
-        /// Descriptor of the keystore.
-        #[arg(long)]
-        keystore_fd: RawFd,
-        /// Account index (needs the passphrase unless 0).
-        #[arg(long, default_value_t = 0)]
-        index: u32,
-        /// Descriptor carrying the passphrase.
-        #[arg(long)]
-        passphrase_fd: Option<RawFd>,
-        #[command(flatten)]
-        chain: crate::command::ChainArgs,
-    },
-    /// Send ETH, COMP or GOV.
-    Send {
-        /// Descriptor of the keystore.
-        #[arg(long)]
-        keystore_fd: RawFd,
-        /// Account index to send from.
-        #[arg(long, default_value_t = 0)]
-        index: u32,
-        /// Descriptor carrying the passphrase.
-        #[arg(long)]
-        passphrase_fd: Option<RawFd>,
-        /// Recipient.
-        #[arg(long)]
-        to: alloy::primitives::Address,
-        /// Amount in whole units with up to 18 decimals, e.g. 1.5.
-        #[arg(long)]
-        amount: String,
-        /// What to send.
-        #[arg(long, value_enum, default_value_t = transfer::Token::Eth)]
-        token: transfer::Token,
-        /// Send without asking for confirmation.
-        #[arg(long)]
-        yes: bool,
-        #[command(flatten)]
-        chain: crate::command::ChainArgs,
-    },
     /// The keystore sealed under a new passphrase.
     ChangePassphrase {
         /// Descriptor of the keystore.
@@ -199,9 +160,6 @@ pub enum Error {
     /// Discovery or an RPC endpoint failed.
     #[error(transparent)]
     Discovery(#[from] crate::discovery::Error),
-    /// A transfer could not be made.
-    #[error(transparent)]
-    Transfer(#[from] transfer::Error),
     /// The operator typed a different word back.
     #[error("word #{0} does not match the phrase; nothing was written: run `oarn wallet create` again")]
     Confirmation(usize),
@@ -221,8 +179,6 @@ impl Error {
                 | keystore::Error::Kdf(_),
             ) => WorkerExit::DamagedKeystore,
             Self::V3(_) | Self::Account(_) | Self::KeyFormat | Self::PhraseFormat => WorkerExit::InvalidKey,
-            Self::Transfer(transfer::Error::InsufficientFunds { .. }) => WorkerExit::InsufficientFunds,
-            Self::Transfer(transfer::Error::Declined) => WorkerExit::Declined,
             _ => WorkerExit::Failed,
         }
     }

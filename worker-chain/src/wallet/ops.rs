@@ -42,30 +42,6 @@ pub(super) fn run(args: Args) -> Result<(), Error> {
             new_passphrase_fd,
             out_fd,
         } => export(keystore_fd, index, passphrase_fd, new_passphrase_fd, out_fd, json),
-        Op::Balance {
-            keystore_fd,
-            index,
-            passphrase_fd,
-            chain,
-        } => {
-            let address = account_address(keystore_fd, index, passphrase_fd)?;
-            super::transfer::balance(address, index, &chain, json)
-        }
-        Op::Send {
-            keystore_fd,
-            index,
-            passphrase_fd,
-            to,
-            amount,
-            token,
-            yes,
-            chain,
-        } => {
-            let (header, secret) = open(keystore_fd, passphrase_fd)?;
-            let signer = account::signer(header.kind, &secret, index)?;
-            drop(secret);
-            super::transfer::send(signer, to, &amount, token, yes, &chain, json)
-        }
         Op::ChangePassphrase {
             keystore_fd,
             passphrase_fd,
@@ -182,6 +158,15 @@ pub(crate) fn open(keystore_fd: RawFd, pass_fd: Option<RawFd>) -> Result<(keysto
     keystore::parse(&file)?;
     let passphrase = io::passphrase(pass_fd, "Wallet passphrase: ")?;
     Ok(keystore::open(&file, passphrase.expose())?)
+}
+
+/// The signer of account `index` of the keystore `file`, opened with `passphrase` (wiped
+/// when done): the running node's key, held in locked memory by the caller.
+pub(crate) fn open_signer(file: &[u8], passphrase: Secret, index: u32) -> Result<crate::signer::Signer, Error> {
+    keystore::parse(file)?;
+    let (header, secret) = keystore::open(file, passphrase.expose())?;
+    drop(passphrase);
+    Ok(account::signer(header.kind, &secret, index)?)
 }
 
 /// The address of account `index`: account 0 from the header without a passphrase, others

@@ -1,0 +1,409 @@
+//! The chain side, through the node's chain worker and the key it holds: `oarn_unlock`,
+//! `oarn_chainTasks`, `oarn_chainTask`, `oarn_claim`, `oarn_submit`, `oarn_balance`,
+//! `oarn_quote`, `oarn_transfer`, `oarn_registerValidator` and `oarn_events` (streams
+//! `oarn_event`). Addresses are EIP-55 checksummed text, amounts of wei decimal text (a
+//! `uint256` may be any size), as the chain's own tools write them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Hash32, Streaming, TaskId, method};
+
+/// `oarn_unlock`: unlock the node's wallet (account `index`) so the node can sign. The
+/// passphrase travels over the 0600 socket and is wiped by the node once handed on.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unlock {
+    pub passphrase: String,
+    #[serde(default)]
+    pub index: u32,
+}
+
+impl std::fmt::Debug for Unlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Unlock {{ index: {}, passphrase: <redacted> }}", self.index)
+    }
+}
+
+method!(Unlock, "oarn_unlock", crate::node::WalletState);
+
+/// `oarn_chainTasks`: the newest tasks of TaskRegistryV2.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListTasks {
+    #[serde(default = "twenty")]
+    pub last: u64,
+}
+
+fn twenty() -> u64 {
+    20
+}
+
+method!(ListTasks, "oarn_chainTasks", TaskList);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskList {
+    pub task_count: u64,
+    pub tasks: Vec<Task>,
+}
+
+/// A task as TaskRegistryV2 holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Task {
+    pub id: u64,
+    pub requester: String,
+    pub model_hash: Hash32,
+    pub input_hash: Hash32,
+    /// Free text from the requester (clean it before showing it).
+    pub model_requirements: String,
+    pub reward_per_node_wei: String,
+    pub required_nodes: u64,
+    pub claimed: u64,
+    pub submitted: u64,
+    pub deadline: u64,
+    /// pending, active, consensus, completed, disputed, cancelled, expired.
+    pub status: String,
+    /// majority, super-majority, unanimous.
+    pub consensus_type: String,
+    pub created_at: u64,
+    pub consensus_result: Hash32,
+}
+
+/// `oarn_chainTask`: one task, its consensus status and results.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadTask {
+    pub id: TaskId,
+}
+method!(ReadTask, "oarn_chainTask", TaskDetail);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskDetail {
+    #[serde(flatten)]
+    pub task: Task,
+    pub consensus: Consensus,
+    pub results: Vec<NodeResult>,
+    /// Whether the node's account claimed it and submitted to it (when a key is held).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_by_us: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_by_us: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Consensus {
+    pub winning_hash: Hash32,
+    pub winning_count: u64,
+    pub total: u64,
+    pub reached: bool,
+    pub unique_results: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeResult {
+    pub node: String,
+    pub result_hash: Hash32,
+    pub submitted_at: u64,
+    pub matches_consensus: bool,
+    pub rewarded: bool,
+}
+
+/// `oarn_claim`: claim a task with the node's key. The node's peers are asked first (claim
+/// negotiation): a task they know to be fully claimed is refused (-32006) unless `force`;
+/// after the claim they are told of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    pub task_id: TaskId,
+    #[serde(default)]
+    pub force: bool,
+}
+method!(Claim, "oarn_claim", Claimed);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claimed {
+    pub task: u64,
+    pub node: String,
+    pub tx: Hash32,
+    /// What the node's peers said, when they were asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peers: Option<Negotiation>,
+}
+
+/// What claim negotiation found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Negotiation {
+    /// Claims of the task peers know of.
+    pub known: u64,
+    /// Claims the task allows (twice its required nodes), when its announcement was heard.
+    pub allowed: Option<u64>,
+    /// Peers that answered when told of this claim.
+    pub told: Option<u32>,
+}
+
+/// `oarn_submit`: submit `result_hash` (keccak256 of the result bytes) for a claimed task.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Submit {
+    pub task_id: TaskId,
+    pub result_hash: Hash32,
+}
+method!(Submit, "oarn_submit", Submitted);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Submitted {
+    pub task: u64,
+    pub node: String,
+    pub result_hash: Hash32,
+    pub tx: Hash32,
+}
+
+/// `oarn_balance`: ETH, COMP and GOV of the node's account.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GetBalance {}
+method!(GetBalance, "oarn_balance", Balance);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Balance {
+    pub address: String,
+    pub index: u32,
+    pub chain_id: u64,
+    /// Whole units.
+    pub eth: String,
+    pub comp: String,
+    pub gov: String,
+    pub wei: Amounts,
+    pub tokens: Tokens,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Amounts {
+    pub eth: String,
+    pub comp: String,
+    pub gov: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tokens {
+    pub comp: String,
+    pub gov: String,
+}
+
+/// What a transfer moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Token {
+    Eth,
+    Comp,
+    Gov,
+}
+
+/// `oarn_quote`: what sending `amount` (whole units) of `token` to `to` would take; nothing is
+/// signed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quote {
+    pub to: crate::Address,
+    pub amount: String,
+    pub token: Token,
+}
+method!(Quote, "oarn_quote", Quoted);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Quoted {
+    pub from: String,
+    pub to: String,
+    pub token: Token,
+    /// Whole units.
+    pub amount: String,
+    pub chain_id: u64,
+    pub gas: u64,
+    pub max_fee_per_gas: u128,
+    pub max_priority_fee_per_gas: u128,
+    /// The most the network fee can be, in whole ETH.
+    pub max_fee_eth: String,
+    /// The L1 data-posting part of the gas, on Arbitrum.
+    pub l1_gas: Option<u64>,
+}
+
+/// `oarn_transfer`: send what a quote described, which the operator agreed to, at most at
+/// its fees.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    pub to: crate::Address,
+    pub amount: String,
+    pub token: Token,
+    pub gas: u64,
+    pub max_fee_per_gas: u128,
+    pub max_priority_fee_per_gas: u128,
+}
+method!(Transfer, "oarn_transfer", Transferred);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Transferred {
+    pub hash: Hash32,
+    pub from: String,
+    pub to: String,
+    /// ETH, COMP or GOV.
+    pub token: String,
+    pub amount: String,
+    pub block: u64,
+    pub gas_used: u64,
+    pub fee_eth: String,
+    pub status: String,
+}
+
+/// `oarn_registerValidator`: register the node's account as a premium (validator-routed)
+/// node, staking GOV (default: the registry's minimum).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterValidator {
+    pub endpoint: String,
+    #[serde(default)]
+    pub stake: Option<String>,
+}
+method!(RegisterValidator, "oarn_registerValidator", Registered);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Registered {
+    pub node: String,
+    pub endpoint: String,
+    /// GOV staked, whole units.
+    pub stake_gov: String,
+    pub tx: Hash32,
+}
+
+/// `oarn_events`: the node's account's events after `cursor`, up to the head less
+/// `confirmations`; with `follow`, as blocks arrive until cancelled. Each event, each cursor
+/// and how the follower is woken stream as `oarn_event` notifications; the result is the
+/// last cursor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Events {
+    #[serde(default)]
+    pub cursor: Option<Cursor>,
+    #[serde(default)]
+    pub confirmations: u64,
+    #[serde(default)]
+    pub follow: bool,
+    #[serde(default)]
+    pub poll_only: bool,
+    #[serde(default = "five")]
+    pub poll_secs: u64,
+}
+
+fn five() -> u64 {
+    5
+}
+
+method!(Events, "oarn_events", Cursor);
+
+impl Streaming for Events {
+    const NOTE: &'static str = "oarn_event";
+    type Note = EventNote;
+}
+
+/// Where an event scan stopped; kept by the caller between runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub chain_id: u64,
+    pub task_registry_v2: String,
+    /// The last block whose events were reported.
+    pub block: u64,
+}
+
+/// One notification of `oarn_events`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventNote {
+    Event(ChainEvent),
+    /// Every event up to `cursor.block` was sent.
+    Scanned {
+        from_block: u64,
+        head: u64,
+        cursor: Cursor,
+    },
+    /// How a follower is woken: `subscription` or `polling`.
+    Following {
+        how: String,
+        endpoint: String,
+    },
+}
+
+/// An event of the account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChainEvent {
+    #[serde(flatten)]
+    pub kind: EventKind,
+    pub block: u64,
+    pub log_index: u64,
+    pub tx: Hash32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event")]
+pub enum EventKind {
+    TaskCreated {
+        task: u64,
+        requester: String,
+        model_hash: Hash32,
+        reward_per_node_wei: String,
+        required_nodes: u64,
+        ours: bool,
+    },
+    TaskClaimed {
+        task: u64,
+    },
+    ResultSubmitted {
+        task: u64,
+        result_hash: Hash32,
+    },
+    RewardDistributed {
+        task: u64,
+        amount_wei: String,
+        matched_consensus: bool,
+    },
+    ConsensusReached {
+        task: u64,
+        consensus_hash: Hash32,
+        agreeing: u64,
+        total: u64,
+    },
+    ConsensusDisputed {
+        task: u64,
+        unique_results: u64,
+    },
+    TokenReceived {
+        token: String,
+        from: String,
+        amount_wei: String,
+    },
+}
+
+/// `oarn_discover`: discovery run now by the node's chain worker, as configured.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Discover {}
+method!(Discover, "oarn_discover", Discovered);
+
+/// What discovery found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Discovered {
+    pub chain_id: u64,
+    pub registry: String,
+    pub core: Core,
+    pub rpc_providers: Vec<String>,
+    pub bootstrap: Vec<crate::node::Bootstrap>,
+    pub validators: Vec<String>,
+    pub endpoint: String,
+    pub head: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Core {
+    pub task_registry: String,
+    pub task_registry_v2: String,
+    pub token_reward: String,
+    pub validator_registry: String,
+    pub governance: String,
+    pub gov_token: String,
+}
