@@ -21,9 +21,9 @@ use super::args::ChainCommand;
 use super::{Exit, table};
 
 /// Longest wait for a read through the node.
-const READ: Duration = Duration::from_secs(60);
+pub(super) const READ: Duration = Duration::from_secs(60);
 /// Longest wait for a transaction through the node (it waits for the receipt).
-const SEND: Duration = Duration::from_secs(300);
+pub(super) const SEND: Duration = Duration::from_secs(300);
 /// Longest wait for the node's status, to learn whether it runs.
 const STATUS: Duration = Duration::from_secs(10);
 
@@ -112,8 +112,8 @@ fn passphrase_for(need: &Need) -> anyhow::Result<passphrase::Passphrase> {
 /// command's own.
 pub(super) fn reach(home: &Home, config: &Config, need: &Need) -> anyhow::Result<Via> {
     let client = super::client(home);
-    let wants_key = need.index.is_some() && home.keystore().exists();
-    if need.index.is_some() && !home.keystore().exists() {
+    let wants_key = need.index.is_some();
+    if wants_key && !home.keystore().exists() {
         return Err(no_wallet(home));
     }
     match client.call(&GetStatus {}, STATUS) {

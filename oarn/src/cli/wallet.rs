@@ -18,13 +18,8 @@ use oarn_config::Config;
 use oarn_node::passphrase;
 
 use super::args::{TokenArg, WalletCommand};
-use super::chain::{Need, print_json, reach};
+use super::chain::{Need, READ, SEND, print_json, reach};
 use super::table;
-
-/// Longest wait for a read through the node.
-const READ: std::time::Duration = std::time::Duration::from_secs(60);
-/// Longest wait for a transfer through the node (it waits for the receipt).
-const SEND: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The systemd credential holding the wallet passphrase (`LoadCredential=` in the unit).
 const CREDENTIAL: &str = "oarn-wallet-passphrase";
