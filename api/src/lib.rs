@@ -14,7 +14,7 @@
 //! - [`infer`]: generations and the models the node holds loaded.
 //! - [`net`]: peers, task announcements, claim negotiation, results, the DHT.
 //! - [`ipfs`]: files on IPFS through the node.
-//! - [`tasks`]: tasks for requesters (submit, result).
+//! - [`tasks`]: the task pipeline (list, status, claim, history) and tasks for requesters.
 //! - [`chain`]: the chain through the node's key: tasks, claims, submissions, balances,
 //!   transfers, events.
 

@@ -194,19 +194,38 @@ impl Default for Privacy {
 }
 
 /// `[compute]`
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Compute {
     /// Inference threads; 0 uses every core.
     pub threads: u32,
     /// Memory the node may use for models, in GiB; 0 means no limit beyond free memory.
     pub max_ram_gb: u32,
-    /// Model names this node accepts tasks for; empty accepts every installed model.
+    /// Model names (globs) this node accepts tasks for; empty accepts every model.
     pub accepted_models: Vec<String>,
-    #[serde(default, skip_serializing)]
-    pub max_concurrent_tasks: Retired,
+    /// Tasks worked on at once (claimed and not yet submitted); changes live.
+    pub max_concurrent_tasks: u32,
+    /// The smallest reward per node worth claiming, in ETH (a decimal string, e.g. "0.001").
+    pub min_reward: String,
+    /// Claim tasks on its own when the wallet is unlocked and the network is up; off, the node
+    /// claims only what `oarn task claim` asks for.
+    pub auto_claim: bool,
     #[serde(default, skip_serializing)]
     pub max_vram_gb: Retired,
+}
+
+impl Default for Compute {
+    fn default() -> Self {
+        Self {
+            threads: 0,
+            max_ram_gb: 0,
+            accepted_models: Vec::new(),
+            max_concurrent_tasks: 1,
+            min_reward: "0".into(),
+            auto_claim: true,
+            max_vram_gb: Retired::default(),
+        }
+    }
 }
 
 /// `[ollama]`: routing inference to an Ollama server instead of llama.cpp.
@@ -481,6 +500,15 @@ impl Config {
         }
         self.storage.check(&mut bad);
         self.ollama.check(&mut bad);
+        if !(1..=64).contains(&self.compute.max_concurrent_tasks) {
+            bad(
+                "compute.max_concurrent_tasks",
+                format!("{} is out of range; use 1 to 64", self.compute.max_concurrent_tasks),
+            );
+        }
+        if let Err(e) = oarn_tasks::policy::parse_eth(&self.compute.min_reward) {
+            bad("compute.min_reward", e.to_string());
+        }
         if self.blockchain.chain_id == 0 {
             bad(
                 "blockchain.chain_id",
@@ -561,7 +589,7 @@ impl Config {
     /// The retired keys this configuration sets, with what will read them: they do nothing.
     pub fn retired(&self) -> Vec<(&'static str, &'static str)> {
         let privacy = "the privacy mode (Tor, I2P) that will read it is not built yet";
-        let tasks = "nothing reads it until the task pipeline is built";
+        let tasks = "GPU memory is read from the device, not configured";
         [
             ("privacy.tor_enabled", self.privacy.tor_enabled.set(), privacy),
             (
@@ -574,11 +602,6 @@ impl Config {
                 "privacy.rotation_interval_mins",
                 self.privacy.rotation_interval_mins.set(),
                 privacy,
-            ),
-            (
-                "compute.max_concurrent_tasks",
-                self.compute.max_concurrent_tasks.set(),
-                tasks,
             ),
             ("compute.max_vram_gb", self.compute.max_vram_gb.set(), tasks),
         ]

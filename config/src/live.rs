@@ -10,6 +10,10 @@ pub const LIVE_KEYS: &[&str] = &[
     "network.max_upload_kib_s",
     "network.max_download_kib_s",
     "storage.max_cache_size_gb",
+    "compute.max_concurrent_tasks",
+    "compute.min_reward",
+    "compute.auto_claim",
+    "compute.accepted_models",
     "workers.ping_interval_secs",
     "workers.ping_timeout_secs",
 ];
@@ -71,6 +75,10 @@ pub fn apply(running: &mut Config, new: &Config) {
     running.storage.max_cache_size_gb = new.storage.max_cache_size_gb;
     running.workers.ping_interval_secs = new.workers.ping_interval_secs;
     running.workers.ping_timeout_secs = new.workers.ping_timeout_secs;
+    running.compute.max_concurrent_tasks = new.compute.max_concurrent_tasks;
+    running.compute.min_reward = new.compute.min_reward.clone();
+    running.compute.auto_claim = new.compute.auto_claim;
+    running.compute.accepted_models = new.compute.accepted_models.clone();
 }
 
 #[cfg(test)]
@@ -89,6 +97,10 @@ mod apply_tests {
         new.storage.max_cache_size_gb = 4.0;
         new.workers.ping_interval_secs = 6;
         new.workers.ping_timeout_secs = 60;
+        new.compute.max_concurrent_tasks = 3;
+        new.compute.min_reward = "0.5".into();
+        new.compute.auto_claim = false;
+        new.compute.accepted_models = vec!["smollm2-*".into()];
         new.network.listen_port = 1234;
         assert_eq!(
             diff(&old, &new).applied.len(),

@@ -353,14 +353,14 @@ mod tests {
 
     #[test]
     fn keys_nothing_reads_are_accepted_warned_of_and_never_written() {
-        let text = "[privacy]\ntor_enabled = true\n\n[compute]\nmax_concurrent_tasks = 4\nthreads = 2\n";
+        let text = "[privacy]\ntor_enabled = true\n\n[compute]\nmax_vram_gb = 4\nthreads = 2\n";
         let l = parse(text, Path::new("c"), Vec::new()).unwrap();
         assert_eq!(l.config.compute.threads, 2);
         let keys: Vec<&str> = l.config.retired().iter().map(|(k, _)| *k).collect();
-        assert_eq!(keys, ["privacy.tor_enabled", "compute.max_concurrent_tasks"]);
+        assert_eq!(keys, ["privacy.tor_enabled", "compute.max_vram_gb"]);
         let written = toml::to_string(&l.config).unwrap();
         assert!(
-            !written.contains("tor_enabled") && !written.contains("max_concurrent_tasks"),
+            !written.contains("tor_enabled") && !written.contains("max_vram_gb"),
             "{written}"
         );
         assert!(Config::default().retired().is_empty());

@@ -76,8 +76,15 @@ padding_enabled = true
 threads = 0
 # Memory for models in GiB; 0 means no limit beyond free memory.
 max_ram_gb = 0
-# Model names this node accepts tasks for; empty accepts every installed model.
+# Model names this node accepts tasks for (globs such as "smollm2-*"); empty accepts every model.
 accepted_models = []
+# Tasks worked on at once (claimed and not yet submitted); changes live.
+max_concurrent_tasks = 1
+# The smallest reward per node worth claiming, in ETH (a decimal string).
+min_reward = "0"
+# Claim tasks on its own once the wallet is unlocked and the network is up; off, the node
+# claims only what `oarn task claim ID` asks for.
+auto_claim = true
 
 [ollama]
 # Send every generation to an Ollama server instead of running llama.cpp in the node; model

@@ -4,6 +4,8 @@
 //!
 //! - [`gguf`]: a GGUF model file's header, bounded and checked (run by the inference worker).
 //! - [`announce`]: the live network's task announcements (run by the network worker).
+//! - [`task`]: a task's input block, model block and requirements (run by the network worker).
 
 pub mod announce;
 pub mod gguf;
+pub mod task;

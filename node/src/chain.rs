@@ -330,7 +330,7 @@ impl Chain {
 
     /// Runs `f` holding the node home's transaction lock, so no other command of this home
     /// signs at the same time (nonces).
-    async fn signing<T>(&self, f: impl Future<Output = Result<T, ChainError>>) -> Result<T, ChainError> {
+    pub(crate) async fn signing<T>(&self, f: impl Future<Output = Result<T, ChainError>>) -> Result<T, ChainError> {
         let root = self.home.root().to_path_buf();
         let lock = tokio::task::spawn_blocking(move || crate::wallet::TxLock::acquire(&root))
             .await

@@ -39,6 +39,28 @@ pub enum DaemonError {
     Io(#[from] std::io::Error),
 }
 
+/// Starts the task pipeline on the journal in the node home, when the node has the chain and
+/// network workers it needs; a journal that cannot be opened leaves the node running without
+/// it (the error is logged and `oarn task` says so).
+fn start_pipeline(node: &Arc<Node>) -> Option<crate::tasks::pipeline::Handle> {
+    if node.workers.chain.is_none() || node.workers.net.is_none() {
+        return None;
+    }
+    let path = node.home.root().join("tasks.db");
+    let journal = match crate::tasks::Journal::open(&path) {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::error!("{e}; the node runs no tasks");
+            return None;
+        }
+    };
+    let ctx = Arc::new(crate::tasks::effects::Ctx::new(node.clone()));
+    let handle = crate::tasks::pipeline::start(ctx.clone(), journal);
+    tokio::spawn(crate::tasks::pipeline::follow(ctx, handle.clone()));
+    let _ = node.tasks.set(handle.clone());
+    Some(handle)
+}
+
 /// Runs the daemon in the foreground until it is stopped. When `ready` is given (by
 /// `oarn start --detach`), a line is written to it once the node is up, and it is closed.
 /// `unlock` says where the wallet's passphrase comes from.
@@ -92,6 +114,13 @@ async fn serve(
         _ => &WorkerKind::ALL,
     };
     home.ensure_worker_dirs()?;
+    // The inference worker's sandbox grants the model cache as it exists at spawn: it must
+    // exist already, so a model the pipeline installs later is readable.
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        let models = oarn_config::resolve_path(&loaded.config.storage.models_dir, home.root());
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&models)?;
+    }
     let ollama = if loaded.config.ollama.serve {
         match oarn_supervise::ollama::Served::start(&loaded.config.ollama) {
             Ok(s) => Some(Arc::new(s)),
@@ -126,8 +155,10 @@ async fn serve(
         p2p: p2p.clone(),
         chain: chain.clone(),
         wallet: wallet.clone(),
+        tasks: std::sync::OnceLock::new(),
         ollama: ollama.clone(),
     });
+    let pipeline = start_pipeline(&node);
     let api = tokio::spawn(server::serve(listener, node));
 
     let stop_early = tokio::select! {
@@ -151,6 +182,7 @@ async fn serve(
             oarn_config::resolve_path(&loaded.config.storage.models_dir, home.root()),
             discovery.subscribe(),
             p2p.clone(),
+            pipeline.clone(),
         ))
     });
     if !stop_early {

@@ -14,6 +14,7 @@
 //! - [`wallet`]: interactive key operations in the chain worker, and the files they keep.
 //! - [`pidfile`], [`logging`], [`logs`]: the daemon's pid file and log, and reading it back.
 //! - [`hardware`]: what this machine offers for inference.
+//! - [`tasks`]: the task pipeline's journal (the state machine is crate `oarn-tasks`).
 
 pub mod api;
 pub mod chain;
@@ -30,4 +31,5 @@ pub mod pidfile;
 pub mod pull;
 pub mod records;
 pub mod state;
+pub mod tasks;
 pub mod wallet;

@@ -246,6 +246,7 @@ pub async fn drive(
     models_dir: std::path::PathBuf,
     mut found: watch::Receiver<Discovery>,
     shared: Shared,
+    offers: Option<crate::tasks::pipeline::Handle>,
 ) {
     let mut records = crate::records::Records::default();
     loop {
@@ -271,6 +272,9 @@ pub async fn drive(
                 ended = &mut run => break ended,
                 Some(event) = events.recv() => {
                     let first_peer = matches!(event, Event::Connected(_));
+                    if let (Some(o), Event::Announcement { announcement: a, routed, .. }) = (&offers, &event) {
+                        o.offer(offer(a, *routed));
+                    }
                     apply(&shared, event);
                     if first_peer {
                         records.tick(&net, &found.borrow(), true);
@@ -335,6 +339,23 @@ pub async fn drive(
             v.ipfs_api = None;
         });
         tokio::time::sleep(RESTART_PAUSE).await;
+    }
+}
+
+/// An announcement as an offer to the task pipeline.
+fn offer(a: &Announcement, routed: bool) -> oarn_tasks::Offer {
+    oarn_tasks::Offer {
+        id: a.id,
+        model_hash: a.model_hash,
+        input_hash: a.input_hash,
+        reward_wei: u128::from(a.reward),
+        required_nodes: u64::from(a.required_nodes),
+        deadline: a.deadline,
+        source: if routed {
+            oarn_tasks::Source::Routed
+        } else {
+            oarn_tasks::Source::Gossip
+        },
     }
 }
 

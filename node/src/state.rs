@@ -37,6 +37,8 @@ pub struct Node {
     pub wallet: crate::discovery::Wallet,
     /// What the network worker's swarm last reported.
     pub p2p: crate::p2p::Shared,
+    /// The task pipeline, once started (not in local mode, nor without a journal).
+    pub tasks: std::sync::OnceLock<crate::tasks::pipeline::Handle>,
     /// The `ollama serve` the node runs, if it does.
     pub ollama: Option<Arc<oarn_supervise::ollama::Served>>,
 }

@@ -22,6 +22,7 @@ pub enum Request {
     ReadTask(ReadTask),
     Claim(Claim),
     Submit(Submit),
+    CreateTask(CreateTask),
     ReadReceipt(ReadReceipt),
     Balances(Balances),
     Quote(Quote),
@@ -39,6 +40,7 @@ crate::calls! {
     ReadTask => Task(TaskDetail),
     Claim => Sent(Sent),
     Submit => Sent(Sent),
+    CreateTask => Created(Created),
     ReadReceipt => Receipt(Option<Sent>),
     Balances => Balances(Holdings),
     Quote => Quoted(Quoted),
@@ -61,6 +63,7 @@ pub enum Reply {
     Tasks(TaskList),
     Task(TaskDetail),
     Sent(Sent),
+    Created(Created),
     Receipt(Option<Sent>),
     Balances(Holdings),
     Quoted(Quoted),
@@ -127,6 +130,27 @@ pub struct Claim {
 pub struct Submit {
     pub id: u64,
     pub result_hash: [u8; 32],
+}
+
+/// Submit a task as a requester (`submitTask`, majority consensus), paying
+/// `reward_per_node_wei × required_nodes` with the held key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct CreateTask {
+    pub model_hash: [u8; 32],
+    pub input_hash: [u8; 32],
+    pub model_requirements: String,
+    /// Wei, decimal.
+    pub reward_per_node_wei: String,
+    pub required_nodes: u64,
+    /// Unix seconds.
+    pub deadline: u64,
+}
+
+/// A task created: its id (from the receipt's `TaskCreated`) and the transaction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Created {
+    pub id: u64,
+    pub sent: Sent,
 }
 
 /// The receipt of a transaction, `None` while it is not mined.
@@ -270,6 +294,11 @@ pub struct TaskDetail {
     /// Whether the held key's account claimed it and submitted to it (`None` without a key).
     pub claimed_by_us: Option<bool>,
     pub submitted_by_us: Option<bool>,
+    /// Whether the held key's account has sent transactions not yet mined (its pending nonce
+    /// is ahead of its mined one): a claim or submission may still land.
+    pub unmined: Option<bool>,
+    /// The held key's account's own result, when it submitted one.
+    pub ours: Option<NodeResult>,
 }
 
 /// One node's result on chain.

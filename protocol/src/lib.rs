@@ -17,6 +17,7 @@
 //! - [`handshake`]: the first frame each way.
 //! - [`envelope`]: ping/pong, requests with ids, replies, streamed events, shutdown.
 //! - [`infer`], [`net`], [`chain`]: the typed requests, replies and events of each worker.
+//! - [`task`]: a task's input block, model manifest and requirements, parsed.
 //! - [`sandbox`]: a worker's own report of the sandbox layers it entered.
 //! - [`serve`]: the blocking request loop a worker runs after its handshake.
 //! - [`exit`]: every worker's exit statuses.
@@ -46,6 +47,7 @@ pub mod net;
 pub mod pipe;
 pub mod sandbox;
 pub mod serve;
+pub mod task;
 pub mod text;
 
 pub use envelope::{Down, ErrorKind, ErrorReply, RequestId, Up};

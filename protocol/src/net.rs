@@ -33,6 +33,7 @@ pub enum Request {
     Download(Download),
     Claims(Claims),
     Notify(Notify),
+    Inspect(Inspect),
 }
 
 crate::calls! {
@@ -56,6 +57,7 @@ crate::calls! {
     Download => Downloaded(Downloaded),
     Claims => Claimers(Claimers),
     Notify => Delivered(Delivered),
+    Inspect => Inspected(Inspected),
 }
 
 /// What the worker can do and how busy it is.
@@ -173,6 +175,26 @@ pub struct Notify {
     pub task_id: u64,
     pub result_hash: [u8; 32],
     pub cid: String,
+}
+
+/// Fetch a task's input block and model block by their `bytes32` digests (CIDv1 raw, from the
+/// store, peers, gateways or the operator's IPFS daemon), parse both (task-format.md), and read
+/// its `modelRequirements`: everything of a task that is untrusted bytes, handled here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Inspect {
+    pub input_hash: [u8; 32],
+    pub model_hash: [u8; 32],
+    pub requirements: String,
+    pub timeout_secs: u32,
+}
+
+/// What [`Inspect`] found. The bytes of each block stay in the worker's store (pinned by
+/// whoever needs them); the input's sha256, as fetched, is `input_hash` by construction.
+#[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Inspected {
+    pub input: crate::task::Checked<crate::task::TaskInput>,
+    pub model: crate::task::Checked<crate::task::ModelBlock>,
+    pub requirements: crate::task::Requirements,
 }
 
 /// A file stored: its CIDv1 (raw for one block, whose digest is the network's `bytes32`;
@@ -414,6 +436,7 @@ pub enum Reply {
     /// The peers a `/oarn/bootstrap` record named (checked; dialled).
     Bootstrap(Vec<Bootstrap>),
     Delivered(Delivered),
+    Inspected(Inspected),
 }
 
 /// net worker → supervisor, streamed while [`Run`], [`Fetch`] or [`Download`] lasts.

@@ -355,6 +355,27 @@ impl Devnet {
         required: u64,
         open_secs: u64,
     ) -> anyhow::Result<u64> {
+        let task = Submitted {
+            model_hash: keccak256(b"model"),
+            input_hash: B256::from_slice(&sha2::Sha256::digest(input)),
+            requirements: r#"{"framework":"llama.cpp"}"#.into(),
+            reward_per_node,
+            required,
+            open_secs,
+        };
+        self.submit(requester, &task).await
+    }
+
+    /// Submits `task` from test account `requester`; returns its id.
+    pub async fn submit(&self, requester: u32, task: &Submitted) -> anyhow::Result<u64> {
+        let Submitted {
+            model_hash,
+            input_hash,
+            requirements,
+            reward_per_node,
+            required,
+            open_secs,
+        } = task.clone();
         let p = provider_for(&self.rpc_url, requester)?;
         let registry = TaskRegistryV2::new(self.contracts.task_registry_v2, &p);
         let now = p
@@ -363,9 +384,9 @@ impl Devnet {
             .map_or(0, |b| b.header.timestamp);
         registry
             .submitTask_1(
-                keccak256(b"model"),
-                B256::from_slice(&sha2::Sha256::digest(input)),
-                r#"{"framework":"llama.cpp"}"#.into(),
+                model_hash,
+                input_hash,
+                requirements,
                 reward_per_node,
                 U256::from(required),
                 U256::from(now + open_secs),
@@ -403,6 +424,17 @@ impl Devnet {
             self.ens_name, self.rpc_url, self.contracts.ens, self.chain_id
         )
     }
+}
+
+/// A task to submit: its hashes (sha256 of its blocks), requirements and reward.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub model_hash: B256,
+    pub input_hash: B256,
+    pub requirements: String,
+    pub reward_per_node: U256,
+    pub required: u64,
+    pub open_secs: u64,
 }
 
 impl Drop for Devnet {

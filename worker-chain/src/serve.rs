@@ -255,6 +255,12 @@ impl State {
                 })
                 .await
                 .map(Reply::Sent),
+            Request::CreateTask(t) => self
+                .sending(
+                    |e, n, s| async move { chain::tasks::create(&e, n.core.task_registry_v2, s, &t, pending).await },
+                )
+                .await
+                .map(Reply::Created),
             Request::ReadReceipt(ReadReceipt { tx }) => {
                 let (endpoint, _, _) = self.session().await?;
                 Ok(Reply::Receipt(chain::tasks::receipt(&endpoint, tx).await?))

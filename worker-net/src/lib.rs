@@ -11,6 +11,7 @@
 //! - [`kubo`]: a Kubo RPC client, for an IPFS daemon the operator runs.
 //! - [`trustless`]: blocks from trustless HTTP gateways, each verified, when peers lack them.
 //! - [`announce`]: the live network's task announcement format (parse, validate, write).
+//! - [`inspect`]: a task's input and model blocks, fetched and parsed for the supervisor.
 //! - [`download`]: HTTP(S) downloads into the staging directory, resumed and verified.
 //! - [`wheel`]: one file taken out of a downloaded wheel (zip archive).
 //! - [`identity`]: the node's libp2p key, persisted 0600 in its IPFS store.
@@ -38,6 +39,7 @@ pub mod fanout;
 pub mod fetch;
 pub mod gateway;
 pub mod identity;
+pub mod inspect;
 pub mod keep;
 pub mod kubo;
 pub mod meter;

@@ -390,6 +390,19 @@ impl Handler<Protocol> for Worker {
                 };
                 self.slow(cx, make, crate::behaviour::CLAIM_TIMEOUT + QUICK)
             }
+            Request::Inspect(req) => {
+                let from = if self.kubo_api.is_empty() {
+                    crate::inspect::From::Swarm {
+                        swarm: self.swarm()?.clone(),
+                        store: self.blocks()?,
+                        gateways: self.gateways.clone(),
+                    }
+                } else {
+                    crate::inspect::From::Kubo(self.kubo_api.clone())
+                };
+                let staging = self.downloads.clone();
+                self.in_thread(cx, "inspect", move |_| Ok(crate::inspect::run(&from, &staging, &req)))
+            }
             Request::Notify(Notify {
                 task_id,
                 result_hash,

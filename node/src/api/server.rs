@@ -254,6 +254,10 @@ pub async fn call(node: &Node, method: &str, params: Value) -> Result<Value, Err
         chain::Transfer => super::chain::transfer,
         chain::RegisterValidator => super::chain::register_validator,
         chain::Discover => super::chain::discover,
+        tasks::ListTasks => super::tasks::list,
+        tasks::TaskStatus => super::tasks::status,
+        tasks::ClaimTask => super::tasks::claim,
+        tasks::History => super::tasks::history,
         tasks::SubmitTask => super::tasks::submit,
         tasks::GetResult => super::tasks::result,
     }

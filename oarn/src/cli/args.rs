@@ -90,6 +90,12 @@ pub enum Command {
         #[command(subcommand)]
         command: NetCommand,
     },
+    /// The tasks this node sees and works on: list, claim one now, its status, the history of
+    /// settled tasks and their earnings.
+    Task {
+        #[command(subcommand)]
+        command: TaskCommand,
+    },
     /// IPFS blocks through the running node: add a file, get one by CID or on-chain hash.
     Ipfs {
         #[command(subcommand)]
@@ -112,6 +118,43 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// Tasks this node has seen, newest first: its stage, and why it does not take one.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the pipeline for one task now: validate it, claim it, and work it to the end (the
+    /// running node goes on after this command returns, once the claim is mined).
+    Claim {
+        /// TaskRegistryV2 task id.
+        id: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One task: its stage, a timeline of transitions with times, transactions, result CID,
+    /// reward and gas.
+    Status {
+        id: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Settled tasks: outcome, reward, gas and net, and the totals.
+    History {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Comma-separated values, one task per line, amounts in wei.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

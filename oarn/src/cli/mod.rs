@@ -15,6 +15,7 @@ mod node;
 mod progress;
 mod sandbox;
 mod table;
+mod task;
 mod wallet;
 
 use clap::{CommandFactory, Parser};
@@ -46,6 +47,7 @@ pub fn main_exec() -> anyhow::Result<Exit> {
         Command::Wallet { command } => wallet::run(&home()?, command),
         Command::Chain { command } => chain::run(&home()?, command),
         Command::Net { command } => net::run(&home()?, command),
+        Command::Task { command } => task::run(&home()?, command),
         Command::Ipfs { command } => ipfs::run(&home()?, command),
         Command::Model { command } => model::run(&home()?, command),
         Command::Hardware { json } => hardware::run(json),

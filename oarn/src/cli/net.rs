@@ -22,7 +22,7 @@ const DHT_WAIT: Duration = Duration::from_secs(25);
 /// Validators have 5 s to acknowledge a result, inside the worker.
 const RESULT_WAIT: Duration = Duration::from_secs(20);
 
-fn print<T: serde::Serialize>(v: &T, json: bool, text: impl FnOnce(&T) -> String) -> anyhow::Result<Exit> {
+pub(super) fn print<T: serde::Serialize>(v: &T, json: bool, text: impl FnOnce(&T) -> String) -> anyhow::Result<Exit> {
     if json {
         println!("{}", serde_json::to_string_pretty(v)?);
     } else {
@@ -159,7 +159,7 @@ fn delivered_text(v: &Delivered) -> String {
 }
 
 /// A task id from the command line, as the API reads it.
-fn task(id: u64) -> anyhow::Result<TaskId> {
+pub(super) fn task(id: u64) -> anyhow::Result<TaskId> {
     if id == 0 {
         anyhow::bail!("task_id must be a task id (1 or more)");
     }

@@ -6,7 +6,7 @@ use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::TransactionRequest;
-use alloy::sol_types::SolCall;
+use alloy::sol_types::{SolCall, SolEvent};
 use oarn_protocol::chain::{NodeResult, Sent, TaskDetail, TaskList, TaskView};
 
 use super::Error;
@@ -89,15 +89,38 @@ pub async fn detail(endpoint: &Endpoint, registry: Address, id: u64, me: Option<
         .call()
         .await
         .map_err(rpc("reading the results"))?;
-    let (mut claimed_by_us, mut submitted_by_us) = (None, None);
+    let (mut claimed_by_us, mut submitted_by_us, mut unmined) = (None, None, None);
     if let Some(me) = me {
+        use alloy::providers::Provider;
+        let provider = endpoint.provider();
+        let pending = provider.get_transaction_count(me).pending().await;
+        let mined = provider.get_transaction_count(me).latest().await;
+        let nonce = |step| {
+            move |e: alloy::transports::TransportError| Error::Rpc {
+                step,
+                message: e.to_string(),
+            }
+        };
+        let pending = pending.map_err(nonce("reading the account's pending nonce"))?;
+        let mined = mined.map_err(nonce("reading the account's nonce"))?;
+        unmined = Some(pending > mined);
         let claimed = registry.hasClaimedTask(U256::from(id), me).call().await;
         claimed_by_us = Some(claimed.map_err(rpc("reading hasClaimedTask"))?);
         let submitted = registry.hasSubmittedResult(U256::from(id), me).call().await;
         submitted_by_us = Some(submitted.map_err(rpc("reading hasSubmittedResult"))?);
     }
+    let ours = me
+        .and_then(|me| results.iter().find(|r| r.node == me))
+        .map(|r| NodeResult {
+            node: r.node.0.0,
+            result_hash: r.resultHash.0,
+            submitted_at: small(r.submittedAt),
+            matches_consensus: r.matchesConsensus,
+            rewarded: r.rewarded,
+        });
     Ok(TaskDetail {
         task,
+        ours,
         winning_hash: c.winningHash.0,
         winning_count: small(c.winningCount),
         total_submissions: small(c.totalSubmissions),
@@ -115,6 +138,7 @@ pub async fn detail(endpoint: &Endpoint, registry: Address, id: u64, me: Option<
             .collect(),
         claimed_by_us,
         submitted_by_us,
+        unmined,
     })
 }
 
@@ -220,6 +244,60 @@ pub async fn submit(
         resultHash: B256::from(result_hash),
     };
     transact(endpoint, registry, signer, call, pending).await
+}
+
+/// Submits a task as a requester, paying its rewards; its id is read from the receipt's
+/// `TaskCreated` log.
+pub async fn create(
+    endpoint: &Endpoint,
+    registry: Address,
+    signer: Signer,
+    t: &oarn_protocol::chain::CreateTask,
+    pending: impl FnOnce(B256),
+) -> Result<oarn_protocol::chain::Created, Error> {
+    let bad = |m: String| Error::Invalid(m);
+    let reward: U256 = t
+        .reward_per_node_wei
+        .parse()
+        .map_err(|_| bad(format!("{:?} is not an amount of wei", t.reward_per_node_wei)))?;
+    if !(3..=100).contains(&t.required_nodes) {
+        return Err(bad(format!("required nodes {} is outside 3..=100", t.required_nodes)));
+    }
+    let value = reward
+        .checked_mul(U256::from(t.required_nodes))
+        .ok_or_else(|| bad("the rewards overflow".into()))?;
+    let call = TaskRegistryV2::submitTask_1Call {
+        modelHash: B256::from(t.model_hash),
+        inputHash: B256::from(t.input_hash),
+        modelRequirements: t.model_requirements.clone(),
+        rewardPerNode: reward,
+        requiredNodes: U256::from(t.required_nodes),
+        deadline: U256::from(t.deadline),
+    };
+    let tx = TransactionRequest::default()
+        .with_to(registry)
+        .with_input(call.abi_encode())
+        .with_value(value);
+    let sent = send(endpoint, signer, tx, pending).await?;
+    let receipt = endpoint
+        .provider()
+        .get_transaction_receipt(B256::from(sent.tx))
+        .await
+        .map_err(|e| Error::Rpc {
+            step: "reading the receipt",
+            message: e.to_string(),
+        })?;
+    let id = receipt
+        .iter()
+        .flat_map(|r| r.inner.logs())
+        .filter(|l| l.address() == registry)
+        .find_map(|l| TaskRegistryV2::TaskCreated::decode_log_data(l.data()).ok())
+        .map(|e| small(e.taskId))
+        .ok_or_else(|| Error::Rpc {
+            step: "reading the new task's id",
+            message: "the receipt has no TaskCreated event".into(),
+        })?;
+    Ok(oarn_protocol::chain::Created { id, sent })
 }
 
 /// The receipt of `tx`, `None` while it is not mined.

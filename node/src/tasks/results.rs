@@ -1,0 +1,53 @@
+//! Result bytes kept in the node home (`tasks/results/<id>`, 0600) from inference until the
+//! task settles: the upload and the result notice read them back, checked against the
+//! keccak256 the journal recorded, so a restart re-uploads exactly what was computed.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+use oarn_config::home::Home;
+use sha2::Digest;
+
+fn dir(home: &Home) -> PathBuf {
+    home.root().join("tasks").join("results")
+}
+
+fn path(home: &Home, id: u64) -> PathBuf {
+    dir(home).join(id.to_string())
+}
+
+/// Writes a task's result bytes, durably (written, synced, then renamed into place).
+pub fn store(home: &Home, id: u64, bytes: &[u8]) -> Result<(), String> {
+    let dir = dir(home);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let tmp = dir.join(format!("{id}.part"));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path(home, id))
+    };
+    write().map_err(|e| format!("cannot keep the result of task {id}: {e}"))
+}
+
+/// Reads a task's result bytes back; they must hash to `keccak`.
+pub fn load(home: &Home, id: u64, keccak: &[u8; 32]) -> Result<Vec<u8>, String> {
+    let p = path(home, id);
+    let bytes = std::fs::read(&p).map_err(|e| format!("the result of task {id} ({}) is gone: {e}", p.display()))?;
+    let got: [u8; 32] = sha3::Keccak256::digest(&bytes).into();
+    if &got != keccak {
+        return Err(format!("the result of task {id} ({}) was changed on disk", p.display()));
+    }
+    Ok(bytes)
+}
+
+/// Reads a task's result bytes, if kept.
+pub fn read(home: &Home, id: u64) -> Option<Vec<u8>> {
+    std::fs::read(path(home, id)).ok()
+}

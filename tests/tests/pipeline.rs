@@ -1,0 +1,244 @@
+//! The task pipeline end to end on the devnet (real anvil, real libp2p peers on loopback, the
+//! real SmolLM2 model): a requester adds a task's input block, model manifest and model file
+//! to IPFS and submits the task; three worker nodes discover it from the chain, validate it,
+//! fetch the input and the model from the requester over Bitswap, run it, upload and submit
+//! the result; consensus is reached on three identical hashes and each node's balance rises
+//! by exactly its reward less the gas its claim and submission cost.
+
+use std::future::IntoFuture;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, U256, keccak256};
+use alloy::providers::Provider;
+use oarn_tests::devnet::{self, Devnet, Options, Submitted};
+use oarn_tests::{Node, wait_for};
+use serde_json::Value;
+
+const PASSPHRASE: &str = "pipeline passphrase";
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn json(out: &Output) -> Value {
+    assert!(out.status.success(), "{}", text(out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
+}
+
+/// A node that finds the devnet through ENS.
+fn node_on(devnet: &Devnet) -> Node {
+    let node = Node::new();
+    let path = node.home().join("config.toml");
+    let mut config = std::fs::read_to_string(&path).unwrap();
+    for (key, value) in [
+        ("ens_rpc_urls", format!("[\"{}\"]", devnet.rpc_url)),
+        ("ens_registry", format!("\"{}\"", devnet.contracts.ens)),
+    ] {
+        let start = config.find(&format!("\n{key} = ")).unwrap() + 1;
+        let end = start + config[start..].find('\n').unwrap();
+        config.replace_range(start..end, &format!("{key} = {value}"));
+    }
+    std::fs::write(&path, config).unwrap();
+    node
+}
+
+/// A wallet on `node`: its address and passphrase file.
+fn wallet(node: &Node) -> (Address, PathBuf) {
+    let pass = node.dir.path().join("pass");
+    std::fs::write(&pass, PASSPHRASE).unwrap();
+    let out = node.oarn(&[
+        "wallet",
+        "create",
+        "--no-confirm",
+        "--new-passphrase-file",
+        pass.to_str().unwrap(),
+        "--json",
+    ]);
+    (json(&out)["address"].as_str().unwrap().parse().unwrap(), pass)
+}
+
+/// Adds `path` to IPFS through `node`: its CID and sha256.
+fn add(node: &Node, path: &Path) -> (String, B256) {
+    let v = json(&node.oarn(&["ipfs", "add", path.to_str().unwrap(), "--json"]));
+    let hash: B256 = v["hash"].as_str().unwrap().parse().unwrap();
+    (v["cid"].as_str().unwrap().to_string(), hash)
+}
+
+fn sha256_hex(path: &Path) -> String {
+    use sha2::Digest;
+    hex_of(&sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The task's blocks on the requester: the input block, the model file and its manifest.
+struct Blocks {
+    input_hash: B256,
+    model_hash: B256,
+}
+
+fn requester_blocks(requester: &Node, prompt: &str) -> Blocks {
+    let dir = requester.dir.path();
+    let input = dir.join("input.json");
+    let block = serde_json::json!({
+        "oarn": "inference/v1",
+        "prompt": prompt,
+        "max_tokens": 12,
+        "temperature": 0,
+    });
+    std::fs::write(&input, serde_json::to_vec(&block).unwrap()).unwrap();
+    let (_, input_hash) = add(requester, &input);
+    let model = oarn_tests::test_model();
+    let (model_cid, model_sha) = add(requester, &model);
+    assert_eq!(hex_of(model_sha.as_slice()), sha256_hex(&model));
+    let manifest = serde_json::json!({
+        "oarn": "model/v1",
+        "name": "smollm2-135m-instruct",
+        "format": "gguf",
+        "sha256": sha256_hex(&model),
+        "size": std::fs::metadata(&model).unwrap().len(),
+        "cid": model_cid,
+        "license": "apache-2.0",
+    });
+    let manifest_path = dir.join("manifest.json");
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let (_, model_hash) = add(requester, &manifest_path);
+    Blocks { input_hash, model_hash }
+}
+
+fn task_status(node: &Node, id: u64) -> Option<Value> {
+    let out = node.oarn(&["task", "status", &id.to_string(), "--json"]);
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).ok())
+        .flatten()
+}
+
+fn wei(v: &Value) -> U256 {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+#[test]
+fn three_nodes_take_a_task_to_consensus_and_earn_exactly_their_reward_less_gas() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let devnet = rt
+        .block_on(Devnet::start(Options {
+            port: 0,
+            ..Options::default()
+        }))
+        .expect("devnet starts");
+
+    // The requester's node holds the blocks and is every worker's bootstrap peer.
+    let mut requester = node_on(&devnet);
+    requester.start();
+    let peer = requester.tcp_addr();
+    let peer_id = peer.rsplit("/p2p/").next().unwrap().to_string();
+    rt.block_on(devnet.register_bootstrap(2, &peer_id, &peer)).unwrap();
+    let blocks = requester_blocks(&requester, "The capital of France is");
+
+    let mut workers = Vec::new();
+    for _ in 0..3 {
+        let mut w = node_on(&devnet);
+        let (account, pass) = wallet(&w);
+        rt.block_on(devnet.fund(account, U256::from(10u64.pow(18)), U256::ZERO, U256::ZERO))
+            .unwrap();
+        w.start_with(&["--passphrase-file", pass.to_str().unwrap()]);
+        let mine = account.to_string().to_lowercase();
+        w.wait_status(|s| s["wallet"]["account"].as_str().map(str::to_lowercase) == Some(mine.clone()))
+            .unwrap_or_else(|| panic!("the node never unlocked: {}", w.log()));
+        workers.push((w, account));
+    }
+    let chain = devnet::provider_for(&devnet.rpc_url, 9).unwrap();
+    let before: Vec<U256> = workers
+        .iter()
+        .map(|(_, a)| rt.block_on(chain.get_balance(*a).into_future()).unwrap())
+        .collect();
+
+    let reward = U256::from(10u64.pow(15));
+    let task = Submitted {
+        model_hash: blocks.model_hash,
+        input_hash: blocks.input_hash,
+        requirements: r#"{"framework":"gguf","min_ram":"512MB"}"#.into(),
+        reward_per_node: reward,
+        required: 3,
+        open_secs: 3600,
+    };
+    let id = rt.block_on(devnet.submit(9, &task)).unwrap();
+
+    let mut hashes = Vec::new();
+    for (w, account) in &workers {
+        let settled = wait_for(Duration::from_secs(400), || {
+            task_status(w, id).filter(|s| s["stage"] == "settled" || s["stage"] == "failed" || s["stage"] == "skipped")
+        })
+        .unwrap_or_else(|| panic!("task {id} did not settle: {:?}\n{}", task_status(w, id), w.log()));
+        assert_eq!(settled["outcome"], "rewarded", "{settled}\n{}", w.log());
+        let ledger = &settled["ledger"];
+        assert_eq!(wei(&ledger["reward_wei"]), reward);
+        let gas = wei(&ledger["claim_gas_wei"]) + wei(&ledger["submit_gas_wei"]);
+        assert!(gas > U256::ZERO, "{settled}");
+        let i = workers.iter().position(|(_, a)| a == account).unwrap();
+        let after = rt.block_on(chain.get_balance(*account).into_future()).unwrap();
+        assert_eq!(after, before[i] + reward - gas, "balance of {account}: {settled}");
+        let stages: Vec<&str> = settled["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["stage"].as_str().unwrap())
+            .collect();
+        for want in [
+            "validated",
+            "claimed",
+            "input_fetched",
+            "model_ready",
+            "executed",
+            "result_uploaded",
+            "submitted",
+            "settled",
+        ] {
+            assert!(stages.contains(&want), "{want} missing from {stages:?}");
+        }
+        hashes.push(settled["result_hash"].as_str().unwrap().to_string());
+        // The result the node uploaded is on IPFS, and its keccak256 is the hash on chain.
+        let cid = settled["result_cid"].as_str().unwrap();
+        let out = requester.oarn(&["ipfs", "get", cid]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(
+            keccak256(&out.stdout).to_string(),
+            settled["result_hash"].as_str().unwrap()
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Paris"),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    assert!(hashes.windows(2).all(|w| w[0] == w[1]), "{hashes:?}");
+    let on_chain = json(&requester.oarn(&["chain", "task", &id.to_string(), "--json"]));
+    assert_eq!(on_chain["status"], "completed", "{on_chain}");
+    assert_eq!(on_chain["consensus"]["winning_hash"], hashes[0].as_str());
+    assert_eq!(on_chain["consensus"]["winning_count"], 3);
+
+    // The history lists it with the same money.
+    for (w, _) in &workers {
+        let h = json(&w.oarn(&["task", "history", "--json"]));
+        assert_eq!(h["tasks"][0]["id"], id);
+        assert_eq!(h["tasks"][0]["outcome"], "rewarded");
+        let csv = w.oarn(&["task", "history", "--csv"]);
+        assert!(text(&csv).starts_with("task,outcome,reward_wei"), "{}", text(&csv));
+    }
+    for (mut w, _) in workers {
+        w.stop();
+    }
+    requester.stop();
+}
