@@ -1,6 +1,6 @@
 //! The task pipeline: what the node sees and works on (`oarn task list|status|claim|history`),
 //! and for requesters `oarn_submitTask` and `oarn_getResult`, the live network's node API
-//! methods (answered "No providers" until the requester side is built).
+//! methods.
 
 use serde::{Deserialize, Serialize};
 
@@ -144,18 +144,70 @@ pub struct SettledTask {
     pub ledger: Ledger,
 }
 
-/// `oarn_submitTask`: whatever its params, answered "No providers" until the requester side
-/// exists.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// `oarn_submitTask`: submit a task as a requester: the node writes the input block and the
+/// model manifest (task-format.md), adds them and the model file to IPFS (pinned), sends
+/// `submitTask` paying `reward × required_nodes` with its key, and announces the task.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SubmitTask {
-    #[serde(flatten)]
-    pub params: serde_json::Map<String, serde_json::Value>,
+    pub prompt: String,
+    #[serde(default)]
+    pub system: Option<String>,
+    /// 1..=8192 (default 256).
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub stop: Vec<String>,
+    /// Apply the model's chat template (default true).
+    #[serde(default)]
+    pub chat: Option<bool>,
+    /// An installed model, by name.
+    pub model: String,
+    /// Reward per node, ETH (decimal string).
+    pub reward: String,
+    /// 3..=100 (default 3).
+    #[serde(default)]
+    pub required_nodes: Option<u64>,
+    /// Seconds the task stays open (default 3600).
+    #[serde(default)]
+    pub open_secs: Option<u64>,
 }
-method!(SubmitTask, "oarn_submitTask", serde_json::Value);
+method!(SubmitTask, "oarn_submitTask", Submitted);
 
-/// `oarn_getResult`: the consensus result of a task.
+/// A task submitted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Submitted {
+    pub task_id: TaskId,
+    pub tx: Hash32,
+    /// The sha256 of the input block and of the model manifest (the task's hashes).
+    pub input_hash: Hash32,
+    pub model_hash: Hash32,
+    pub input_cid: String,
+    pub manifest_cid: String,
+    pub model_cid: String,
+    /// Wei paid (rewards), decimal.
+    pub paid_wei: String,
+    /// Peers the announcement reached (0 when none was connected).
+    pub announced_to: u32,
+}
+
+/// `oarn_getResult`: the consensus result of a task, fetched by the CID its nodes' result
+/// notices name and checked: its keccak256 is the hash consensus was reached on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GetResult {
     pub task_id: TaskId,
 }
-method!(GetResult, "oarn_getResult", serde_json::Value);
+method!(GetResult, "oarn_getResult", TaskResult);
+
+/// A task's result, checked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskResult {
+    pub task_id: TaskId,
+    pub result_hash: Hash32,
+    pub cid: String,
+    /// The result bytes as text (UTF-8, invalid sequences replaced).
+    pub text: String,
+    pub bytes: u64,
+    /// Nodes whose results matched.
+    pub agreeing: u64,
+}

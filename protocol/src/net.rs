@@ -169,12 +169,17 @@ pub struct Claims {
 }
 
 /// The fast path for results (`/oarn/result/1.0.0`): tell the connected validators that
-/// `task_id`'s result, `result_hash` on chain, is on IPFS at `cid`.
+/// `task_id`'s result, `result_hash` on chain, is on IPFS at `cid`; with `node`, publish the
+/// result notice on `oarn/network/v1` too.
 #[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub struct Notify {
     pub task_id: u64,
     pub result_hash: [u8; 32],
     pub cid: String,
+    /// The submitting account and the engine's fingerprint: with them, the notice is also
+    /// published on `oarn/network/v1` for requesters and every other peer.
+    pub node: Option<[u8; 20]>,
+    pub engine: String,
 }
 
 /// Fetch a task's input block and model block by their `bytes32` digests (CIDv1 raw, from the
@@ -461,7 +466,8 @@ pub enum Event {
         announcement: Announcement,
         routed: bool,
     },
-    /// A peer told this node of a task's result (`/oarn/result/1.0.0`), checked.
+    /// A peer told this node of a task's result (`/oarn/result/1.0.0`, or a result notice on
+    /// `oarn/network/v1`), checked.
     Result {
         from: String,
         task_id: u64,

@@ -1,18 +1,19 @@
 //! The task pipeline end to end on the devnet (real anvil, real libp2p peers on loopback, the
-//! real SmolLM2 model): a requester adds a task's input block, model manifest and model file
-//! to IPFS and submits the task; three worker nodes discover it from the chain, validate it,
+//! real SmolLM2 model): a requester submits a task with `oarn task submit` (its input block,
+//! model manifest and model file go to IPFS); three worker nodes discover it from the chain, validate it,
 //! fetch the input and the model from the requester over Bitswap, run it, upload and submit
 //! the result; consensus is reached on three identical hashes and each node's balance rises
-//! by exactly its reward less the gas its claim and submission cost.
+//! by exactly its reward less the gas its claim and submission cost, and `oarn task result`
+//! gives the requester the text whose keccak256 is on chain.
 
 use std::future::IntoFuture;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
-use alloy::primitives::{Address, B256, U256, keccak256};
+use alloy::primitives::{Address, U256, keccak256};
 use alloy::providers::Provider;
-use oarn_tests::devnet::{self, Devnet, Options, Submitted};
+use oarn_tests::devnet::{self, Devnet, Options};
 use oarn_tests::{Node, wait_for};
 use serde_json::Value;
 
@@ -63,57 +64,6 @@ fn wallet(node: &Node) -> (Address, PathBuf) {
     (json(&out)["address"].as_str().unwrap().parse().unwrap(), pass)
 }
 
-/// Adds `path` to IPFS through `node`: its CID and sha256.
-fn add(node: &Node, path: &Path) -> (String, B256) {
-    let v = json(&node.oarn(&["ipfs", "add", path.to_str().unwrap(), "--json"]));
-    let hash: B256 = v["hash"].as_str().unwrap().parse().unwrap();
-    (v["cid"].as_str().unwrap().to_string(), hash)
-}
-
-fn sha256_hex(path: &Path) -> String {
-    use sha2::Digest;
-    hex_of(&sha2::Sha256::digest(std::fs::read(path).unwrap()))
-}
-
-fn hex_of(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The task's blocks on the requester: the input block, the model file and its manifest.
-struct Blocks {
-    input_hash: B256,
-    model_hash: B256,
-}
-
-fn requester_blocks(requester: &Node, prompt: &str) -> Blocks {
-    let dir = requester.dir.path();
-    let input = dir.join("input.json");
-    let block = serde_json::json!({
-        "oarn": "inference/v1",
-        "prompt": prompt,
-        "max_tokens": 12,
-        "temperature": 0,
-    });
-    std::fs::write(&input, serde_json::to_vec(&block).unwrap()).unwrap();
-    let (_, input_hash) = add(requester, &input);
-    let model = oarn_tests::test_model();
-    let (model_cid, model_sha) = add(requester, &model);
-    assert_eq!(hex_of(model_sha.as_slice()), sha256_hex(&model));
-    let manifest = serde_json::json!({
-        "oarn": "model/v1",
-        "name": "smollm2-135m-instruct",
-        "format": "gguf",
-        "sha256": sha256_hex(&model),
-        "size": std::fs::metadata(&model).unwrap().len(),
-        "cid": model_cid,
-        "license": "apache-2.0",
-    });
-    let manifest_path = dir.join("manifest.json");
-    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
-    let (_, model_hash) = add(requester, &manifest_path);
-    Blocks { input_hash, model_hash }
-}
-
 fn task_status(node: &Node, id: u64) -> Option<Value> {
     let out = node.oarn(&["task", "status", &id.to_string(), "--json"]);
     out.status
@@ -139,13 +89,29 @@ fn three_nodes_take_a_task_to_consensus_and_earn_exactly_their_reward_less_gas()
         }))
         .expect("devnet starts");
 
-    // The requester's node holds the blocks and is every worker's bootstrap peer.
-    let mut requester = node_on(&devnet);
-    requester.start();
+    // The requester's node holds the blocks and is every worker's bootstrap peer; it claims
+    // nothing itself.
+    let mut requester = node_on(&devnet).with_env("OARN_COMPUTE__AUTO_CLAIM", "false");
+    let (payer, pass) = wallet(&requester);
+    rt.block_on(devnet.fund(payer, U256::from(10u64.pow(18)), U256::ZERO, U256::ZERO))
+        .unwrap();
+    let model = oarn_tests::test_model();
+    json(&requester.oarn(&[
+        "model",
+        "import",
+        model.to_str().unwrap(),
+        "--name",
+        "smollm2-135m-instruct",
+        "--json",
+    ]));
+    requester.start_with(&["--passphrase-file", pass.to_str().unwrap()]);
+    let payer_text = payer.to_string().to_lowercase();
+    requester
+        .wait_status(|s| s["wallet"]["account"].as_str().map(str::to_lowercase) == Some(payer_text.clone()))
+        .unwrap_or_else(|| panic!("the requester never unlocked: {}", requester.log()));
     let peer = requester.tcp_addr();
     let peer_id = peer.rsplit("/p2p/").next().unwrap().to_string();
     rt.block_on(devnet.register_bootstrap(2, &peer_id, &peer)).unwrap();
-    let blocks = requester_blocks(&requester, "The capital of France is");
 
     let mut workers = Vec::new();
     for _ in 0..3 {
@@ -166,15 +132,21 @@ fn three_nodes_take_a_task_to_consensus_and_earn_exactly_their_reward_less_gas()
         .collect();
 
     let reward = U256::from(10u64.pow(15));
-    let task = Submitted {
-        model_hash: blocks.model_hash,
-        input_hash: blocks.input_hash,
-        requirements: r#"{"framework":"gguf","min_ram":"512MB"}"#.into(),
-        reward_per_node: reward,
-        required: 3,
-        open_secs: 3600,
-    };
-    let id = rt.block_on(devnet.submit(9, &task)).unwrap();
+    let submitted = json(&requester.oarn(&[
+        "task",
+        "submit",
+        "--prompt",
+        "The capital of France is",
+        "--model",
+        "smollm2-135m-instruct",
+        "--reward",
+        "0.001",
+        "--max-tokens",
+        "12",
+        "--json",
+    ]));
+    let id = submitted["task_id"].as_u64().unwrap();
+    assert_eq!(submitted["paid_wei"], (reward * U256::from(3)).to_string());
 
     let mut hashes = Vec::new();
     for (w, account) in &workers {
@@ -228,6 +200,22 @@ fn three_nodes_take_a_task_to_consensus_and_earn_exactly_their_reward_less_gas()
     assert_eq!(on_chain["status"], "completed", "{on_chain}");
     assert_eq!(on_chain["consensus"]["winning_hash"], hashes[0].as_str());
     assert_eq!(on_chain["consensus"]["winning_count"], 3);
+
+    // The requester gets the text by its nodes' result notices; its keccak256 is on chain.
+    let result = wait_for(Duration::from_secs(60), || {
+        let out = requester.oarn(&["task", "result", &id.to_string(), "--json"]);
+        out.status.success().then(|| json(&out))
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no result: {}",
+            text(&requester.oarn(&["task", "result", &id.to_string()]))
+        )
+    });
+    assert_eq!(result["result_hash"], hashes[0].as_str());
+    let words = result["text"].as_str().unwrap();
+    assert_eq!(keccak256(words.as_bytes()).to_string(), hashes[0]);
+    assert!(words.contains("Paris"), "{words}");
 
     // The history lists it with the same money.
     for (w, _) in &workers {

@@ -491,6 +491,9 @@ impl Node {
                 self.claims.ask(rr, peers, task_id, record, answer);
             }
             Command::Result(notice, answer) => {
+                if notice.node.is_some() {
+                    self.publish_notice(&notice);
+                }
                 let validators: Vec<PeerId> = (self.swarm.behaviour().keep.peers())
                     .filter(|p| self.swarm.is_connected(p))
                     .copied()
@@ -625,6 +628,22 @@ impl Node {
                 format!("no peer is subscribed to {TASKS_TOPIC} yet; wait for peers (see `oarn net peers`)"),
             )),
             Err(e) => Err(internal(format!("cannot publish: {e}"))),
+        }
+    }
+
+    /// Publishes a result notice on `oarn/network/v1` (no peer subscribed yet is no error:
+    /// the validators still get it directly).
+    fn publish_notice(&mut self, notice: &crate::results::Notice) {
+        let Ok(bytes) = serde_json::to_vec(notice) else { return };
+        let len = bytes.len() as u64;
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.network.clone(), bytes)
+        {
+            Ok(_) => self.counters.gossip_bytes_out += len,
+            Err(e) => tracing::debug!(task = notice.task_id, "the result notice was not published: {e}"),
         }
     }
 
@@ -781,8 +800,27 @@ impl Node {
         let verdict = if message.topic == self.tasks {
             announce::parse(&message.data).map(Some).map_err(|e| e.to_string())
         } else if message.topic == self.network {
-            // No coordination message is defined yet; anything but a JSON object is refused.
+            // Result notices are the one coordination message defined; another JSON object is
+            // let through, anything else refused.
             match serde_json::from_slice::<serde_json::Value>(&message.data) {
+                Ok(v) if v.get("task_id").is_some() => {
+                    match serde_json::from_value::<crate::results::Notice>(v)
+                        .map_err(|e| e.to_string())
+                        .and_then(|n| n.check().map_err(|e| e.to_string()))
+                    {
+                        Ok(c) => {
+                            let publisher = message.source.unwrap_or(from);
+                            self.emit(Event::Result {
+                                from: publisher.to_string(),
+                                task_id: c.task_id,
+                                result_hash: c.result_hash,
+                                cid: c.cid,
+                            });
+                            Ok(None)
+                        }
+                        Err(why) => Err(format!("not a result notice: {why}")),
+                    }
+                }
                 Ok(v) if v.is_object() => Ok(None),
                 _ => Err("not a JSON object".to_string()),
             }

@@ -39,7 +39,16 @@ pub struct Notice {
     pub result_hash: String,
     /// Where the result bytes are on IPFS.
     pub cid: String,
+    /// The account that submitted it (`0x` and 40 hex digits), on the gossip copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The fingerprint of what produced it (backend, version, build features, parameters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
+
+/// Longest engine fingerprint accepted.
+const MAX_ENGINE: usize = 512;
 
 /// A validator's acknowledgement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +68,12 @@ pub enum Invalid {
     /// Not a CID.
     #[error("{0:?} is not a CID")]
     Cid(String),
+    /// Not an account.
+    #[error("{0:?} is not an account (0x and 40 hex digits)")]
+    Node(String),
+    /// An engine fingerprint longer than any.
+    #[error("the engine fingerprint is longer than 512 bytes")]
+    Engine,
 }
 
 /// A notice, checked: the task, the hash and the CID (in its canonical text form).
@@ -83,7 +98,17 @@ impl Notice {
             task_id,
             result_hash: format!("0x{}", hex::encode(result_hash)),
             cid: cid.to_string(),
+            node: None,
+            engine: None,
         }
+    }
+
+    /// The notice with the submitting account and the engine's fingerprint, as published on
+    /// `oarn/network/v1` (task-format.md's result notice).
+    pub fn signed_by(mut self, node: Option<[u8; 20]>, engine: &str) -> Self {
+        self.node = node.map(|a| format!("0x{}", hex::encode(a)));
+        self.engine = (!engine.is_empty()).then(|| engine.to_string());
+        self
     }
 
     /// Every field checked.
@@ -96,6 +121,14 @@ impl Notice {
             return Err(bad_cid());
         }
         let cid: cid::Cid = self.cid.parse().map_err(|_| bad_cid())?;
+        if let Some(node) = &self.node {
+            let mut a = [0u8; 20];
+            let digits = node.strip_prefix("0x").unwrap_or("-");
+            hex::decode_to_slice(digits, &mut a).map_err(|_| Invalid::Node(node.chars().take(80).collect()))?;
+        }
+        if self.engine.as_ref().is_some_and(|e| e.len() > MAX_ENGINE) {
+            return Err(Invalid::Engine);
+        }
         Ok(Checked {
             task_id: self.task_id,
             result_hash: hash(&self.result_hash)?,
@@ -276,6 +309,8 @@ mod tests {
             task_id,
             result_hash: hash.into(),
             cid: cid.into(),
+            node: None,
+            engine: None,
         }
     }
 

@@ -407,9 +407,11 @@ impl Handler<Protocol> for Worker {
                 task_id,
                 result_hash,
                 cid,
+                node,
+                engine,
             }) => {
                 let cid: cid::Cid = cid.parse().map_err(|e| invalid(format!("{cid:?} is not a CID: {e}")))?;
-                let notice = crate::results::Notice::new(task_id, &result_hash, &cid);
+                let notice = crate::results::Notice::new(task_id, &result_hash, &cid).signed_by(node, &engine);
                 notice.check().map_err(|e| invalid(e.to_string()))?;
                 let make = move |answer| Command::Result(notice, answer);
                 self.slow(cx, make, crate::behaviour::RESULT_TIMEOUT + QUICK)

@@ -145,6 +145,8 @@ pub async fn send_result(node: &Node, p: SendResult) -> Result<Delivered, Error>
         task_id: p.task_id.0,
         result_hash: p.result_hash.0,
         cid: p.cid,
+        node: None,
+        engine: String::new(),
     };
     let d = call(node, request, RESULT_WAIT).await?;
     Ok(Delivered {

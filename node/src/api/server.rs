@@ -258,7 +258,7 @@ pub async fn call(node: &Node, method: &str, params: Value) -> Result<Value, Err
         tasks::TaskStatus => super::tasks::status,
         tasks::ClaimTask => super::tasks::claim,
         tasks::History => super::tasks::history,
-        tasks::SubmitTask => super::tasks::submit,
-        tasks::GetResult => super::tasks::result,
+        tasks::SubmitTask => super::requester::submit,
+        tasks::GetResult => super::requester::result,
     }
 }

@@ -1,13 +1,13 @@
 //! The task pipeline on the local API: what the journal holds (list, status, history), and
-//! the operator's claim, which the pipeline runs. Requesters' `oarn_submitTask` and
-//! `oarn_getResult` answer "No providers" until the requester side is built.
+//! the operator's claim, which the pipeline runs. The requester's side is in
+//! [`super::requester`].
 
 use std::time::Duration;
 
 use oarn_api::rpc::{Code, Error};
 use oarn_api::tasks::{
-    ClaimTask, GetResult, History, Ledger, ListTasks, Pipeline, Settled, SettledTask, SubmitTask, TaskList, TaskReport,
-    TaskRow, TaskStatus, Transition,
+    ClaimTask, History, Ledger, ListTasks, Pipeline, Settled, SettledTask, TaskList, TaskReport, TaskRow, TaskStatus,
+    Transition,
 };
 use oarn_api::{Hash32, TaskId};
 use oarn_tasks::{Input, Outcome, Source, Stage, Task};
@@ -17,19 +17,10 @@ use crate::state::Node;
 use crate::tasks::journal::Entry;
 use crate::tasks::{Journal, pipeline};
 
-const WHY: &str = "this build runs no requester side yet";
 /// Longest an operator's claim waits for validation and the claim to be mined.
 const CLAIM_WAIT: Duration = Duration::from_secs(600);
 /// Most tasks one listing returns.
 const MAX_LIST: u32 = 1000;
-
-pub async fn submit(_: &Node, _: SubmitTask) -> Result<serde_json::Value, Error> {
-    Err(errors::no_providers(WHY))
-}
-
-pub async fn result(_: &Node, _: GetResult) -> Result<serde_json::Value, Error> {
-    Err(errors::no_providers(WHY))
-}
 
 fn journal(node: &Node) -> Result<Journal, Error> {
     Journal::open(&node.home.root().join("tasks.db")).map_err(|e| Error::new(Code::InternalError, e.to_string()))

@@ -442,7 +442,9 @@ impl Ctx {
                 "the inference worker reported another hash than its text's",
             );
         }
-        if let Err(e) = crate::tasks::results::store(&self.node.home, task.id(), done.text.as_bytes()) {
+        let kept = crate::tasks::results::store(&self.node.home, task.id(), done.text.as_bytes())
+            .and_then(|()| crate::tasks::results::store_engine(&self.node.home, task.id(), &done.fingerprint));
+        if let Err(e) = kept {
             return transient(Step::Execute, e);
         }
         self.learn(&done, started.elapsed());
@@ -492,6 +494,8 @@ impl Ctx {
             task_id: task.id(),
             result_hash: *result_hash,
             cid: cid.to_string(),
+            node: self.node.wallet.borrow().state.account.map(|a| a.0),
+            engine: crate::tasks::results::engine(&self.node.home, task.id()),
         };
         match self.net_call(notice).await {
             Ok(d) => tracing::info!(task = task.id(), validators = d.validators, %cid, "result notice sent"),

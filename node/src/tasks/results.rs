@@ -47,6 +47,17 @@ pub fn load(home: &Home, id: u64, keccak: &[u8; 32]) -> Result<Vec<u8>, String> 
     Ok(bytes)
 }
 
+/// Keeps the fingerprint of the engine that produced a task's result (for its notice).
+pub fn store_engine(home: &Home, id: u64, engine: &str) -> Result<(), String> {
+    let p = dir(home).join(format!("{id}.engine"));
+    std::fs::write(&p, engine).map_err(|e| format!("cannot keep {}: {e}", p.display()))
+}
+
+/// The fingerprint kept for a task's result (empty when none was).
+pub fn engine(home: &Home, id: u64) -> String {
+    std::fs::read_to_string(dir(home).join(format!("{id}.engine"))).unwrap_or_default()
+}
+
 /// Reads a task's result bytes, if kept.
 pub fn read(home: &Home, id: u64) -> Option<Vec<u8>> {
     std::fs::read(path(home, id)).ok()

@@ -145,6 +145,41 @@ pub enum TaskCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Submit a task as a requester: its input block and model manifest are written and
+    /// pinned with the model on IPFS, and `submitTask` pays reward × nodes with the node's key.
+    Submit {
+        /// The prompt.
+        #[arg(long)]
+        prompt: String,
+        /// An installed model, by name (see `oarn model list`).
+        #[arg(long)]
+        model: String,
+        /// Reward per node, in ETH (e.g. 0.001).
+        #[arg(long)]
+        reward: String,
+        /// Nodes whose results must agree (3 to 100).
+        #[arg(long, default_value_t = 3)]
+        nodes: u64,
+        #[arg(long)]
+        system: Option<String>,
+        #[arg(long, default_value_t = 256)]
+        max_tokens: u32,
+        /// Generation ends before this text (repeatable).
+        #[arg(long)]
+        stop: Vec<String>,
+        /// Seconds the task stays open.
+        #[arg(long, default_value_t = 3600)]
+        open_secs: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The consensus result of a task: fetched by the CID its nodes published, and shown only
+    /// when its keccak256 is the hash on chain.
+    Result {
+        id: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Settled tasks: outcome, reward, gas and net, and the totals.
     History {
         #[arg(long, default_value_t = 100)]

@@ -4,7 +4,10 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use oarn_api::tasks::{ClaimTask, History, Ledger, ListTasks, Settled, TaskList, TaskReport, TaskStatus};
+use oarn_api::tasks::{
+    ClaimTask, GetResult, History, Ledger, ListTasks, Settled, SubmitTask, Submitted, TaskList, TaskReport, TaskResult,
+    TaskStatus,
+};
 use oarn_config::home::Home;
 use oarn_node::chain::units;
 
@@ -12,6 +15,11 @@ use super::Exit;
 use super::args::TaskCommand;
 use super::net::{print, task};
 use super::table::s;
+
+/// A submission adds the model file to IPFS and waits for the transaction.
+const SUBMIT_WAIT: Duration = Duration::from_secs(600);
+/// A result is fetched within a minute.
+const RESULT_WAIT: Duration = Duration::from_secs(90);
 
 /// A claim waits for validation (the blocks fetched) and the claim mined.
 const CLAIM_WAIT: Duration = Duration::from_secs(620);
@@ -178,6 +186,38 @@ fn history_csv(v: &Settled) -> String {
     out
 }
 
+fn submitted_text(v: &Submitted) -> String {
+    format!(
+        "task {} submitted (tx {}), paying {} ETH; announced to {} peer(s)\ninput  {} ({})\nmodel  {} ({}), file {}\n",
+        v.task_id,
+        v.tx,
+        eth(&v.paid_wei),
+        v.announced_to,
+        v.input_hash,
+        s(&v.input_cid),
+        v.model_hash,
+        s(&v.manifest_cid),
+        s(&v.model_cid)
+    )
+}
+
+fn result_text(v: &TaskResult) -> String {
+    // The text is a peer's bytes: shown without control characters but newlines and tabs.
+    let mut text = oarn_protocol::text::printable(&v.text);
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    eprintln!(
+        "task {}: {} node(s) agreed on {} ({} bytes from {}, keccak256 checked)",
+        v.task_id,
+        v.agreeing,
+        v.result_hash,
+        v.bytes,
+        s(&v.cid)
+    );
+    text
+}
+
 pub fn run(home: &Home, command: TaskCommand) -> anyhow::Result<Exit> {
     let client = super::client(home);
     let wait = super::node::CALL_WAIT;
@@ -200,6 +240,35 @@ pub fn run(home: &Home, command: TaskCommand) -> anyhow::Result<Exit> {
                 report_text,
             )
         }
+        TaskCommand::Submit {
+            prompt,
+            model,
+            reward,
+            nodes,
+            system,
+            max_tokens,
+            stop,
+            open_secs,
+            json,
+        } => {
+            let params = SubmitTask {
+                prompt,
+                system,
+                max_tokens: Some(max_tokens),
+                stop,
+                chat: None,
+                model,
+                reward,
+                required_nodes: Some(nodes),
+                open_secs: Some(open_secs),
+            };
+            print(&client.call(&params, SUBMIT_WAIT)?, json, submitted_text)
+        }
+        TaskCommand::Result { id, json } => print(
+            &client.call(&GetResult { task_id: task(id)? }, RESULT_WAIT)?,
+            json,
+            result_text,
+        ),
         TaskCommand::History { limit, csv, json } => {
             let v = client.call(&History { limit: Some(limit) }, wait)?;
             if csv {
