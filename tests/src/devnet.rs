@@ -142,9 +142,23 @@ fn start_anvil(opts: &Options) -> anyhow::Result<(Child, String)> {
             bin.display()
         );
     }
-    let mut child = Command::new(&bin)
+    let mut command = Command::new(&bin);
+    command
         .args(["--host", "127.0.0.1", "--port", &opts.port.to_string()])
-        .args(["--chain-id", &opts.chain_id.to_string(), "--mnemonic", TEST_MNEMONIC])
+        .args(["--chain-id", &opts.chain_id.to_string(), "--mnemonic", TEST_MNEMONIC]);
+    // anvil dies with whoever started it, however that ends (SIGKILL included), so no chain
+    // is left holding the port.
+    // SAFETY: prctl is async-signal-safe and touches only the child's own state.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -162,7 +176,11 @@ fn start_anvil(opts: &Options) -> anyhow::Result<(Child, String)> {
         }
     }
     let _ = child.kill();
-    bail!("anvil did not say where it listens")
+    let _ = child.wait();
+    bail!(
+        "anvil did not say where it listens: is port {} taken (another devnet still running)? Use --port 0 for a free one",
+        opts.port
+    )
 }
 
 /// A provider that signs as test account `index`.

@@ -1,6 +1,7 @@
 //! `oarn-devnet`: a local OARN chain for development and tests. Starts anvil on loopback,
 //! deploys the contracts of `tests/contracts/`, points ENS at the registry, registers an RPC
-//! provider, funds the addresses given, prints the node configuration, and runs until Ctrl-C.
+//! provider, funds the addresses given, prints the node configuration, and runs until Ctrl-C
+//! or SIGTERM; anvil never outlives it.
 //!
 //! `cargo run -p oarn-tests --bin oarn-devnet -- --fund 0xYourNodeAddress`
 
@@ -92,6 +93,13 @@ async fn main_exec(args: Args) -> anyhow::Result<()> {
         println!("Add this to the node's config.toml:\n\n{}", devnet.config_toml());
         println!("Ctrl-C stops the chain.");
     }
-    tokio::signal::ctrl_c().await?;
+    // Ctrl-C or SIGTERM: the devnet is dropped, which stops anvil (which would die with this
+    // process anyway).
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    drop(devnet);
     Ok(())
 }
