@@ -4,6 +4,7 @@
 //! The binaries must be built first (`cargo build --workspace --bins`; `scripts/test` does it).
 
 pub mod devnet;
+pub mod fleet;
 pub mod live_abi;
 
 use std::path::{Path, PathBuf};
@@ -240,10 +241,17 @@ impl Node {
     }
 
     fn spawn_daemon_with(&mut self, mut cmd: Command) {
+        // The daemon's own stderr goes to a file: a pipe nobody reads would fill, and a
+        // daemon that logs a lot would then block on it.
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.stderr"))
+            .expect("daemon stderr file");
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("spawn oarn start");
         self.daemon = Some(child);
@@ -280,6 +288,11 @@ impl Node {
             .find(|a| a.contains("/tcp/"))
             .expect("a TCP listen address")
             .to_string()
+    }
+
+    /// What the foreground daemons of this node wrote to stderr.
+    pub fn daemon_stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.stderr")).unwrap_or_default()
     }
 
     /// The daemon's log file.

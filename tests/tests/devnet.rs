@@ -22,7 +22,9 @@ fn devnet(port: u16) -> Child {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| {
         let mut err = String::new();
         let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);

@@ -119,7 +119,7 @@ fn sigterm_stops_gracefully() {
         out.status.success(),
         "{}: {}\n{}",
         out.status,
-        String::from_utf8_lossy(&out.stderr),
+        node.daemon_stderr(),
         node.log()
     );
     assert!(worker_pids.iter().all(|&p| !alive(p)));

@@ -7,70 +7,14 @@
 //! gives the requester the text whose keccak256 is on chain.
 
 use std::future::IntoFuture;
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::Duration;
 
-use alloy::primitives::{Address, U256, keccak256};
+use alloy::primitives::{U256, keccak256};
 use alloy::providers::Provider;
 use oarn_tests::devnet::{self, Devnet, Options};
-use oarn_tests::{Node, wait_for};
+use oarn_tests::fleet::{self, json, task_status, text};
+use oarn_tests::wait_for;
 use serde_json::Value;
-
-const PASSPHRASE: &str = "pipeline passphrase";
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn json(out: &Output) -> Value {
-    assert!(out.status.success(), "{}", text(out));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
-}
-
-/// A node that finds the devnet through ENS.
-fn node_on(devnet: &Devnet) -> Node {
-    let node = Node::new();
-    let path = node.home().join("config.toml");
-    let mut config = std::fs::read_to_string(&path).unwrap();
-    for (key, value) in [
-        ("ens_rpc_urls", format!("[\"{}\"]", devnet.rpc_url)),
-        ("ens_registry", format!("\"{}\"", devnet.contracts.ens)),
-    ] {
-        let start = config.find(&format!("\n{key} = ")).unwrap() + 1;
-        let end = start + config[start..].find('\n').unwrap();
-        config.replace_range(start..end, &format!("{key} = {value}"));
-    }
-    std::fs::write(&path, config).unwrap();
-    node
-}
-
-/// A wallet on `node`: its address and passphrase file.
-fn wallet(node: &Node) -> (Address, PathBuf) {
-    let pass = node.dir.path().join("pass");
-    std::fs::write(&pass, PASSPHRASE).unwrap();
-    let out = node.oarn(&[
-        "wallet",
-        "create",
-        "--no-confirm",
-        "--new-passphrase-file",
-        pass.to_str().unwrap(),
-        "--json",
-    ]);
-    (json(&out)["address"].as_str().unwrap().parse().unwrap(), pass)
-}
-
-fn task_status(node: &Node, id: u64) -> Option<Value> {
-    let out = node.oarn(&["task", "status", &id.to_string(), "--json"]);
-    out.status
-        .success()
-        .then(|| serde_json::from_slice(&out.stdout).ok())
-        .flatten()
-}
 
 fn wei(v: &Value) -> U256 {
     v.as_str().unwrap().parse().unwrap()
@@ -91,38 +35,11 @@ fn three_nodes_take_a_task_to_consensus_and_earn_exactly_their_reward_less_gas()
 
     // The requester's node holds the blocks and is every worker's bootstrap peer; it claims
     // nothing itself.
-    let mut requester = node_on(&devnet).with_env("OARN_COMPUTE__AUTO_CLAIM", "false");
-    let (payer, pass) = wallet(&requester);
-    rt.block_on(devnet.fund(payer, U256::from(10u64.pow(18)), U256::ZERO, U256::ZERO))
-        .unwrap();
-    let model = oarn_tests::test_model();
-    json(&requester.oarn(&[
-        "model",
-        "import",
-        model.to_str().unwrap(),
-        "--name",
-        "smollm2-135m-instruct",
-        "--json",
-    ]));
-    requester.start_with(&["--passphrase-file", pass.to_str().unwrap()]);
-    let payer_text = payer.to_string().to_lowercase();
-    requester
-        .wait_status(|s| s["wallet"]["account"].as_str().map(str::to_lowercase) == Some(payer_text.clone()))
-        .unwrap_or_else(|| panic!("the requester never unlocked: {}", requester.log()));
-    let peer = requester.tcp_addr();
-    let peer_id = peer.rsplit("/p2p/").next().unwrap().to_string();
-    rt.block_on(devnet.register_bootstrap(2, &peer_id, &peer)).unwrap();
+    let (mut requester, _) = fleet::requester(&rt, &devnet);
 
     let mut workers = Vec::new();
     for _ in 0..3 {
-        let mut w = node_on(&devnet);
-        let (account, pass) = wallet(&w);
-        rt.block_on(devnet.fund(account, U256::from(10u64.pow(18)), U256::ZERO, U256::ZERO))
-            .unwrap();
-        w.start_with(&["--passphrase-file", pass.to_str().unwrap()]);
-        let mine = account.to_string().to_lowercase();
-        w.wait_status(|s| s["wallet"]["account"].as_str().map(str::to_lowercase) == Some(mine.clone()))
-            .unwrap_or_else(|| panic!("the node never unlocked: {}", w.log()));
+        let (w, account, _) = fleet::worker(&rt, &devnet, &[]);
         workers.push((w, account));
     }
     let chain = devnet::provider_for(&devnet.rpc_url, 9).unwrap();
@@ -132,19 +49,7 @@ fn three_nodes_take_a_task_to_consensus_and_earn_exactly_their_reward_less_gas()
         .collect();
 
     let reward = U256::from(10u64.pow(15));
-    let submitted = json(&requester.oarn(&[
-        "task",
-        "submit",
-        "--prompt",
-        "The capital of France is",
-        "--model",
-        "smollm2-135m-instruct",
-        "--reward",
-        "0.001",
-        "--max-tokens",
-        "12",
-        "--json",
-    ]));
+    let submitted = fleet::submit(&requester, "The capital of France is", "0.001");
     let id = submitted["task_id"].as_u64().unwrap();
     assert_eq!(submitted["paid_wei"], (reward * U256::from(3)).to_string());
 

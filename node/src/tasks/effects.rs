@@ -120,6 +120,11 @@ impl Ctx {
             .chain_call(wire::ReadTask { id })
             .await
             .map_err(|e| format!("reading task {id}: {e}"))?;
+        // Without a key held (a chain worker just restarted, not yet unlocked) the chain
+        // cannot say what this node did: that is no fact, only a reason to ask again.
+        if d.claimed_by_us.is_none() || d.submitted_by_us.is_none() {
+            return Err("the chain worker holds no key yet (unlocking after a restart)".into());
+        }
         let facts = facts(&d);
         Ok((d, facts))
     }
