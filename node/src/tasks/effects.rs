@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use oarn_protocol::chain as wire;
 use oarn_protocol::envelope::{Call, ErrorKind};
@@ -431,7 +430,6 @@ impl Ctx {
             deadline_ms: left,
             ..infer::Generate::new(store.blob(&model).display().to_string(), i.prompt.clone(), i.max_tokens)
         };
-        let started = std::time::Instant::now();
         let done = match infer.call(request).await {
             Ok(d) => d,
             Err(CallError::Worker(_, e)) if e.kind == ErrorKind::DeadlineExceeded => {
@@ -452,12 +450,12 @@ impl Ctx {
         if let Err(e) = kept {
             return transient(Step::Execute, e);
         }
-        self.learn(&done, started.elapsed());
+        self.learn(&done);
         vec![Input::Executed { result_hash: ours }]
     }
 
     /// Keeps this node's measured speed from a finished generation.
-    fn learn(&self, done: &infer::Generated, _wall: Duration) {
+    fn learn(&self, done: &infer::Generated) {
         let per_s = |tokens: u32, us: u64| (us > 0).then(|| u64::from(tokens) * 1_000_000 / us);
         let mut s = self.speed.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = per_s(done.prompt_tokens, done.prompt_us) {
