@@ -27,6 +27,21 @@ pub fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
 }
 
+/// A runtime for the test's chain calls, and a devnet on a free port.
+pub fn devnet() -> (tokio::runtime::Runtime, Devnet) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let devnet = rt
+        .block_on(Devnet::start(crate::devnet::Options {
+            port: 0,
+            ..crate::devnet::Options::default()
+        }))
+        .expect("devnet starts");
+    (rt, devnet)
+}
+
 /// A node that finds the devnet through ENS.
 pub fn node_on(devnet: &Devnet) -> Node {
     let node = Node::new();

@@ -14,7 +14,7 @@ use alloy::providers::Provider;
 use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 use oarn_tests::devnet::bindings::TaskRegistryV2;
-use oarn_tests::devnet::{self, Devnet, Options, Submitted};
+use oarn_tests::devnet::{self, Submitted};
 use oarn_tests::fleet::{self, is_final, task_status};
 use oarn_tests::{Node, wait_for};
 
@@ -47,16 +47,7 @@ fn kill9(pid: i32) {
 
 #[test]
 fn killing_workers_and_the_supervisor_loses_no_task_and_sends_no_transaction_twice() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let devnet = rt
-        .block_on(Devnet::start(Options {
-            port: 0,
-            ..Options::default()
-        }))
-        .expect("devnet starts");
+    let (rt, devnet) = fleet::devnet();
     let (requester, _) = fleet::requester(&rt, &devnet);
     let slots = [("OARN_COMPUTE__MAX_CONCURRENT_TASKS", "2")];
     let mut workers: Vec<(Node, Address, std::path::PathBuf)> =

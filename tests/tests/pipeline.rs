@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use alloy::primitives::{U256, keccak256};
 use alloy::providers::Provider;
-use oarn_tests::devnet::{self, Devnet, Options};
+use oarn_tests::devnet;
 use oarn_tests::fleet::{self, json, task_status, text};
 use oarn_tests::wait_for;
 use serde_json::Value;
@@ -22,16 +22,7 @@ fn wei(v: &Value) -> U256 {
 
 #[test]
 fn three_nodes_take_a_task_to_consensus_and_earn_exactly_their_reward_less_gas() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let devnet = rt
-        .block_on(Devnet::start(Options {
-            port: 0,
-            ..Options::default()
-        }))
-        .expect("devnet starts");
+    let (rt, devnet) = fleet::devnet();
 
     // The requester's node holds the blocks and is every worker's bootstrap peer; it claims
     // nothing itself.
