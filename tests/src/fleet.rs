@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::Provider;
+use alloy::rpc::types::Filter;
 use serde_json::Value;
 
 use crate::Node;
@@ -119,21 +121,45 @@ pub fn worker(rt: &tokio::runtime::Runtime, devnet: &Devnet, env: &[(&str, &str)
     (w, account, pass)
 }
 
-/// `oarn task submit` on the requester: the new task's id.
+/// `oarn task submit` on the requester for the test model, 12 tokens: what it printed.
 pub fn submit(requester: &Node, prompt: &str, reward_eth: &str) -> Value {
-    json(&requester.oarn(&[
-        "task",
-        "submit",
-        "--prompt",
-        prompt,
-        "--model",
-        "smollm2-135m-instruct",
-        "--reward",
-        reward_eth,
-        "--max-tokens",
-        "12",
-        "--json",
-    ]))
+    submit_with(requester, &["--prompt", prompt, "--reward", reward_eth])
+}
+
+/// `oarn task submit --json` with `args`; the test model and 12 tokens unless `args` say
+/// otherwise.
+pub fn submit_with(requester: &Node, args: &[&str]) -> Value {
+    let mut all = vec!["task", "submit", "--json"];
+    for (flag, default) in [("--model", "smollm2-135m-instruct"), ("--max-tokens", "12")] {
+        if !args.contains(&flag) {
+            all.extend([flag, default]);
+        }
+    }
+    all.extend(args);
+    json(&requester.oarn(&all))
+}
+
+/// How many `event`s of the task registry name `task` (its first topic) and `node` (its
+/// second), where given.
+pub fn events(
+    rt: &tokio::runtime::Runtime,
+    devnet: &Devnet,
+    event: B256,
+    task: Option<u64>,
+    node: Option<Address>,
+) -> usize {
+    let chain = crate::devnet::provider_for(&devnet.rpc_url, 9).unwrap();
+    let mut filter = Filter::new()
+        .address(devnet.contracts.task_registry_v2)
+        .event_signature(event)
+        .from_block(0);
+    if let Some(id) = task {
+        filter = filter.topic1(B256::from(U256::from(id)));
+    }
+    if let Some(node) = node {
+        filter = filter.topic2(node.into_word());
+    }
+    rt.block_on(chain.get_logs(&filter)).unwrap().len()
 }
 
 /// `oarn task status ID --json`, when the node answers and knows the task.

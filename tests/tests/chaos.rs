@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
-use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 use oarn_tests::devnet::bindings::TaskRegistryV2;
 use oarn_tests::devnet::{self, Submitted};
@@ -125,15 +124,7 @@ fn killing_workers_and_the_supervisor_loses_no_task_and_sends_no_transaction_twi
 
     // From the chain: one transaction per claim and per submission, none sent twice.
     let chain = devnet::provider_for(&devnet.rpc_url, 9).unwrap();
-    let registry = devnet.contracts.task_registry_v2;
-    let count = |sig: B256, who: Address| {
-        let filter = Filter::new()
-            .address(registry)
-            .event_signature(sig)
-            .topic2(who.into_word())
-            .from_block(0);
-        rt.block_on(chain.get_logs(&filter)).unwrap().len() as u64
-    };
+    let count = |sig: B256, who: Address| fleet::events(&rt, &devnet, sig, None, Some(who)) as u64;
     let mut rewarded = 0;
     for (i, (w, account, _)) in workers.iter().enumerate() {
         let claims = count(TaskRegistryV2::TaskClaimed::SIGNATURE_HASH, *account);
