@@ -29,7 +29,7 @@ const POLICY: [(&str, &str); 2] = [
 
 /// A node's view of `id` once it is final.
 fn final_status(node: &Node, id: u64, within: Duration) -> Value {
-    wait_for(within, || task_status(node, id).filter(|s| is_final(s)))
+    wait_for(within, || task_status(node, id).filter(is_final))
         .unwrap_or_else(|| panic!("task {id} did not end: {:?}\n{}", task_status(node, id), node.log()))
 }
 
