@@ -94,6 +94,21 @@ pub struct TaskReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
     pub ledger: Ledger,
+    /// Where its time went, once its submission is mined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
+}
+
+/// A task's time, ms, from discovery to its submission mined: `overhead_ms` is the node's own,
+/// what is left after the wait for a slot, the model's prompt and generation, and the waits
+/// for blocks.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Timings {
+    pub total_ms: u64,
+    pub queued_ms: u64,
+    pub generation_ms: u64,
+    pub chain_wait_ms: u64,
+    pub overhead_ms: u64,
 }
 
 /// One journaled input and the stage it led to.

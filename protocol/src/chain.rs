@@ -322,6 +322,8 @@ pub struct Sent {
     /// The L1 data-posting part of `gas_used`, where the endpoint reports it (on Arbitrum,
     /// `gas_used` already includes it; this is the split).
     pub l1_gas: Option<u64>,
+    /// From its broadcast until its receipt, ms: how long it waited for a block.
+    pub wait_ms: u64,
 }
 
 /// A validator registration sent: the registering transaction, and the GOV staked (wei,

@@ -68,17 +68,22 @@ pub enum Input {
     ClaimSent {
         tx: TxHash,
     },
-    /// The claim was mined; the gas it cost, wei.
+    /// The claim was mined; the gas it cost, wei, and how long it waited to be mined, ms.
     ClaimMined {
         tx: TxHash,
         #[serde(with = "crate::wei")]
         gas_wei: u128,
+        #[serde(default)]
+        wait_ms: u64,
     },
     InputFetched,
     ModelReady,
-    /// Inference finished: keccak256 of the result bytes (stored by the daemon).
+    /// Inference finished: keccak256 of the result bytes (stored by the daemon), and how long
+    /// the model took over the prompt and the generation, ms.
     Executed {
         result_hash: Hash,
+        #[serde(default)]
+        generation_ms: u64,
     },
     /// The result bytes are pinned at `cid`.
     Uploaded {
@@ -87,10 +92,13 @@ pub enum Input {
     SubmitSent {
         tx: TxHash,
     },
+    /// The submission was mined: its gas, wei, and how long it waited to be mined, ms.
     SubmitMined {
         tx: TxHash,
         #[serde(with = "crate::wei")]
         gas_wei: u128,
+        #[serde(default)]
+        wait_ms: u64,
     },
     /// A step failed. `transient`: it may work if tried again (for a claim or submission:
     /// whether it went out is unknown, so the chain is read before anything is sent again).
@@ -169,7 +177,7 @@ pub fn on(task: &mut Task, input: Input, now: Millis) -> Vec<Effect> {
         Input::ClaimMined { .. } => claim_mined(task, now),
         Input::InputFetched => step_done(task, Stage::Claimed, Stage::InputFetched, now),
         Input::ModelReady => step_done(task, Stage::InputFetched, Stage::ModelReady, now),
-        Input::Executed { result_hash } => step_done(task, Stage::ModelReady, Stage::Executed { result_hash }, now),
+        Input::Executed { result_hash, .. } => step_done(task, Stage::ModelReady, Stage::Executed { result_hash }, now),
         Input::Uploaded { cid } => uploaded(task, cid, now),
         Input::SubmitSent { tx } => sent(task, tx),
         Input::SubmitMined { .. } => submit_mined(task, now),

@@ -242,7 +242,10 @@ impl World {
                     Effect::PrepareModel => Input::ModelReady,
                     Effect::Execute => {
                         self.computed = true;
-                        Input::Executed { result_hash: TRUE_HASH }
+                        Input::Executed {
+                            result_hash: TRUE_HASH,
+                            generation_ms: 1,
+                        }
                     }
                     _ => Input::Uploaded {
                         cid: "bafkreiresult".into(),
@@ -271,8 +274,22 @@ impl World {
         let id = [self.tx_seq; 32];
         let step = if tx == Tx::Claim { Step::Claim } else { Step::Submit };
         let (sent, mined) = match tx {
-            Tx::Claim => (Input::ClaimSent { tx: id }, Input::ClaimMined { tx: id, gas_wei: 1 }),
-            Tx::Submit => (Input::SubmitSent { tx: id }, Input::SubmitMined { tx: id, gas_wei: 1 }),
+            Tx::Claim => (
+                Input::ClaimSent { tx: id },
+                Input::ClaimMined {
+                    tx: id,
+                    gas_wei: 1,
+                    wait_ms: 1,
+                },
+            ),
+            Tx::Submit => (
+                Input::SubmitSent { tx: id },
+                Input::SubmitMined {
+                    tx: id,
+                    gas_wei: 1,
+                    wait_ms: 1,
+                },
+            ),
         };
         let lost = Input::Failed {
             step,

@@ -44,11 +44,15 @@ fn uploaded() -> Task {
     let mined = Input::ClaimMined {
         tx: [1; 32],
         gas_wei: 7,
+        wait_ms: 1,
     };
     assert_eq!(on(&mut t, mined, 4), [Effect::FetchInput]);
     assert_eq!(on(&mut t, Input::InputFetched, 5), [Effect::PrepareModel]);
     assert_eq!(on(&mut t, Input::ModelReady, 6), [Effect::Execute]);
-    let done = Input::Executed { result_hash: H };
+    let done = Input::Executed {
+        result_hash: H,
+        generation_ms: 1,
+    };
     assert_eq!(on(&mut t, done, 7), [Effect::Upload { result_hash: H }]);
     let cid = "bafkreiabc".to_string();
     let effects = on(&mut t, Input::Uploaded { cid: cid.clone() }, 8);
@@ -63,6 +67,7 @@ fn a_task_runs_from_discovery_to_its_reward() {
     let mined = Input::SubmitMined {
         tx: [2; 32],
         gas_wei: 9,
+        wait_ms: 1,
     };
     assert!(matches!(on(&mut t, mined, 10)[..], [Effect::WakeAt(_)]));
     assert_eq!(t.stage.name(), "submitted");

@@ -76,6 +76,14 @@ fn three_nodes_take_a_task_to_consensus_and_earn_exactly_their_reward_less_gas()
         ] {
             assert!(stages.contains(&want), "{want} missing from {stages:?}");
         }
+        // Where its time went: the model's work and the node's own are told apart.
+        let t = &settled["timings"];
+        assert!(t["generation_ms"].as_u64().unwrap() > 0, "{t}");
+        let parts: u64 = ["queued_ms", "generation_ms", "chain_wait_ms", "overhead_ms"]
+            .iter()
+            .map(|k| t[k].as_u64().unwrap())
+            .sum();
+        assert_eq!(parts, t["total_ms"].as_u64().unwrap(), "{t}");
         hashes.push(settled["result_hash"].as_str().unwrap().to_string());
         // The result the node uploaded is on IPFS, and its keccak256 is the hash on chain.
         let cid = settled["result_cid"].as_str().unwrap();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use oarn_api::rpc::{Code, Error};
 use oarn_api::tasks::{
     ClaimTask, History, Ledger, ListTasks, Pipeline, Settled, SettledTask, TaskList, TaskReport, TaskRow, TaskStatus,
-    Transition,
+    Timings, Transition,
 };
 use oarn_api::{Hash32, TaskId};
 use oarn_tasks::{Input, Outcome, Source, Stage, Task};
@@ -87,6 +87,16 @@ fn ledger(l: &crate::tasks::Ledger) -> Ledger {
     }
 }
 
+fn timings(t: crate::tasks::Timings) -> Timings {
+    Timings {
+        total_ms: t.total_ms,
+        queued_ms: t.queued_ms,
+        generation_ms: t.generation_ms,
+        chain_wait_ms: t.chain_wait_ms,
+        overhead_ms: t.overhead_ms,
+    }
+}
+
 fn event_name(input: &Input) -> (String, Option<String>) {
     let name = serde_json::to_value(input)
         .ok()
@@ -101,7 +111,7 @@ fn event_name(input: &Input) -> (String, Option<String>) {
     (name, detail)
 }
 
-fn report(task: &Task, entries: &[Entry]) -> TaskReport {
+fn report(task: &Task, seen_ms: u64, entries: &[Entry]) -> TaskReport {
     let updated = entries.last().map_or(task.since, |e| e.at_ms);
     let mut r = TaskReport {
         row: row(task, updated),
@@ -112,12 +122,13 @@ fn report(task: &Task, entries: &[Entry]) -> TaskReport {
         result_cid: None,
         outcome: None,
         ledger: ledger(&crate::tasks::Ledger::of(entries, &task.stage)),
+        timings: crate::tasks::Timings::of(seen_ms, entries).map(timings),
     };
     for e in entries {
         match &e.input {
             Input::ClaimSent { tx } | Input::ClaimMined { tx, .. } => r.claim_tx = Some(Hash32(*tx)),
             Input::SubmitSent { tx } | Input::SubmitMined { tx, .. } => r.submit_tx = Some(Hash32(*tx)),
-            Input::Executed { result_hash } => r.result_hash = Some(Hash32(*result_hash)),
+            Input::Executed { result_hash, .. } => r.result_hash = Some(Hash32(*result_hash)),
             Input::Uploaded { cid } => r.result_cid = Some(cid.clone()),
             _ => {}
         }
@@ -166,7 +177,10 @@ pub async fn list(node: &Node, p: ListTasks) -> Result<TaskList, Error> {
 pub async fn status(node: &Node, p: TaskStatus) -> Result<TaskReport, Error> {
     let j = journal(node)?;
     match j.task(p.task_id.0).map_err(internal)? {
-        Some((task, entries)) => Ok(report(&task, &entries)),
+        Some((task, entries)) => {
+            let seen = j.seen(p.task_id.0).map_err(internal)?.unwrap_or(task.since);
+            Ok(report(&task, seen, &entries))
+        }
         None => Err(Error::new(
             Code::NotFound,
             format!(

@@ -302,6 +302,7 @@ impl Ctx {
                     Input::ClaimMined {
                         tx: sent.tx,
                         gas_wei: gas_wei(&sent),
+                        wait_ms: sent.wait_ms,
                     },
                 ]
             }
@@ -451,7 +452,10 @@ impl Ctx {
             return transient(Step::Execute, e);
         }
         self.learn(&done);
-        vec![Input::Executed { result_hash: ours }]
+        vec![Input::Executed {
+            result_hash: ours,
+            generation_ms: (done.prompt_us + done.generate_us) / 1000,
+        }]
     }
 
     /// Keeps this node's measured speed from a finished generation.
@@ -525,6 +529,7 @@ impl Ctx {
                 Input::SubmitMined {
                     tx: sent.tx,
                     gas_wei: gas_wei(&sent),
+                    wait_ms: sent.wait_ms,
                 },
             ],
             Ok(Err(e)) => sent_error(Step::Submit, e),

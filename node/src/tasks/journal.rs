@@ -220,6 +220,17 @@ impl Journal {
         Ok(Some((task, entries)))
     }
 
+    /// When the node first saw task `id`; `None` when the journal does not know it.
+    pub fn seen(&self, id: TaskId) -> Result<Option<Millis>, JournalError> {
+        self.conn
+            .query_row("SELECT seen_ms FROM tasks WHERE id = ?1", [id as i64], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()
+            .map(|s| s.map(|s| s as Millis))
+            .map_err(|e| self.sql(e))
+    }
+
     /// Ids and stages of every task known, newest first, at most `limit`.
     pub fn list(&self, limit: usize) -> Result<Vec<(TaskId, String)>, JournalError> {
         let mut stmt = self
@@ -338,10 +349,14 @@ mod tests {
             Input::ClaimMined {
                 tx: [1; 32],
                 gas_wei: 300,
+                wait_ms: 2,
             },
             Input::InputFetched,
             Input::ModelReady,
-            Input::Executed { result_hash: [4; 32] },
+            Input::Executed {
+                result_hash: [4; 32],
+                generation_ms: 40,
+            },
             Input::Uploaded { cid: "bafk".into() },
         ];
         for (i, input) in run.into_iter().enumerate() {
@@ -363,6 +378,7 @@ mod tests {
         let mined = Input::SubmitMined {
             tx: [2; 32],
             gas_wei: 200,
+            wait_ms: 3,
         };
         j.apply(&mut t, mined, 21).unwrap();
         j.apply(&mut t, Input::Rewarded { amount_wei: 5_000 }, 22).unwrap();

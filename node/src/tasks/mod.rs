@@ -5,13 +5,16 @@
 //! - [`effects`]: validation, claim, fetch, model, inference, upload, notice, submission.
 //! - [`pipeline`]: discovery, slots, timers, settlement events; the loop.
 //! - [`results`]: result bytes kept until the task settles.
+//! - [`timings`]: where a task's time went, and the node's own overhead.
 
 pub mod effects;
 pub mod journal;
 pub mod pipeline;
 pub mod results;
+pub mod timings;
 
 pub use journal::{Journal, JournalError, Ledger};
+pub use timings::Timings;
 
 /// The machine's clock: milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {

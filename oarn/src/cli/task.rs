@@ -135,6 +135,13 @@ fn report_text(r: &TaskReport) -> String {
         let _ = writeln!(out, "cid      {}", s(c));
     }
     ledger_text(&mut out, &r.ledger);
+    if let Some(t) = &r.timings {
+        let _ = writeln!(
+            out,
+            "time     {} ms to submission: {} node, {} generation, {} blocks, {} waiting for a slot",
+            t.total_ms, t.overhead_ms, t.generation_ms, t.chain_wait_ms, t.queued_ms
+        );
+    }
     out.push_str("timeline\n");
     for e in &r.timeline {
         let detail = e.detail.as_deref().map_or(String::new(), |d| format!("  ({})", s(d)));

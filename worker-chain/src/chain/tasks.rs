@@ -163,6 +163,7 @@ fn sent(from: Address, tx: B256, r: &alloy::rpc::types::TransactionReceipt) -> S
         // fee; the split (gasUsedForL1) is in Arbitrum's own receipt fields, which this
         // Ethereum-typed provider does not read.
         l1_gas: None,
+        wait_ms: 0,
     }
 }
 
@@ -190,6 +191,7 @@ pub async fn send(
     };
     let hash = *sending.tx_hash();
     pending(hash);
+    let broadcast = std::time::Instant::now();
     let receipt = sending
         .with_timeout(Some(RECEIPT_TIMEOUT))
         .get_receipt()
@@ -201,7 +203,10 @@ pub async fn send(
     if !receipt.status() {
         return Err(Error::Refused(format!("transaction {hash} reverted")));
     }
-    Ok(sent(from, hash, &receipt))
+    Ok(Sent {
+        wait_ms: u64::try_from(broadcast.elapsed().as_millis()).unwrap_or(u64::MAX),
+        ..sent(from, hash, &receipt)
+    })
 }
 
 /// Sends `call` to `to`, signed by `signer`.
