@@ -28,8 +28,20 @@ pub fn root(what: &str) -> bool {
     nix::unistd::Uid::effective().is_root() || !skip(what, "it needs root (CI runs as root)")
 }
 
-/// The directory holding the workspace's built binaries (`target/debug`).
+/// The directory holding the workspace's built binaries: `target/<profile>` of this test, or
+/// `$OARN_TEST_BINS` (a benchmark's release build of `oarn` and its workers).
 pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("OARN_TEST_BINS") {
+        let dir = PathBuf::from(dir);
+        for bin in ["oarn", "oarn-worker-infer", "oarn-worker-net", "oarn-worker-chain"] {
+            assert!(
+                dir.join(bin).exists(),
+                "{bin} is not built in {} (OARN_TEST_BINS)",
+                dir.display()
+            );
+        }
+        return dir;
+    }
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
         .parent()

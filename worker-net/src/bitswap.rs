@@ -217,11 +217,17 @@ pub async fn receive(peer: PeerId, mut stream: libp2p::Stream, to_node: tokio::s
 }
 
 /// One wanted block.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Want {
     until: Instant,
     asked: Instant,
+    /// Peers asked since the last rebroadcast (at most [`MAX_TRIED`]): a DONT_HAVE passes
+    /// the want on to a peer not among them.
+    tried: Vec<PeerId>,
 }
+
+/// Peers one want is passed along to before only rebroadcasts ask again.
+const MAX_TRIED: usize = 64;
 
 /// What the swarm should do after the engine saw something.
 #[derive(Debug, Default)]
@@ -293,18 +299,21 @@ impl Engine {
             return Err(format!("{MAX_WANTS} blocks are wanted already; try again later"));
         }
         let now = Instant::now();
-        for cid in &missing {
+        let n = peers.len().max(1);
+        for (i, cid) in missing.iter().enumerate() {
             let want = self.wants.entry(*cid).or_insert(Want {
                 until: deadline,
                 asked: now,
+                tried: Vec::new(),
             });
             want.until = want.until.max(deadline);
             want.asked = now;
+            want.tried.clear();
+            want.tried.extend(peers.get(i % n));
         }
         // Each block is asked of one peer, in turn, so no block crosses the wire twice; a peer
         // that lacks its share answers DONT_HAVE, and a stall asks every peer again (see
         // [`Engine::rebroadcast`]).
-        let n = peers.len().max(1);
         let send = peers
             .iter()
             .enumerate()
@@ -351,6 +360,7 @@ impl Engine {
         for (cid, w) in &mut self.wants {
             if again.len() < MAX_ENTRIES && now.saturating_duration_since(w.asked) >= every {
                 w.asked = now;
+                w.tried.clear();
                 again.push(*cid);
             }
         }
@@ -428,8 +438,35 @@ impl Engine {
             out.send
                 .extend(peers.iter().filter(|p| **p != from).map(|p| (*p, cancel.clone())));
         }
-        // Presences need no bookkeeping: a want stays open for every peer until its deadline.
+        self.pass_on(from, &msg.block_presences, peers, &mut out);
         out
+    }
+
+    /// A peer that lacks a block we want said so: the want goes to the next connected peer
+    /// not yet asked, at once, instead of waiting for a rebroadcast. (A want stays open for
+    /// every peer until its deadline: a late block from anyone is still taken.)
+    fn pass_on(&mut self, from: PeerId, presences: &[BlockPresence], peers: &[PeerId], out: &mut Outcome) {
+        let mut next: HashMap<PeerId, Vec<Cid>> = HashMap::new();
+        for p in presences.iter().filter(|p| p.r#type == DONT_HAVE).take(MAX_ENTRIES) {
+            let Ok(cid) = Cid::try_from(p.cid.as_slice()) else {
+                continue;
+            };
+            let Some(want) = self.wants.get_mut(&cid) else {
+                continue;
+            };
+            if !want.tried.contains(&from) {
+                want.tried.push(from);
+            }
+            if want.tried.len() >= MAX_TRIED {
+                continue;
+            }
+            if let Some(peer) = peers.iter().find(|p| !want.tried.contains(p)) {
+                want.tried.push(*peer);
+                next.entry(*peer).or_default().push(cid);
+            }
+        }
+        out.send
+            .extend(next.into_iter().map(|(peer, cids)| (peer, want_message(&cids, false))));
     }
 }
 
@@ -496,6 +533,43 @@ mod tests {
         assert_eq!(reply.block_presences.len(), 1);
         assert_eq!(reply.block_presences[0].r#type, DONT_HAVE);
         assert_eq!(e.served, 1);
+    }
+
+    /// Regression: a want asked of a peer without the block waited for the rebroadcast (2 s,
+    /// or longer while other blocks flowed) before another peer was asked; a task's input
+    /// block took seconds to arrive in a network of a few nodes.
+    #[test]
+    fn a_dont_have_passes_the_want_to_the_next_peer_at_once() {
+        let (_d, mut e) = engine();
+        let cid = blocks::cid_of_hash([5; 32]);
+        let peers = [PeerId::random(), PeerId::random(), PeerId::random()];
+        let first = e
+            .want(&[cid], Instant::now() + Duration::from_secs(60), &peers)
+            .unwrap()
+            .unwrap();
+        let asked: Vec<PeerId> = first.send.iter().map(|(p, _)| *p).collect();
+        assert_eq!(asked, [peers[0]]);
+        let lacks = |cid: Cid| Message {
+            block_presences: vec![BlockPresence {
+                cid: cid.to_bytes(),
+                r#type: DONT_HAVE,
+            }],
+            ..Default::default()
+        };
+        let mut order = vec![peers[0]];
+        for _ in 0..2 {
+            let out = e.on_message(*order.last().unwrap(), lacks(cid), &peers);
+            assert_eq!(out.send.len(), 1, "{out:?}");
+            let (next, msg) = &out.send[0];
+            assert!(!order.contains(next), "{next} asked twice");
+            assert_eq!(msg.wantlist.as_ref().unwrap().entries[0].block, cid.to_bytes());
+            order.push(*next);
+        }
+        let out = e.on_message(order[2], lacks(cid), &peers);
+        assert!(out.send.is_empty(), "every peer was asked: {out:?}");
+        // A DONT_HAVE for what nobody wants asks nobody.
+        let other = blocks::cid_of_hash([6; 32]);
+        assert!(e.on_message(peers[0], lacks(other), &peers).send.is_empty());
     }
 
     #[test]
