@@ -179,7 +179,6 @@ async fn serve(
         tokio::spawn(crate::p2p::drive(
             net,
             running.subscribe(),
-            oarn_config::resolve_path(&loaded.config.storage.models_dir, home.root()),
             discovery.subscribe(),
             p2p.clone(),
             pipeline.clone(),

@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::IpAddr;
-use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -81,31 +80,19 @@ pub fn listen_addrs(config: &Config) -> Vec<String> {
     out
 }
 
-/// The sha256 digests of the installed models this node accepts tasks for (the `modelHash`
-/// of a model is the sha256 of its file, as the network's CIDv1 raw rule makes it).
-pub fn accepted_models(config: &Config, models_dir: &Path) -> Vec<[u8; 32]> {
-    let Ok(store) = oarn_models::store::Store::open(models_dir) else {
-        return Vec::new();
-    };
-    let names = &config.compute.accepted_models;
-    store
-        .list()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|m| names.is_empty() || names.contains(&m.name))
-        .filter_map(|m| oarn_protocol::hex::decode(m.digest.strip_prefix("sha256:")?))
-        .collect()
-}
-
 /// The swarm settings for `config`, with the bootstrap peers known so far.
-pub fn settings(config: &Config, models_dir: &Path, bootstrap: Vec<Bootstrap>) -> Settings {
+pub fn settings(config: &Config, bootstrap: Vec<Bootstrap>) -> Settings {
     Settings {
         listen: listen_addrs(config),
         bootstrap,
         max_peers: config.network.max_peers,
         max_per_ip: config.network.max_peers_per_ip,
         padding: config.privacy.padding_enabled,
-        accept_models: accepted_models(config, models_dir),
+        // Every announcement reaches the task pipeline: a task's modelHash is usually its
+        // model manifest's sha256, which no installed file's digest matches; the pipeline
+        // reads the manifest (in this worker) and applies compute.accepted_models to its
+        // name, keeping the reason for each task it skips.
+        accept_models: Vec::new(),
         ipfs_cache_bytes: config.storage.ipfs_cache_limit().unwrap_or(0),
         ipfs_api: config.storage.ipfs_api_listen.clone(),
         kubo_api: config.storage.ipfs_api.clone(),
@@ -243,7 +230,6 @@ fn apply(shared: &Shared, event: Event) {
 pub async fn drive(
     net: Handle<net::Protocol>,
     mut config: watch::Receiver<Config>,
-    models_dir: std::path::PathBuf,
     mut found: watch::Receiver<Discovery>,
     shared: Shared,
     offers: Option<crate::tasks::pipeline::Handle>,
@@ -259,7 +245,7 @@ pub async fn drive(
         let mut kept = validators(&config_now, &found_now);
         let settings = Settings {
             validators: kept.clone(),
-            ..settings(&config_now, &models_dir, known.clone())
+            ..settings(&config_now, known.clone())
         };
         let (tx, mut events) = mpsc::channel(EVENT_BUFFER);
         let run = net.stream(net::Run(settings), tx);
