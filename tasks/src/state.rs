@@ -107,6 +107,10 @@ pub enum Reason {
     /// The task is not open (its status, from the chain).
     #[error("the task is {0}, not open for claims")]
     NotOpen(String),
+    /// The chain has no such task (yet): an announcement ahead of this node's endpoint, or a
+    /// made-up one. The daemon forgets such a task, so a later discovery takes it afresh.
+    #[error("the chain has no such task (yet)")]
+    NotOnChain,
     /// Every claim slot is taken.
     #[error("every claim slot is taken ({claimed} of {max})")]
     ClaimsFull { claimed: u64, max: u64 },

@@ -29,17 +29,21 @@ fn quantile(v: &mut [u64], q: f64) -> u64 {
 fn one(requester: &Node, workers: &[Node], n: usize) -> Vec<Value> {
     let prompt = format!("Question {n}: the capital of France is");
     let id = fleet::submit(requester, &prompt, "0.001")["task_id"].as_u64().unwrap();
-    workers
+    let reports: Vec<Option<Value>> = workers
         .iter()
         .map(|w| {
-            wait_for(Duration::from_secs(180), || {
-                task_status(w, id)
-                    .filter(|s| s["stage"] == "settled" || s["stage"] == "failed" || s["stage"] == "skipped")
-            })
-            .filter(|s| s["stage"] == "settled")
-            .unwrap_or_else(|| panic!("task {id} did not settle: {:?}\n{}", task_status(w, id), w.log()))
+            wait_for(Duration::from_secs(180), || task_status(w, id).filter(fleet::is_final))
+                .filter(|s| s["stage"] == "settled")
         })
-        .collect()
+        .collect();
+    if reports.iter().any(Option::is_none) {
+        for (i, w) in workers.iter().enumerate() {
+            eprintln!("node {i}: {:?}\n{}", task_status(w, id), w.daemon_stderr());
+        }
+        let chain = requester.oarn(&["chain", "task", &id.to_string(), "--json"]);
+        panic!("task {id} did not settle on every node: {}", fleet::text(&chain));
+    }
+    reports.into_iter().flatten().collect()
 }
 
 /// Time between each transition and the one before it, by the later one's event, up to the

@@ -141,7 +141,7 @@ impl Ctx {
             Ok(x) => x,
             Err(e) if e.contains("does not exist") || e.contains("not found") => {
                 return vec![Input::Refused {
-                    reason: Reason::NotOpen("not on chain".into()),
+                    reason: Reason::NotOnChain,
                 }];
             }
             Err(e) => return transient(Step::Validate, e),

@@ -220,6 +220,21 @@ impl Journal {
         Ok(Some((task, entries)))
     }
 
+    /// Forgets task `id` and its inputs, as if never seen.
+    pub fn forget(&mut self, id: TaskId) -> Result<(), JournalError> {
+        let tx = self.conn.transaction().map_err(|e| JournalError::Sqlite {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        tx.execute("DELETE FROM inputs WHERE task = ?1", [id as i64])
+            .and_then(|_| tx.execute("DELETE FROM tasks WHERE id = ?1", [id as i64]))
+            .and_then(|_| tx.commit())
+            .map_err(|e| JournalError::Sqlite {
+                path: self.path.clone(),
+                source: e,
+            })
+    }
+
     /// When the node first saw task `id`; `None` when the journal does not know it.
     pub fn seen(&self, id: TaskId) -> Result<Option<Millis>, JournalError> {
         self.conn
@@ -301,6 +316,25 @@ mod tests {
             deadline: 4_000_000_000,
             source: Source::Gossip,
         }
+    }
+
+    /// Regression: an announcement of a task the chain did not have yet was journaled as
+    /// skipped, and the real task, discovered later from the chain, was deduplicated away.
+    #[test]
+    fn a_forgotten_task_is_discovered_again_with_nothing_of_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("tasks.db")).unwrap();
+        let mut t = j.discover(&offer(8), 10).unwrap().unwrap();
+        let refused = Input::Refused {
+            reason: oarn_tasks::Reason::NotOnChain,
+        };
+        j.apply(&mut t, refused, 11).unwrap();
+        assert!(j.discover(&offer(8), 12).unwrap().is_none(), "known, so deduplicated");
+        j.forget(8).unwrap();
+        assert!(j.task(8).unwrap().is_none());
+        let again = j.discover(&offer(8), 13).unwrap().unwrap();
+        assert_eq!(again.stage, Stage::Discovered);
+        assert_eq!(j.task(8).unwrap().unwrap().1.len(), 0, "no inputs of before");
     }
 
     #[test]

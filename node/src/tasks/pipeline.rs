@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use oarn_protocol::chain as wire;
-use oarn_tasks::{Effect, Input, Millis, Offer, Source, Stage, Task, TaskId};
+use oarn_tasks::{Effect, Input, Millis, Offer, Reason, Source, Stage, Task, TaskId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::effects::{self, Ctx};
@@ -230,8 +230,14 @@ impl Loop {
             let _ = reply.send(r.task.stage.clone());
         }
         if r.task.stage.is_final() && !r.busy {
+            let unknown = r.task.stage == Stage::Skipped(Reason::NotOnChain);
             self.tasks.remove(&id);
             self.ctx.forget(id);
+            // An announcement ahead of the chain (or made up) must not make the node skip
+            // the real task when it comes: nothing of it is kept.
+            if unknown && let Err(e) = self.journal.forget(id) {
+                tracing::error!(task = id, "{e}");
+            }
         }
     }
 
