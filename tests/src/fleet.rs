@@ -13,7 +13,8 @@ use serde_json::Value;
 use crate::Node;
 use crate::devnet::Devnet;
 
-const PASSPHRASE: &str = "fleet passphrase";
+/// The passphrase of every wallet these helpers create.
+pub const PASSPHRASE: &str = "fleet passphrase";
 
 pub fn text(out: &Output) -> String {
     format!(
@@ -44,25 +45,36 @@ pub fn devnet() -> (tokio::runtime::Runtime, Devnet) {
     (rt, devnet)
 }
 
+/// Rewrites `key = …` lines of the node's config.toml.
+pub fn configure(node: &Node, settings: &[(&str, String)]) {
+    let path = node.home().join("config.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for (key, value) in settings {
+        let start = text
+            .find(&format!("\n{key} = "))
+            .unwrap_or_else(|| panic!("{key} in config.toml"))
+            + 1;
+        let end = start + text[start..].find('\n').unwrap();
+        text.replace_range(start..end, &format!("{key} = {value}"));
+    }
+    std::fs::write(&path, text).unwrap();
+}
+
 /// A node that finds the devnet through ENS.
 pub fn node_on(devnet: &Devnet) -> Node {
     let node = Node::new();
-    let path = node.home().join("config.toml");
-    let mut config = std::fs::read_to_string(&path).unwrap();
-    for (key, value) in [
-        ("ens_rpc_urls", format!("[\"{}\"]", devnet.rpc_url)),
-        ("ens_registry", format!("\"{}\"", devnet.contracts.ens)),
-    ] {
-        let start = config.find(&format!("\n{key} = ")).unwrap() + 1;
-        let end = start + config[start..].find('\n').unwrap();
-        config.replace_range(start..end, &format!("{key} = {value}"));
-    }
-    std::fs::write(&path, config).unwrap();
+    configure(
+        &node,
+        &[
+            ("ens_rpc_urls", format!("[\"{}\"]", devnet.rpc_url)),
+            ("ens_registry", format!("\"{}\"", devnet.contracts.ens)),
+        ],
+    );
     node
 }
 
-/// A wallet on `node` funded with 1 ETH: its address and passphrase file.
-pub async fn funded_wallet(devnet: &Devnet, node: &Node) -> (Address, PathBuf) {
+/// Creates a wallet on `node`: its address and passphrase file.
+pub fn wallet(node: &Node) -> (Address, PathBuf) {
     let pass = node.dir.path().join("pass");
     std::fs::write(&pass, PASSPHRASE).unwrap();
     let out = node.oarn(&[
@@ -73,7 +85,12 @@ pub async fn funded_wallet(devnet: &Devnet, node: &Node) -> (Address, PathBuf) {
         pass.to_str().unwrap(),
         "--json",
     ]);
-    let address: Address = json(&out)["address"].as_str().unwrap().parse().unwrap();
+    (json(&out)["address"].as_str().unwrap().parse().unwrap(), pass)
+}
+
+/// A wallet on `node` funded with 1 ETH: its address and passphrase file.
+pub async fn funded_wallet(devnet: &Devnet, node: &Node) -> (Address, PathBuf) {
+    let (address, pass) = wallet(node);
     devnet
         .fund(address, U256::from(10u64.pow(18)), U256::ZERO, U256::ZERO)
         .await

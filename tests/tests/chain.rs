@@ -6,15 +6,14 @@ use std::future::IntoFuture;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 
 use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
 use oarn_tests::Node;
 use oarn_tests::devnet::{self, Devnet, Options, TOKEN};
+use oarn_tests::fleet::{configure, json, node_on, text, wallet};
 use serde_json::Value;
-
-const PASSPHRASE: &str = "devnet passphrase";
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -29,62 +28,6 @@ fn start(rt: &tokio::runtime::Runtime) -> Devnet {
         ..Options::default()
     }))
     .expect("devnet starts")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn json(out: &Output) -> Value {
-    assert!(out.status.success(), "{}", text(out));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
-}
-
-/// Rewrites `key = …` lines of the node's config.toml.
-fn configure(node: &Node, settings: &[(&str, String)]) {
-    let path = node.home().join("config.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    for (key, value) in settings {
-        let start = text
-            .find(&format!("\n{key} = "))
-            .unwrap_or_else(|| panic!("{key} in config.toml"))
-            + 1;
-        let end = start + text[start..].find('\n').unwrap();
-        text.replace_range(start..end, &format!("{key} = {value}"));
-    }
-    std::fs::write(&path, text).unwrap();
-}
-
-/// A node that discovers the devnet through ENS.
-fn node_on(devnet: &Devnet) -> Node {
-    let node = Node::new();
-    configure(
-        &node,
-        &[
-            ("ens_rpc_urls", format!("[\"{}\"]", devnet.rpc_url)),
-            ("ens_registry", format!("\"{}\"", devnet.contracts.ens)),
-        ],
-    );
-    node
-}
-
-/// Creates a wallet on `node` and returns its address and the passphrase file.
-fn wallet(node: &Node) -> (Address, PathBuf) {
-    let pass = node.dir.path().join("pass");
-    std::fs::write(&pass, PASSPHRASE).unwrap();
-    let out = node.oarn(&[
-        "wallet",
-        "create",
-        "--no-confirm",
-        "--new-passphrase-file",
-        pass.to_str().unwrap(),
-        "--json",
-    ]);
-    (json(&out)["address"].as_str().unwrap().parse().unwrap(), pass)
 }
 
 #[test]
