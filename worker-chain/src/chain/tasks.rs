@@ -243,12 +243,46 @@ pub async fn submit(
     result_hash: [u8; 32],
     pending: impl FnOnce(B256),
 ) -> Result<Sent, Error> {
-    view(&TaskRegistryV2::new(registry, endpoint.provider()), id).await?;
+    let task = view(&TaskRegistryV2::new(registry, endpoint.provider()), id).await?;
     let call = TaskRegistryV2::submitResultCall {
         taskId: U256::from(id),
         resultHash: B256::from(result_hash),
     };
-    transact(endpoint, registry, signer, call, pending).await
+    let tx = TransactionRequest::default()
+        .with_to(registry)
+        .with_input(call.abi_encode());
+    let estimate = endpoint
+        .provider()
+        .estimate_gas(tx.clone().with_from(signer.address()))
+        .await
+        .map_err(|e| match revert_reason(&e) {
+            Some(reason) => Error::Refused(reason),
+            None => Error::Rpc {
+                step: "estimating the submission's gas",
+                message: e.to_string(),
+            },
+        })?;
+    let limit = estimate.saturating_add(consensus_gas(task.required_nodes));
+    send(endpoint, signer, tx.with_gas_limit(limit), pending).await
+}
+
+/// Gas a submission may need beyond its estimate, for `required` nodes: the submission that
+/// completes the results runs the consensus (every result compared with every other) and pays
+/// every matching node. Whether this one completes them is known only when it is mined (the
+/// other nodes submit at the same time), so every submission carries the room; gas not used
+/// is not paid.
+///
+/// Regression: a submission estimated while another node's was still pending became the
+/// last one when mined, ran out of gas in the consensus and reverted; the task then waited
+/// for a result that never came, and the other nodes' rewards with it.
+pub fn consensus_gas(required: u64) -> u64 {
+    // Per node: its result read (cold), two flags written, the payment and its event. Per
+    // pair: a warm read of a result in the comparison. Plus the consensus's own writes.
+    const PER_NODE: u64 = 60_000;
+    const PER_PAIR: u64 = 200;
+    const BASE: u64 = 100_000;
+    let n = required.min(1_000);
+    BASE + PER_NODE * n + PER_PAIR * n * n
 }
 
 /// Submits a task as a requester, paying its rewards; its id is read from the receipt's
