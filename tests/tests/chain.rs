@@ -354,6 +354,7 @@ fn three_nodes_claim_submit_reach_consensus_and_are_paid() {
         .map(|(_, a, _)| rt.block_on(chain.get_balance(*a).into_future()).unwrap())
         .collect();
     let mut fees = Vec::new();
+    let (mut limits, mut used) = (Vec::new(), Vec::new());
     for (node, address, pass) in &nodes {
         let sent = json(&submit(node, pass));
         assert_eq!(sent["result_hash"], alloy::primitives::keccak256(b"Paris").to_string());
@@ -361,7 +362,18 @@ fn three_nodes_claim_submit_reach_consensus_and_are_paid() {
         let receipt = rt.block_on(chain.get_transaction_receipt(hash)).unwrap().unwrap();
         assert_eq!(receipt.from, *address);
         fees.push(U256::from(receipt.gas_used) * U256::from(receipt.effective_gas_price));
+        let tx = rt.block_on(chain.get_transaction_by_hash(hash)).unwrap().unwrap();
+        limits.push(alloy::consensus::Transaction::gas_limit(&tx));
+        used.push(receipt.gas_used);
     }
+    // Regression: a submission carried only its own estimate; one estimated while the others
+    // were in flight and mined last ran out of gas in the consensus. Each carries enough for
+    // the submission that completes the results (here the third).
+    let most = *used.iter().max().unwrap();
+    assert!(
+        limits.iter().all(|l| *l >= most),
+        "gas limits {limits:?} against gas used {used:?}"
+    );
     let task = json(&first.oarn(&["chain", "task", &id.to_string(), "--json"]));
     assert_eq!(task["status"], "completed");
     assert_eq!(task["consensus"]["reached"], true);
