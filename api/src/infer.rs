@@ -147,6 +147,29 @@ pub struct LoadedModel {
     pub bytes: u64,
 }
 
+/// `oarn_models`: the models installed in the node's store, and whether the inference worker
+/// holds each loaded.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Models {}
+method!(Models, "oarn_models", Vec<InstalledModel>);
+
+/// One installed model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstalledModel {
+    pub name: String,
+    /// gguf, …
+    pub format: String,
+    pub size: u64,
+    /// `sha256:<hex>` of the file.
+    pub digest: String,
+    /// Unix seconds it was installed, and last loaded (0: never).
+    pub added_at: u64,
+    pub last_used: u64,
+    /// Held in memory by the inference worker now.
+    pub loaded: bool,
+}
+
 /// `oarn_unload`: free one model from memory, or every model.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -40,6 +40,18 @@ pub struct Status {
     pub wallet: WalletState,
     pub workers: Vec<Worker>,
     pub ollama: OllamaState,
+    /// The HTTP listener: metrics and the JSON API.
+    #[serde(default)]
+    pub http: HttpState,
+}
+
+/// Where the HTTP listener (`/metrics`, `/api/v1/`) listens, or why it does not.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HttpState {
+    /// `ip:port`, once it listens.
+    pub listen: Option<String>,
+    /// Why it does not (disabled, or the address could not be bound).
+    pub error: Option<String>,
 }
 
 /// The peer-to-peer side as the node last heard from its swarm.

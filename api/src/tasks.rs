@@ -159,6 +159,34 @@ pub struct SettledTask {
     pub ledger: Ledger,
 }
 
+/// `oarn_earnings`: what this node earned, from the journal: rewards, the gas of every claim
+/// and submission (of failed tasks too) and net, over the last 24 hours, the last 7 days and
+/// all time.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetEarnings {}
+method!(GetEarnings, "oarn_earnings", Earnings);
+
+/// Earnings over three periods.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Earnings {
+    pub last_24h: Period,
+    pub last_7d: Period,
+    pub total: Period,
+}
+
+/// Earnings over one period: tasks that ended in it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Period {
+    /// Start of the period, ms since the Unix epoch (0: all time).
+    pub since_ms: u64,
+    /// Tasks this node spent gas on that ended in the period, and of those the rewarded.
+    pub tasks: u64,
+    pub rewarded: u64,
+    #[serde(flatten)]
+    pub ledger: Ledger,
+}
+
 /// `oarn_submitTask`: submit a task as a requester: the node writes the input block and the
 /// model manifest (task-format.md), adds them and the model file to IPFS (pinned), sends
 /// `submitTask` paying `reward × required_nodes` with its key, and announces the task.

@@ -98,6 +98,11 @@ impl Home {
     pub fn log_file(&self) -> PathBuf {
         self.log_dir().join("oarn.log")
     }
+    /// The bearer token of the HTTP JSON API (mode 0600), written by `oarn init` or the
+    /// daemon's first start.
+    pub fn api_token(&self) -> PathBuf {
+        self.root.join("api.token")
+    }
     /// The sealed wallet (mode 0600); `{keystore}` in sandbox profiles.
     pub fn keystore(&self) -> PathBuf {
         self.root.join("wallet.encrypted")
@@ -153,11 +158,36 @@ impl Home {
             None
         };
         write_private(&config, TEMPLATE.as_bytes())?;
+        self.token()?;
         Ok(Initialized {
             home: self.root.clone(),
             config,
             backup,
         })
+    }
+}
+
+impl Home {
+    /// The HTTP JSON API's bearer token: read from [`Home::api_token`], or made (32 random
+    /// bytes from the kernel, as 64 hex digits) and written 0600 when there is none. A token
+    /// file that is not 64 hex digits is replaced.
+    pub fn token(&self) -> Result<String, HomeError> {
+        let path = self.api_token();
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let t = text.trim();
+            if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Ok(t.to_string());
+            }
+        }
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| HomeError::Io {
+            what: "no randomness for",
+            path: path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let token = hex::encode(bytes);
+        write_private(&path, format!("{token}\n").as_bytes())?;
+        Ok(token)
     }
 }
 
@@ -192,5 +222,29 @@ mod tests {
         let done = home.init(true).unwrap();
         assert_eq!(std::fs::read_to_string(done.backup.unwrap()).unwrap(), "# mine\n");
         assert_eq!(std::fs::read_to_string(home.config()).unwrap(), TEMPLATE);
+    }
+
+    #[test]
+    fn init_writes_a_private_api_token_that_stays_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().join("node"));
+        home.init(false).unwrap();
+        assert_eq!(mode(&home.api_token()), 0o600);
+        let token = home.token().unwrap();
+        assert_eq!(token.len(), 64);
+        assert_eq!(home.token().unwrap(), token, "read back, not made again");
+        let other = Home::at(dir.path().join("other"));
+        other.init(false).unwrap();
+        assert_ne!(other.token().unwrap(), token, "each home has its own");
+    }
+
+    #[test]
+    fn a_damaged_token_file_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().to_path_buf());
+        std::fs::write(home.api_token(), "short").unwrap();
+        let token = home.token().unwrap();
+        assert_eq!(token.len(), 64);
+        assert_eq!(mode(&home.api_token()), 0o600);
     }
 }

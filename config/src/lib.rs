@@ -34,6 +34,7 @@ pub struct Config {
     pub blockchain: Blockchain,
     pub sandbox: Sandbox,
     pub workers: Workers,
+    pub metrics: Metrics,
 }
 
 /// `[node]`
@@ -292,6 +293,9 @@ pub struct Storage {
     /// A mirror serving the catalog's files under the same paths (`http(s)://host[/prefix]`);
     /// empty fetches them from their origin.
     pub model_mirror: String,
+    /// Hours a task's result stays pinned (and kept in the node home) after the task ends, so
+    /// the requester can fetch it; 0 releases it at once.
+    pub result_retention_hours: u32,
 }
 
 impl Storage {
@@ -305,6 +309,9 @@ impl Storage {
         gib(self.ipfs_cache_gb)
     }
 }
+
+/// Longest `storage.result_retention_hours`: a year.
+pub const MAX_RETENTION_HOURS: u32 = 24 * 366;
 
 fn gib(n: f64) -> Option<u64> {
     (n > 0.0).then(|| (n * f64::from(1u32 << 30)) as u64)
@@ -320,6 +327,15 @@ impl Storage {
             if !v.is_finite() || !(0.0..=1_000_000.0).contains(&v) {
                 bad(key, format!("{v} is out of range; use 0 (no limit) to 1000000 GiB"));
             }
+        }
+        if self.result_retention_hours > MAX_RETENTION_HOURS {
+            bad(
+                "storage.result_retention_hours",
+                format!(
+                    "{} is out of range; use 0 (release at once) to {MAX_RETENTION_HOURS} (a year)",
+                    self.result_retention_hours
+                ),
+            );
         }
         let http = |u: &str| ["http://", "https://"].iter().any(|p| u.starts_with(p));
         for g in self.gateways.iter().filter(|g| !http(g)) {
@@ -360,6 +376,7 @@ impl Default for Storage {
             ipfs_api_listen: String::new(),
             gateways: Vec::new(),
             model_mirror: String::new(),
+            result_retention_hours: 168,
         }
     }
 }
@@ -382,6 +399,43 @@ impl Default for Blockchain {
             chain_id: 42161,
             rpc_urls: Vec::new(),
             registry_address: String::new(),
+        }
+    }
+}
+
+/// `[metrics]`: the node's HTTP listener: Prometheus metrics at `/metrics`, and the read-only
+/// JSON API under `/api/v1/` behind the bearer token in the node home (`api.token`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Metrics {
+    /// Serve the listener at all.
+    pub enabled: bool,
+    /// `ip:port` it binds; loopback unless the operator opens it. Port 0 picks a free one
+    /// (`oarn status` shows which).
+    pub listen: String,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: "127.0.0.1:9730".into(),
+        }
+    }
+}
+
+impl Metrics {
+    /// The address to bind (checked when the configuration is loaded).
+    pub fn addr(&self) -> Option<std::net::SocketAddr> {
+        self.listen.parse().ok()
+    }
+
+    fn check(&self, bad: &mut impl FnMut(&str, String)) {
+        if self.addr().is_none() {
+            bad(
+                "metrics.listen",
+                format!("{:?} is not ip:port (e.g. \"127.0.0.1:9730\")", self.listen),
+            );
         }
     }
 }
@@ -500,6 +554,7 @@ impl Config {
         }
         self.storage.check(&mut bad);
         self.ollama.check(&mut bad);
+        self.metrics.check(&mut bad);
         if !(1..=64).contains(&self.compute.max_concurrent_tasks) {
             bad(
                 "compute.max_concurrent_tasks",

@@ -10,6 +10,7 @@ pub const LIVE_KEYS: &[&str] = &[
     "network.max_upload_kib_s",
     "network.max_download_kib_s",
     "storage.max_cache_size_gb",
+    "storage.result_retention_hours",
     "compute.max_concurrent_tasks",
     "compute.min_reward",
     "compute.auto_claim",
@@ -73,6 +74,7 @@ pub fn apply(running: &mut Config, new: &Config) {
     running.network.max_upload_kib_s = new.network.max_upload_kib_s;
     running.network.max_download_kib_s = new.network.max_download_kib_s;
     running.storage.max_cache_size_gb = new.storage.max_cache_size_gb;
+    running.storage.result_retention_hours = new.storage.result_retention_hours;
     running.workers.ping_interval_secs = new.workers.ping_interval_secs;
     running.workers.ping_timeout_secs = new.workers.ping_timeout_secs;
     running.compute.max_concurrent_tasks = new.compute.max_concurrent_tasks;
@@ -95,6 +97,7 @@ mod apply_tests {
         new.network.max_upload_kib_s = 100;
         new.network.max_download_kib_s = 200;
         new.storage.max_cache_size_gb = 4.0;
+        new.storage.result_retention_hours = 1;
         new.workers.ping_interval_secs = 6;
         new.workers.ping_timeout_secs = 60;
         new.compute.max_concurrent_tasks = 3;

@@ -121,6 +121,9 @@ model_mirror = ""
 # Kubo RPC API of an IPFS daemon you run (e.g. "http://127.0.0.1:5001");
 # empty uses the node's built-in IPFS.
 ipfs_api = ""
+# Hours a task's result stays pinned after the task ends, so its requester can fetch it;
+# then it is unpinned and its copy in the node home removed. 0 releases it at once. (live)
+result_retention_hours = 168
 
 [blockchain]
 # 42161 Arbitrum One, 421614 Arbitrum Sepolia.
@@ -150,6 +153,15 @@ ping_interval_secs = 5
 ping_timeout_secs = 10
 # Milliseconds a worker gets to exit after a shutdown request before it is killed.
 shutdown_grace_ms = 3000
+
+[metrics]
+# Serve HTTP on `listen`: Prometheus metrics at /metrics (no token), and a read-only JSON API
+# under /api/v1/ (status, workers, peers, tasks, history, earnings, models) that answers only
+# requests carrying `Authorization: Bearer <the token in api.token in the node home>`.
+enabled = true
+# Loopback by default: anyone who reaches /metrics reads it. Set "0.0.0.0:9730" only behind a
+# firewall that admits your Prometheus. Port 0 picks a free port (`oarn status` shows it).
+listen = "127.0.0.1:9730"
 "#;
 
 #[cfg(test)]

@@ -56,9 +56,30 @@ fn start_pipeline(node: &Arc<Node>) -> Option<crate::tasks::pipeline::Handle> {
     };
     let ctx = Arc::new(crate::tasks::effects::Ctx::new(node.clone()));
     let handle = crate::tasks::pipeline::start(ctx.clone(), journal);
-    tokio::spawn(crate::tasks::pipeline::follow(ctx, handle.clone()));
+    tokio::spawn(crate::tasks::pipeline::follow(ctx.clone(), handle.clone()));
+    tokio::spawn(crate::tasks::retention::drive(ctx));
     let _ = node.tasks.set(handle.clone());
     Some(handle)
+}
+
+/// Starts the HTTP listener (metrics, JSON API) when `[metrics]` enables it; a listener that
+/// cannot start leaves the node running without it (logged, and shown by `oarn status`).
+async fn start_http(node: &Arc<Node>, config: &oarn_config::Metrics) {
+    if !config.enabled {
+        let _ = node.http.set(Err("metrics.enabled is false".into()));
+        return;
+    }
+    let Some(addr) = config.addr() else {
+        return;
+    };
+    let outcome = crate::http::start(node.clone(), addr).await.map_err(|e| e.to_string());
+    match &outcome {
+        Ok(bound) => {
+            tracing::info!(%bound, "metrics at http://{bound}/metrics; JSON API under /api/v1/ (token in api.token)")
+        }
+        Err(e) => tracing::error!("{e}; the node runs without metrics"),
+    }
+    let _ = node.http.set(outcome);
 }
 
 /// Runs the daemon in the foreground until it is stopped. When `ready` is given (by
@@ -157,7 +178,10 @@ async fn serve(
         wallet: wallet.clone(),
         tasks: std::sync::OnceLock::new(),
         ollama: ollama.clone(),
+        metrics: Arc::new(crate::metrics::Metrics::new()),
+        http: std::sync::OnceLock::new(),
     });
+    start_http(&node, &loaded.config.metrics).await;
     let pipeline = start_pipeline(&node);
     let api = tokio::spawn(server::serve(listener, node));
 

@@ -53,8 +53,7 @@ pub struct Gpu {
 
 /// Detects everything, reading sysfs and procfs under `/`.
 pub fn detect() -> Hardware {
-    let mut gpus = pci_gpus(Path::new("/sys/bus/pci/devices"));
-    let nvml = nvml(&mut gpus).err();
+    let (gpus, nvml) = gpus();
     Hardware {
         cpu: cpu(),
         memory: memory(&std::fs::read_to_string("/proc/meminfo").unwrap_or_default()),
@@ -172,10 +171,31 @@ pub fn pci_gpus(devices: &Path) -> Vec<Gpu> {
     out
 }
 
+/// The GPUs now (sysfs, completed by NVML), and why NVML gave nothing when it did not.
+pub fn gpus() -> (Vec<Gpu>, Option<String>) {
+    let mut gpus = pci_gpus(Path::new("/sys/bus/pci/devices"));
+    let nvml = nvml(&mut gpus).err();
+    (gpus, nvml)
+}
+
+/// The GPUs' utilization and memory now, for metrics: [`gpus`] without the reason.
+pub fn gpu_usage() -> Vec<Gpu> {
+    gpus().0
+}
+
+/// NVML, initialised once per process (loading the library and the driver's state is too slow
+/// to repeat at every scrape); the error, when it cannot be, is kept too.
+fn nvml_handle() -> Result<&'static nvml_wrapper::Nvml, String> {
+    static NVML: std::sync::OnceLock<Result<nvml_wrapper::Nvml, String>> = std::sync::OnceLock::new();
+    NVML.get_or_init(|| nvml_wrapper::Nvml::init().map_err(|e| format!("NVML unavailable: {e}")))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
 /// Completes NVIDIA GPUs from NVML (adding any sysfs did not show); an error says why NVML
 /// gave nothing.
 fn nvml(gpus: &mut Vec<Gpu>) -> Result<(), String> {
-    let nvml = nvml_wrapper::Nvml::init().map_err(|e| format!("NVML unavailable: {e}"))?;
+    let nvml = nvml_handle()?;
     let count = nvml.device_count().map_err(|e| e.to_string())?;
     for i in 0..count {
         let Ok(device) = nvml.device_by_index(i) else { continue };

@@ -15,16 +15,20 @@
 //! - [`pidfile`], [`logging`], [`logs`]: the daemon's pid file and log, and reading it back.
 //! - [`hardware`]: what this machine offers for inference.
 //! - [`tasks`]: the task pipeline's journal (the state machine is crate `oarn-tasks`).
+//! - [`metrics`], [`http`]: the node's figures for Prometheus, and the HTTP listener that
+//!   serves them and the read-only JSON API.
 
 pub mod api;
 pub mod chain;
 pub mod daemon;
 pub mod discovery;
 pub mod hardware;
+pub mod http;
 pub mod install;
 pub mod local;
 pub mod logging;
 pub mod logs;
+pub mod metrics;
 pub mod p2p;
 pub mod passphrase;
 pub mod pidfile;

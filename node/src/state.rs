@@ -41,6 +41,10 @@ pub struct Node {
     pub tasks: std::sync::OnceLock<crate::tasks::pipeline::Handle>,
     /// The `ollama serve` the node runs, if it does.
     pub ollama: Option<Arc<oarn_supervise::ollama::Served>>,
+    /// What the node counts, for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Where the HTTP listener (metrics, JSON API) listens, once it does; or why it does not.
+    pub http: std::sync::OnceLock<Result<std::net::SocketAddr, String>>,
 }
 
 impl Node {

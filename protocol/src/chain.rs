@@ -29,6 +29,7 @@ pub enum Request {
     Transfer(Transfer),
     RegisterValidator(RegisterValidator),
     Events(Events),
+    GetHealth(GetHealth),
 }
 
 crate::calls! {
@@ -47,11 +48,32 @@ crate::calls! {
     Transfer => Sent(Sent),
     RegisterValidator => Staked(Staked),
     Events => Cursor(Cursor),
+    GetHealth => Health(Health),
 }
 
 /// What the worker can do and how busy it is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub struct GetInfo;
+
+/// The endpoint in use and the chain's head, for monitoring. The worker reads the head at most
+/// once per [`HEALTH_CACHE_SECS`], however often it is asked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct GetHealth;
+
+/// How long the worker answers [`GetHealth`] from what it last read.
+pub const HEALTH_CACHE_SECS: u64 = 5;
+
+/// The chain as the worker sees it ([`GetHealth`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Health {
+    /// The endpoint in use (credentials removed).
+    pub endpoint: String,
+    /// The head block's number and its timestamp (Unix seconds).
+    pub head: u64,
+    pub head_time: u64,
+    /// Times the worker switched from one endpoint to another since it started.
+    pub switches: u64,
+}
 
 /// chain worker → supervisor, final answers.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
@@ -70,6 +92,7 @@ pub enum Reply {
     Staked(Staked),
     /// Where an event scan ended.
     Cursor(Cursor),
+    Health(Health),
 }
 
 /// Open `keystore` (the bytes of `{home}/wallet.encrypted` as the supervisor read them, so a

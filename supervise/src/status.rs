@@ -46,6 +46,8 @@ pub struct WorkerStatus {
     pub started_at: Option<u64>,
     pub uptime_secs: Option<u64>,
     pub restarts: u32,
+    /// Processes ended by their sandbox for a forbidden system call (seccomp).
+    pub sandbox_violations: u32,
     /// Why the last process ended, e.g. "exited with status 3" or "killed by signal SIGSEGV".
     pub last_exit: Option<String>,
     /// Set while the worker is crash-looping: the reason and its last stderr lines.
@@ -74,6 +76,7 @@ impl WorkerStatus {
             started_at: None,
             uptime_secs: None,
             restarts: 0,
+            sandbox_violations: 0,
             last_exit: None,
             degraded: None,
             build_id: None,
@@ -126,6 +129,9 @@ impl WorkerStatus {
         self.since = None;
         self.started_at = None;
         self.ping_us = None;
+        if crate::supervise::violation(&reason) {
+            self.sandbox_violations += 1;
+        }
         self.last_exit = Some(reason);
     }
 

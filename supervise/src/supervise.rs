@@ -674,6 +674,16 @@ async fn exit_or(child: &mut dyn crate::process::Child, reason: String, wait: Du
     }
 }
 
+/// Whether an exit, as [`describe`] tells it, is the sandbox ending the worker for a forbidden
+/// system call: seccomp's SIGSYS, or the worker's own status for it after catching SIGSYS.
+pub fn violation(described: &str) -> bool {
+    let status = format!(
+        "exited with status {} ",
+        oarn_protocol::exit::WorkerExit::Seccomp.code()
+    );
+    described.starts_with(&status) || described == "killed by signal SIGSYS"
+}
+
 /// "exited with status 3", "exited with status 159 (its sandbox refused a syscall; …)" or
 /// "killed by signal SIGSEGV".
 pub fn describe(status: ExitStatus) -> String {
@@ -690,5 +700,24 @@ pub fn describe(status: ExitStatus) -> String {
             Err(_) => format!("killed by signal {sig}"),
         },
         None => format!("ended ({status})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{describe, violation};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::ExitStatus;
+
+    #[test]
+    fn a_seccomp_kill_or_status_counts_as_a_sandbox_violation_and_a_crash_does_not() {
+        let code = |c: i32| ExitStatus::from_raw(c << 8);
+        let signal = |s: i32| ExitStatus::from_raw(s);
+        let seccomp = i32::from(oarn_protocol::exit::WorkerExit::Seccomp.code());
+        assert!(violation(&describe(code(seccomp))), "{}", describe(code(seccomp)));
+        assert!(violation(&describe(signal(libc::SIGSYS))));
+        assert!(!violation(&describe(signal(libc::SIGSEGV))));
+        assert!(!violation(&describe(code(1))));
+        assert!(!violation(&describe(code(15))), "status 15 is not 159");
     }
 }

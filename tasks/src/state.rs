@@ -149,6 +149,29 @@ pub enum Reason {
     Operator(String),
 }
 
+impl Reason {
+    /// The reason's kind in one word, without its details: a label with a bounded set of
+    /// values (for metrics), the same as its `reason` tag in JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reason::NotOpen(_) => "not_open",
+            Reason::NotOnChain => "not_on_chain",
+            Reason::ClaimsFull { .. } => "claims_full",
+            Reason::ResultsFull { .. } => "results_full",
+            Reason::RewardTooLow { .. } => "reward_too_low",
+            Reason::DeadlineTooClose { .. } => "deadline_too_close",
+            Reason::DeadlinePassed(_) => "deadline_passed",
+            Reason::ModelNotAccepted(_) => "model_not_accepted",
+            Reason::DoesNotFit(_) => "does_not_fit",
+            Reason::BadInput(_) => "bad_input",
+            Reason::StepFailed { .. } => "step_failed",
+            Reason::Refused(_) => "refused",
+            Reason::ClosedBeforeSubmission => "closed_before_submission",
+            Reason::Operator(_) => "operator",
+        }
+    }
+}
+
 /// A task the node tracks: what it first saw, its stage, and its retry state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
@@ -180,5 +203,43 @@ impl Task {
     /// The deadline in milliseconds.
     pub fn deadline_ms(&self) -> Millis {
         self.offer.deadline.saturating_mul(1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reason;
+
+    #[test]
+    fn a_reasons_kind_is_its_json_tag() {
+        let all = [
+            Reason::NotOpen("completed".into()),
+            Reason::NotOnChain,
+            Reason::ClaimsFull { claimed: 6, max: 6 },
+            Reason::ResultsFull {
+                submitted: 3,
+                required: 3,
+            },
+            Reason::RewardTooLow {
+                reward: "0".into(),
+                min: "1".into(),
+            },
+            Reason::DeadlineTooClose { left_s: 1, need_s: 2 },
+            Reason::DeadlinePassed("claimed".into()),
+            Reason::ModelNotAccepted("m".into()),
+            Reason::DoesNotFit("too big".into()),
+            Reason::BadInput("not json".into()),
+            Reason::StepFailed {
+                step: "upload".into(),
+                error: "e".into(),
+            },
+            Reason::Refused("Already claimed".into()),
+            Reason::ClosedBeforeSubmission,
+            Reason::Operator("no".into()),
+        ];
+        for r in all {
+            let v = serde_json::to_value(&r).unwrap();
+            assert_eq!(v["reason"], r.kind(), "{r:?}");
+        }
     }
 }

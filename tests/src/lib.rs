@@ -171,7 +171,9 @@ impl Node {
         Self {
             dir,
             bins: bin_dir(),
-            env: Vec::new(),
+            // Many daemons run at once in the tests: each picks a free port for its HTTP
+            // listener (the default port would be taken by the first).
+            env: vec![("OARN_METRICS__LISTEN".into(), "127.0.0.1:0".into())],
             daemon: None,
         }
     }

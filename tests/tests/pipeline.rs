@@ -4,7 +4,8 @@
 //! fetch the input and the model from the requester over Bitswap, run it, upload and submit
 //! the result; consensus is reached on three identical hashes and each node's balance rises
 //! by exactly its reward less the gas its claim and submission cost, and `oarn task result`
-//! gives the requester the text whose keccak256 is on chain.
+//! gives the requester the text whose keccak256 is on chain. A worker whose result retention
+//! is 0 unpins its result and removes its copy once the task settled; the others keep theirs.
 
 use std::future::IntoFuture;
 use std::time::Duration;
@@ -29,8 +30,9 @@ fn three_nodes_take_a_task_to_consensus_and_earn_exactly_their_reward_less_gas()
     let (mut requester, _) = fleet::requester(&rt, &devnet);
 
     let mut workers = Vec::new();
-    for _ in 0..3 {
-        let (w, account, _) = fleet::worker(&rt, &devnet, &[]);
+    for i in 0..3 {
+        let retention = if i == 0 { "0" } else { "168" };
+        let (w, account, _) = fleet::worker(&rt, &devnet, &[("OARN_STORAGE__RESULT_RETENTION_HOURS", retention)]);
         workers.push((w, account));
     }
     let chain = devnet::provider_for(&devnet.rpc_url, 9).unwrap();
@@ -120,6 +122,26 @@ fn three_nodes_take_a_task_to_consensus_and_earn_exactly_their_reward_less_gas()
     let words = result["text"].as_str().unwrap();
     assert_eq!(keccak256(words.as_bytes()).to_string(), hashes[0]);
     assert!(words.contains("Paris"), "{words}");
+
+    // Retention: the first worker released its result at once, the others keep it pinned
+    // with its copy in the node home.
+    let cid = task_status(&workers[0].0, id).unwrap()["result_cid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let kept = |w: &oarn_tests::Node| {
+        let pins = json(&w.oarn(&["ipfs", "pin", "ls", "--json"]));
+        let pinned = pins["pins"].as_array().unwrap().iter().any(|p| p == cid.as_str());
+        let copy = w.home().join("tasks/results").join(id.to_string()).exists();
+        (pinned, copy)
+    };
+    let released = wait_for(Duration::from_secs(30), || {
+        (kept(&workers[0].0) == (false, false)).then_some(())
+    });
+    assert!(released.is_some(), "{:?}\n{}", kept(&workers[0].0), workers[0].0.log());
+    for (w, _) in &workers[1..] {
+        assert_eq!(kept(w), (true, true), "a retention of 168 hours keeps the result");
+    }
 
     // The history lists it with the same money.
     for (w, _) in &workers {

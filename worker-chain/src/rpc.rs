@@ -3,6 +3,7 @@
 //! serve another chain or lag the best head, and logs every switch with its reason. Each
 //! request is bounded by a timeout.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
@@ -15,6 +16,15 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_LAG: u64 = 20;
 /// Most endpoints kept in a pool.
 pub const MAX_ENDPOINTS: usize = 16;
+
+/// Switches from one endpoint to another, in every pool of this process (a pool is made anew
+/// at each discovery, the count is the worker's).
+static SWITCHES: AtomicU64 = AtomicU64::new(0);
+
+/// Switches from one endpoint to another since the worker started.
+pub fn switches() -> u64 {
+    SWITCHES.load(Ordering::Relaxed)
+}
 
 /// Why no endpoint could be used.
 #[derive(Debug, thiserror::Error)]
@@ -191,6 +201,9 @@ impl Pool {
         // Any endpoint passed over is a switch away from the preferred one: say why.
         if !reasons.is_empty() {
             tracing::warn!(to = %self.endpoints[i].url, "RPC endpoint switched ({})", reasons.join("; "));
+        }
+        if self.current.is_some_and(|was| was != i) {
+            SWITCHES.fetch_add(1, Ordering::Relaxed);
         }
         self.current = Some(i);
         Ok(&self.endpoints[i])

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use alloy::primitives::{Address, B256};
 use alloy::providers::Provider;
 use oarn_protocol::chain::{
-    Balances, Claim, Discover, Event, Events, ListTasks, Network, Protocol, Quote, ReadReceipt, ReadTask,
-    RegisterValidator, Reply, Request, Submit, Transfer, Unlock, Unlocked,
+    Balances, Claim, Discover, Event, Events, HEALTH_CACHE_SECS, Health, ListTasks, Network, Protocol, Quote,
+    ReadReceipt, ReadTask, RegisterValidator, Reply, Request, Submit, Transfer, Unlock, Unlocked,
 };
 use oarn_protocol::envelope::{ErrorKind, ErrorReply, Info, RequestId};
 use oarn_protocol::serve::{Context, Handler, Responder};
@@ -32,6 +32,8 @@ struct State {
     signer: Mutex<Option<Signer>>,
     /// Held while a transaction is signed and sent.
     sending: tokio::sync::Mutex<()>,
+    /// The last [`Health`] read, and when: answered again for [`HEALTH_CACHE_SECS`].
+    health: tokio::sync::Mutex<Option<(std::time::Instant, Health)>>,
 }
 
 /// The network found, and its endpoints.
@@ -70,6 +72,7 @@ impl Worker {
                 network: tokio::sync::Mutex::new(None),
                 signer: Mutex::new(None),
                 sending: tokio::sync::Mutex::new(()),
+                health: tokio::sync::Mutex::new(None),
             }),
             runtime: runtime.ok(),
         }
@@ -284,7 +287,40 @@ impl State {
                 .await
                 .map(Reply::Staked),
             Request::Events(ev) => self.events(ev, responder).await.map(Reply::Cursor),
+            Request::GetHealth(_) => self.health().await.map(Reply::Health),
         }
+    }
+
+    /// The endpoint in use and its head block, read at most once per [`HEALTH_CACHE_SECS`]
+    /// (the lock is held while reading, so callers asking at once share one read).
+    async fn health(&self) -> Result<Health, ErrorReply> {
+        let mut cached = self.health.lock().await;
+        if let Some((at, h)) = cached.as_ref()
+            && at.elapsed().as_secs() < HEALTH_CACHE_SECS
+        {
+            return Ok(h.clone());
+        }
+        let (endpoint, _, _) = self.session().await?;
+        let block = endpoint
+            .provider()
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| Error::Rpc {
+                step: "reading the head block",
+                message: e.to_string(),
+            })?
+            .ok_or(Error::Rpc {
+                step: "reading the head block",
+                message: "the endpoint has no latest block".into(),
+            })?;
+        let health = Health {
+            endpoint: endpoint.url.clone(),
+            head: block.header.number,
+            head_time: block.header.timestamp,
+            switches: crate::rpc::switches(),
+        };
+        *cached = Some((std::time::Instant::now(), health.clone()));
+        Ok(health)
     }
 
     async fn quote(&self, q: &Quote) -> Result<oarn_protocol::chain::Quoted, ErrorReply> {

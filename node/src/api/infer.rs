@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use oarn_api::infer::{Generate, Generated, LoadedModel, ModelsLoaded, Text, Unload, Unloaded};
+use oarn_api::infer::{Generate, Generated, InstalledModel, LoadedModel, Models, ModelsLoaded, Text, Unload, Unloaded};
 use oarn_api::rpc::Error;
 use oarn_protocol::WorkerKind;
 use oarn_protocol::infer::{self, ListLoaded};
@@ -68,6 +68,32 @@ pub async fn loaded(node: &Node, _: ModelsLoaded) -> Result<Vec<LoadedModel>, Er
         .collect())
 }
 
+/// The installed models; whether each is loaded is asked of the inference worker, and left
+/// false when it does not answer in time.
+pub async fn models(node: &Node, _: Models) -> Result<Vec<InstalledModel>, Error> {
+    let internal = |e: oarn_models::store::StoreError| Error::new(oarn_api::Code::InternalError, e.to_string());
+    let store = crate::local::store(&node.config(), &node.home).map_err(internal)?;
+    let list = store.list().map_err(internal)?;
+    let loaded: Vec<String> = tokio::time::timeout(std::time::Duration::from_secs(2), call(node, ListLoaded))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map(|l| l.into_iter().map(|m| m.model).collect())
+        .unwrap_or_default();
+    Ok(list
+        .into_iter()
+        .map(|m| InstalledModel {
+            loaded: loaded.contains(&store.blob(&m).display().to_string()),
+            name: m.name,
+            format: m.format,
+            size: m.size,
+            digest: m.digest,
+            added_at: m.added_at,
+            last_used: m.last_used,
+        })
+        .collect())
+}
+
 pub async fn unload(node: &Node, p: Unload) -> Result<Unloaded, Error> {
     let names = names(node);
     let model = match p.model {
@@ -124,6 +150,7 @@ pub async fn generate(
         forward(event).await;
     }
     let done = reply.map_err(errors::call)?;
+    node.metrics.generated(&done);
     crate::local::checked(done, &chosen.name).map_err(|e| Error::new(oarn_api::Code::InternalError, e.to_string()))
 }
 

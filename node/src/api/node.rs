@@ -120,6 +120,17 @@ pub async fn status(node: &Node, _: GetStatus) -> Result<Status, Error> {
                 }
             }),
         },
+        http: match node.http.get() {
+            Some(Ok(addr)) => oarn_api::node::HttpState {
+                listen: Some(addr.to_string()),
+                error: None,
+            },
+            Some(Err(e)) => oarn_api::node::HttpState {
+                listen: None,
+                error: Some(e.clone()),
+            },
+            None => oarn_api::node::HttpState::default(),
+        },
     })
 }
 

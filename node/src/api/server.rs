@@ -230,6 +230,7 @@ pub async fn call(node: &Node, method: &str, params: Value) -> Result<Value, Err
         n::Shutdown => super::node::shutdown,
         infer::ModelsLoaded => super::infer::loaded,
         infer::Unload => super::infer::unload,
+        infer::Models => super::infer::models,
         infer::Generate => super::infer::generate_whole,
         net::GetPeers => super::net::peers,
         net::GetTasks => super::net::tasks,
@@ -258,6 +259,7 @@ pub async fn call(node: &Node, method: &str, params: Value) -> Result<Value, Err
         tasks::TaskStatus => super::tasks::status,
         tasks::ClaimTask => super::tasks::claim,
         tasks::History => super::tasks::history,
+        tasks::GetEarnings => super::tasks::earnings,
         tasks::SubmitTask => super::requester::submit,
         tasks::GetResult => super::requester::result,
     }

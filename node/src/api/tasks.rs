@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use oarn_api::rpc::{Code, Error};
 use oarn_api::tasks::{
-    ClaimTask, History, Ledger, ListTasks, Pipeline, Settled, SettledTask, TaskList, TaskReport, TaskRow, TaskStatus,
-    Timings, Transition,
+    ClaimTask, Earnings, GetEarnings, History, Ledger, ListTasks, Period, Pipeline, Settled, SettledTask, TaskList,
+    TaskReport, TaskRow, TaskStatus, Timings, Transition,
 };
 use oarn_api::{Hash32, TaskId};
 use oarn_tasks::{Input, Outcome, Source, Stage, Task};
@@ -259,4 +259,69 @@ pub async fn history(node: &Node, p: History) -> Result<Settled, Error> {
     let mut total = ledger(&total);
     total.net_wei = net.to_string();
     Ok(Settled { tasks, total })
+}
+
+/// Adds up a period's tasks.
+#[derive(Default)]
+struct Sum {
+    since_ms: u64,
+    tasks: u64,
+    rewarded: u64,
+    ledger: crate::tasks::Ledger,
+    net: i128,
+}
+
+impl Sum {
+    fn add(&mut self, l: &crate::tasks::Ledger) {
+        self.tasks += 1;
+        self.rewarded += u64::from(l.reward_wei > 0);
+        self.ledger.reward_wei += l.reward_wei;
+        self.ledger.claim_gas_wei += l.claim_gas_wei;
+        self.ledger.submit_gas_wei += l.submit_gas_wei;
+        self.net += l.net_wei();
+    }
+
+    fn period(&self) -> Period {
+        let mut ledger = ledger(&self.ledger);
+        ledger.net_wei = self.net.to_string();
+        Period {
+            since_ms: self.since_ms,
+            tasks: self.tasks,
+            rewarded: self.rewarded,
+            ledger,
+        }
+    }
+}
+
+pub async fn earnings(node: &Node, _: GetEarnings) -> Result<Earnings, Error> {
+    const DAY_MS: u64 = 24 * 3600 * 1000;
+    let j = journal(node)?;
+    let now = crate::tasks::now_ms();
+    let mut sums = [
+        Sum {
+            since_ms: now.saturating_sub(DAY_MS),
+            ..Sum::default()
+        },
+        Sum {
+            since_ms: now.saturating_sub(7 * DAY_MS),
+            ..Sum::default()
+        },
+        Sum::default(),
+    ];
+    for id in j.spent_since(0).map_err(internal)? {
+        let Some((task, entries)) = j.task(id).map_err(internal)? else {
+            continue;
+        };
+        let l = crate::tasks::Ledger::of(&entries, &task.stage);
+        let ended = entries.last().map_or(task.since, |e| e.at_ms);
+        for s in sums.iter_mut().filter(|s| ended >= s.since_ms) {
+            s.add(&l);
+        }
+    }
+    let [day, week, total] = sums;
+    Ok(Earnings {
+        last_24h: day.period(),
+        last_7d: week.period(),
+        total: total.period(),
+    })
 }

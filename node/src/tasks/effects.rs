@@ -38,6 +38,8 @@ pub struct Ctx {
     pub node: Arc<Node>,
     prepared: Mutex<HashMap<TaskId, Prepared>>,
     speed: Mutex<Speed>,
+    /// Told whenever a task ends, so its result's retention is counted from then.
+    pub ended: tokio::sync::Notify,
 }
 
 fn transient(step: Step, error: impl ToString) -> Vec<Input> {
@@ -67,6 +69,7 @@ impl Ctx {
             node,
             prepared: Mutex::new(HashMap::new()),
             speed: Mutex::new(Speed::default()),
+            ended: tokio::sync::Notify::new(),
         }
     }
 
@@ -78,9 +81,10 @@ impl Ctx {
             .cloned()
     }
 
-    /// Forgets what a finished task prepared.
+    /// Forgets what a finished task prepared, and tells the result's retention it ended.
     pub fn forget(&self, id: TaskId) {
         self.prepared.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        self.ended.notify_one();
     }
 
     async fn chain_call<C: Call<Protocol = wire::Protocol>>(&self, request: C) -> Result<C::Reply, CallError> {
@@ -460,6 +464,7 @@ impl Ctx {
 
     /// Keeps this node's measured speed from a finished generation.
     fn learn(&self, done: &infer::Generated) {
+        self.node.metrics.generated(done);
         let per_s = |tokens: u32, us: u64| (us > 0).then(|| u64::from(tokens) * 1_000_000 / us);
         let mut s = self.speed.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = per_s(done.prompt_tokens, done.prompt_us) {

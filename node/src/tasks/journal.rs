@@ -257,6 +257,21 @@ impl Journal {
             .map_err(|e| self.sql(e))
     }
 
+    /// Ids of ended tasks this node may have paid gas for (settled or failed, not skipped),
+    /// that ended at `since_ms` or later, newest first.
+    pub fn spent_since(&self, since_ms: Millis) -> Result<Vec<TaskId>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id FROM tasks WHERE final = 1 AND stage IN ('settled', 'failed') AND updated_ms >= ?1
+                 ORDER BY updated_ms DESC",
+            )
+            .map_err(|e| self.sql(e))?;
+        stmt.query_map([since_ms as i64], |r| Ok(r.get::<_, i64>(0)? as TaskId))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.sql(e))
+    }
+
     /// Ids of settled tasks (those this node submitted to and that closed), newest first.
     pub fn settled(&self, limit: usize) -> Result<Vec<TaskId>, JournalError> {
         let mut stmt = self

@@ -4,13 +4,15 @@
 //! - [`journal`]: SQLite, each input committed before its effects run.
 //! - [`effects`]: validation, claim, fetch, model, inference, upload, notice, submission.
 //! - [`pipeline`]: discovery, slots, timers, settlement events; the loop.
-//! - [`results`]: result bytes kept until the task settles.
+//! - [`results`]: result bytes kept until the task ends and its retention passes.
+//! - [`retention`]: releasing results (unpin, remove) once their retention passed.
 //! - [`timings`]: where a task's time went, and the node's own overhead.
 
 pub mod effects;
 pub mod journal;
 pub mod pipeline;
 pub mod results;
+pub mod retention;
 pub mod timings;
 
 pub use journal::{Journal, JournalError, Ledger};

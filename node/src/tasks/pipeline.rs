@@ -147,6 +147,10 @@ impl Loop {
                 },
                 () = sleep => self.due(),
             }
+            self.ctx
+                .node
+                .metrics
+                .in_stage(self.tasks.values().map(|r| &r.task.stage));
         }
     }
 
@@ -188,6 +192,7 @@ impl Loop {
         match self.journal.discover(&offer, now_ms()) {
             Ok(Some(task)) => {
                 tracing::info!(task = id, source = offer.source.as_str(), "task discovered");
+                self.ctx.node.metrics.discovered(offer.source.as_str());
                 self.track(task, VecDeque::from([Effect::Validate]), operator);
             }
             Ok(None) => {
@@ -206,8 +211,15 @@ impl Loop {
         let Some(r) = self.tasks.get_mut(&id) else {
             return;
         };
-        let before = r.task.stage.name();
-        let effects = match self.journal.apply(&mut r.task, input, now_ms()) {
+        let before = r.task.stage.clone();
+        let since = r.task.since;
+        let now = now_ms();
+        let gas = match &input {
+            Input::ClaimMined { gas_wei, .. } => Some(("claim", *gas_wei)),
+            Input::SubmitMined { gas_wei, .. } => Some(("submit", *gas_wei)),
+            _ => None,
+        };
+        let effects = match self.journal.apply(&mut r.task, input, now) {
             Ok(e) => e,
             Err(e) => {
                 // Nothing is performed that the journal does not hold; the chain decides later.
@@ -217,9 +229,14 @@ impl Loop {
                 return;
             }
         };
-        let after = r.task.stage.name();
-        if before != after {
-            tracing::info!(task = id, from = before, to = after, "task {}", describe(&r.task.stage));
+        let metrics = &self.ctx.node.metrics;
+        if let Some((tx, wei)) = gas {
+            metrics.gas(tx, wei);
+        }
+        let (from, to) = (before.name(), r.task.stage.name());
+        if from != to {
+            tracing::info!(task = id, from, to, "task {}", describe(&r.task.stage));
+            metrics.moved(&before, now.saturating_sub(since) as f64 / 1000.0, &r.task.stage);
         }
         r.queue.extend(effects);
         if r.task.stage == Stage::Validated {

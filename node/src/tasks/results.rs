@@ -1,6 +1,7 @@
 //! Result bytes kept in the node home (`tasks/results/<id>`, 0600) from inference until the
-//! task settles: the upload and the result notice read them back, checked against the
-//! keccak256 the journal recorded, so a restart re-uploads exactly what was computed.
+//! task ends and its retention passes ([`super::retention`]): the upload and the result notice
+//! read them back, checked against the keccak256 the journal recorded, so a restart re-uploads
+//! exactly what was computed.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -61,4 +62,26 @@ pub fn engine(home: &Home, id: u64) -> String {
 /// Reads a task's result bytes, if kept.
 pub fn read(home: &Home, id: u64) -> Option<Vec<u8>> {
     std::fs::read(path(home, id)).ok()
+}
+
+/// The tasks whose result bytes are kept, in no order.
+pub fn kept(home: &Home) -> Vec<u64> {
+    let Ok(entries) = std::fs::read_dir(dir(home)) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Removes a task's result bytes and its engine's fingerprint; what is not there is no error.
+pub fn remove(home: &Home, id: u64) -> Result<(), String> {
+    for p in [path(home, id), dir(home).join(format!("{id}.engine"))] {
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot remove {}: {e}", p.display())),
+        }
+    }
+    Ok(())
 }

@@ -78,6 +78,19 @@ pub fn status(v: &Status) -> String {
         }
         _ => {}
     }
+    match (&v.http.listen, &v.http.error) {
+        (Some(addr), _) => {
+            let _ = writeln!(
+                out,
+                "http     metrics at http://{0}/metrics; JSON API at http://{0}/api/v1/ (token in api.token)",
+                s(addr)
+            );
+        }
+        (None, Some(e)) => {
+            let _ = writeln!(out, "http     not served: {}", s(e));
+        }
+        _ => {}
+    }
     match (&v.wallet.account, &v.wallet.locked) {
         (Some(a), _) => {
             let _ = writeln!(out, "wallet   {a} (unlocked: the node signs claims and submissions)");
