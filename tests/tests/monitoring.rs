@@ -2,6 +2,9 @@
 //! here on loopback) scrapes a worker node on the devnet while it settles tasks, and PromQL
 //! over Prometheus' own HTTP API gives the node's task, reward, gas and peer figures, equal to
 //! what the node's journal says; `promtool check metrics` finds nothing to fix in a scrape.
+//! The ready-made monitoring of `packaging/monitoring/` works on that live data: Prometheus
+//! loads the alert rules and evaluates each without error, every query of the Grafana
+//! dashboard runs, and every metric either names is one the node serves.
 //! The JSON API answers a real HTTP client (curl) only with the bearer token, and the listener
 //! binds loopback by default.
 
@@ -60,13 +63,16 @@ struct Prometheus {
 }
 
 impl Prometheus {
+    /// Scraping `target` every second, with the shipped alert rules.
     fn start(target: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("prometheus.yml");
+        let rules = monitoring().join("alerts.yml");
         std::fs::write(
             &config,
             format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: oarn\n    static_configs:\n      - targets: ['{target}']\n"
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: oarn\n    static_configs:\n      - targets: ['{target}']\n",
+                rules.display()
             ),
         )
         .unwrap();
@@ -92,8 +98,8 @@ impl Prometheus {
         std::fs::read_to_string(self._dir.path().join("prometheus.log")).unwrap_or_default()
     }
 
-    /// The value of an instant PromQL query with one result, if it has one.
-    fn one(&self, query: &str) -> Option<f64> {
+    /// Prometheus' answer to an instant PromQL query (status 200: it parsed and ran).
+    fn query(&self, query: &str) -> Value {
         let (code, body) = curl(&[
             "-G",
             &format!("http://{}/api/v1/query", self.addr),
@@ -101,7 +107,12 @@ impl Prometheus {
             &format!("query={query}"),
         ]);
         assert_eq!(code, 200, "{query}: {body}");
-        let v: Value = serde_json::from_str(&body).unwrap();
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// The value of an instant PromQL query with one result, if it has one.
+    fn one(&self, query: &str) -> Option<f64> {
+        let v = self.query(query);
         let result = v["data"]["result"].as_array()?;
         let [only] = result.as_slice() else { return None };
         only["value"][1].as_str()?.parse().ok()
@@ -127,6 +138,87 @@ fn promtool_metrics(text: &str) -> Output {
         .expect("promtool runs");
     child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
+}
+
+/// `packaging/monitoring/` of this checkout.
+fn monitoring() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/monitoring")
+}
+
+/// The `oarn_…` metric names in `text`.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("oarn_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.insert(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// The sample names of a scrape (a histogram's `_bucket`, `_sum` and `_count` included).
+fn served(scrape: &str) -> std::collections::BTreeSet<String> {
+    scrape
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(String::from)
+        .collect()
+}
+
+/// The shipped alert rules and dashboard on a live node's data: every rule evaluates without
+/// error, every dashboard query runs, and every metric they name is served by `scrape` (GPU
+/// figures only where NVML reports a GPU, which this machine has not: their names are tested
+/// in the node's unit tests).
+fn check_shipped_monitoring(prometheus: &Prometheus, scrape: &str) {
+    let served = served(scrape);
+    let dashboard = std::fs::read_to_string(monitoring().join("grafana-dashboard.json")).unwrap();
+    let alerts = std::fs::read_to_string(monitoring().join("alerts.yml")).unwrap();
+    for (file, text) in [("alerts.yml", &alerts), ("grafana-dashboard.json", &dashboard)] {
+        for name in metric_names(text) {
+            assert!(
+                served.contains(&name) || name.starts_with("oarn_gpu_"),
+                "{file} names {name}, which the node does not serve"
+            );
+        }
+    }
+    let rules = wait_for(Duration::from_secs(30), || {
+        let (_, body) = curl(&[&format!("http://{}/api/v1/rules", prometheus.addr)]);
+        let v: Value = serde_json::from_str(&body).ok()?;
+        let rules: Vec<Value> = v["data"]["groups"][0]["rules"].as_array()?.clone();
+        rules.iter().all(|r| r["health"] == "ok").then_some(rules)
+    })
+    .unwrap_or_else(|| panic!("the shipped rules do not all evaluate: {}", prometheus.log()));
+    assert_eq!(rules.len(), alerts.matches("- alert: ").count(), "every rule loaded");
+    let firing: Vec<&str> = rules
+        .iter()
+        .filter(|r| r["state"] == "firing")
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert!(firing.is_empty(), "a healthy node fires no alert: {firing:?}");
+    let dashboard: Value = serde_json::from_str(&dashboard).unwrap();
+    let mut queries = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap().replace("$instance", ".*");
+            let v = prometheus.query(&expr);
+            assert_eq!(v["status"], "success", "{}: {expr}: {v}", panel["title"]);
+            queries += 1;
+        }
+    }
+    assert!(queries > 20, "{queries}");
+    let earned = prometheus
+        .query("sum(increase(oarn_rewards_wei_total{instance=~\".*\"}[24h])) / 1e18")["data"]["result"][0]["value"][1]
+        .as_str()
+        .map(|v| v.parse::<f64>().unwrap());
+    assert!(
+        earned.is_some_and(|e| e > 0.0),
+        "the dashboard's earnings panel has data: {earned:?}"
+    );
 }
 
 fn wei(v: &Value) -> f64 {
@@ -212,6 +304,8 @@ fn prometheus_scrapes_a_node_settling_tasks_and_promql_gives_its_figures() {
         String::from_utf8_lossy(&checked.stdout),
         String::from_utf8_lossy(&checked.stderr)
     );
+
+    check_shipped_monitoring(&prometheus, &text);
 
     drop(prometheus);
     for w in &mut workers {

@@ -90,6 +90,20 @@ pub struct Metrics {
     snapshot: std::sync::Arc<Mutex<scrape::Snapshot>>,
 }
 
+/// The stages a task is in before it ends, as [`Stage::name`] writes them.
+pub const OPEN_STAGES: [&str; 10] = [
+    "discovered",
+    "validated",
+    "claiming",
+    "claimed",
+    "input_fetched",
+    "model_ready",
+    "executed",
+    "result_uploaded",
+    "submitting",
+    "submitted",
+];
+
 /// Buckets of the stage durations: 50 ms to about 27 minutes, doubling.
 fn stage_buckets() -> Histogram {
     Histogram::new(exponential_buckets(0.05, 2.0, 16))
@@ -181,6 +195,7 @@ impl Metrics {
             m.model_load_seconds.clone(),
         );
         registry.register_collector(Box::new(scrape::Collector(m.snapshot.clone())));
+        m.in_stage([]);
         Metrics { registry, ..m }
     }
 
@@ -207,13 +222,13 @@ impl Metrics {
         self.gas_wei.get_or_create(&TxLabel { tx }).inc_by(wei as f64);
     }
 
-    /// How many tasks are in each stage now (those not listed: none).
+    /// How many tasks are in each stage now; every stage before the final ones is written,
+    /// 0 when no task is in it, so its series never vanishes.
     pub fn in_stage<'a>(&self, stages: impl IntoIterator<Item = &'a Stage>) {
-        let mut counts = std::collections::BTreeMap::<&'static str, i64>::new();
-        for s in stages {
+        let mut counts: std::collections::BTreeMap<&'static str, i64> = OPEN_STAGES.iter().map(|s| (*s, 0)).collect();
+        for s in stages.into_iter().filter(|s| !s.is_final()) {
             *counts.entry(s.name()).or_default() += 1;
         }
-        self.tasks_in_stage.clear();
         for (stage, n) in counts {
             self.tasks_in_stage.get_or_create(&StageLabel { stage }).set(n);
         }
@@ -329,15 +344,45 @@ mod tests {
     }
 
     #[test]
-    fn stages_no_task_is_in_disappear_from_the_gauge() {
+    fn a_stage_no_task_is_in_reads_zero_and_stays() {
         let m = Metrics::new();
+        let text = m.render(scrape::Snapshot::default());
+        assert!(text.contains("oarn_tasks_in_stage{stage=\"claimed\"} 0"), "{text}");
         m.in_stage(&[Stage::Claimed, Stage::Claimed, Stage::Validated]);
         let text = m.render(scrape::Snapshot::default());
         assert!(text.contains("oarn_tasks_in_stage{stage=\"claimed\"} 2"), "{text}");
-        m.in_stage(&[Stage::Validated]);
+        m.in_stage(&[Stage::Validated, Stage::Failed(Reason::NotOnChain)]);
         let text = m.render(scrape::Snapshot::default());
-        assert!(!text.contains("stage=\"claimed\""), "{text}");
+        assert!(text.contains("oarn_tasks_in_stage{stage=\"claimed\"} 0"), "{text}");
         assert!(text.contains("oarn_tasks_in_stage{stage=\"validated\"} 1"), "{text}");
+        assert!(
+            !text.contains("stage=\"failed\""),
+            "ended tasks are counted apart: {text}"
+        );
+        let names: Vec<&str> = OPEN_STAGES.to_vec();
+        let all = [
+            Stage::Discovered,
+            Stage::Validated,
+            Stage::Claiming { tx: None },
+            Stage::Claimed,
+            Stage::InputFetched,
+            Stage::ModelReady,
+            Stage::Executed { result_hash: [0; 32] },
+            Stage::ResultUploaded {
+                result_hash: [0; 32],
+                cid: String::new(),
+            },
+            Stage::Submitting {
+                result_hash: [0; 32],
+                cid: String::new(),
+                tx: None,
+            },
+            Stage::Submitted {
+                result_hash: [0; 32],
+                cid: String::new(),
+            },
+        ];
+        assert_eq!(all.iter().map(Stage::name).collect::<Vec<_>>(), names);
     }
 
     #[test]

@@ -528,6 +528,27 @@ mod tests {
     }
 
     #[test]
+    fn a_gpu_nvml_reports_is_written_by_its_pci_address() {
+        let s = Snapshot {
+            gpus: vec![Gpu {
+                pci: "0000:01:00.0".into(),
+                utilization_ratio: Some(0.25),
+                memory_total_bytes: Some(8 << 30),
+                memory_used_bytes: Some(1 << 30),
+            }],
+            ..Snapshot::default()
+        };
+        let t = text(s);
+        for want in [
+            "oarn_gpu_utilization_ratio{gpu=\"0000:01:00.0\"} 0.25",
+            "oarn_gpu_memory_used_bytes{gpu=\"0000:01:00.0\"} 1073741824",
+            "oarn_gpu_memory_total_bytes{gpu=\"0000:01:00.0\"} 8589934592",
+        ] {
+            assert!(t.lines().any(|l| l.starts_with(want)), "{want} missing from\n{t}");
+        }
+    }
+
+    #[test]
     fn a_worker_that_did_not_answer_leaves_its_figures_out() {
         let t = text(Snapshot::default());
         assert!(!t.contains("oarn_peers"), "{t}");
