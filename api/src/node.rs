@@ -45,6 +45,47 @@ pub struct Status {
     pub http: HttpState,
 }
 
+/// `oarn_health`: what the node's workers find now, for `oarn doctor`: the chain's head
+/// through the endpoint in use, and the peer-to-peer side's peers, NAT status and relays.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetHealth {}
+method!(GetHealth, "oarn_health", Health);
+
+/// What the workers found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    /// The chain as the chain worker reads it now, or why it could not.
+    pub chain: Result<ChainHealth, String>,
+    /// The swarm as the network worker reports it now, or why it could not.
+    pub network: Result<NetworkHealth, String>,
+    /// This machine's clock, Unix seconds, when the node answered.
+    pub now: u64,
+}
+
+/// The chain worker's endpoint and head.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChainHealth {
+    pub endpoint: String,
+    pub head: u64,
+    /// The head block's timestamp, Unix seconds.
+    pub head_time: u64,
+    /// Times it switched endpoints since it started.
+    pub switches: u64,
+}
+
+/// The network worker's peers and reachability.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NetworkHealth {
+    pub peers: u64,
+    /// `public`, `private` or `unknown` (AutoNAT).
+    pub nat: String,
+    /// Listen addresses through relays (`…/p2p-circuit`): reservations held.
+    pub relayed: Vec<String>,
+    /// `network.relays` configured.
+    pub relays_configured: u64,
+}
+
 /// Where the HTTP listener (`/metrics`, `/api/v1/`) listens, or why it does not.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HttpState {

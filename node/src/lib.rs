@@ -14,6 +14,7 @@
 //! - [`wallet`]: interactive key operations in the chain worker, and the files they keep.
 //! - [`pidfile`], [`logging`], [`logs`]: the daemon's pid file and log, and reading it back.
 //! - [`hardware`]: what this machine offers for inference.
+//! - [`doctor`]: `oarn doctor`'s checks of whether the node can earn, each with its fix.
 //! - [`tasks`]: the task pipeline's journal (the state machine is crate `oarn-tasks`).
 //! - [`metrics`], [`http`]: the node's figures for Prometheus, and the HTTP listener that
 //!   serves them and the read-only JSON API.
@@ -22,6 +23,7 @@ pub mod api;
 pub mod chain;
 pub mod daemon;
 pub mod discovery;
+pub mod doctor;
 pub mod hardware;
 pub mod http;
 pub mod install;

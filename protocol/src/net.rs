@@ -416,6 +416,9 @@ pub struct Status {
     /// The validators of validator-routed mode (peer ids), connected or not.
     pub validators: Vec<String>,
     pub sla: Sla,
+    /// What AutoNAT found: `public` (peers dialled back this node), `private` (they could
+    /// not: behind NAT or a firewall) or `unknown` (not probed yet).
+    pub nat: String,
 }
 
 /// net worker → supervisor, final answers.

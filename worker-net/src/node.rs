@@ -444,6 +444,12 @@ impl Node {
                     listen: self.listen.clone(),
                     peers,
                     validators,
+                    nat: match self.swarm.behaviour().autonat.nat_status() {
+                        libp2p::autonat::NatStatus::Public(_) => "public",
+                        libp2p::autonat::NatStatus::Private => "private",
+                        libp2p::autonat::NatStatus::Unknown => "unknown",
+                    }
+                    .into(),
                     sla: self.results.figures.sla(),
                     banned: self.book.banned(),
                     counters: Counters {

@@ -173,3 +173,44 @@ pub async fn shutdown(node: &Node, _: Shutdown) -> Result<Stopping, Error> {
         pid: std::process::id(),
     })
 }
+
+/// Longest `oarn_health` waits for each worker.
+const HEALTH_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+pub async fn health(node: &Node, _: oarn_api::node::GetHealth) -> Result<oarn_api::node::Health, Error> {
+    use oarn_api::node::{ChainHealth, Health, NetworkHealth};
+    use oarn_protocol::{chain, net};
+    let late = |what: &str| format!("the {what} worker did not answer within {} s", HEALTH_WAIT.as_secs());
+    let ask_chain = async {
+        let h = node.workers.chain.as_ref().ok_or("no chain worker runs (local mode)")?;
+        let r = tokio::time::timeout(HEALTH_WAIT, h.call(chain::GetHealth))
+            .await
+            .map_err(|_| late("chain"))?
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(ChainHealth {
+            endpoint: r.endpoint,
+            head: r.head,
+            head_time: r.head_time,
+            switches: r.switches,
+        })
+    };
+    let ask_net = async {
+        let h = node.workers.net.as_ref().ok_or("no network worker runs (local mode)")?;
+        let s = tokio::time::timeout(HEALTH_WAIT, h.call(net::GetStatus))
+            .await
+            .map_err(|_| late("network"))?
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(NetworkHealth {
+            peers: s.peers.len() as u64,
+            nat: s.nat,
+            relayed: s.listen.into_iter().filter(|a| a.contains("/p2p-circuit")).collect(),
+            relays_configured: node.config().network.relays.len() as u64,
+        })
+    };
+    let (chain, network) = tokio::join!(ask_chain, ask_net);
+    Ok(Health {
+        chain,
+        network,
+        now: crate::tasks::now_ms() / 1000,
+    })
+}

@@ -228,6 +228,7 @@ pub async fn call(node: &Node, method: &str, params: Value) -> Result<Value, Err
         n::Workers => super::node::workers,
         n::ReloadConfig => super::node::reload,
         n::Shutdown => super::node::shutdown,
+        n::GetHealth => super::node::health,
         infer::ModelsLoaded => super::infer::loaded,
         infer::Unload => super::infer::unload,
         infer::Models => super::infer::models,

@@ -57,6 +57,8 @@ pub struct Snapshot {
     pub model_cache_bytes: Option<u64>,
     pub model_cache_limit_bytes: Option<u64>,
     pub memory: Option<crate::hardware::Memory>,
+    /// The load averages over 1, 5 and 15 minutes.
+    pub load: Option<(f64, f64, f64)>,
     pub cpu: Option<procfs::Cpu>,
     pub gpus: Vec<Gpu>,
 }
@@ -102,9 +104,8 @@ pub async fn gather(node: &Node) -> Snapshot {
         disk_size_bytes: disk.as_ref().map(|s| fragment(s.blocks(), s)),
         model_cache_bytes: cache,
         model_cache_limit_bytes: config.storage.cache_limit(),
-        memory: std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .map(|t| crate::hardware::memory(&t)),
+        memory: memory(),
+        load: nix::sys::sysinfo::sysinfo().ok().map(|i| i.load_average()),
         cpu: procfs::cpu(),
         gpus: crate::hardware::gpu_usage()
             .into_iter()
@@ -119,6 +120,19 @@ pub async fn gather(node: &Node) -> Snapshot {
             })
             .collect(),
     }
+}
+
+/// The machine's memory from `/proc/meminfo`, or, where the service's `ProcSubset=pid` hides
+/// it, from sysinfo(2) (which knows free memory, not the page cache the kernel would give back).
+fn memory() -> Option<crate::hardware::Memory> {
+    if let Ok(text) = std::fs::read_to_string("/proc/meminfo") {
+        return Some(crate::hardware::memory(&text));
+    }
+    let info = nix::sys::sysinfo::sysinfo().ok()?;
+    Some(crate::hardware::Memory {
+        total_bytes: info.ram_total(),
+        available_bytes: info.ram_unused(),
+    })
 }
 
 /// Labels of one sample, as (name, value) pairs.
@@ -417,6 +431,19 @@ fn machine(out: &mut DescriptorEncoder, s: &Snapshot) -> std::fmt::Result {
             ("memory", "The machine's memory: total and available", Some(Unit::Bytes)),
             Gauge,
             &[kind("total", m.total_bytes), kind("available", m.available_bytes)],
+        )?;
+    }
+    if let Some((one_min, five, fifteen)) = s.load {
+        let over = |m: &str, v: f64| (vec![("minutes", m.to_string())], v);
+        family(
+            out,
+            (
+                "machine_load_average",
+                "The machine's load average (runnable tasks)",
+                None,
+            ),
+            Gauge,
+            &[over("1", one_min), over("5", five), over("15", fifteen)],
         )?;
     }
     if let Some(c) = &s.cpu {

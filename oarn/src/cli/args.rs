@@ -56,6 +56,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check whether the node can earn: sandbox, chain, clock, wallet and gas, peers and NAT,
+    /// IPFS, models, GPU, disk, the systemd unit; each problem with its fix. Exits 30 when
+    /// something keeps the node from earning.
+    Doctor {
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show, change and check the configuration.
     Config {
         #[command(subcommand)]

@@ -30,6 +30,8 @@ pub enum Exit {
     Refused,
     /// No task with that id.
     NoSuchTask,
+    /// `oarn doctor` found something that keeps the node from earning.
+    NotEarning,
     /// A worker could not run: its binary, its sandbox profile, or a syscall its sandbox
     /// refused (`oarn logs` says which).
     Worker,
@@ -41,7 +43,7 @@ pub enum Exit {
 
 impl Exit {
     /// Every status, for README and the tests.
-    pub const ALL: [Exit; 15] = [
+    pub const ALL: [Exit; 16] = [
         Exit::Success,
         Exit::Failure,
         Exit::Usage,
@@ -54,6 +56,7 @@ impl Exit {
         Exit::Declined,
         Exit::Refused,
         Exit::NoSuchTask,
+        Exit::NotEarning,
         Exit::Worker,
         Exit::Config,
         Exit::Interrupted,
@@ -73,6 +76,7 @@ impl Exit {
             Exit::Declined => 14,
             Exit::Refused => 20,
             Exit::NoSuchTask => 21,
+            Exit::NotEarning => 30,
             Exit::Worker => 70,
             Exit::Config => 78,
             Exit::Interrupted => 130,
