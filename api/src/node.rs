@@ -45,6 +45,19 @@ pub struct Status {
     pub http: HttpState,
 }
 
+/// `oarn_metrics`: what `/metrics` serves, through the local socket (for `oarn dashboard`,
+/// and where the HTTP listener is off): OpenMetrics text.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetMetrics {}
+method!(GetMetrics, "oarn_metrics", MetricsText);
+
+/// The metrics' text.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MetricsText {
+    pub text: String,
+}
+
 /// `oarn_health`: what the node's workers find now, for `oarn doctor`: the chain's head
 /// through the endpoint in use, and the peer-to-peer side's peers, NAT status and relays.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -214,3 +214,10 @@ pub async fn health(node: &Node, _: oarn_api::node::GetHealth) -> Result<oarn_ap
         now: crate::tasks::now_ms() / 1000,
     })
 }
+
+pub async fn metrics(node: &Node, _: oarn_api::node::GetMetrics) -> Result<oarn_api::node::MetricsText, Error> {
+    let snapshot = crate::metrics::scrape::gather(node).await;
+    Ok(oarn_api::node::MetricsText {
+        text: node.metrics.render(snapshot),
+    })
+}

@@ -229,6 +229,7 @@ pub async fn call(node: &Node, method: &str, params: Value) -> Result<Value, Err
         n::ReloadConfig => super::node::reload,
         n::Shutdown => super::node::shutdown,
         n::GetHealth => super::node::health,
+        n::GetMetrics => super::node::metrics,
         infer::ModelsLoaded => super::infer::loaded,
         infer::Unload => super::infer::unload,
         infer::Models => super::infer::models,

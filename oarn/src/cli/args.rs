@@ -56,6 +56,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A live terminal dashboard of the running node: workers, peers and bandwidth, tasks by
+    /// stage, earnings, inference speed, CPU/RAM/GPU, recent warnings. Keys: 1-3 or Tab switch
+    /// panes, q quits. It keeps polling while the node restarts.
+    Dashboard,
     /// Check whether the node can earn: sandbox, chain, clock, wallet and gas, peers and NAT,
     /// IPFS, models, GPU, disk, the systemd unit; each problem with its fix. Exits 30 when
     /// something keeps the node from earning.

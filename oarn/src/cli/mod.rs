@@ -3,6 +3,7 @@
 mod args;
 mod chain;
 mod config;
+mod dashboard;
 mod doctor;
 mod events;
 mod exit;
@@ -53,6 +54,7 @@ pub fn main_exec() -> anyhow::Result<Exit> {
         Command::Model { command } => model::run(&home()?, command),
         Command::Hardware { json } => hardware::run(json),
         Command::Doctor { json } => doctor::run(&home()?, json),
+        Command::Dashboard => dashboard::run(&home()?),
         Command::Local { command } => local::run(&home()?, command),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "oarn", &mut std::io::stdout());
