@@ -52,7 +52,9 @@ impl Unprivileged {
         .arg(&self.home)
         .args(args)
         .env_clear()
-        .env("PATH", "/usr/bin:/bin");
+        .env("PATH", "/usr/bin:/bin")
+        // A free port for the HTTP listener: other tests' daemons run at the same time.
+        .env("OARN_METRICS__LISTEN", "127.0.0.1:0");
         cmd
     }
 
@@ -102,6 +104,17 @@ fn an_ordinary_user_runs_the_whole_lifecycle() {
     .expect("all workers running as an ordinary user");
     assert_eq!(owner_mode(&u.home.join("oarn.sock")), (NOBODY, 0o600));
     assert_eq!(owner_mode(&u.home.join("logs/oarn.log")), (NOBODY, 0o600));
+    assert_eq!(owner_mode(&u.home.join("api.token")), (NOBODY, 0o600));
+    // The HTTP listener serves metrics as an ordinary user too, on loopback.
+    let listen = status["http"]["listen"].as_str().expect("an HTTP listener").to_string();
+    assert!(listen.starts_with("127.0.0.1:"), "{listen}");
+    let mut s = std::net::TcpStream::connect(&listen).unwrap();
+    use std::io::{Read, Write};
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("oarn_worker_up{worker=\"net\"} 1"), "{answer}");
     let pids: Vec<u32> = status["workers"]
         .as_array()
         .unwrap()
