@@ -310,6 +310,26 @@ impl Node {
     }
 
     /// The daemon's log file.
+    /// The running daemon's `/metrics` (the classic text format), from its HTTP listener.
+    pub fn metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let status = self.json(&["status", "--json"]);
+        let addr = status["http"]["listen"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no HTTP listener: {status}"))
+            .to_string();
+        let mut s = std::net::TcpStream::connect(&addr).expect("the HTTP listener accepts");
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        answer
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+            .unwrap_or_default()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.home().join("logs/oarn.log")).unwrap_or_default()
     }

@@ -109,6 +109,19 @@ fn a_refused_syscall_is_named() {
     let logs = String::from_utf8(node.oarn(&["logs", "--worker", "infer", "-n", "100"]).stdout).unwrap();
     assert!(logs.contains("seccomp: the sandbox refused syscall read (0)"), "{logs}");
     assert_eq!(worker(&status, "net")["restarts"], 0);
+    // Operators see it in their monitoring: a sandbox violation of the infer worker, none of
+    // the net worker's.
+    let metrics = node.metrics();
+    let count = |w: &str| {
+        let series = format!("oarn_sandbox_violations_total{{worker=\"{w}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{series} missing:\n{metrics}"))
+    };
+    assert!(count("infer") >= 1.0, "{metrics}");
+    assert_eq!(count("net"), 0.0);
     node.stop();
 }
 

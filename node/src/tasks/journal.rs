@@ -316,12 +316,13 @@ impl Ledger {
     }
 }
 
+/// Tasks and runs of inputs for the tests of the journal and of what reads it.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use oarn_tasks::{Effect, Source};
+pub(crate) mod fixtures {
+    use oarn_tasks::{Input, Offer, Source, TaskId};
 
-    fn offer(id: TaskId) -> Offer {
+    /// A task of reward 5000 wei for 3 nodes, heard on gossip.
+    pub fn offer(id: TaskId) -> Offer {
         Offer {
             id,
             model_hash: [1; 32],
@@ -332,6 +333,36 @@ mod tests {
             source: Source::Gossip,
         }
     }
+
+    /// The inputs that take task `id` from discovered to its result uploaded as `bafk<id>`,
+    /// its claim costing `gas_wei`.
+    pub fn to_upload(id: TaskId, gas_wei: u128) -> Vec<Input> {
+        vec![
+            Input::Validated { offer: offer(id) },
+            Input::Begin,
+            Input::ClaimMined {
+                tx: [1; 32],
+                gas_wei,
+                wait_ms: 2,
+            },
+            Input::InputFetched,
+            Input::ModelReady,
+            Input::Executed {
+                result_hash: [4; 32],
+                generation_ms: 40,
+            },
+            Input::Uploaded {
+                cid: format!("bafk{id}"),
+            },
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{offer, to_upload};
+    use super::*;
+    use oarn_tasks::{Effect, Source};
 
     /// Regression: an announcement of a task the chain did not have yet was journaled as
     /// skipped, and the real task, discovered later from the chain, was deduplicated away.
@@ -392,22 +423,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut j = Journal::open(&dir.path().join("tasks.db")).unwrap();
         let mut t = j.discover(&offer(2), 1).unwrap().unwrap();
-        let run = [
-            Input::Validated { offer: offer(2) },
-            Input::Begin,
-            Input::ClaimMined {
-                tx: [1; 32],
-                gas_wei: 300,
-                wait_ms: 2,
-            },
-            Input::InputFetched,
-            Input::ModelReady,
-            Input::Executed {
-                result_hash: [4; 32],
-                generation_ms: 40,
-            },
-            Input::Uploaded { cid: "bafk".into() },
-        ];
+        let run = to_upload(2, 300);
         for (i, input) in run.into_iter().enumerate() {
             j.apply(&mut t, input, 2 + i as u64).unwrap();
         }

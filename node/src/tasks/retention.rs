@@ -120,19 +120,8 @@ async fn release(ctx: &Ctx, r: &Release) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oarn_tasks::{Offer, Reason, Source};
-
-    fn offer(id: TaskId) -> Offer {
-        Offer {
-            id,
-            model_hash: [1; 32],
-            input_hash: [2; 32],
-            reward_wei: 5,
-            required_nodes: 3,
-            deadline: 4_000_000_000,
-            source: Source::Chain,
-        }
-    }
+    use crate::tasks::journal::fixtures::{offer, to_upload};
+    use oarn_tasks::Reason;
 
     /// A journal with task 1 running (uploaded, not submitted), task 2 ended at 100 after an
     /// upload as `bafk2`, task 3 ended at 50 with no upload.
@@ -140,24 +129,7 @@ mod tests {
         let mut j = Journal::open(&dir.join("tasks.db")).unwrap();
         for id in [1, 2] {
             let mut t = j.discover(&offer(id), 1).unwrap().unwrap();
-            let run = [
-                Input::Validated { offer: offer(id) },
-                Input::Begin,
-                Input::ClaimMined {
-                    tx: [1; 32],
-                    gas_wei: 3,
-                    wait_ms: 1,
-                },
-                Input::InputFetched,
-                Input::ModelReady,
-                Input::Executed {
-                    result_hash: [4; 32],
-                    generation_ms: 1,
-                },
-                Input::Uploaded {
-                    cid: format!("bafk{id}"),
-                },
-            ];
+            let run = to_upload(id, 3);
             for (i, input) in run.into_iter().enumerate() {
                 j.apply(&mut t, input, 10 + i as u64).unwrap();
             }
