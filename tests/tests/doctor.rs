@@ -52,9 +52,11 @@ fn a_healthy_devnet_worker_passes_and_a_dead_rpc_endpoint_is_named_with_its_fix(
     let (code, report) = doctor(&worker);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["earning"], true);
-    for name in ["node", "chain", "wallet", "peers", "ipfs", "models", "disk", "gpu"] {
+    for name in ["node", "chain", "wallet", "peers", "ipfs", "models", "gpu"] {
         assert_eq!(check(&report, name)["verdict"], "ok", "{name}: {report:#}");
     }
+    // The disk is this machine's: it may be filling up (a warning) but not blocking.
+    assert_ne!(check(&report, "disk")["verdict"], "fail", "{report:#}");
     let wallet = check(&report, "wallet")["summary"].as_str().unwrap().to_lowercase();
     assert!(wallet.contains(&account.to_string().to_lowercase()), "{wallet}");
     // Human-readable too.
