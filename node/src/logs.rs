@@ -113,9 +113,72 @@ pub fn tail<'a>(text: &'a str, filter: &Filter, n: usize) -> Vec<(&'a str, Recor
     out
 }
 
+/// Most bytes one [`Follower::read`] takes in.
+pub const FOLLOW_CHUNK: u64 = 1 << 20;
+
+/// Follows the log as it grows (`oarn logs -f`, `oarn dashboard`): each read gives the
+/// complete lines written since the last one, at most [`FOLLOW_CHUNK`] bytes at a time; a log
+/// that shrank (rotated or truncated) is read again from its start.
+#[derive(Debug, Clone, Default)]
+pub struct Follower {
+    offset: u64,
+    partial: String,
+}
+
+impl Follower {
+    /// A follower that starts reading at byte `offset`.
+    pub fn from(offset: u64) -> Self {
+        Follower {
+            offset,
+            partial: String::new(),
+        }
+    }
+
+    /// The lines completed since the last read, without their newline.
+    pub fn read(&mut self, path: &std::path::Path) -> std::io::Result<Vec<String>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        if len < self.offset {
+            self.offset = 0;
+            self.partial.clear();
+        }
+        file.seek(SeekFrom::Start(self.offset))?;
+        let mut chunk = Vec::new();
+        file.take(FOLLOW_CHUNK).read_to_end(&mut chunk)?;
+        self.offset += chunk.len() as u64;
+        self.partial.push_str(&String::from_utf8_lossy(&chunk));
+        let complete = self.partial.rfind('\n').map_or(0, |i| i + 1);
+        Ok(self
+            .partial
+            .drain(..complete)
+            .collect::<String>()
+            .lines()
+            .map(str::to_string)
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_follower_gives_each_complete_line_once_and_starts_over_after_a_rotation() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oarn.log");
+        std::fs::write(&path, "old\n").unwrap();
+        let mut f = Follower::from(4);
+        assert!(f.read(&path).unwrap().is_empty());
+        let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        write!(file, "one\ntw").unwrap();
+        assert_eq!(f.read(&path).unwrap(), ["one"]);
+        writeln!(file, "o").unwrap();
+        assert_eq!(f.read(&path).unwrap(), ["two"], "a line is given once it is whole");
+        std::fs::write(&path, "new\n").unwrap();
+        assert_eq!(f.read(&path).unwrap(), ["new"], "rotated: from the start");
+    }
 
     const LOG: &str = concat!(
         r#"{"timestamp":"t1","level":"INFO","fields":{"message":"oarn starting"},"target":"oarn"}"#,

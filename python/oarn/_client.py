@@ -37,7 +37,8 @@ class Stream:
     """A generation's text as it comes: iterate it for the pieces, in order.
 
     Leaving early (``break``, an exception, Ctrl-C, :meth:`close`, or the end of a ``with``
-    block) cancels the generation in the node. Once the stream is exhausted, :attr:`result`
+    block) cancels the generation in the node: a stream nobody holds any more is dropped by
+    the extension, which cancels it. Once the stream is exhausted, :attr:`result`
     holds the whole generation. It may be read from any thread.
     """
 
@@ -55,10 +56,6 @@ class Stream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        # A stream left behind (a `break` out of a `for` over it) cancels its generation.
-        self._inner.cancel()
 
     @property
     def result(self) -> Optional[Generated]:

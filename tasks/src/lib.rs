@@ -21,7 +21,7 @@ pub mod reconcile;
 pub mod state;
 mod wei;
 
-pub use machine::{Effect, Input, on, resume};
+pub use machine::{Effect, GasFor, Input, on, resume};
 pub use offer::{Offer, Source};
 pub use reconcile::{ChainFacts, ChainStatus, reconcile};
 pub use state::{Outcome, Reason, Stage, Task};

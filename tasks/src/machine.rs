@@ -135,6 +135,33 @@ pub enum Input {
     },
 }
 
+/// Which of a task's transactions gas was paid for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GasFor {
+    Claim,
+    Submit,
+}
+
+impl GasFor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GasFor::Claim => "claim",
+            GasFor::Submit => "submit",
+        }
+    }
+}
+
+impl Input {
+    /// The gas a mined claim or submission cost, wei; `None` for every other input.
+    pub fn gas(&self) -> Option<(GasFor, u128)> {
+        match self {
+            Input::ClaimMined { gas_wei, .. } => Some((GasFor::Claim, *gas_wei)),
+            Input::SubmitMined { gas_wei, .. } => Some((GasFor::Submit, *gas_wei)),
+            _ => None,
+        }
+    }
+}
+
 /// What the daemon is asked to do for a task. Each ends in an [`Input`] (or none, for
 /// [`Effect::Announce`] and [`Effect::WakeAt`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

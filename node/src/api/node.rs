@@ -178,39 +178,22 @@ pub async fn shutdown(node: &Node, _: Shutdown) -> Result<Stopping, Error> {
 const HEALTH_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub async fn health(node: &Node, _: oarn_api::node::GetHealth) -> Result<oarn_api::node::Health, Error> {
+    use crate::metrics::scrape::{chain_health, net_status};
     use oarn_api::node::{ChainHealth, Health, NetworkHealth};
-    use oarn_protocol::{chain, net};
-    let late = |what: &str| format!("the {what} worker did not answer within {} s", HEALTH_WAIT.as_secs());
-    let ask_chain = async {
-        let h = node.workers.chain.as_ref().ok_or("no chain worker runs (local mode)")?;
-        let r = tokio::time::timeout(HEALTH_WAIT, h.call(chain::GetHealth))
-            .await
-            .map_err(|_| late("chain"))?
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>(ChainHealth {
+    let (chain, network) = tokio::join!(chain_health(node, HEALTH_WAIT), net_status(node, HEALTH_WAIT));
+    Ok(Health {
+        chain: chain.map(|r| ChainHealth {
             endpoint: r.endpoint,
             head: r.head,
             head_time: r.head_time,
             switches: r.switches,
-        })
-    };
-    let ask_net = async {
-        let h = node.workers.net.as_ref().ok_or("no network worker runs (local mode)")?;
-        let s = tokio::time::timeout(HEALTH_WAIT, h.call(net::GetStatus))
-            .await
-            .map_err(|_| late("network"))?
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>(NetworkHealth {
+        }),
+        network: network.map(|s| NetworkHealth {
             peers: s.peers.len() as u64,
             nat: s.nat,
             relayed: s.listen.into_iter().filter(|a| a.contains("/p2p-circuit")).collect(),
             relays_configured: node.config().network.relays.len() as u64,
-        })
-    };
-    let (chain, network) = tokio::join!(ask_chain, ask_net);
-    Ok(Health {
-        chain,
-        network,
+        }),
         now: crate::tasks::now_ms() / 1000,
     })
 }

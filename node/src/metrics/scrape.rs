@@ -66,15 +66,8 @@ pub struct Snapshot {
 /// Reads everything for one scrape.
 pub async fn gather(node: &Node) -> Snapshot {
     let config = node.config();
-    let ask_net = async {
-        let h = node.workers.net.as_ref()?;
-        tokio::time::timeout(ASK, h.call(net::GetStatus)).await.ok()?.ok()
-    };
-    let ask_chain = async {
-        let h = node.workers.chain.as_ref()?;
-        tokio::time::timeout(ASK, h.call(chain::GetHealth)).await.ok()?.ok()
-    };
-    let (net, chain) = tokio::join!(ask_net, ask_chain);
+    let (net, chain) = tokio::join!(net_status(node, ASK), chain_health(node, ASK));
+    let (net, chain) = (net.ok(), chain.ok());
     let workers = node
         .workers
         .statuses()
@@ -119,6 +112,25 @@ pub async fn gather(node: &Node) -> Snapshot {
                 pci: g.pci,
             })
             .collect(),
+    }
+}
+
+/// The network worker's status, asked now and waited for at most `wait`; why there is none.
+pub async fn net_status(node: &Node, wait: Duration) -> Result<net::Status, String> {
+    let h = node.workers.net.as_ref().ok_or("no network worker runs (local mode)")?;
+    match tokio::time::timeout(wait, h.call(net::GetStatus)).await {
+        Ok(reply) => reply.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("the network worker did not answer within {} s", wait.as_secs())),
+    }
+}
+
+/// The chain worker's endpoint and head (cached a few seconds in the worker), asked now and
+/// waited for at most `wait`; why there is none.
+pub async fn chain_health(node: &Node, wait: Duration) -> Result<chain::Health, String> {
+    let h = node.workers.chain.as_ref().ok_or("no chain worker runs (local mode)")?;
+    match tokio::time::timeout(wait, h.call(chain::GetHealth)).await {
+        Ok(reply) => reply.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("the chain worker did not answer within {} s", wait.as_secs())),
     }
 }
 
@@ -190,7 +202,7 @@ impl prometheus_client::collector::Collector for Collector {
             network(&mut out, status)?;
         }
         if let Some(h) = &s.chain {
-            chain_health(&mut out, h, s.now)?;
+            chain_head(&mut out, h, s.now)?;
         }
         machine(&mut out, &s)
     }
@@ -355,7 +367,7 @@ fn network(out: &mut DescriptorEncoder, status: &net::Status) -> std::fmt::Resul
     )
 }
 
-fn chain_health(out: &mut DescriptorEncoder, h: &chain::Health, now: u64) -> std::fmt::Result {
+fn chain_head(out: &mut DescriptorEncoder, h: &chain::Health, now: u64) -> std::fmt::Result {
     use MetricType::{Counter, Gauge};
     family(
         out,

@@ -297,10 +297,10 @@ impl Ledger {
     pub fn of(entries: &[Entry], stage: &Stage) -> Self {
         let mut l = Ledger::default();
         for e in entries {
-            match e.input {
-                Input::ClaimMined { gas_wei, .. } => l.claim_gas_wei += gas_wei,
-                Input::SubmitMined { gas_wei, .. } => l.submit_gas_wei += gas_wei,
-                _ => {}
+            match e.input.gas() {
+                Some((oarn_tasks::GasFor::Claim, wei)) => l.claim_gas_wei += wei,
+                Some((oarn_tasks::GasFor::Submit, wei)) => l.submit_gas_wei += wei,
+                None => {}
             }
         }
         if let Stage::Settled(oarn_tasks::Outcome::Rewarded { amount_wei }) = stage {

@@ -214,11 +214,7 @@ impl Loop {
         let before = r.task.stage.clone();
         let since = r.task.since;
         let now = now_ms();
-        let gas = match &input {
-            Input::ClaimMined { gas_wei, .. } => Some(("claim", *gas_wei)),
-            Input::SubmitMined { gas_wei, .. } => Some(("submit", *gas_wei)),
-            _ => None,
-        };
+        let gas = input.gas();
         let effects = match self.journal.apply(&mut r.task, input, now) {
             Ok(e) => e,
             Err(e) => {
@@ -231,7 +227,7 @@ impl Loop {
         };
         let metrics = &self.ctx.node.metrics;
         if let Some((tx, wei)) = gas {
-            metrics.gas(tx, wei);
+            metrics.gas(tx.as_str(), wei);
         }
         let (from, to) = (before.name(), r.task.stage.name());
         if from != to {

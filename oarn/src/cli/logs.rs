@@ -1,7 +1,6 @@
 //! `oarn logs`: the last lines of the node's log, filtered, optionally followed.
 
 use super::Exit;
-use std::io::{Read, Seek, SeekFrom};
 use std::time::Duration;
 
 use anyhow::bail;
@@ -43,30 +42,15 @@ pub fn run(home: &Home, args: LogsArgs) -> anyhow::Result<Exit> {
     if !args.follow {
         return Ok(Exit::Success);
     }
-    let mut offset = text.len() as u64;
-    let mut partial = String::new();
+    let mut follower = logs::Follower::from(text.len() as u64);
     loop {
         std::thread::sleep(POLL);
-        let Ok(mut file) = std::fs::File::open(&path) else {
+        let Ok(lines) = follower.read(&path) else {
             continue;
         };
-        let len = file.metadata()?.len();
-        if len < offset {
-            offset = 0; // rotated
-            partial.clear();
-        }
-        if len == offset {
-            continue;
-        }
-        file.seek(SeekFrom::Start(offset))?;
-        let mut chunk = Vec::new();
-        file.take(len - offset).read_to_end(&mut chunk)?;
-        offset = len;
-        partial.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(i) = partial.find('\n') {
-            let line: String = partial.drain(..=i).collect();
-            if let Some(record) = logs::parse(line.trim_end()).filter(|r| filter.matches(r)) {
-                print_line(line.trim_end(), &record, args.json);
+        for line in lines {
+            if let Some(record) = logs::parse(&line).filter(|r| filter.matches(r)) {
+                print_line(&line, &record, args.json);
             }
         }
     }

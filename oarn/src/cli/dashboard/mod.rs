@@ -7,7 +7,6 @@
 mod model;
 mod view;
 
-use std::io::{Read, Seek, SeekFrom};
 use std::time::{Duration, Instant};
 
 use oarn_api::ClientError;
@@ -26,7 +25,7 @@ const POLL: Duration = Duration::from_secs(1);
 const WAIT: Duration = Duration::from_secs(3);
 /// Earnings are read from the journal every this many polls.
 const EARNINGS_EVERY: u64 = 10;
-/// Most bytes of new log read at once.
+/// Bytes of the log before its end read at start, for the recent warnings.
 const LOG_CHUNK: u64 = 256 << 10;
 
 pub fn run(home: &Home) -> anyhow::Result<Exit> {
@@ -85,44 +84,30 @@ fn poll(client: &oarn_api::Client, m: &mut Model, at: f64) {
     }
 }
 
-/// Follows the daemon's log from its end, for warnings and errors.
+/// Follows the daemon's log from near its end, for warnings and errors.
 struct LogTail {
     path: std::path::PathBuf,
-    offset: Option<u64>,
-    partial: String,
+    follower: logs::Follower,
 }
 
 impl LogTail {
+    /// Starts [`LOG_CHUNK`] bytes before the log's end, so the last warnings show at once (a
+    /// line cut at that point does not parse and is skipped).
     fn new(path: std::path::PathBuf) -> Self {
+        let len = std::fs::metadata(&path).map_or(0, |m| m.len());
         LogTail {
+            follower: logs::Follower::from(len.saturating_sub(LOG_CHUNK)),
             path,
-            offset: None,
-            partial: String::new(),
         }
     }
 
-    /// Warnings and errors written since the last read (on the first, the last few already
-    /// there); a log that was rotated or truncated is read again from its start.
+    /// Warnings and errors written since the last read.
     fn read(&mut self) -> Vec<String> {
-        let Ok(mut file) = std::fs::File::open(&self.path) else {
-            return Vec::new();
-        };
-        let len = file.metadata().map_or(0, |m| m.len());
-        let from = match self.offset {
-            Some(o) if o <= len => o,
-            Some(_) => 0,
-            None => len.saturating_sub(LOG_CHUNK),
-        };
-        let mut bytes = Vec::new();
-        if file.seek(SeekFrom::Start(from)).is_err() || file.take(LOG_CHUNK).read_to_end(&mut bytes).is_err() {
-            return Vec::new();
-        }
-        self.offset = Some(from + bytes.len() as u64);
-        self.partial.push_str(&String::from_utf8_lossy(&bytes));
-        let complete = self.partial.rfind('\n').map_or(0, |i| i + 1);
-        let text: String = self.partial.drain(..complete).collect();
-        text.lines()
-            .filter_map(logs::parse)
+        self.follower
+            .read(&self.path)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|l| logs::parse(l))
             .filter(|r| r.level >= Level::Warn)
             .map(|r| short(&r))
             .collect()
