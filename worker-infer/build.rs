@@ -1,6 +1,6 @@
-//! Records the versions of the llama.cpp binding this build links, as Cargo.lock pins them,
-//! so a generation's fingerprint names the real ones (the binding's version also pins the
-//! llama.cpp tree it vendors).
+//! Records the versions of the llama.cpp and ONNX Runtime bindings this build links, as
+//! Cargo.lock pins them, so a generation's fingerprint names the real ones (the llama.cpp
+//! binding's version also pins the llama.cpp tree it vendors).
 
 fn main() {
     let lock = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock");
@@ -9,6 +9,7 @@ fn main() {
     for (name, var) in [
         ("llama-cpp-2", "OARN_LLAMA_CPP_2_VERSION"),
         ("llama-cpp-sys-2", "OARN_LLAMA_CPP_SYS_2_VERSION"),
+        ("ort", "OARN_ORT_VERSION"),
     ] {
         println!("cargo:rustc-env={var}={}", version(&text, name).unwrap_or("unknown"));
     }

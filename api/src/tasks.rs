@@ -193,7 +193,13 @@ pub struct Period {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitTask {
+    /// The prompt (language models; ignored for a tensor task).
+    #[serde(default)]
     pub prompt: String,
+    /// A tensor task's input block (ONNX models), hex: a JSON array of numbers, an object with
+    /// "input", "data", "values" or "params", or raw little-endian f32.
+    #[serde(default)]
+    pub input_hex: Option<String>,
     #[serde(default)]
     pub system: Option<String>,
     /// 1..=8192 (default 256).

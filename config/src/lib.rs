@@ -211,6 +211,9 @@ pub struct Compute {
     /// Claim tasks on its own when the wallet is unlocked and the network is up; off, the node
     /// claims only what `oarn task claim` asks for.
     pub auto_claim: bool,
+    /// ONNX Runtime's shared library (`libonnxruntime.so.1.*`), which runs ONNX models; empty
+    /// runs GGUF models only. Relative paths are under the node home.
+    pub onnxruntime: PathBuf,
     #[serde(default, skip_serializing)]
     pub max_vram_gb: Retired,
 }
@@ -224,6 +227,7 @@ impl Default for Compute {
             max_concurrent_tasks: 1,
             min_reward: "0".into(),
             auto_claim: true,
+            onnxruntime: PathBuf::new(),
             max_vram_gb: Retired::default(),
         }
     }

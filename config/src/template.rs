@@ -85,6 +85,10 @@ min_reward = "0"
 # Claim tasks on its own once the wallet is unlocked and the network is up; off, the node
 # claims only what `oarn task claim ID` asks for.
 auto_claim = true
+# ONNX Runtime's shared library (libonnxruntime.so.1.*), which runs ONNX models (the
+# network's tensor tasks); empty runs GGUF models only. The inference worker loads it before
+# its sandbox closes. scripts/fetch-onnxruntime fetches 1.31.1, checked by sha256.
+onnxruntime = ""
 
 [ollama]
 # Send every generation to an Ollama server instead of running llama.cpp in the node; model

@@ -77,6 +77,7 @@ pub fn parse(input: impl Read + Seek, actual: u64) -> Result<Metadata, GgufError
         embedding: None,
         heads: None,
         kv_heads: None,
+        ..Metadata::default()
     };
     let mut alignment = DEFAULT_ALIGNMENT;
     let mut sizes = Vec::new();

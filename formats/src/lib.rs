@@ -5,7 +5,10 @@
 //! - [`gguf`]: a GGUF model file's header, bounded and checked (run by the inference worker).
 //! - [`announce`]: the live network's task announcements (run by the network worker).
 //! - [`task`]: a task's input block, model block and requirements (run by the network worker).
+//! - [`tensor`]: the network's ONNX tensor tasks: input tensors and result bytes (run by the
+//!   inference worker).
 
 pub mod announce;
 pub mod gguf;
 pub mod task;
+pub mod tensor;

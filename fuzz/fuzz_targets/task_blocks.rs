@@ -1,10 +1,11 @@
-//! Arbitrary bytes as a task's input block, model block and `modelRequirements`: each parser
-//! refuses or accepts without panicking, and what it accepts stays inside the format's limits.
+//! Arbitrary bytes as a task's input block (`inference/v1`, and a tensor task's input), model
+//! block and `modelRequirements`: each parser refuses or accepts without panicking, and what it
+//! accepts stays inside the format's limits; a tensor's result bytes are JSON.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use oarn_formats::task;
+use oarn_formats::{task, tensor};
 use oarn_protocol::task::ModelBlock;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,6 +14,13 @@ fuzz_target!(|data: &[u8]| {
         assert!(input.prompt.len() <= task::MAX_PROMPT);
         assert!(input.stop.len() <= task::MAX_STOPS);
         assert!(input.temperature_milli <= 2000 && input.top_p_milli <= 1000);
+    }
+    if let Ok(t) = tensor::parse_input(data) {
+        let n: i64 = t.shape.iter().product();
+        assert_eq!(n as usize, t.values.len());
+        assert!(!t.values.is_empty() && t.values.iter().all(|v| v.is_finite()));
+        let out = tensor::output_bytes(&t.shape, &t.values);
+        assert!(serde_json::from_slice::<serde_json::Value>(&out).is_ok());
     }
     if let Ok(ModelBlock::Model { size, .. }) = task::parse_model_block(data) {
         assert_eq!(size, data.len() as u64);

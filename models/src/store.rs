@@ -149,7 +149,7 @@ impl Store {
         self.check_new(name, force)?;
         let manifest = Manifest {
             name: name.to_string(),
-            format: "gguf".into(),
+            format: metadata.format.as_str().into(),
             size: staged.size,
             digest: format!("sha256:{}", hex(&staged.sha256)),
             source: source.to_string(),

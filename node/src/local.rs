@@ -1,7 +1,8 @@
 //! Generations on this machine: the model a request runs on, the request as the inference
 //! worker takes it, and what it hands back, checked (its text hashed again here). Without a
 //! daemon (`oarn local inference`), [`infer`] starts a supervisor with only the inference
-//! worker: the same spawn, sandbox and protocol path the daemon uses.
+//! worker: the same spawn, sandbox and protocol path the daemon uses. Tensor models (ONNX)
+//! run the same way through [`run_tensor`] (`oarn local run`).
 
 use std::future::Future;
 
@@ -11,6 +12,7 @@ use oarn_config::{Config, resolve_path};
 use oarn_models::{Manifest, Store, StoreError};
 use oarn_protocol::WorkerKind;
 use oarn_protocol::infer::{self, Event, Message, Role};
+use oarn_protocol::task::ModelFormat;
 use oarn_supervise::{CallError, alone};
 use sha3::{Digest, Keccak256};
 use tokio::sync::mpsc;
@@ -29,6 +31,18 @@ pub enum LocalError {
     /// Several models and none chosen.
     #[error("several models are installed ({0}); choose one with --model")]
     Ambiguous(String),
+    /// No tensor model is installed.
+    #[error(
+        "no ONNX model is installed; add one with `oarn model import FILE.onnx` (compute.onnxruntime must name ONNX Runtime)"
+    )]
+    NoTensorModel,
+    /// The model is not of the kind the command runs.
+    #[error("{name} is {what}; {instead}")]
+    WrongKind {
+        name: String,
+        what: &'static str,
+        instead: &'static str,
+    },
     /// The store could not be read, or the model is unknown.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -43,13 +57,47 @@ pub enum LocalError {
     Inconsistent(String),
 }
 
-/// Picks the model: the one named, else the only one installed.
-pub fn choose_model(store: &Store, name: Option<&str>) -> Result<Manifest, LocalError> {
-    if let Some(n) = name {
-        return Ok(store.get(n)?);
+/// What a model is run for: generating text (GGUF, through llama.cpp or Ollama), or a
+/// tensor task (ONNX).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    Generate,
+    Tensor,
+}
+
+impl Use {
+    fn fits(self, m: &Manifest) -> bool {
+        (m.format == ModelFormat::Onnx.as_str()) == (self == Use::Tensor)
     }
-    let mut all = store.list()?;
+
+    fn wrong(self, m: &Manifest) -> LocalError {
+        let (what, instead) = match self {
+            Use::Generate => (
+                "an ONNX tensor model",
+                "run it on a tensor input with `oarn local run --model NAME INPUT`",
+            ),
+            Use::Tensor => (
+                "a language model",
+                "generate text with it with `oarn local inference --model NAME PROMPT`",
+            ),
+        };
+        LocalError::WrongKind {
+            name: m.name.clone(),
+            what,
+            instead,
+        }
+    }
+}
+
+/// Picks the model for `use_`: the one named, else the only one of that kind installed.
+pub fn choose_model(store: &Store, name: Option<&str>, use_: Use) -> Result<Manifest, LocalError> {
+    if let Some(n) = name {
+        let m = store.get(n)?;
+        return if use_.fits(&m) { Ok(m) } else { Err(use_.wrong(&m)) };
+    }
+    let mut all: Vec<Manifest> = store.list()?.into_iter().filter(|m| use_.fits(m)).collect();
     match all.len() {
+        0 if use_ == Use::Tensor => Err(LocalError::NoTensorModel),
         0 => Err(LocalError::NoModel),
         1 => Ok(all.remove(0)),
         _ => Err(LocalError::Ambiguous(
@@ -70,7 +118,12 @@ pub struct Chosen {
 
 /// Resolves `name` (or the only installed model) for a generation under `config`.
 pub fn resolve(config: &Config, home: &Home, name: Option<&str>) -> Result<Chosen, LocalError> {
-    if config.ollama.enabled {
+    resolve_for(config, home, name, Use::Generate)
+}
+
+/// Resolves `name` (or the only installed model of the kind) for `use_`.
+pub fn resolve_for(config: &Config, home: &Home, name: Option<&str>, use_: Use) -> Result<Chosen, LocalError> {
+    if config.ollama.enabled && use_ == Use::Generate {
         let name = name.ok_or(LocalError::OllamaModel)?;
         return Ok(Chosen {
             name: name.into(),
@@ -79,7 +132,7 @@ pub fn resolve(config: &Config, home: &Home, name: Option<&str>) -> Result<Chose
         });
     }
     let store = store(config, home)?;
-    let manifest = choose_model(&store, name)?;
+    let manifest = choose_model(&store, name, use_)?;
     // Eviction spares recently used models and never takes one in use.
     if let Err(e) = store.touch(&manifest.name) {
         tracing::warn!("cannot record the model's use: {e}");
@@ -207,4 +260,65 @@ pub async fn infer(
         served.stop().await;
     }
     result
+}
+
+/// A tensor run's answer, checked here: its result bytes hashed again and found equal to the
+/// worker's hash.
+#[derive(Debug, Clone)]
+pub struct TensorRun {
+    pub model: String,
+    pub ran: infer::Ran,
+}
+
+/// Runs the tensor model `name` (or the only ONNX model) on `input` (an input block's bytes,
+/// parsed by the worker) in a freshly started inference worker.
+pub async fn run_tensor(
+    config: &Config,
+    home: &Home,
+    name: Option<&str>,
+    input: Vec<u8>,
+    threads: u32,
+    deadline_ms: u64,
+) -> Result<TensorRun, LocalError> {
+    let chosen = resolve_for(config, home, name, Use::Tensor)?;
+    let request = infer::Run {
+        model: chosen.model.clone(),
+        input,
+        threads: if threads == 0 { config.compute.threads } else { threads },
+        deadline_ms,
+    };
+    let mut config = config.clone();
+    config.ollama.enabled = false;
+    let supervisor = alone::start(&config, home, WorkerKind::Infer)
+        .await
+        .map_err(LocalError::Worker)?;
+    let handle = supervisor
+        .workers()
+        .infer
+        .clone()
+        .expect("started with the infer worker");
+    let result = match handle.call(request).await {
+        Err(CallError::Lost(_)) => Err(LocalError::Worker(alone::lost(&handle).await)),
+        other => other
+            .map_err(LocalError::from)
+            .and_then(|ran| checked_run(ran, &chosen.name)),
+    };
+    supervisor.shutdown().await;
+    result
+}
+
+/// `ran` once its result's keccak256 has been computed here and found equal to the worker's.
+pub fn checked_run(ran: infer::Ran, model: &str) -> Result<TensorRun, LocalError> {
+    let ours: [u8; 32] = Keccak256::digest(&ran.result).into();
+    if ours != ran.result_keccak {
+        return Err(LocalError::Inconsistent(format!(
+            "the result hashes to {}, not to the {} it came with",
+            oarn_protocol::hex::encode(&ours),
+            oarn_protocol::hex::encode(&ran.result_keccak)
+        )));
+    }
+    Ok(TensorRun {
+        model: model.to_string(),
+        ran,
+    })
 }

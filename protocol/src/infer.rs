@@ -14,6 +14,7 @@ pub enum Request {
     Unload(Unload),
     ListLoaded(ListLoaded),
     Inspect(Inspect),
+    Run(Run),
 }
 
 crate::calls! {
@@ -22,6 +23,7 @@ crate::calls! {
     Unload => Unloaded(Vec<String>),
     ListLoaded => Loaded(Vec<Loaded>),
     Inspect => Inspected(ModelInfo),
+    Run => Ran(Ran),
 }
 
 /// What the worker can do and how busy it is.
@@ -50,6 +52,10 @@ pub struct Inspect {
 #[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct ModelInfo {
+    /// The file's format, read from its bytes.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub format: crate::task::ModelFormat,
+    /// The GGUF version (0 for other formats).
     pub gguf_version: u32,
     pub architecture: String,
     pub name: Option<String>,
@@ -71,6 +77,11 @@ pub struct ModelInfo {
     /// Key/value heads (`{arch}.attention.head_count_kv`; the heads when absent).
     #[cfg_attr(feature = "serde", serde(default))]
     pub kv_heads: Option<u64>,
+    /// A tensor model's inputs and outputs, such as `float_input: f32[1,4]` (ONNX).
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Vec::is_empty"))]
+    pub inputs: Vec<String>,
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Vec::is_empty"))]
+    pub outputs: Vec<String>,
 }
 
 impl ModelInfo {
@@ -216,6 +227,45 @@ pub struct Generated {
     pub fingerprint: String,
 }
 
+/// Run a tensor model (ONNX) on an input block of the network's tensor tasks
+/// (`interop/task-format.md`, last section): the worker reads `input` as an f32 tensor, feeds it
+/// to the model's first input, and answers with the result bytes of its first output.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Run {
+    /// The model file, inside the model cache the worker's profile lets it read.
+    pub model: String,
+    /// The input block's bytes, untrusted: parsed by the worker (at most 1 MiB).
+    pub input: Vec<u8>,
+    /// Threads; 0 uses every core.
+    pub threads: u32,
+    /// Milliseconds the whole request may take; 0 means no deadline.
+    pub deadline_ms: u64,
+}
+
+/// Longest result one tensor run may return, in bytes.
+pub const MAX_RESULT: usize = 4 << 20;
+
+/// What a finished tensor run reports.
+#[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct Ran {
+    /// The result bytes (compact JSON of the output tensor), what a task's result is.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub result: Vec<u8>,
+    /// keccak256 of `result`, as the worker computed it (the node checks it).
+    #[cfg_attr(feature = "serde", serde(with = "crate::hex::bytes"))]
+    pub result_keccak: [u8; 32],
+    /// The input's shape as the worker read it, and the output's.
+    pub input_shape: Vec<i64>,
+    pub output_shape: Vec<i64>,
+    /// Loading the model (0 when it was already loaded).
+    pub load_us: u64,
+    /// Running it.
+    pub run_us: u64,
+    /// What decides the exact output bytes: runtime build, CPU path, options.
+    pub fingerprint: String,
+}
+
 /// infer worker → supervisor, final answers.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub enum Reply {
@@ -225,6 +275,7 @@ pub enum Reply {
     Unloaded(Vec<String>),
     Loaded(Vec<Loaded>),
     Inspected(ModelInfo),
+    Ran(Ran),
 }
 
 /// A model held in memory by the worker.

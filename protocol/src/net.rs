@@ -197,7 +197,9 @@ pub struct Inspect {
 /// whoever needs them); the input's sha256, as fetched, is `input_hash` by construction.
 #[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub struct Inspected {
-    pub input: crate::task::Checked<crate::task::TaskInput>,
+    /// The input block, read as the model's format asks: a tensor for an ONNX model, else
+    /// `inference/v1`.
+    pub input: crate::task::Checked<crate::task::Work>,
     pub model: crate::task::Checked<crate::task::ModelBlock>,
     pub requirements: crate::task::Requirements,
 }

@@ -1,5 +1,5 @@
 //! A task's content as `interop/task-format.md` defines it, parsed: the input block
-//! (`inference/v1`), the model block (a `model/v1` manifest, or the model itself) and the
+//! (`inference/v1`, or a tensor of the network's ONNX tasks), the model block (a `model/v1` manifest, or the model itself) and the
 //! honoured keys of `modelRequirements`. The network worker parses the bytes (crate
 //! `oarn-formats`) and sends these; the daemon never parses a task's bytes itself.
 
@@ -20,6 +20,24 @@ pub struct TaskInput {
     /// Thousandths (1000: off).
     pub top_p_milli: u32,
     pub stop: Vec<String>,
+}
+
+/// A tensor task's input block (the network's ONNX tasks): its bytes, which the inference
+/// worker reads again when it runs the model, and the shape the network worker read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct TensorInput {
+    pub bytes: Vec<u8>,
+    pub shape: Vec<i64>,
+}
+
+/// What a task asks to be computed: a generation, or a tensor model run. Which one follows
+/// from the model's format (ONNX models run tensor tasks).
+#[derive(Debug, Clone, PartialEq, Eq, SchemaWrite, SchemaRead)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Work {
+    Inference(TaskInput),
+    Tensor(TensorInput),
 }
 
 /// A model file's format.

@@ -211,6 +211,7 @@ impl Client {
             py,
             &tasks::SubmitTask {
                 prompt,
+                input_hex: None,
                 system,
                 max_tokens,
                 stop,

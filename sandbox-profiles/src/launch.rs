@@ -28,6 +28,9 @@ pub struct Launch {
     /// The infer worker routes to the Ollama server at this address, under the
     /// `worker-infer-ollama` profile, instead of running llama.cpp.
     pub ollama: Option<SocketAddr>,
+    /// ONNX Runtime's shared library, which the infer worker loads before its sandbox closes
+    /// (`compute.onnxruntime`).
+    pub onnxruntime: Option<PathBuf>,
     /// A one-shot command (after `--`) run inside the sandbox instead of serving the
     /// supervisor, such as `oarn wallet`'s key operations in the chain worker.
     pub command: Vec<OsString>,
@@ -81,6 +84,10 @@ impl Launch {
             args.push("--ollama".into());
             args.push(addr.to_string().into());
         }
+        if let Some(lib) = &self.onnxruntime {
+            args.push("--onnxruntime".into());
+            args.push(lib.clone().into_os_string());
+        }
         if !self.command.is_empty() {
             args.push("--".into());
             args.extend(self.command.iter().cloned());
@@ -97,6 +104,7 @@ impl Launch {
         let mut profiles = None;
         let mut probe = None;
         let mut ollama = None;
+        let mut onnxruntime = None;
         let mut command = Vec::new();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -105,6 +113,7 @@ impl Launch {
                 Some("--home") => home = Some(PathBuf::from(value("--home")?)),
                 Some("--models") => models = Some(PathBuf::from(value("--models")?)),
                 Some("--profiles") => profiles = Some(PathBuf::from(value("--profiles")?)),
+                Some("--onnxruntime") => onnxruntime = Some(PathBuf::from(value("--onnxruntime")?)),
                 Some("--probe") => {
                     let v = value("--probe")?;
                     let ports = v
@@ -146,6 +155,7 @@ impl Launch {
             profiles,
             probe,
             ollama,
+            onnxruntime,
             command,
         })
     }
@@ -173,6 +183,7 @@ mod tests {
             profiles: None,
             probe: None,
             ollama: None,
+            onnxruntime: None,
             command: Vec::new(),
         };
         assert_eq!(Launch::parse(l.args()).unwrap(), l);
@@ -184,6 +195,7 @@ mod tests {
         let bad = ["--home", "/h", "--ollama", "localhost"].map(OsString::from);
         assert!(matches!(Launch::parse(bad), Err(LaunchError::NotAnAddress(_))));
         l.profiles = Some("/etc/oarn/profiles".into());
+        l.onnxruntime = Some("/opt/onnxruntime/libonnxruntime.so.1".into());
         l.probe = Some((4001, 4002));
         assert_eq!(Launch::parse(l.args()).unwrap(), l);
         l.command = vec!["wallet".into(), "address".into(), "--home".into()];

@@ -52,6 +52,8 @@ table! {
     #[cfg(target_arch = "x86_64")] SYS_unlink,
     #[cfg(target_arch = "x86_64")] SYS_mkdir,
     #[cfg(target_arch = "x86_64")] SYS_rmdir,
+    #[cfg(target_arch = "x86_64")] SYS_readlink,
+    #[cfg(target_arch = "x86_64")] SYS_lstat,
 }
 
 /// Syscalls that names on x86_64 only; a profile may list them on any architecture.
@@ -69,6 +71,8 @@ pub const X86_64_ONLY: &[&str] = &[
     "pipe",
     "rename",
     "unlink",
+    "readlink",
+    "lstat",
 ];
 
 /// Syscalls whose presence in a profile needs a `why`: each can break the sandbox or the host

@@ -33,6 +33,32 @@ where
     P: Protocol,
     H: Handler<P>,
 {
+    start::<P, H, ()>(|_| (), |launch, ()| make(launch), run)
+}
+
+/// [`main`] for a worker that must do something with the process's full rights before the
+/// sandbox closes: `prepare` runs first (such as loading a shared library, which needs
+/// executable mappings the sandbox then forbids), and `make` gets what it returned.
+pub fn main_prepared<P, H, S>(prepare: impl FnOnce(&Launch) -> S, make: impl FnOnce(&Launch, S) -> H) -> ExitCode
+where
+    P: Protocol,
+    H: Handler<P>,
+{
+    start::<P, H, S>(prepare, make, |_| {
+        eprintln!("{}: this worker runs no commands", P::KIND.binary());
+        WorkerExit::Usage.into()
+    })
+}
+
+fn start<P, H, S>(
+    prepare: impl FnOnce(&Launch) -> S,
+    make: impl FnOnce(&Launch, S) -> H,
+    run: impl FnOnce(&Launch) -> ExitCode,
+) -> ExitCode
+where
+    P: Protocol,
+    H: Handler<P>,
+{
     oarn_protocol::alloc::tune();
     let launch = match Launch::parse(std::env::args_os().skip(1)) {
         Ok(l) => l,
@@ -41,6 +67,7 @@ where
             return WorkerExit::Usage.into();
         }
     };
+    let prepared = prepare(&launch);
     let report = match crate::enter(P::KIND, &launch) {
         Ok(r) => r,
         Err(e) => {
@@ -56,7 +83,7 @@ where
         return run(&launch);
     }
     init_logging(&launch.log_filter);
-    let mut handler = make(&launch);
+    let mut handler = make(&launch, prepared);
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     match serve::serve::<P, H, _, _>(&mut handler, BUILD_ID, report, stdin, stdout, DEFAULT_MAX_FRAME) {

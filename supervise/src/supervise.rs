@@ -75,6 +75,7 @@ pub fn launch(config: &Config, home: &Home) -> Launch {
         profiles: dir(&config.sandbox.profile_dir),
         probe: None,
         ollama: config.ollama.enabled.then(|| config.ollama.addr()).flatten(),
+        onnxruntime: dir(&config.compute.onnxruntime),
         command: Vec::new(),
     }
 }

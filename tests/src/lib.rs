@@ -405,6 +405,32 @@ pub fn test_model() -> PathBuf {
     path
 }
 
+/// ONNX Runtime's library, fetched by `scripts/fetch-onnxruntime`.
+pub fn onnxruntime() -> PathBuf {
+    let path = bin_dir()
+        .parent()
+        .expect("target dir")
+        .join("onnxruntime/libonnxruntime.so.1.31.1");
+    assert!(
+        path.exists(),
+        "{} is missing; run scripts/fetch-onnxruntime",
+        path.display()
+    );
+    path
+}
+
+/// A file of the ONNX tests (the iris classifier, its inputs and expected results, hostile
+/// model files), made by `scripts/fetch-onnxruntime --test`.
+pub fn test_onnx(name: &str) -> PathBuf {
+    let path = bin_dir().parent().expect("target dir").join("test-onnx").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing; run scripts/fetch-onnxruntime --test",
+        path.display()
+    );
+    path
+}
+
 /// A network namespace of the test's own with only loopback up, deleted when dropped: what
 /// runs inside reaches nothing but itself. Needs root (CI runs as root).
 #[derive(Debug)]

@@ -34,6 +34,12 @@ impl<M> Cache<M> {
         Some(&self.entries[0].model)
     }
 
+    /// The model loaded as `key`, mutable, now the most recently used.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut M> {
+        self.get(key)?;
+        Some(&mut self.entries[0].model)
+    }
+
     /// Unloads the least recently used models until `bytes` more fit; returns their keys.
     pub fn make_room(&mut self, bytes: u64) -> Vec<String> {
         let mut out = Vec::new();

@@ -1,60 +1,124 @@
 //! `oarn-worker-infer`: runs models; it has no network at all.
 //!
 //! Started only by the supervisor, which speaks the protocol of [`oarn_protocol::infer`] on
-//! this process's stdin/stdout. Models run in a [`backend::Backend`]: llama.cpp in this
-//! process ([`llama`]), or, when started with `--ollama ADDR` (under its own profile, which
-//! allows a TCP connection to that port and nothing else), an Ollama server ([`ollama`]).
+//! this process's stdin/stdout. Language models run in a [`backend::Backend`]: llama.cpp in
+//! this process ([`llama`]), or, when started with `--ollama ADDR` (under its own profile,
+//! which allows a TCP connection to that port and nothing else), an Ollama server
+//! ([`ollama`]). Tensor models (ONNX) run in ONNX Runtime ([`onnx`]) when started with
+//! `--onnxruntime LIB`, which is loaded before the sandbox closes.
 
 mod backend;
 mod cache;
 mod llama;
 mod ollama;
+mod onnx;
 mod text;
 
 use std::process::ExitCode;
 
 use backend::Backend;
 use oarn_protocol::envelope::{ErrorKind, ErrorReply, Info, RequestId};
-use oarn_protocol::infer::{ModelInfo, Protocol, Reply, Request};
+use oarn_protocol::infer::{Loaded, ModelInfo, Protocol, Reply, Request};
 use oarn_protocol::serve::{Context, Handler};
+use oarn_protocol::task::ModelFormat;
 use oarn_sandbox::launch::Launch;
 
 /// Answers the supervisor's requests.
 struct Worker {
     /// The backend, or why llama.cpp could not start.
     backend: Result<Box<dyn Backend>, ErrorReply>,
+    /// ONNX Runtime, or why it is not available.
+    onnx: Result<onnx::Onnx, ErrorReply>,
+}
+
+/// Loads ONNX Runtime, when the node names it, while the process may still map code.
+fn prepare(launch: &Launch) -> Result<onnx::Onnx, ErrorReply> {
+    match &launch.onnxruntime {
+        Some(lib) if launch.ollama.is_none() => onnx::Onnx::load(lib, budget(launch) << 20),
+        _ => Err(onnx::unavailable("compute.onnxruntime is not set")),
+    }
+}
+
+/// The memory budget in MiB.
+fn budget(launch: &Launch) -> u64 {
+    if launch.memory_mb == 0 {
+        oarn_sandbox::rlimits::physical_memory_mb()
+    } else {
+        launch.memory_mb
+    }
 }
 
 impl Worker {
-    fn new(launch: &Launch) -> Self {
+    fn new(launch: &Launch, onnx: Result<onnx::Onnx, ErrorReply>) -> Self {
         let backend = match launch.ollama {
             Some(addr) => Ok(Box::new(ollama::Ollama::new(addr)) as Box<dyn Backend>),
-            None => {
-                let budget = if launch.memory_mb == 0 {
-                    oarn_sandbox::rlimits::physical_memory_mb()
-                } else {
-                    launch.memory_mb
-                };
-                llama::Llama::new(budget << 20).map(|l| Box::new(l) as Box<dyn Backend>)
-            }
+            None => llama::Llama::new(budget(launch) << 20).map(|l| Box::new(l) as Box<dyn Backend>),
         };
         if let Err(e) = &backend {
             tracing::error!(error = %e.message, "the model backend is unavailable");
         }
-        Self { backend }
+        if let (Some(_), Err(e)) = (&launch.onnxruntime, &onnx) {
+            tracing::error!(error = %e.message, "ONNX Runtime is unavailable");
+        }
+        Self { backend, onnx }
     }
 
     /// The backend, or why it could not start.
     fn backend(&mut self) -> Result<&mut Box<dyn Backend>, ErrorReply> {
         self.backend.as_mut().map_err(|e| e.clone())
     }
-}
 
-/// Reads the header of the model file at `path`: the one place a model file's bytes are
-/// parsed, inside this sandbox (which lets it read the model cache and nothing else).
-fn inspect(path: &str) -> Result<ModelInfo, ErrorReply> {
-    oarn_formats::gguf::read(std::path::Path::new(path))
-        .map_err(|e| ErrorReply::new(ErrorKind::InvalidRequest, e.to_string()))
+    /// ONNX Runtime, or why it is not available.
+    fn onnx(&mut self) -> Result<&mut onnx::Onnx, ErrorReply> {
+        self.onnx.as_mut().map_err(|e| e.clone())
+    }
+
+    /// Reads the model file at `path`: the one place a model file's bytes are parsed, inside
+    /// this sandbox (which lets it read the model cache and nothing else). Its first bytes say
+    /// which reader gets it.
+    fn inspect(&mut self, path: &str) -> Result<ModelInfo, ErrorReply> {
+        let invalid = |m: String| ErrorReply::new(ErrorKind::InvalidRequest, m);
+        let mut head = [0u8; 16];
+        let n = std::fs::File::open(path)
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .map_err(|e| ErrorReply::new(ErrorKind::NotFound, format!("cannot read {path}: {e}")))?;
+        match oarn_formats::task::sniff(&head[..n]) {
+            Some(ModelFormat::Gguf) => {
+                oarn_formats::gguf::read(std::path::Path::new(path)).map_err(|e| invalid(e.to_string()))
+            }
+            Some(ModelFormat::Onnx) => self.onnx()?.inspect(path),
+            Some(other) => Err(invalid(format!(
+                "the file looks like a {} model; this build runs GGUF and ONNX models",
+                other.as_str()
+            ))),
+            None => Err(invalid("not a GGUF or ONNX model file".into())),
+        }
+    }
+
+    /// The backend's capabilities, and `onnx` when ONNX Runtime is loaded.
+    fn capabilities(&mut self) -> Result<Vec<String>, ErrorReply> {
+        let mut out = self.backend()?.capabilities();
+        if self.onnx.is_ok() {
+            out.extend(["onnxruntime".to_string(), "onnx".to_string()]);
+        }
+        Ok(out)
+    }
+
+    fn unload(&mut self, model: Option<&str>) -> Result<Vec<String>, ErrorReply> {
+        let mut out = self.backend()?.unload(model)?;
+        if let Ok(onnx) = &mut self.onnx {
+            out.extend(onnx.unload(model));
+        }
+        Ok(out)
+    }
+
+    fn loaded(&mut self) -> Result<Vec<Loaded>, ErrorReply> {
+        let mut out = self.backend()?.loaded()?;
+        if let Ok(onnx) = &self.onnx {
+            out.extend(onnx.loaded());
+        }
+        Ok(out)
+    }
 }
 
 impl Handler<Protocol> for Worker {
@@ -66,18 +130,18 @@ impl Handler<Protocol> for Worker {
     ) -> Result<Reply, ErrorReply> {
         match request {
             Request::GetInfo(_) => Ok(Reply::Info(Info {
-                capabilities: self.backend()?.capabilities(),
+                capabilities: self.capabilities()?,
                 in_flight: 0,
             })),
             Request::Generate(g) => self.backend()?.generate(&g, cx).map(Reply::Generated),
-            Request::Unload(u) => self.backend()?.unload(u.model.as_deref()).map(Reply::Unloaded),
-            Request::ListLoaded(_) => self.backend()?.loaded().map(Reply::Loaded),
-            // Inspection needs no backend.
-            Request::Inspect(i) => inspect(&i.path).map(Reply::Inspected),
+            Request::Unload(u) => self.unload(u.model.as_deref()).map(Reply::Unloaded),
+            Request::ListLoaded(_) => self.loaded().map(Reply::Loaded),
+            Request::Inspect(i) => self.inspect(&i.path).map(Reply::Inspected),
+            Request::Run(r) => self.onnx()?.run(&r).map(Reply::Ran),
         }
     }
 }
 
 fn main() -> ExitCode {
-    oarn_sandbox::worker::main::<Protocol, _>(Worker::new)
+    oarn_sandbox::worker::main_prepared::<Protocol, _, _>(prepare, Worker::new)
 }

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use oarn_formats::task;
+use oarn_formats::{task, tensor};
 use oarn_protocol::net::{Inspect, Inspected, Reply};
-use oarn_protocol::task::Checked;
+use oarn_protocol::task::{Checked, ModelBlock, ModelFormat, TensorInput, Work};
 
 use crate::blocks::Store;
 use crate::node::Handle;
@@ -81,19 +81,34 @@ fn checked<T, E: std::fmt::Display>(
     }
 }
 
-/// Fetches and parses both blocks.
+/// Fetches and parses both blocks: the model block first, since an ONNX model makes the
+/// input a tensor (the network's tensor tasks) rather than `inference/v1`.
 pub fn run(from: &From, staging: &Path, req: &Inspect) -> Reply {
     let wait = Duration::from_secs(req.timeout_secs.clamp(1, 600).into());
-    let input = checked(
-        "input block",
-        block(from, staging, &req.input_hash, wait),
-        task::parse_input,
-    );
     let model = checked(
         "model block",
         block(from, staging, &req.model_hash, wait),
         task::parse_model_block,
     );
+    let tensor = match &model {
+        Checked::Valid(ModelBlock::Manifest(m)) => m.format == ModelFormat::Onnx,
+        Checked::Valid(ModelBlock::Model { format, .. }) => *format == ModelFormat::Onnx,
+        _ => false,
+    };
+    let input = checked("input block", block(from, staging, &req.input_hash, wait), |b| {
+        if tensor {
+            tensor::parse_input(b)
+                .map(|t| {
+                    Work::Tensor(TensorInput {
+                        bytes: b.to_vec(),
+                        shape: t.shape,
+                    })
+                })
+                .map_err(|e| e.to_string())
+        } else {
+            task::parse_input(b).map(Work::Inference).map_err(|e| e.to_string())
+        }
+    });
     Reply::Inspected(Inspected {
         input,
         model,

@@ -65,6 +65,9 @@ fn input_block(p: &SubmitTask) -> Result<Vec<u8>, Error> {
     if !(1..=8192).contains(&max_tokens) {
         return Err(invalid(format!("max_tokens {max_tokens} is outside 1..=8192")));
     }
+    if p.prompt.is_empty() {
+        return Err(invalid("a language model's task needs a prompt (--prompt)"));
+    }
     if p.prompt.len() > 64 << 10 {
         return Err(invalid("prompt is longer than 64 KiB"));
     }
@@ -84,6 +87,23 @@ fn input_block(p: &SubmitTask) -> Result<Vec<u8>, Error> {
     serde_json::to_vec(&block).map_err(|e| Error::new(Code::InternalError, e.to_string()))
 }
 
+/// A block is at most 1 MiB (task-format.md).
+const MAX_BLOCK: u64 = 1 << 20;
+
+/// A tensor task's input block: the bytes given, which the workers read (this side parses
+/// nothing of them: the node's own workers check them when they take the task).
+fn tensor_block(p: &SubmitTask) -> Result<Vec<u8>, Error> {
+    let hex = p
+        .input_hex
+        .as_deref()
+        .ok_or_else(|| invalid("an ONNX model's task needs its input (input_hex; --input FILE)"))?;
+    let bytes = hex::decode(hex.trim_start_matches("0x")).map_err(|e| invalid(format!("input_hex: {e}")))?;
+    if bytes.is_empty() || bytes.len() as u64 > MAX_BLOCK {
+        return Err(invalid("the input must be 1 byte to 1 MiB"));
+    }
+    Ok(bytes)
+}
+
 pub async fn submit(node: &Node, p: SubmitTask) -> Result<Submitted, Error> {
     let chain_worker = node
         .workers
@@ -100,12 +120,16 @@ pub async fn submit(node: &Node, p: SubmitTask) -> Result<Submitted, Error> {
     let model = store
         .get(&p.model)
         .map_err(|e| Error::new(Code::NotFound, e.to_string()))?;
-    if model.format != "gguf" {
-        return Err(invalid(format!(
-            "model {} is {}; tasks run GGUF models",
-            p.model, model.format
-        )));
-    }
+    let tensor = match model.format.as_str() {
+        "gguf" => false,
+        "onnx" => true,
+        other => {
+            return Err(invalid(format!(
+                "model {} is {other}; tasks run GGUF and ONNX models",
+                p.model
+            )));
+        }
+    };
     let digest = model.digest.strip_prefix("sha256:").unwrap_or_default().to_string();
     let model_sha = oarn_protocol::hex::decode(&digest)
         .ok_or_else(|| Error::new(Code::InternalError, "the model's digest is unreadable"))?;
@@ -120,19 +144,28 @@ pub async fn submit(node: &Node, p: SubmitTask) -> Result<Submitted, Error> {
     }
     let model_cid = add(node, &staged_model, model_sha).await?;
 
-    let manifest = serde_json::json!({
-        "oarn": "model/v1",
-        "name": model.name,
-        "format": "gguf",
-        "sha256": digest,
-        "size": model.size,
-        "cid": model_cid,
-    });
-    let manifest = serde_json::to_vec(&manifest).map_err(|e| Error::new(Code::InternalError, e.to_string()))?;
-    let input = input_block(&p)?;
+    let input = if tensor { tensor_block(&p)? } else { input_block(&p)? };
+    let mut blocks = vec![("input", input)];
+    // A tensor model that fits one block is the model block itself, as the network addresses
+    // its ONNX models today; anything else gets a model/v1 manifest.
+    let (model_hash, manifest_cid) = if tensor && model.size <= MAX_BLOCK {
+        (model_sha, model_cid.clone())
+    } else {
+        let manifest = serde_json::json!({
+            "oarn": "model/v1",
+            "name": model.name,
+            "format": model.format,
+            "sha256": digest,
+            "size": model.size,
+            "cid": model_cid,
+        });
+        let manifest = serde_json::to_vec(&manifest).map_err(|e| Error::new(Code::InternalError, e.to_string()))?;
+        blocks.push(("manifest", manifest));
+        ([0; 32], String::new())
+    };
     let mut cids = Vec::new();
     let mut hashes = Vec::new();
-    for (what, bytes) in [("input", &input), ("manifest", &manifest)] {
+    for (what, bytes) in &blocks {
         let staged = stage(node, &format!("submit-{what}-{nonce:016x}"));
         std::fs::write(&staged.0, bytes)
             .map_err(|e| Error::new(Code::InternalError, format!("cannot stage the {what}: {e}")))?;
@@ -140,11 +173,19 @@ pub async fn submit(node: &Node, p: SubmitTask) -> Result<Submitted, Error> {
         cids.push(add(node, &staged, sha).await?);
         hashes.push(sha);
     }
+    let (model_hash, manifest_cid) = match hashes.get(1) {
+        Some(h) => (*h, cids[1].clone()),
+        None => (model_hash, manifest_cid),
+    };
     let deadline = crate::tasks::now_ms() / 1000 + p.open_secs.unwrap_or(3600);
     let create = chain::CreateTask {
-        model_hash: hashes[1],
+        model_hash,
         input_hash: hashes[0],
-        model_requirements: format!(r#"{{"framework":"gguf","min_ram":{}}}"#, model.size.div_ceil(1 << 20)),
+        model_requirements: format!(
+            r#"{{"framework":"{}","min_ram":{}}}"#,
+            model.format,
+            model.size.div_ceil(1 << 20)
+        ),
         reward_per_node_wei: reward.to_string(),
         required_nodes: required,
         deadline,
@@ -160,7 +201,7 @@ pub async fn submit(node: &Node, p: SubmitTask) -> Result<Submitted, Error> {
     // Announced on gossip for nodes that do not follow the chain's events.
     let announcement = net::Announcement {
         id: created.id,
-        model_hash: hashes[1],
+        model_hash,
         input_hash: hashes[0],
         reward: u64::try_from(reward).unwrap_or(u64::MAX),
         required_nodes: required as u32,
@@ -175,9 +216,9 @@ pub async fn submit(node: &Node, p: SubmitTask) -> Result<Submitted, Error> {
         task_id: TaskId(created.id),
         tx: Hash32(created.sent.tx),
         input_hash: Hash32(hashes[0]),
-        model_hash: Hash32(hashes[1]),
+        model_hash: Hash32(model_hash),
         input_cid: cids[0].clone(),
-        manifest_cid: cids[1].clone(),
+        manifest_cid,
         model_cid,
         paid_wei: (reward * u128::from(required)).to_string(),
         announced_to,

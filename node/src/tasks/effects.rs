@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use oarn_protocol::chain as wire;
 use oarn_protocol::envelope::{Call, ErrorKind};
-use oarn_protocol::task::{Checked, ModelBlock, ModelFormat, Requirements, TaskInput};
+use oarn_protocol::task::{Checked, ModelBlock, ModelFormat, Requirements, TaskInput, TensorInput, Work};
 use oarn_protocol::{infer, net};
 use oarn_supervise::CallError;
 use oarn_tasks::machine::Step;
@@ -27,7 +27,7 @@ const INSPECT_SECS: u32 = 30;
 /// after a restart).
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    pub input: TaskInput,
+    pub input: Work,
     pub model: ModelBlock,
     pub requirements: Requirements,
 }
@@ -240,11 +240,20 @@ impl Ctx {
             ModelBlock::Manifest(m) => (m.name.clone(), m.format, m.sha256, m.size),
             ModelBlock::Model { format, size, sha256 } => (hex::encode(sha256), *format, *sha256, *size),
         };
-        if format != ModelFormat::Gguf {
-            return Err(Reason::DoesNotFit(format!(
-                "the model is {}; this build runs GGUF models (llama.cpp)",
-                format.as_str()
-            )));
+        match (format, &p.input) {
+            (ModelFormat::Gguf, Work::Inference(_)) => {}
+            (ModelFormat::Onnx, Work::Tensor(_)) if self.runs_onnx() => {}
+            (ModelFormat::Onnx, Work::Tensor(_)) => {
+                return Err(Reason::DoesNotFit(
+                    "the model is onnx; this node has no ONNX Runtime (compute.onnxruntime) or routes to Ollama".into(),
+                ));
+            }
+            _ => {
+                return Err(Reason::DoesNotFit(format!(
+                    "the model is {}; this build runs GGUF (llama.cpp) and ONNX tensor models",
+                    format.as_str()
+                )));
+            }
         }
         if let Some(f) = p.requirements.framework
             && f != format
@@ -256,7 +265,9 @@ impl Ctx {
             )));
         }
         let stored = self.stored(&sha256).is_some();
-        let has_source = matches!(&p.model, ModelBlock::Manifest(m) if m.cid.is_some());
+        // A model block that is the model itself is fetched by its own hash.
+        let has_source = matches!(&p.model, ModelBlock::Manifest(m) if m.cid.is_some())
+            || matches!(&p.model, ModelBlock::Model { .. });
         if !stored && !has_source {
             return Err(Reason::DoesNotFit(format!(
                 "the model (sha256 {}) is not installed and its manifest names no CID to fetch it from",
@@ -270,9 +281,21 @@ impl Ctx {
             min_ram_mib: p.requirements.min_ram_mib,
             min_vram_mib: p.requirements.min_vram_mib,
             gpu_required: p.requirements.gpu_required,
-            max_tokens: u64::from(p.input.max_tokens),
-            prompt_bytes: p.input.prompt.len() as u64,
+            max_tokens: match &p.input {
+                Work::Inference(i) => u64::from(i.max_tokens),
+                Work::Tensor(_) => 0,
+            },
+            prompt_bytes: match &p.input {
+                Work::Inference(i) => i.prompt.len() as u64,
+                Work::Tensor(t) => t.bytes.len() as u64,
+            },
         })
+    }
+
+    /// Whether this node's inference worker runs ONNX models.
+    fn runs_onnx(&self) -> bool {
+        let config = self.node.config();
+        !config.compute.onnxruntime.as_os_str().is_empty() && !config.ollama.enabled
     }
 
     /// The installed model whose file has `sha256`.
@@ -364,7 +387,8 @@ impl Ctx {
         };
         let (sha256, cid, name) = match &p.model {
             ModelBlock::Manifest(m) => (m.sha256, m.cid.clone(), m.name.clone()),
-            ModelBlock::Model { sha256, .. } => (*sha256, None, String::new()),
+            // The block is the model: fetched by its own hash (a raw CIDv1).
+            ModelBlock::Model { sha256, .. } => (*sha256, Some(format!("0x{}", hex::encode(sha256))), String::new()),
         };
         if self.stored(&sha256).is_some() {
             return vec![Input::ModelReady];
@@ -422,43 +446,35 @@ impl Ctx {
             return transient(Step::Execute, "no inference worker");
         };
         let left = task.deadline_ms().saturating_sub(crate::tasks::now_ms());
-        let i = &p.input;
-        let request = infer::Generate {
-            system: i.system.clone(),
-            chat: i.chat,
-            temperature_milli: i.temperature_milli,
-            seed: i.seed,
-            top_k: i.top_k,
-            top_p_milli: i.top_p_milli,
-            stop: i.stop.clone(),
-            threads: config.compute.threads,
-            deadline_ms: left,
-            ..infer::Generate::new(store.blob(&model).display().to_string(), i.prompt.clone(), i.max_tokens)
+        let blob = store.blob(&model).display().to_string();
+        let threads = config.compute.threads;
+        let done = match &p.input {
+            Work::Inference(i) => generate(infer, i, blob, threads, left).await,
+            Work::Tensor(t) => run_tensor(infer, t, blob, threads, left).await,
         };
-        let done = match infer.call(request).await {
+        let done = match done {
             Ok(d) => d,
-            Err(CallError::Worker(_, e)) if e.kind == ErrorKind::DeadlineExceeded => {
-                return permanent(Step::Execute, e.message);
-            }
-            Err(e) => return transient(Step::Execute, e),
+            Err(inputs) => return inputs,
         };
         // The result's hash rests on this side's keccak256 of the bytes, not the worker's.
-        let ours: [u8; 32] = sha3::Keccak256::digest(done.text.as_bytes()).into();
-        if ours != done.text_keccak {
+        let ours: [u8; 32] = sha3::Keccak256::digest(&done.bytes).into();
+        if ours != done.keccak {
             return permanent(
                 Step::Execute,
-                "the inference worker reported another hash than its text's",
+                "the inference worker reported another hash than its result's",
             );
         }
-        let kept = crate::tasks::results::store(&self.node.home, task.id(), done.text.as_bytes())
+        let kept = crate::tasks::results::store(&self.node.home, task.id(), &done.bytes)
             .and_then(|()| crate::tasks::results::store_engine(&self.node.home, task.id(), &done.fingerprint));
         if let Err(e) = kept {
             return transient(Step::Execute, e);
         }
-        self.learn(&done);
+        if let Some(generated) = &done.generated {
+            self.learn(generated);
+        }
         vec![Input::Executed {
             result_hash: ours,
-            generation_ms: (done.prompt_us + done.generate_us) / 1000,
+            generation_ms: done.compute_us / 1000,
         }]
     }
 
@@ -622,4 +638,76 @@ pub fn facts(d: &wire::TaskDetail) -> ChainFacts {
         }),
         unique_results: d.unique_results,
     }
+}
+
+/// A task's result as a worker computed it.
+struct Computed {
+    bytes: Vec<u8>,
+    /// The worker's keccak256 of `bytes` (checked against this side's).
+    keccak: [u8; 32],
+    fingerprint: String,
+    /// Time spent computing (prompt and generation, or the model run).
+    compute_us: u64,
+    /// The generation's figures, for the node's measured speed.
+    generated: Option<infer::Generated>,
+}
+
+/// A worker's failure as the task's inputs: a passed deadline is final, the rest may pass.
+fn call_failed(e: CallError) -> Vec<Input> {
+    match e {
+        CallError::Worker(_, e) if e.kind == ErrorKind::DeadlineExceeded => permanent(Step::Execute, e.message),
+        e => transient(Step::Execute, e),
+    }
+}
+
+async fn generate(
+    infer: &oarn_supervise::Handle<infer::Protocol>,
+    i: &TaskInput,
+    model: String,
+    threads: u32,
+    deadline_ms: u64,
+) -> Result<Computed, Vec<Input>> {
+    let request = infer::Generate {
+        system: i.system.clone(),
+        chat: i.chat,
+        temperature_milli: i.temperature_milli,
+        seed: i.seed,
+        top_k: i.top_k,
+        top_p_milli: i.top_p_milli,
+        stop: i.stop.clone(),
+        threads,
+        deadline_ms,
+        ..infer::Generate::new(model, i.prompt.clone(), i.max_tokens)
+    };
+    let done = infer.call(request).await.map_err(call_failed)?;
+    Ok(Computed {
+        bytes: done.text.clone().into_bytes(),
+        keccak: done.text_keccak,
+        fingerprint: done.fingerprint.clone(),
+        compute_us: done.prompt_us + done.generate_us,
+        generated: Some(done),
+    })
+}
+
+async fn run_tensor(
+    infer: &oarn_supervise::Handle<infer::Protocol>,
+    t: &TensorInput,
+    model: String,
+    threads: u32,
+    deadline_ms: u64,
+) -> Result<Computed, Vec<Input>> {
+    let request = infer::Run {
+        model,
+        input: t.bytes.clone(),
+        threads,
+        deadline_ms,
+    };
+    let ran = infer.call(request).await.map_err(call_failed)?;
+    Ok(Computed {
+        bytes: ran.result,
+        keccak: ran.result_keccak,
+        fingerprint: ran.fingerprint,
+        compute_us: ran.run_us,
+        generated: None,
+    })
 }

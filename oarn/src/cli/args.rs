@@ -160,9 +160,13 @@ pub enum TaskCommand {
     /// Submit a task as a requester: its input block and model manifest are written and
     /// pinned with the model on IPFS, and `submitTask` pays reward × nodes with the node's key.
     Submit {
-        /// The prompt.
-        #[arg(long)]
+        /// The prompt (a language model's task).
+        #[arg(long, required_unless_present = "input", default_value = "")]
         prompt: String,
+        /// A tensor task's input file (an ONNX model's task; at most 1 MiB): a JSON array of
+        /// numbers, an object with "input", "data", "values" or "params", or raw little-endian f32.
+        #[arg(long, conflicts_with = "prompt")]
+        input: Option<PathBuf>,
         /// An installed model, by name (see `oarn model list`).
         #[arg(long)]
         model: String,
@@ -596,6 +600,29 @@ pub enum LocalCommand {
     /// Generate an answer to PROMPT with an installed model, streaming it to stdout; a
     /// running node serves it (keeping the model loaded), else a worker of its own.
     Inference(InferenceArgs),
+    /// Run an ONNX tensor model on INPUT, a tensor task's input (a JSON array of numbers; an
+    /// object with "input", "data", "values" or "params"; or raw little-endian f32), and print
+    /// the result bytes a task would submit. The model runs in an inference worker of its own.
+    Run(RunArgs),
+}
+
+/// `oarn local run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The input file (at most 1 MiB); - reads standard input.
+    pub input: PathBuf,
+    /// Model name [default: the only installed ONNX model].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Threads [default: compute.threads, 0 = every core]; the result's bytes do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    pub threads: u32,
+    /// Give up after this many seconds, with an error (0: no limit).
+    #[arg(long, default_value_t = 0.0)]
+    pub timeout: f64,
+    /// Print the result, its hash, shapes, timings and fingerprint as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `oarn local inference`.
@@ -652,7 +679,7 @@ pub enum ModelCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Copy a GGUF file into the model store (verified before it is visible).
+    /// Copy a GGUF or ONNX model file into the model store (verified before it is visible).
     Import {
         path: PathBuf,
         /// Name to install it under [default: from the file name].

@@ -1,5 +1,5 @@
-//! `oarn local start | inference`: a local-only node, and one generation on this machine,
-//! offline.
+//! `oarn local start | inference | run`: a local-only node, one generation on this machine,
+//! and one tensor run, offline.
 
 use std::io::Write;
 
@@ -13,13 +13,84 @@ use serde_json::json;
 use tokio::sync::oneshot;
 
 use super::Exit;
-use super::args::{InferenceArgs, LocalCommand};
+use super::args::{InferenceArgs, LocalCommand, RunArgs};
 
 pub fn run(home: &Home, command: LocalCommand) -> anyhow::Result<Exit> {
     match command {
         LocalCommand::Start { detach } => super::node::start(home, detach, true, Default::default()),
         LocalCommand::Inference(args) => inference(home, args),
+        LocalCommand::Run(args) => tensor(home, args),
     }
+}
+
+/// Largest input `oarn local run` reads: one block.
+const MAX_INPUT: u64 = 1 << 20;
+
+fn tensor(home: &Home, args: RunArgs) -> anyhow::Result<Exit> {
+    if !(0.0..=86_400.0).contains(&args.timeout) {
+        bail!("--timeout must be between 0 (no limit) and 86400 seconds");
+    }
+    let input = read_input(&args.input)?;
+    let config = load::load_or_default(&home.config())?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let deadline_ms = (args.timeout * 1000.0).round() as u64;
+    let done = runtime.block_on(local::run_tensor(
+        &config,
+        home,
+        args.model.as_deref(),
+        input,
+        args.threads,
+        deadline_ms,
+    ))?;
+    let ran = &done.ran;
+    if args.json {
+        let v = json!({
+            "model": done.model,
+            "result": String::from_utf8_lossy(&ran.result),
+            "result_keccak": oarn_protocol::hex::encode(&ran.result_keccak),
+            "input_shape": ran.input_shape,
+            "output_shape": ran.output_shape,
+            "load_ms": ran.load_us as f64 / 1e3,
+            "run_ms": ran.run_us as f64 / 1e3,
+            "fingerprint": ran.fingerprint,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        // The result bytes exactly (compact JSON, printable by construction), then a newline.
+        let mut stdout = std::io::stdout();
+        stdout.write_all(&ran.result)?;
+        writeln!(stdout)?;
+        eprintln!(
+            "[{}: input {:?}, output {:?}; load {:.1} ms, run {:.1} ms; keccak256 {}]",
+            printable(&done.model),
+            ran.input_shape,
+            ran.output_shape,
+            ran.load_us as f64 / 1e3,
+            ran.run_us as f64 / 1e3,
+            oarn_protocol::hex::encode(&ran.result_keccak)
+        );
+    }
+    Ok(Exit::Success)
+}
+
+/// The input's bytes from `path` (or stdin for `-`), refused past one block.
+fn read_input(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin().take(MAX_INPUT + 1).read_to_end(&mut bytes)
+    } else {
+        let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        file.take(MAX_INPUT + 1).read_to_end(&mut bytes)
+    };
+    read.map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() as u64 > MAX_INPUT {
+        bail!(
+            "{} is larger than 1 MiB, the most a task's input block holds",
+            path.display()
+        );
+    }
+    Ok(bytes)
 }
 
 fn inference(home: &Home, args: InferenceArgs) -> anyhow::Result<Exit> {

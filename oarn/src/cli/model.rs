@@ -279,18 +279,31 @@ fn print_info(store: &Store, m: &Manifest, need: &Need, available: Option<u64>, 
     println!("size          {} ({} bytes)", mib(m.size), m.size);
     println!("digest        {}", clean(&m.digest));
     println!("source        {}", clean(&m.source));
-    println!("format        {} (GGUF v{})", clean(&m.format), md.gguf_version);
+    if md.gguf_version > 0 {
+        println!("format        {} (GGUF v{})", clean(&m.format), md.gguf_version);
+    } else {
+        println!("format        {}", clean(&m.format));
+    }
+    for (label, list) in [("inputs", &md.inputs), ("outputs", &md.outputs)] {
+        if !list.is_empty() {
+            let list: Vec<String> = list.iter().map(|s| clean(s)).collect();
+            println!("{label:<14}{}", list.join(", "));
+        }
+    }
     println!("architecture  {}", clean(&md.architecture));
     if let Some(n) = &md.name {
         println!("model name    {}", clean(n));
     }
-    println!("parameters    {:.1} M", md.parameters as f64 / 1e6);
-    println!("quantization  {}", opt(md.quantization.as_ref()));
-    println!(
-        "context       {}",
-        md.context_length.map_or("-".into(), |c| c.to_string())
-    );
-    println!("chat template {}", if md.chat_template { "yes" } else { "no" });
+    // A tensor model's header says nothing of parameters, quantisation or context.
+    if md.gguf_version > 0 {
+        println!("parameters    {:.1} M", md.parameters as f64 / 1e6);
+        println!("quantization  {}", opt(md.quantization.as_ref()));
+        println!(
+            "context       {}",
+            md.context_length.map_or("-".into(), |c| c.to_string())
+        );
+        println!("chat template {}", if md.chat_template { "yes" } else { "no" });
+    }
     match (available, fits) {
         (Some(a), Some(true)) => println!("fits          yes: {} of {} available", need.describe(), mib(a)),
         (Some(a), _) => println!("fits          no: {} but only {} available", need.describe(), mib(a)),

@@ -249,6 +249,7 @@ pub fn run(home: &Home, command: TaskCommand) -> anyhow::Result<Exit> {
         }
         TaskCommand::Submit {
             prompt,
+            input,
             model,
             reward,
             nodes,
@@ -258,8 +259,23 @@ pub fn run(home: &Home, command: TaskCommand) -> anyhow::Result<Exit> {
             open_secs,
             json,
         } => {
+            let input_hex = match input {
+                Some(path) => {
+                    let bytes =
+                        std::fs::read(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                    if bytes.len() > 1 << 20 {
+                        anyhow::bail!(
+                            "{} is larger than 1 MiB, the most a task's input block holds",
+                            path.display()
+                        );
+                    }
+                    Some(oarn_protocol::hex::encode(&bytes))
+                }
+                None => None,
+            };
             let params = SubmitTask {
                 prompt,
+                input_hex,
                 system,
                 max_tokens: Some(max_tokens),
                 stop,
