@@ -181,7 +181,11 @@ mod tests {
             let filters = build(&p.seccomp).unwrap();
             let errno: Vec<&str> = p.seccomp.errno.iter().map(|r| r.syscall.as_str()).collect();
             assert!(errno.contains(&"clone3"), "{kind}: clone3 is answered ENOSYS");
-            assert_eq!(filters.len(), errno.len() + 1, "{kind}: one filter per errno rule, and the allow-list");
+            assert_eq!(
+                filters.len(),
+                errno.len() + 1,
+                "{kind}: one filter per errno rule, and the allow-list"
+            );
             assert!(filters.iter().all(|f| !f.is_empty() && f.len() < 4096));
         }
     }

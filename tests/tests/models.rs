@@ -88,7 +88,7 @@ fn truncated_and_foreign_files_are_refused() {
     let text = node.dir.path().join("notes.gguf");
     std::fs::write(&text, "these are not weights").unwrap();
     let out = node.oarn(&["model", "import", text.to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not a GGUF model file"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a GGUF or ONNX model file"));
 
     let out = node.oarn(&["model", "info", "nothing-here"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("oarn model list"));

@@ -255,3 +255,27 @@ fn an_ordinary_user_routes_inference_to_ollama() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["text"], "The capital of France is Paris.");
 }
+
+#[test]
+fn an_ordinary_user_runs_an_onnx_model() {
+    let Some(u) = Unprivileged::new() else { return };
+    // ONNX Runtime and the model where that user can read them.
+    let lib = u.bins.join("libonnxruntime.so.1.31.1");
+    std::fs::copy(oarn_tests::onnxruntime(), &lib).unwrap();
+    let model = u.bins.join("iris.onnx");
+    std::fs::copy(oarn_tests::test_onnx("iris.onnx"), &model).unwrap();
+    let input = u.bins.join("input.json");
+    std::fs::copy(oarn_tests::test_onnx("input.json"), &input).unwrap();
+    let with_lib = |args: &[&str]| {
+        let mut cmd = u.command(args);
+        cmd.env("OARN_COMPUTE__ONNXRUNTIME", &lib);
+        oarn_tests::run_limited(cmd, None, args)
+    };
+    assert!(u.oarn(&["init"]).status.success());
+    let out = with_lib(&["model", "import", model.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = with_lib(&["local", "run", input.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expected = std::fs::read(oarn_tests::test_onnx("input.json.expected")).unwrap();
+    assert_eq!(out.stdout, [&expected[..], b"\n"].concat());
+}
