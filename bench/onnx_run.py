@@ -1,8 +1,10 @@
 """ONNX Runtime through the node against onnxruntime's own Python API, on the same model file,
-library build, options and thread count: each round builds a session and runs it once (what
-a node does for a task whose model is not loaded), then runs it 20 times more loaded.
+library build, options and thread count. Each round is a fresh process on both sides (what a
+node does for a task: `oarn local run` starts a sandboxed worker), which builds a session and
+runs the model once; the node's result bytes must not change between rounds.
 
-Usage: onnx_run.py OARN_BINS LIBRARY OUT_DIR (run by bench/onnx)."""
+Usage: onnx_run.py OARN_BINS LIBRARY OUT_DIR (run by bench/onnx);
+       onnx_run.py --once MODEL (one Python round; prints its timings as JSON)."""
 
 import json
 import os
@@ -66,7 +68,16 @@ def python_round(path: Path, x: np.ndarray) -> tuple[float, float]:
     return load * 1e3, (time.perf_counter() - t) * 1e3
 
 
+def once(path: Path) -> None:
+    x = np.linspace(-1, 1, 512, dtype=np.float32).reshape(1, 512)
+    load, run = python_round(path, x)
+    print(json.dumps({"load_ms": load, "run_ms": run}))
+
+
 def main() -> None:
+    if sys.argv[1] == "--once":
+        once(Path(sys.argv[2]))
+        return
     bins, lib, out = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     out.mkdir(parents=True, exist_ok=True)
     path = out / "bench-mlp.onnx"
@@ -92,16 +103,17 @@ def main() -> None:
         node_run.append(v["run_ms"])
         results.add(v["result"])
         t = time.perf_counter()
-        load, run = python_round(path, x)
+        r = subprocess.run([sys.executable, __file__, "--once", str(path)], check=True, capture_output=True)
         py_total.append((time.perf_counter() - t) * 1e3)
-        py_load.append(load)
-        py_run.append(run)
+        v = json.loads(r.stdout)
+        py_load.append(v["load_ms"])
+        py_run.append(v["run_ms"])
     assert len(results) == 1, "the node's result bytes changed between runs"
     p50 = statistics.median
     rows = [
         ("session load", p50(node_load), p50(py_load)),
         ("first run", p50(node_run), p50(py_run)),
-        ("round (process + load + run)", p50(node_total), p50(py_total)),
+        ("round (process start + load + run)", p50(node_total), p50(py_total)),
     ]
     print(f"bench-mlp (512 -> {WIDTH} -> {WIDTH} -> 10, f32), {THREADS} threads, {ROUNDS} rounds, p50 ms:")
     print(f"{'':32} {'oarn':>10} {'python':>10} {'ratio':>8}")
