@@ -378,6 +378,45 @@ pub fn models(f: &Facts) -> Check {
     }
 }
 
+/// ONNX Runtime, which the network's ONNX tasks need: configured, and loaded by the running
+/// node's inference worker.
+pub fn onnx(f: &Facts) -> Check {
+    let lib = &f.config.compute.onnxruntime;
+    let fetch = "run scripts/fetch-onnxruntime, then `oarn config set compute.onnxruntime PATH` and restart the node";
+    if lib.as_os_str().is_empty() {
+        return Check::warn("onnx", "no ONNX Runtime: the network's ONNX tasks are skipped", fetch);
+    }
+    if f.config.ollama.enabled {
+        return Check::warn(
+            "onnx",
+            "ollama.enabled routes inference to Ollama: ONNX tasks are skipped",
+            "set ollama.enabled = false to run GGUF and ONNX models in the node",
+        );
+    }
+    let path = oarn_config::resolve_path(lib, &f.home);
+    let infer = f
+        .status
+        .as_ref()
+        .ok()
+        .and_then(|s| s.workers.iter().find(|w| w.kind == "infer"));
+    match infer {
+        Some(w) if w.capabilities.iter().any(|c| c == "onnx") => {
+            Check::ok("onnx", format!("ONNX Runtime loaded from {}", path.display()))
+        }
+        Some(w) if w.state == WorkerState::Running => Check::warn(
+            "onnx",
+            format!("the inference worker did not load ONNX Runtime from {}", path.display()),
+            "name a libonnxruntime.so of 1.17 or later; `oarn logs --worker infer` says why it failed",
+        ),
+        _ if path.is_file() => Check::ok("onnx", format!("ONNX Runtime at {}", path.display())),
+        _ => Check::warn(
+            "onnx",
+            format!("compute.onnxruntime names {}, which is not a file", path.display()),
+            fetch,
+        ),
+    }
+}
+
 pub fn gpu(f: &Facts) -> Check {
     let nvidia = f.gpus.iter().any(|g| g.vendor == "NVIDIA");
     match (&f.nvml, nvidia) {

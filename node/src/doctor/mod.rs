@@ -74,6 +74,7 @@ pub fn check(f: &Facts) -> Vec<Check> {
         checks::nat(f),
         checks::ipfs(f),
         checks::models(f),
+        checks::onnx(f),
         checks::gpu(f),
         checks::disk(f),
         checks::unit(f),

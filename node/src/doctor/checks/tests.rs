@@ -14,23 +14,27 @@ fn status() -> Status {
                "restarts": 0, "last_exit": null, "degraded": null, "build_id": "b", "capabilities": [],
                "in_flight": 0, "sandbox": [{"layer": "seccomp", "state": "active"}], "profile_hash": null, "ping_us": 10})
     };
+    let mut infer = worker("infer");
+    infer["capabilities"] = json!(["llama.cpp", "gguf", "onnxruntime", "onnx"]);
     serde_json::from_value(json!({
         "version": "0.1.0", "pid": 42, "name": "", "mode": "standard", "home": "/h", "config": "/h/config.toml",
         "uptime_secs": 60, "sandbox_mode": "best-effort",
         "network": {"connected": true, "peer_id": "p", "listen": [], "ipfs_api": null, "peers": 3, "announcements": 0, "error": null},
         "chain": {"connected": true, "discovery": "ok"},
         "wallet": {"present": true, "account": "0x0000000000000000000000000000000000000001", "index": 0, "locked": null},
-        "workers": [worker("infer"), worker("net"), worker("chain")],
+        "workers": [infer, worker("net"), worker("chain")],
         "ollama": {"enabled": false, "address": "127.0.0.1:11434", "serve": null},
     }))
     .unwrap()
 }
 
 /// A healthy node: running, chain answering with a head 2 s old, 3 peers, funded, one model
-/// that fits, half the disk free.
+/// that fits, ONNX Runtime loaded, half the disk free.
 fn healthy() -> Facts {
+    let mut config = oarn_config::Config::default();
+    config.compute.onnxruntime = "/opt/onnxruntime/libonnxruntime.so.1.31.1".into();
     Facts {
-        config: oarn_config::Config::default(),
+        config,
         home: std::env::temp_dir(),
         status: Ok(status()),
         health: Some(Health {
@@ -272,4 +276,24 @@ fn a_kubo_api_that_does_not_answer_fails() {
     f.config.storage.ipfs_api = "http://127.0.0.1:5001".into();
     f.kubo = Some(Err("connection refused".into()));
     assert_eq!(verdict(&f, "ipfs").0, Verdict::Fail);
+}
+
+#[test]
+fn onnx_runtime_unset_or_not_loaded_warns_with_how_to_get_it() {
+    let mut f = healthy();
+    assert_eq!(verdict(&f, "onnx").0, Verdict::Ok);
+    let mut s = status();
+    s.workers[0].capabilities = vec!["llama.cpp".into(), "gguf".into()];
+    f.status = Ok(s);
+    let (v, summary, fix) = verdict(&f, "onnx");
+    assert_eq!(v, Verdict::Warn);
+    assert!(summary.contains("did not load ONNX Runtime"), "{summary}");
+    assert!(fix.unwrap().contains("oarn logs --worker infer"));
+    f.config.compute.onnxruntime = std::path::PathBuf::new();
+    let (v, summary, fix) = verdict(&f, "onnx");
+    assert_eq!(v, Verdict::Warn);
+    assert!(summary.contains("ONNX tasks are skipped"), "{summary}");
+    assert!(fix.unwrap().contains("scripts/fetch-onnxruntime"));
+    // A warning: the node still earns from its other tasks.
+    assert!(!blocks_earning(&check(&f)));
 }
