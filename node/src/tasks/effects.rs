@@ -281,14 +281,8 @@ impl Ctx {
             min_ram_mib: p.requirements.min_ram_mib,
             min_vram_mib: p.requirements.min_vram_mib,
             gpu_required: p.requirements.gpu_required,
-            max_tokens: match &p.input {
-                Work::Inference(i) => u64::from(i.max_tokens),
-                Work::Tensor(_) => 0,
-            },
-            prompt_bytes: match &p.input {
-                Work::Inference(i) => i.prompt.len() as u64,
-                Work::Tensor(t) => t.bytes.len() as u64,
-            },
+            max_tokens: work_size(&p.input).0,
+            prompt_bytes: work_size(&p.input).1,
         })
     }
 
@@ -640,6 +634,16 @@ pub fn facts(d: &wire::TaskDetail) -> ChainFacts {
     }
 }
 
+/// What a task's work counts in the time estimate: tokens to generate and prompt bytes. A
+/// tensor's run is not counted in tokens (its input may be a whole 1 MiB block of f32): its
+/// estimate is fetch, load and the chain.
+fn work_size(work: &Work) -> (u64, u64) {
+    match work {
+        Work::Inference(i) => (u64::from(i.max_tokens), i.prompt.len() as u64),
+        Work::Tensor(_) => (0, 0),
+    }
+}
+
 /// A task's result as a worker computed it.
 struct Computed {
     bytes: Vec<u8>,
@@ -710,4 +714,37 @@ async fn run_tensor(
         compute_us: ran.run_us,
         generated: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_tensor_input_is_not_counted_as_prompt_tokens() {
+        let tensor = Work::Tensor(TensorInput {
+            bytes: vec![0; 1 << 20],
+            shape: vec![1, 1 << 18],
+        });
+        assert_eq!(work_size(&tensor), (0, 0));
+        let speed = Speed::default();
+        let needs = |(max_tokens, prompt_bytes)| Needs {
+            model_name: "iris".into(),
+            model_bytes: 535,
+            model_stored: true,
+            min_ram_mib: None,
+            min_vram_mib: None,
+            gpu_required: false,
+            max_tokens,
+            prompt_bytes,
+        };
+        // Counted as prompt bytes, a 1 MiB input would look like hours of work.
+        assert!(speed.estimate_ms(&needs(work_size(&tensor))) < 60_000);
+        let text = Work::Inference(TaskInput {
+            prompt: "hello".into(),
+            max_tokens: 64,
+            ..TaskInput::default()
+        });
+        assert_eq!(work_size(&text), (64, 5));
+    }
 }
