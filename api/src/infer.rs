@@ -1,5 +1,5 @@
 //! Generations and the models the node holds: `oarn_generate` (streams `oarn_text`),
-//! `oarn_modelsLoaded`, `oarn_unload`.
+//! `oarn_modelsLoaded`, `oarn_unload`, and tensor runs of ONNX models (`oarn_runTensor`).
 
 use serde::{Deserialize, Serialize};
 
@@ -182,4 +182,45 @@ method!(Unload, "oarn_unload", Unloaded);
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unloaded {
     pub unloaded: Vec<String>,
+}
+
+/// Largest input that goes through the API as hex: a request is at most 1 MiB, and hex
+/// doubles the bytes.
+pub const MAX_HEX_INPUT: usize = 500 << 10;
+
+/// `oarn_runTensor`: run an installed ONNX model on a tensor task's input in the node's
+/// inference worker, which keeps the model loaded between runs; answers the result bytes a
+/// task would submit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunTensor {
+    /// An installed ONNX model by name; the only one when absent.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The input block, hex (at most [`MAX_HEX_INPUT`] bytes): a JSON array of numbers, an object with
+    /// "input", "data", "values" or "params", or raw little-endian f32.
+    pub input_hex: String,
+    /// Threads; 0 uses compute.threads.
+    #[serde(default)]
+    pub threads: u32,
+    /// Milliseconds the run may take; 0 means no limit.
+    #[serde(default)]
+    pub deadline_ms: u64,
+}
+method!(RunTensor, "oarn_runTensor", TensorResult);
+
+/// A tensor run's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorResult {
+    pub model: String,
+    /// The result bytes (compact JSON of the output tensor), what a task's result is.
+    pub result: String,
+    /// keccak256 of the result's bytes, which the node checked.
+    pub result_keccak: crate::Hash32,
+    pub input_shape: Vec<i64>,
+    pub output_shape: Vec<i64>,
+    pub load_us: u64,
+    pub run_us: u64,
+    /// What decides the exact bytes: runtime build, library, CPU path, options.
+    pub fingerprint: String,
 }

@@ -196,7 +196,8 @@ pub struct SubmitTask {
     /// The prompt (language models; ignored for a tensor task).
     #[serde(default)]
     pub prompt: String,
-    /// A tensor task's input block (ONNX models), hex: a JSON array of numbers, an object with
+    /// A tensor task's input block (ONNX models), hex (at most
+    /// [`crate::infer::MAX_HEX_INPUT`] bytes): a JSON array of numbers, an object with
     /// "input", "data", "values" or "params", or raw little-endian f32.
     #[serde(default)]
     pub input_hex: Option<String>,

@@ -262,14 +262,6 @@ pub async fn infer(
     result
 }
 
-/// A tensor run's answer, checked here: its result bytes hashed again and found equal to the
-/// worker's hash.
-#[derive(Debug, Clone)]
-pub struct TensorRun {
-    pub model: String,
-    pub ran: infer::Ran,
-}
-
 /// Runs the tensor model `name` (or the only ONNX model) on `input` (an input block's bytes,
 /// parsed by the worker) in a freshly started inference worker.
 pub async fn run_tensor(
@@ -279,14 +271,9 @@ pub async fn run_tensor(
     input: Vec<u8>,
     threads: u32,
     deadline_ms: u64,
-) -> Result<TensorRun, LocalError> {
+) -> Result<api::TensorResult, LocalError> {
     let chosen = resolve_for(config, home, name, Use::Tensor)?;
-    let request = infer::Run {
-        model: chosen.model.clone(),
-        input,
-        threads: if threads == 0 { config.compute.threads } else { threads },
-        deadline_ms,
-    };
+    let request = run_request(config, &chosen, input, threads, deadline_ms);
     let mut config = config.clone();
     config.ollama.enabled = false;
     let supervisor = alone::start(&config, home, WorkerKind::Infer)
@@ -307,8 +294,19 @@ pub async fn run_tensor(
     result
 }
 
-/// `ran` once its result's keccak256 has been computed here and found equal to the worker's.
-pub fn checked_run(ran: infer::Ran, model: &str) -> Result<TensorRun, LocalError> {
+/// The worker's request for a tensor run on `chosen`; `threads` 0 uses compute.threads.
+pub fn run_request(config: &Config, chosen: &Chosen, input: Vec<u8>, threads: u32, deadline_ms: u64) -> infer::Run {
+    infer::Run {
+        model: chosen.model.clone(),
+        input,
+        threads: if threads == 0 { config.compute.threads } else { threads },
+        deadline_ms,
+    }
+}
+
+/// `ran` as the API gives it, once its result's keccak256 has been computed here and found
+/// equal to the worker's.
+pub fn checked_run(ran: infer::Ran, model: &str) -> Result<api::TensorResult, LocalError> {
     let ours: [u8; 32] = Keccak256::digest(&ran.result).into();
     if ours != ran.result_keccak {
         return Err(LocalError::Inconsistent(format!(
@@ -317,8 +315,15 @@ pub fn checked_run(ran: infer::Ran, model: &str) -> Result<TensorRun, LocalError
             oarn_protocol::hex::encode(&ran.result_keccak)
         )));
     }
-    Ok(TensorRun {
+    Ok(api::TensorResult {
         model: model.to_string(),
-        ran,
+        // The worker writes JSON: UTF-8 by construction, so nothing is replaced here.
+        result: String::from_utf8_lossy(&ran.result).into_owned(),
+        result_keccak: oarn_api::Hash32(ours),
+        input_shape: ran.input_shape,
+        output_shape: ran.output_shape,
+        load_us: ran.load_us,
+        run_us: ran.run_us,
+        fingerprint: ran.fingerprint,
     })
 }

@@ -185,3 +185,20 @@ fn a_node_without_onnx_runtime_says_how_to_get_it() {
 fn keccak(bytes: &[u8]) -> [u8; 32] {
     alloy::primitives::keccak256(bytes).0
 }
+
+#[test]
+fn a_running_node_serves_runs_and_keeps_the_model_loaded() {
+    let mut node = node_with_iris();
+    node.start();
+    let expected = std::fs::read(test_onnx("data.json.expected")).unwrap();
+    let first = run(&node, "data.json", "1");
+    assert_eq!(first["served_by"], "node", "{first}");
+    assert_eq!(first["result"].as_str().unwrap().as_bytes(), &expected[..]);
+    let loaded = node.json(&["model", "loaded", "--json"]);
+    assert!(loaded.to_string().contains("\"iris\""), "{loaded}");
+    // Loaded once: the second run reuses the session.
+    let second = run(&node, "data.json", "1");
+    assert_eq!(second["result"], first["result"]);
+    assert_eq!(second["load_ms"].as_f64(), Some(0.0), "{second}");
+    node.stop();
+}

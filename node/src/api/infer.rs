@@ -1,11 +1,15 @@
 //! The inference side's methods: `oarn_generate` (streamed through [`super::stream`]),
+//! `oarn_runTensor` (an ONNX model on a tensor task's input),
 //! `oarn_modelsLoaded` (what the worker holds in memory) and `oarn_unload` (free one model,
 //! or all). Models are named as the store (or Ollama) names them; the worker knows them by
 //! their blob's path.
 
 use std::time::Duration;
 
-use oarn_api::infer::{Generate, Generated, InstalledModel, LoadedModel, Models, ModelsLoaded, Text, Unload, Unloaded};
+use oarn_api::infer::{
+    Generate, Generated, InstalledModel, LoadedModel, Models, ModelsLoaded, RunTensor, TensorResult, Text, Unload,
+    Unloaded,
+};
 use oarn_api::rpc::Error;
 use oarn_protocol::WorkerKind;
 use oarn_protocol::infer::{self, ListLoaded};
@@ -161,4 +165,23 @@ pub async fn generate_whole(node: &Node, p: Generate) -> Result<Generated, Error
     drop(unread);
     let (_never, cancel) = oneshot::channel();
     generate(node, p, notes, cancel).await
+}
+
+/// Largest tensor input: one block.
+const MAX_INPUT: usize = 1 << 20;
+
+/// One tensor run by the node's worker, which keeps the model loaded.
+pub async fn run_tensor(node: &Node, p: RunTensor) -> Result<TensorResult, Error> {
+    let input =
+        hex::decode(p.input_hex.trim_start_matches("0x")).map_err(|e| errors::invalid(format!("input_hex: {e}")))?;
+    if input.is_empty() || input.len() > MAX_INPUT {
+        return Err(errors::invalid("the input must be 1 byte to 1 MiB"));
+    }
+    let infer = worker(node)?.clone();
+    let config = node.config();
+    let chosen = crate::local::resolve_for(&config, &node.home, p.model.as_deref(), crate::local::Use::Tensor)
+        .map_err(|e| errors::invalid(e.to_string()))?;
+    let request = crate::local::run_request(&config, &chosen, input, p.threads, p.deadline_ms);
+    let ran = infer.call(request).await.map_err(errors::call)?;
+    crate::local::checked_run(ran, &chosen.name).map_err(|e| Error::new(oarn_api::Code::InternalError, e.to_string()))
 }

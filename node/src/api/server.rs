@@ -234,6 +234,7 @@ pub async fn call(node: &Node, method: &str, params: Value) -> Result<Value, Err
         infer::Unload => super::infer::unload,
         infer::Models => super::infer::models,
         infer::Generate => super::infer::generate_whole,
+        infer::RunTensor => super::infer::run_tensor,
         net::GetPeers => super::net::peers,
         net::GetTasks => super::net::tasks,
         net::Announce => super::net::announce,

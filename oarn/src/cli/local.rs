@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use anyhow::bail;
-use oarn_api::infer::{Generate, Stop};
+use oarn_api::infer::{Generate, RunTensor, Stop};
 use oarn_config::home::Home;
 use oarn_config::load;
 use oarn_node::local;
@@ -25,6 +25,8 @@ pub fn run(home: &Home, command: LocalCommand) -> anyhow::Result<Exit> {
 
 /// Largest input `oarn local run` reads: one block.
 const MAX_INPUT: u64 = 1 << 20;
+/// Longest a running node may take for a tensor run (loading the model included).
+const RUN_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn tensor(home: &Home, args: RunArgs) -> anyhow::Result<Exit> {
     if !(0.0..=86_400.0).contains(&args.timeout) {
@@ -32,22 +34,37 @@ fn tensor(home: &Home, args: RunArgs) -> anyhow::Result<Exit> {
     }
     let input = read_input(&args.input)?;
     let config = load::load_or_default(&home.config())?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let deadline_ms = (args.timeout * 1000.0).round() as u64;
-    let done = runtime.block_on(local::run_tensor(
-        &config,
-        home,
-        args.model.as_deref(),
-        input,
-        args.threads,
-        deadline_ms,
-    ))?;
-    let ran = &done.ran;
+    // A running node serves the run (its worker keeps the model loaded); otherwise, or when
+    // the input is too large for one API request as hex, a worker of our own is started.
+    let daemon =
+        oarn_node::pidfile::running(&home.pid_file()).is_some() && input.len() <= oarn_api::infer::MAX_HEX_INPUT;
+    let ran = if daemon {
+        let request = RunTensor {
+            model: args.model.clone(),
+            input_hex: oarn_protocol::hex::encode(&input),
+            threads: args.threads,
+            deadline_ms,
+        };
+        super::client(home).call(&request, RUN_WAIT)?
+    } else {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(local::run_tensor(
+            &config,
+            home,
+            args.model.as_deref(),
+            input,
+            args.threads,
+            deadline_ms,
+        ))?
+    };
+    let result = ran.result.as_bytes();
     if args.json {
         let v = json!({
-            "model": done.model,
-            "result": String::from_utf8_lossy(&ran.result),
-            "result_keccak": oarn_protocol::hex::encode(&ran.result_keccak),
+            "model": ran.model,
+            "served_by": if daemon { "node" } else { "own worker" },
+            "result": ran.result,
+            "result_keccak": ran.result_keccak,
             "input_shape": ran.input_shape,
             "output_shape": ran.output_shape,
             "load_ms": ran.load_us as f64 / 1e3,
@@ -58,16 +75,16 @@ fn tensor(home: &Home, args: RunArgs) -> anyhow::Result<Exit> {
     } else {
         // The result bytes exactly (compact JSON, printable by construction), then a newline.
         let mut stdout = std::io::stdout();
-        stdout.write_all(&ran.result)?;
+        stdout.write_all(result)?;
         writeln!(stdout)?;
         eprintln!(
             "[{}: input {:?}, output {:?}; load {:.1} ms, run {:.1} ms; keccak256 {}]",
-            printable(&done.model),
+            printable(&ran.model),
             ran.input_shape,
             ran.output_shape,
             ran.load_us as f64 / 1e3,
             ran.run_us as f64 / 1e3,
-            oarn_protocol::hex::encode(&ran.result_keccak)
+            ran.result_keccak
         );
     }
     Ok(Exit::Success)

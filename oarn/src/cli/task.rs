@@ -263,10 +263,11 @@ pub fn run(home: &Home, command: TaskCommand) -> anyhow::Result<Exit> {
                 Some(path) => {
                     let bytes =
                         std::fs::read(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-                    if bytes.len() > 1 << 20 {
+                    if bytes.len() > oarn_api::infer::MAX_HEX_INPUT {
                         anyhow::bail!(
-                            "{} is larger than 1 MiB, the most a task's input block holds",
-                            path.display()
+                            "{} is larger than {} KiB, the most a task's input can be through the local API (its requests are at most 1 MiB, and hex doubles the bytes)",
+                            path.display(),
+                            oarn_api::infer::MAX_HEX_INPUT >> 10
                         );
                     }
                     Some(oarn_protocol::hex::encode(&bytes))
