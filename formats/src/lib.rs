@@ -3,6 +3,8 @@
 //! daemon never link this crate, so no parser of untrusted bytes runs outside a sandbox.
 //!
 //! - [`gguf`]: a GGUF model file's header, bounded and checked (run by the inference worker).
+//! - [`safetensors`]: a Safetensors checkpoint's header, bounded and checked (run by the
+//!   inference worker).
 //! - [`announce`]: the live network's task announcements (run by the network worker).
 //! - [`task`]: a task's input block, model block and requirements (run by the network worker).
 //! - [`tensor`]: the network's ONNX tensor tasks: input tensors and result bytes (run by the
@@ -10,5 +12,6 @@
 
 pub mod announce;
 pub mod gguf;
+pub mod safetensors;
 pub mod task;
 pub mod tensor;

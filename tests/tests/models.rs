@@ -256,3 +256,33 @@ fn a_download_whose_bytes_differ_from_the_network_workers_report_is_refused() {
     let downloads = std::fs::read_dir(node.home().join("downloads")).map_or(0, |d| d.count());
     assert_eq!(downloads, 0, "the planted file is not kept");
 }
+
+#[test]
+fn a_safetensors_checkpoint_is_read_and_refused_with_what_it_is() {
+    let node = Node::new();
+    let header = r#"{"__metadata__":{"format":"pt"},"embed":{"dtype":"BF16","shape":[256,64],"data_offsets":[0,32768]},"norm":{"dtype":"F32","shape":[64],"data_offsets":[32768,33024]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.resize(bytes.len() + 33024, 0);
+    let good = node.dir.path().join("model.safetensors");
+    std::fs::write(&good, &bytes).unwrap();
+    let out = node.oarn(&["model", "import", good.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("a Safetensors checkpoint (2 tensors, 0.0 M parameters, BF16)")
+            && err.contains("runs GGUF and ONNX models only")
+            && err.contains("nothing was installed"),
+        "{err}"
+    );
+    // Cut short: the data the header names is not all there.
+    let cut = node.dir.path().join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    let out = node.oarn(&["model", "import", cut.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not a valid Safetensors file: the tensors cover 33024 bytes, but the file holds 32924"),
+        "{err}"
+    );
+    assert_eq!(blobs(&node), 0, "nothing was installed");
+}

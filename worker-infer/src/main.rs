@@ -87,6 +87,17 @@ impl Worker {
                 oarn_formats::gguf::read(std::path::Path::new(path)).map_err(|e| invalid(e.to_string()))
             }
             Some(ModelFormat::Onnx) => self.onnx()?.inspect(path),
+            // Read and checked, so the operator learns what the file is; no backend runs it yet.
+            Some(ModelFormat::Safetensors) => {
+                let s = oarn_formats::safetensors::read(std::path::Path::new(path))
+                    .map_err(|e| invalid(format!("not a valid Safetensors file: {e}")))?;
+                Err(invalid(format!(
+                    "a Safetensors checkpoint ({} tensors, {:.1} M parameters, {}); this build runs GGUF and ONNX models only",
+                    s.tensors,
+                    s.parameters as f64 / 1e6,
+                    s.dtype
+                )))
+            }
             Some(other) => Err(invalid(format!(
                 "the file looks like a {} model; this build runs GGUF and ONNX models",
                 other.as_str()
