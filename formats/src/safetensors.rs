@@ -79,7 +79,7 @@ pub fn parse(mut input: impl Read, size: u64) -> Result<Summary, SafetensorsErro
     input.read_exact(&mut len)?;
     let claimed = u64::from_le_bytes(len);
     let available = size - 8;
-    if claimed > available || claimed > MAX_HEADER || claimed < 2 {
+    if claimed > available || !(2..=MAX_HEADER).contains(&claimed) {
         return Err(SafetensorsError::HeaderLength { claimed, available });
     }
     // Bounded by the file's size and the format's limit, both checked above.
