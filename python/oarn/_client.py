@@ -25,6 +25,7 @@ from ._types import (
     TaskList,
     TaskReport,
     TaskResult,
+    TensorResult,
     Worker,
     decode,
     decode_list,
@@ -170,6 +171,16 @@ class Client:
             prompt, model, max_tokens, temperature, seed, list(stop), system, chat, top_k, top_p, timeout
         )
         return Stream(inner)
+
+    def run_tensor(
+        self, input: bytes, model: Optional[str] = None, threads: int = 0, timeout: Optional[float] = None
+    ) -> TensorResult:
+        """Runs an installed ONNX model (``model``, or the only one) on ``input``, a tensor
+        task's input block (a JSON array of numbers, an object with ``input``/``data``/
+        ``values``/``params``, or raw little-endian f32; at most 500 KiB), in the node's
+        inference worker, which keeps the model loaded. The result is the bytes a task would
+        submit."""
+        return decode(TensorResult, json.loads(self._inner.run_tensor(bytes(input), model, threads, timeout)))
 
     def submit_task(
         self,
@@ -319,6 +330,12 @@ class AsyncClient:
         return AsyncStream(
             self._sync.stream(prompt, model, max_tokens, temperature, seed, stop, system, chat, top_k, top_p, timeout)
         )
+
+    async def run_tensor(
+        self, input: bytes, model: Optional[str] = None, threads: int = 0, timeout: Optional[float] = None
+    ) -> TensorResult:
+        """See :meth:`Client.run_tensor`."""
+        return await asyncio.to_thread(self._sync.run_tensor, input, model, threads, timeout)
 
     async def submit_task(
         self,

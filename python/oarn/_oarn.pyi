@@ -96,6 +96,9 @@ class Client:
         top_p: float = 1.0,
         timeout: Optional[float] = None,
     ) -> Stream: ...
+    def run_tensor(
+        self, input: bytes, model: Optional[str] = None, threads: int = 0, timeout: Optional[float] = None
+    ) -> str: ...
     def submit_task(
         self,
         model: str,

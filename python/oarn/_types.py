@@ -446,6 +446,23 @@ class Generated:
 
 
 @dataclass(frozen=True)
+class TensorResult:
+    """An ONNX model's run on a tensor task's input: ``Client.run_tensor()``."""
+
+    model: str
+    #: The result bytes a task would submit: compact JSON of the output tensor.
+    result: str
+    #: keccak256 of the result's bytes, which the node checked.
+    result_keccak: str
+    input_shape: List[int]
+    output_shape: List[int]
+    load_us: int
+    run_us: int
+    #: What decides the exact bytes: runtime build, library, CPU path, options.
+    fingerprint: str
+
+
+@dataclass(frozen=True)
 class Submitted:
     """A task a requester submitted: ``Client.submit_task()``."""
 

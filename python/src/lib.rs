@@ -191,6 +191,36 @@ impl Client {
         stream::Stream::start(self.inner.clone(), params)
     }
 
+    /// Runs an ONNX model on a tensor task's input (`oarn_runTensor`).
+    #[pyo3(signature = (input, model = None, threads = 0, timeout = None))]
+    fn run_tensor(
+        &self,
+        py: Python<'_>,
+        input: Vec<u8>,
+        model: Option<String>,
+        threads: u32,
+        timeout: Option<f64>,
+    ) -> PyResult<String> {
+        let deadline_ms = match timeout {
+            Some(t) if !(0.0..=86_400.0).contains(&t) => {
+                return Err(errors::invalid(
+                    "timeout must be between 0 and 86400 seconds".to_string(),
+                ));
+            }
+            Some(t) => (t * 1000.0).round() as u64,
+            None => 0,
+        };
+        self.call(
+            py,
+            &infer::RunTensor {
+                model,
+                input_hex: hex::encode(input),
+                threads,
+                deadline_ms,
+            },
+        )
+    }
+
     /// Submits a task as a requester (`oarn_submitTask`).
     #[pyo3(signature = (model, prompt, reward_eth, nodes = 3, open_secs = 3600, max_tokens = None, system = None, stop = Vec::new(), chat = None))]
     #[allow(clippy::too_many_arguments)]

@@ -23,6 +23,9 @@ BINS = Path(os.environ.get("OARN_TEST_BINS", ROOT / "target" / "debug"))
 MODEL = ROOT / "target" / "test-models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: The name the test model is installed as.
 MODEL_NAME = "smollm2-135m-instruct"
+#: ONNX Runtime and the ONNX tests' files (scripts/fetch-onnxruntime --test).
+ONNXRUNTIME = ROOT / "target" / "onnxruntime" / "libonnxruntime.so.1.31.1"
+TEST_ONNX = ROOT / "target" / "test-onnx"
 T = TypeVar("T")
 
 

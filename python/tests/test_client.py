@@ -16,7 +16,7 @@ from typing import Callable, List, Optional
 import pytest
 
 import oarn
-from conftest import MODEL_NAME, Devnet, Node, wait_for
+from conftest import MODEL_NAME, ONNXRUNTIME, TEST_ONNX, Devnet, Node, wait_for
 
 PROMPT = "The capital of France is"
 #: A raw prompt the model continues for longer than any test lets it: an uncancelled
@@ -236,3 +236,19 @@ def test_a_task_submitted_from_python_reaches_consensus_and_its_result_is_read_b
     history = workers[0].client.history()
     assert history.tasks[0].id == task_id and history.tasks[0].outcome == "rewarded"
     assert workers[0].client.earnings().total.rewarded == 1
+
+
+def test_an_onnx_model_runs_in_the_node_with_the_bytes_the_cli_gives(nodes: Callable[..., Node]) -> None:
+    node = nodes({"OARN_COMPUTE__ONNXRUNTIME": str(ONNXRUNTIME)})
+    node.run("model", "import", str(TEST_ONNX / "iris.onnx"))
+    client = node.start("local", "start")
+    data = (TEST_ONNX / "params.json").read_bytes()
+    done = client.run_tensor(data, model="iris", threads=1)
+    assert isinstance(done, oarn.TensorResult)
+    assert done.result.encode() == (TEST_ONNX / "params.json.expected").read_bytes()
+    assert (done.input_shape, done.output_shape) == ([1, 4], [1, 3])
+    cli = node.json("local", "run", str(TEST_ONNX / "params.json"), "--json")
+    assert (cli["result"], cli["result_keccak"]) == (done.result, done.result_keccak)
+    assert "onnxruntime" in done.fingerprint
+    with pytest.raises(oarn.InvalidRequest, match="not a tensor"):
+        client.run_tensor(b"hello")
