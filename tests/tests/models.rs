@@ -286,3 +286,26 @@ fn a_safetensors_checkpoint_is_read_and_refused_with_what_it_is() {
     );
     assert_eq!(blobs(&node), 0, "nothing was installed");
 }
+
+#[test]
+fn a_real_safetensors_checkpoint_is_read_and_refused_with_what_it_is() {
+    // all-MiniLM-L6-v2 as Hugging Face ships it (scripts/fetch-test-model).
+    let file = oarn_tests::bin_dir()
+        .parent()
+        .expect("target dir")
+        .join("test-models/all-MiniLM-L6-v2.safetensors");
+    assert!(
+        file.exists(),
+        "{} is missing; run scripts/fetch-test-model",
+        file.display()
+    );
+    let node = Node::new();
+    let out = node.oarn(&["model", "import", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("a Safetensors checkpoint (104 tensors, 22.7 M parameters, F32)"),
+        "{err}"
+    );
+    assert_eq!(blobs(&node), 0, "nothing was installed");
+}
