@@ -47,6 +47,34 @@ def model() -> bytes:
     return m.SerializeToString()
 
 
+def slow_model() -> bytes:
+    """A model that takes seconds to run, for deadlines: the iris input widened to a
+    1024 x 1024 matrix, then 250 rounds of MatMul (1024 x 1024) and Tanh, then the mean."""
+    rng = np.random.default_rng(1)
+    w0 = rng.normal(0, 0.5, (4, 1024)).astype(np.float32)
+    w = rng.normal(0, 1 / 32, (1024, 1024)).astype(np.float32)
+    shape = np.array([1024, 1024], dtype=np.int64)
+    nodes = [
+        helper.make_node("MatMul", ["float_input", "w0"], ["h"]),
+        helper.make_node("Expand", ["h", "shape"], ["m0"]),
+    ]
+    for i in range(250):
+        nodes.append(helper.make_node("MatMul", [f"m{i}", "w"], [f"p{i}"]))
+        nodes.append(helper.make_node("Tanh", [f"p{i}"], [f"m{i + 1}"]))
+    nodes.append(helper.make_node("ReduceMean", ["m250"], ["mean"], axes=[0, 1], keepdims=1))
+    graph = helper.make_graph(
+        nodes,
+        "slow",
+        [helper.make_tensor_value_info("float_input", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("mean", TensorProto.FLOAT, [1, 1])],
+        [numpy_helper.from_array(a, n) for a, n in [(w0, "w0"), (w, "w"), (shape, "shape")]],
+    )
+    m = helper.make_model(graph, producer_name="oarn-tests", opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m.SerializeToString()
+
+
 def number(x: float) -> str:
     """An f64 as serde_json writes it: the shortest digits that read back as the same f64
     (Python's repr finds the same ones), placed as serde_json places them: plainly when the
@@ -108,6 +136,7 @@ def main() -> None:
         x = np.array([features], dtype=np.float32)
         (y,) = session.run(None, {"float_input": x})
         (out / (name + ".expected")).write_bytes(result(list(y.shape), y))
+    (out / "slow.onnx").write_bytes(slow_model())
     # Hostile model files: cut short; not a model at all; a graph whose declared length is
     # 4 GiB; a weight stored "externally" in a file outside the model store.
     full = (out / "iris.onnx").read_bytes()

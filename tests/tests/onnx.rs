@@ -202,3 +202,26 @@ fn a_running_node_serves_runs_and_keeps_the_model_loaded() {
     assert_eq!(second["load_ms"].as_f64(), Some(0.0), "{second}");
     node.stop();
 }
+
+#[test]
+fn a_run_past_its_deadline_is_stopped_inside_onnx_runtime() {
+    let node = node();
+    let slow = test_onnx("slow.onnx");
+    node.json(&["model", "import", slow.to_str().unwrap(), "--name", "slow", "--json"]);
+    // About three seconds of work on this machine; half a second allowed.
+    let out = node.oarn(&[
+        "local",
+        "run",
+        test_onnx("array.json").to_str().unwrap(),
+        "--model",
+        "slow",
+        "--timeout",
+        "0.5",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("deadline exceeded") && err.contains("the deadline passed while the model ran"),
+        "{err}"
+    );
+}

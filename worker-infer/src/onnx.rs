@@ -11,15 +11,16 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::time::Instant;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
 use oarn_formats::tensor::{self, Tensor};
 use oarn_protocol::envelope::{ErrorKind, ErrorReply};
 use oarn_protocol::infer::{Loaded, MAX_RESULT, ModelInfo, Ran, Run};
 use oarn_protocol::task::ModelFormat;
 use ort::environment::Environment;
-use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{RunOptions, Session};
 use ort::value::{TensorElementType, ValueType};
 use sha2::{Digest, Sha256};
 use sha3::Keccak256;
@@ -138,7 +139,8 @@ impl Onnx {
         }
         let (_, session) = self.sessions.get_mut(&r.model).expect("inserted above");
         let run_started = Instant::now();
-        let (output_shape, values) = infer(session, input.clone())?;
+        let deadline = (r.deadline_ms > 0).then(|| started + Duration::from_millis(r.deadline_ms));
+        let (output_shape, values) = infer(session, input.clone(), deadline)?;
         let run_us = run_started.elapsed().as_micros() as u64;
         let result = tensor::output_bytes(&output_shape, &values);
         if result.len() > MAX_RESULT {
@@ -209,8 +211,9 @@ fn load_error(message: &str) -> &str {
     }
 }
 
-/// Feeds `input` to the model's first input and reads its first output as f32.
-fn infer(session: &mut Session, input: Tensor) -> Result<(Vec<i64>, Vec<f32>), ErrorReply> {
+/// Feeds `input` to the model's first input and reads its first output as f32; past
+/// `deadline`, ONNX Runtime is told to stop (it checks between the graph's nodes).
+fn infer(session: &mut Session, input: Tensor, deadline: Option<Instant>) -> Result<(Vec<i64>, Vec<f32>), ErrorReply> {
     let bad = |m: String| err(ErrorKind::InvalidRequest, m);
     let first = session
         .inputs()
@@ -232,13 +235,51 @@ fn infer(session: &mut Session, input: Tensor) -> Result<(Vec<i64>, Vec<f32>), E
     }
     let value = ort::value::Tensor::from_array((input.shape, input.values))
         .map_err(|e| err(ErrorKind::Internal, format!("input tensor: {e}")))?;
-    let outputs = session
-        .run(ort::inputs![name => value])
-        .map_err(|e| bad(format!("the model failed on this input: {}", e.message())))?;
+    let options = Arc::new(RunOptions::new().map_err(|e| err(ErrorKind::Internal, format!("run options: {e}")))?);
+    let watchdog = deadline.map(|at| Watchdog::start(options.clone(), at));
+    let outputs = session.run_with_options(ort::inputs![name => value], &*options);
+    if let Some(w) = watchdog
+        && w.stop()
+    {
+        return Err(err(
+            ErrorKind::DeadlineExceeded,
+            "the deadline passed while the model ran",
+        ));
+    }
+    let outputs = outputs.map_err(|e| bad(format!("the model failed on this input: {}", e.message())))?;
     let (shape, values) = outputs[0]
         .try_extract_tensor::<f32>()
         .map_err(|e| bad(format!("the model's output: {e}")))?;
     Ok((shape.to_vec(), values.to_vec()))
+}
+
+/// A thread that tells ONNX Runtime to stop a run at its deadline, unless stopped first.
+struct Watchdog {
+    stop: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<bool>,
+}
+
+impl Watchdog {
+    fn start(options: Arc<RunOptions>, at: Instant) -> Self {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let timed_out = matches!(
+                stopped.recv_timeout(at.saturating_duration_since(Instant::now())),
+                Err(mpsc::RecvTimeoutError::Timeout)
+            );
+            if timed_out {
+                let _ = options.terminate();
+            }
+            timed_out
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops the watchdog; whether it had told the run to stop.
+    fn stop(self) -> bool {
+        drop(self.stop);
+        self.thread.join().unwrap_or(false)
+    }
 }
 
 /// The model's first input must take an f32 tensor of `shape` (dynamic dimensions take any).
