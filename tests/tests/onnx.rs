@@ -225,3 +225,46 @@ fn a_run_past_its_deadline_is_stopped_inside_onnx_runtime() {
         "{err}"
     );
 }
+
+/// ONNX Runtime's environment, with its telemetry on, started a thread before the sandbox:
+/// that thread ran outside Landlock and seccomp, and the worker could no longer enter its user
+/// namespace. Every layer must hold, on every thread, with ONNX Runtime loaded.
+#[test]
+fn onnx_runtime_starts_no_thread_outside_the_sandbox() {
+    let mut node = node_with_iris();
+    let status = node.start();
+    // A session's threads exist once a model ran.
+    run(&node, "array.json", "2");
+    let infer = oarn_tests::worker(&status, "infer");
+    assert!(
+        infer["capabilities"].as_array().unwrap().iter().any(|c| c == "onnx"),
+        "{infer}"
+    );
+    for layer in infer["sandbox"].as_array().unwrap() {
+        assert_ne!(layer["state"], "unavailable", "{layer}");
+    }
+    assert!(
+        infer["sandbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["layer"] == "user-namespace" && l["state"] == "active"),
+        "{infer}"
+    );
+    let pid = infer["pid"].as_u64().unwrap();
+    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(tasks.len() > 1, "the session's threads run");
+    for task in tasks {
+        let text = std::fs::read_to_string(task.path().join("status")).unwrap();
+        assert!(
+            text.contains("Seccomp:\t2"),
+            "thread {:?} runs without seccomp",
+            task.file_name()
+        );
+        assert!(text.contains("NoNewPrivs:\t1"), "{:?}", task.file_name());
+    }
+    node.stop();
+}

@@ -84,6 +84,69 @@ fn three_nodes_agree_on_the_reference_bytes_of_an_onnx_tensor_task() {
     assert!(s["why"].as_str().unwrap().contains("no ONNX Runtime"), "{s}");
 }
 
+#[test]
+fn a_tensor_model_larger_than_a_block_goes_by_its_manifest_and_the_nodes_agree() {
+    let (rt, devnet) = fleet::devnet();
+    let (requester, _) = fleet::requester(&rt, &devnet);
+    let slow = test_onnx("slow.onnx");
+    let lib = onnxruntime();
+    let with_lib = |args: &[&str]| {
+        requester
+            .command(args)
+            .env("OARN_COMPUTE__ONNXRUNTIME", &lib)
+            .output()
+            .unwrap()
+    };
+    json(&with_lib(&[
+        "model",
+        "import",
+        slow.to_str().unwrap(),
+        "--name",
+        "slow",
+        "--json",
+    ]));
+    // The result as a node of no network computes it, offline.
+    let input = test_onnx("array.json");
+    let offline = oarn_tests::Node::new().with_env("OARN_COMPUTE__ONNXRUNTIME", lib.to_str().unwrap());
+    json(&offline.oarn(&["model", "import", slow.to_str().unwrap(), "--name", "slow", "--json"]));
+    let local = json(&offline.oarn(&["local", "run", input.to_str().unwrap(), "--model", "slow", "--json"]));
+    assert_eq!(local["served_by"], "own worker");
+    let want_hash = local["result_keccak"].as_str().unwrap().to_string();
+
+    let mut workers = Vec::new();
+    for _ in 0..3 {
+        let (w, _, _) = fleet::worker(&rt, &devnet, &[("OARN_COMPUTE__ONNXRUNTIME", lib.to_str().unwrap())]);
+        workers.push(w);
+    }
+    let submitted = fleet::submit_with(
+        &requester,
+        &[
+            "--model",
+            "slow",
+            "--input",
+            input.to_str().unwrap(),
+            "--reward",
+            "0.001",
+        ],
+    );
+    let id = submitted["task_id"].as_u64().unwrap();
+    // Over one block: the model block is a model/v1 manifest naming the file's CID.
+    assert_ne!(
+        submitted["model_hash"],
+        hex(&sha2::Sha256::digest(std::fs::read(&slow).unwrap()))
+    );
+    assert!(
+        submitted["manifest_cid"].as_str().unwrap().starts_with("bafkrei"),
+        "{submitted}"
+    );
+    for w in &workers {
+        let settled = wait_for(Duration::from_secs(300), || task_status(w, id).filter(fleet::is_final))
+            .unwrap_or_else(|| panic!("task {id} did not settle: {:?}\n{}", task_status(w, id), w.log()));
+        assert_eq!(settled["outcome"], "rewarded", "{settled}\n{}", w.log());
+        assert_eq!(settled["result_hash"], want_hash.as_str(), "{settled}");
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     format!("0x{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }

@@ -31,10 +31,11 @@ struct Worker {
     onnx: Result<onnx::Onnx, ErrorReply>,
 }
 
-/// Loads ONNX Runtime, when the node names it, while the process may still map code.
-fn prepare(launch: &Launch) -> Result<onnx::Onnx, ErrorReply> {
+/// Loads ONNX Runtime's library, when the node names it, while the process may still map
+/// code; its environment starts inside the sandbox ([`Worker::new`]).
+fn prepare(launch: &Launch) -> Result<onnx::Library, ErrorReply> {
     match &launch.onnxruntime {
-        Some(lib) if launch.ollama.is_none() => onnx::Onnx::load(lib, budget(launch) << 20),
+        Some(lib) if launch.ollama.is_none() => onnx::Library::load(lib),
         _ => Err(onnx::unavailable("compute.onnxruntime is not set")),
     }
 }
@@ -49,7 +50,8 @@ fn budget(launch: &Launch) -> u64 {
 }
 
 impl Worker {
-    fn new(launch: &Launch, onnx: Result<onnx::Onnx, ErrorReply>) -> Self {
+    fn new(launch: &Launch, library: Result<onnx::Library, ErrorReply>) -> Self {
+        let onnx = library.and_then(|l| onnx::Onnx::start(l, budget(launch) << 20));
         let backend = match launch.ollama {
             Some(addr) => Ok(Box::new(ollama::Ollama::new(addr)) as Box<dyn Backend>),
             None => llama::Llama::new(budget(launch) << 20).map(|l| Box::new(l) as Box<dyn Backend>),

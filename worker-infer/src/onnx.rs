@@ -56,16 +56,61 @@ pub fn unavailable(why: impl std::fmt::Display) -> ErrorReply {
     )
 }
 
-impl Onnx {
+/// ONNX Runtime, loaded and started before the sandbox, with no thread of its own yet.
+pub struct Library {
+    env: Environment,
+    sha256: String,
+}
+
+impl std::fmt::Debug for Library {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Library").field("sha256", &self.sha256).finish()
+    }
+}
+
+impl Library {
     /// Loads the library at `path` and starts its environment. Runs before the sandbox
-    /// closes: loading a library maps code, which the sandbox forbids afterwards.
-    pub fn load(path: &Path, budget: u64) -> Result<Self, ErrorReply> {
-        let sha = file_sha256(path).map_err(|e| unavailable(format!("cannot read {}: {e}", path.display())))?;
+    /// closes: loading a library maps code, which the sandbox forbids afterwards, and the
+    /// environment reads the CPU's description (`/proc/cpuinfo`, `/sys/devices/system/cpu`),
+    /// which the sandbox does not let it read.
+    ///
+    /// ONNX Runtime's telemetry is turned off first: left on, it writes a device id and an
+    /// event database under `~/.cache/Microsoft` and starts a thread to upload them. No thread
+    /// may exist when this returns: a thread started before the sandbox would stay outside it
+    /// (Landlock and seccomp bind the calling thread and what it starts later), and a process
+    /// with threads cannot enter a user namespace. So ONNX Runtime is refused if it started one.
+    pub fn load(path: &Path) -> Result<Self, ErrorReply> {
+        let sha256 = file_sha256(path).map_err(|e| unavailable(format!("cannot read {}: {e}", path.display())))?;
+        // SAFETY: the worker has one thread here (checked below after loading, and nothing
+        // before this in the worker starts one), so nothing reads the environment meanwhile.
+        unsafe { std::env::set_var("ORT_DISABLE_TELEMETRY", "1") };
         let env = ort::init_from(path)
             .map_err(|e| unavailable(format!("cannot load {}: {e}", path.display())))?
             .with_name("oarn")
+            .with_telemetry(false)
             .build()
             .map_err(|e| unavailable(format!("ONNX Runtime did not start: {e}")))?;
+        match threads() {
+            Some(1) => Ok(Self { env, sha256 }),
+            n => Err(unavailable(format!(
+                "{} started {} threads before the sandbox, which would run outside it; refused",
+                path.display(),
+                n.map_or_else(|| "unknown".into(), |n| (n - 1).to_string())
+            ))),
+        }
+    }
+}
+
+/// The threads of this process, from `/proc/self/task`.
+fn threads() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task").ok().map(|d| d.count())
+}
+
+impl Onnx {
+    /// ONNX Runtime from the loaded `library`, inside the sandbox, keeping up to `budget`
+    /// bytes of models loaded. Its threads start with the first session, inside the sandbox.
+    pub fn start(library: Library, budget: u64) -> Result<Self, ErrorReply> {
+        let Library { env, sha256: sha } = library;
         let build = ort::info();
         // "ORT Build Info: git-branch=rel-1.31.1, git-commit-id=…, build type=Release, cmake
         // cxx flags: …": what names the build, without the compiler flags.
