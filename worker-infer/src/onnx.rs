@@ -185,7 +185,8 @@ impl Onnx {
         let (_, session) = self.sessions.get_mut(&r.model).expect("inserted above");
         let run_started = Instant::now();
         let deadline = (r.deadline_ms > 0).then(|| started + Duration::from_millis(r.deadline_ms));
-        let (output_shape, values) = infer(session, input.clone(), deadline)?;
+        let input_shape = input.shape.clone();
+        let (output_shape, values) = infer(session, input, deadline)?;
         let run_us = run_started.elapsed().as_micros() as u64;
         let result = tensor::output_bytes(&output_shape, &values);
         if result.len() > MAX_RESULT {
@@ -201,7 +202,7 @@ impl Onnx {
         Ok(Ran {
             result_keccak: Keccak256::digest(&result).into(),
             result,
-            input_shape: input.shape,
+            input_shape,
             output_shape,
             load_us,
             run_us,

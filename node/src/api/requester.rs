@@ -87,6 +87,15 @@ fn input_block(p: &SubmitTask) -> Result<Vec<u8>, Error> {
     serde_json::to_vec(&block).map_err(|e| Error::new(Code::InternalError, e.to_string()))
 }
 
+/// Stages `bytes` and adds them through the network worker: their CID and sha256.
+async fn add_block(node: &Node, what: &str, bytes: &[u8], nonce: u64) -> Result<(String, [u8; 32]), Error> {
+    let staged = stage(node, &format!("submit-{what}-{nonce:016x}"));
+    std::fs::write(&staged.0, bytes)
+        .map_err(|e| Error::new(Code::InternalError, format!("cannot stage the {what}: {e}")))?;
+    let sha: [u8; 32] = sha2::Sha256::digest(bytes).into();
+    Ok((add(node, &staged, sha).await?, sha))
+}
+
 /// A block is at most 1 MiB (task-format.md).
 const MAX_BLOCK: u64 = 1 << 20;
 
@@ -145,11 +154,11 @@ pub async fn submit(node: &Node, p: SubmitTask) -> Result<Submitted, Error> {
     let model_cid = add(node, &staged_model, model_sha).await?;
 
     let input = if tensor { tensor_block(&p)? } else { input_block(&p)? };
-    let mut blocks = vec![("input", input)];
+    let (input_cid, input_hash) = add_block(node, "input", &input, nonce).await?;
     // A tensor model that fits one block is the model block itself, as the network addresses
     // its ONNX models today; anything else gets a model/v1 manifest.
-    let (model_hash, manifest_cid) = if tensor && model.size <= MAX_BLOCK {
-        (model_sha, model_cid.clone())
+    let (manifest_cid, model_hash) = if tensor && model.size <= MAX_BLOCK {
+        (model_cid.clone(), model_sha)
     } else {
         let manifest = serde_json::json!({
             "oarn": "model/v1",
@@ -160,27 +169,12 @@ pub async fn submit(node: &Node, p: SubmitTask) -> Result<Submitted, Error> {
             "cid": model_cid,
         });
         let manifest = serde_json::to_vec(&manifest).map_err(|e| Error::new(Code::InternalError, e.to_string()))?;
-        blocks.push(("manifest", manifest));
-        ([0; 32], String::new())
-    };
-    let mut cids = Vec::new();
-    let mut hashes = Vec::new();
-    for (what, bytes) in &blocks {
-        let staged = stage(node, &format!("submit-{what}-{nonce:016x}"));
-        std::fs::write(&staged.0, bytes)
-            .map_err(|e| Error::new(Code::InternalError, format!("cannot stage the {what}: {e}")))?;
-        let sha: [u8; 32] = sha2::Sha256::digest(bytes).into();
-        cids.push(add(node, &staged, sha).await?);
-        hashes.push(sha);
-    }
-    let (model_hash, manifest_cid) = match hashes.get(1) {
-        Some(h) => (*h, cids[1].clone()),
-        None => (model_hash, manifest_cid),
+        add_block(node, "manifest", &manifest, nonce).await?
     };
     let deadline = crate::tasks::now_ms() / 1000 + p.open_secs.unwrap_or(3600);
     let create = chain::CreateTask {
         model_hash,
-        input_hash: hashes[0],
+        input_hash,
         model_requirements: format!(
             r#"{{"framework":"{}","min_ram":{}}}"#,
             model.format,
@@ -202,7 +196,7 @@ pub async fn submit(node: &Node, p: SubmitTask) -> Result<Submitted, Error> {
     let announcement = net::Announcement {
         id: created.id,
         model_hash,
-        input_hash: hashes[0],
+        input_hash,
         reward: u64::try_from(reward).unwrap_or(u64::MAX),
         required_nodes: required as u32,
         deadline,
@@ -215,9 +209,9 @@ pub async fn submit(node: &Node, p: SubmitTask) -> Result<Submitted, Error> {
     Ok(Submitted {
         task_id: TaskId(created.id),
         tx: Hash32(created.sent.tx),
-        input_hash: Hash32(hashes[0]),
+        input_hash: Hash32(input_hash),
         model_hash: Hash32(model_hash),
-        input_cid: cids[0].clone(),
+        input_cid,
         manifest_cid,
         model_cid,
         paid_wei: (reward * u128::from(required)).to_string(),

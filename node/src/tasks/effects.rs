@@ -274,6 +274,7 @@ impl Ctx {
                 hex::encode(sha256)
             )));
         }
+        let (max_tokens, prompt_bytes) = work_size(&p.input);
         Ok(Needs {
             model_name: name,
             model_bytes: size,
@@ -281,8 +282,8 @@ impl Ctx {
             min_ram_mib: p.requirements.min_ram_mib,
             min_vram_mib: p.requirements.min_vram_mib,
             gpu_required: p.requirements.gpu_required,
-            max_tokens: work_size(&p.input).0,
-            prompt_bytes: work_size(&p.input).1,
+            max_tokens,
+            prompt_bytes,
         })
     }
 

@@ -32,7 +32,7 @@ fn tensor(home: &Home, args: RunArgs) -> anyhow::Result<Exit> {
     if !(0.0..=86_400.0).contains(&args.timeout) {
         bail!("--timeout must be between 0 (no limit) and 86400 seconds");
     }
-    let input = read_input(&args.input)?;
+    let input = read_input(&args.input, MAX_INPUT, "1 MiB, the most a task's input block holds")?;
     let config = load::load_or_default(&home.config())?;
     let deadline_ms = (args.timeout * 1000.0).round() as u64;
     // A running node serves the run (its worker keeps the model loaded); otherwise, or when
@@ -90,22 +90,20 @@ fn tensor(home: &Home, args: RunArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-/// The input's bytes from `path` (or stdin for `-`), refused past one block.
-fn read_input(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+/// A task input's bytes from `path` (or stdin for `-`), refused past `max` bytes (`why` says
+/// what the limit is); never read past it.
+pub fn read_input(path: &std::path::Path, max: u64, why: &str) -> anyhow::Result<Vec<u8>> {
     use std::io::Read;
     let mut bytes = Vec::new();
     let read = if path.as_os_str() == "-" {
-        std::io::stdin().take(MAX_INPUT + 1).read_to_end(&mut bytes)
+        std::io::stdin().take(max + 1).read_to_end(&mut bytes)
     } else {
         let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        file.take(MAX_INPUT + 1).read_to_end(&mut bytes)
+        file.take(max + 1).read_to_end(&mut bytes)
     };
     read.map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    if bytes.len() as u64 > MAX_INPUT {
-        bail!(
-            "{} is larger than 1 MiB, the most a task's input block holds",
-            path.display()
-        );
+    if bytes.len() as u64 > max {
+        bail!("{} is larger than {why}", path.display());
     }
     Ok(bytes)
 }

@@ -261,15 +261,11 @@ pub fn run(home: &Home, command: TaskCommand) -> anyhow::Result<Exit> {
         } => {
             let input_hex = match input {
                 Some(path) => {
-                    let bytes =
-                        std::fs::read(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-                    if bytes.len() > oarn_api::infer::MAX_HEX_INPUT {
-                        anyhow::bail!(
-                            "{} is larger than {} KiB, the most a task's input can be through the local API (its requests are at most 1 MiB, and hex doubles the bytes)",
-                            path.display(),
-                            oarn_api::infer::MAX_HEX_INPUT >> 10
-                        );
-                    }
+                    let why = format!(
+                        "{} KiB, the most a task's input can be through the local API (its requests are at most 1 MiB, and hex doubles the bytes)",
+                        oarn_api::infer::MAX_HEX_INPUT >> 10
+                    );
+                    let bytes = super::local::read_input(&path, oarn_api::infer::MAX_HEX_INPUT as u64, &why)?;
                     Some(oarn_protocol::hex::encode(&bytes))
                 }
                 None => None,
