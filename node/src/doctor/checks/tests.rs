@@ -227,6 +227,20 @@ fn a_nearly_full_disk_fails_and_a_filling_one_warns() {
     assert!(fix.unwrap().contains("storage.max_cache_size_gb"));
     f.disk = Some((8 << 30, 100 << 30));
     assert_eq!(verdict(&f, "disk").0, Verdict::Warn);
+    f.disk = Some((5 << 30, 32 << 30));
+    assert_eq!(verdict(&f, "disk").0, Verdict::Warn, "a small card with 5 GiB free");
+    f.disk = Some((40 << 30, 100 << 30));
+    assert_eq!(verdict(&f, "disk").0, Verdict::Ok);
+}
+
+#[test]
+fn a_large_disk_with_gigabytes_free_is_not_called_full() {
+    let mut f = healthy();
+    // 9.9 GiB free of 252 GiB is 4%: filling up, but models and blocks still fit.
+    f.disk = Some(((99 << 30) / 10, 252 << 30));
+    let (v, summary, _) = verdict(&f, "disk");
+    assert_eq!(v, Verdict::Warn, "{summary}");
+    assert!(summary.contains("filling up"), "{summary}");
 }
 
 #[test]
