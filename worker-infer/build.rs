@@ -1,4 +1,5 @@
-//! Records the versions of the llama.cpp and ONNX Runtime bindings this build links, as
+//! Records the versions of the llama.cpp and ONNX Runtime bindings, candle, tokenizers and
+//! minijinja this build links, as
 //! Cargo.lock pins them, so a generation's fingerprint names the real ones (the llama.cpp
 //! binding's version also pins the llama.cpp tree it vendors).
 
@@ -10,6 +11,10 @@ fn main() {
         ("llama-cpp-2", "OARN_LLAMA_CPP_2_VERSION"),
         ("llama-cpp-sys-2", "OARN_LLAMA_CPP_SYS_2_VERSION"),
         ("ort", "OARN_ORT_VERSION"),
+        ("candle-core", "OARN_CANDLE_CORE_VERSION"),
+        ("candle-transformers", "OARN_CANDLE_TRANSFORMERS_VERSION"),
+        ("tokenizers", "OARN_TOKENIZERS_VERSION"),
+        ("minijinja", "OARN_MINIJINJA_VERSION"),
     ] {
         println!("cargo:rustc-env={var}={}", version(&text, name).unwrap_or("unknown"));
     }

@@ -71,7 +71,13 @@ pub fn read(path: &Path) -> Result<Summary, SafetensorsError> {
 }
 
 /// Reads and checks a header from `input`, a file of `size` bytes.
-pub fn parse(mut input: impl Read, size: u64) -> Result<Summary, SafetensorsError> {
+pub fn parse(input: impl Read, size: u64) -> Result<Summary, SafetensorsError> {
+    parse_metadata(input, size).map(|(summary, _)| summary)
+}
+
+/// Reads and checks a header from `input`, a file of `size` bytes; with its tensors' names,
+/// dtypes and shapes.
+pub fn parse_metadata(mut input: impl Read, size: u64) -> Result<(Summary, Metadata), SafetensorsError> {
     let mut len = [0u8; 8];
     if size < 8 {
         return Err(SafetensorsError::TooSmall(size));
@@ -86,7 +92,8 @@ pub fn parse(mut input: impl Read, size: u64) -> Result<Summary, SafetensorsErro
     let mut header = vec![0u8; claimed as usize];
     input.read_exact(&mut header)?;
     let metadata: Metadata = serde_json::from_slice(&header).map_err(|e| SafetensorsError::Header(e.to_string()))?;
-    check(&metadata, available - claimed)
+    let summary = check(&metadata, available - claimed)?;
+    Ok((summary, metadata))
 }
 
 /// The tensors (whose offsets and sizes the crate checked) cover `data` bytes exactly.

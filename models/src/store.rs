@@ -62,6 +62,9 @@ pub enum StoreError {
     /// A manifest is unreadable.
     #[error("the manifest {} is corrupt: {detail}", path.display())]
     Manifest { path: PathBuf, detail: String },
+    /// A directory given as a model is not one.
+    #[error("{} is not a model directory: {detail}", path.display())]
+    NotAModelDir { path: PathBuf, detail: String },
     /// The filesystem failed.
     #[error("{what} {}: {source}", path.display())]
     Io {
@@ -126,12 +129,24 @@ impl Store {
         Ok(())
     }
 
-    /// Copies `from` into the staging directory, hashing it on the way.
+    /// Copies `from` into the staging directory, hashing it on the way; a directory is packed
+    /// into a model archive ([`crate::archive`]).
     pub fn stage(&self, from: &Path) -> Result<Staged, StoreError> {
         let path = self
             .root
             .join("staging")
             .join(format!("{:016x}.partial", fastrand::u64(..)));
+        if from.is_dir() {
+            let packed = crate::archive::pack(from, &path)?;
+            if !packed.skipped.is_empty() {
+                tracing::info!(skipped = ?packed.skipped, "files no backend reads were left out of the model archive");
+            }
+            return Ok(Staged {
+                path,
+                sha256: packed.sha256,
+                size: packed.size,
+            });
+        }
         let (sha256, size) = copy_hashed(from, &path)?;
         Ok(Staged { path, sha256, size })
     }

@@ -18,6 +18,7 @@
 //! - [`envelope`]: ping/pong, requests with ids, replies, streamed events, shutdown.
 //! - [`infer`], [`net`], [`chain`]: the typed requests, replies and events of each worker.
 //! - [`task`]: a task's input block, model manifest and requirements, parsed.
+//! - [`archive`]: which files a model archive (a model of several files) holds.
 //! - [`sandbox`]: a worker's own report of the sandbox layers it entered.
 //! - [`serve`]: the blocking request loop a worker runs after its handshake.
 //! - [`exit`]: every worker's exit statuses.
@@ -34,6 +35,7 @@
 //! announcements) also derive serde's traits, hashes as `0x…` hex.
 
 pub mod alloc;
+pub mod archive;
 pub mod chain;
 #[cfg(feature = "tokio")]
 pub mod channel;

@@ -405,6 +405,21 @@ pub fn test_model() -> PathBuf {
     path
 }
 
+/// The test model in Hugging Face's Safetensors layout (a directory: f32 weights, config,
+/// tokenizer, chat template), derived from the GGUF by `scripts/fetch-test-model`.
+pub fn test_safetensors_model() -> PathBuf {
+    let path = bin_dir()
+        .parent()
+        .expect("target dir")
+        .join("test-models/smollm2-safetensors");
+    assert!(
+        path.join("model.safetensors").exists(),
+        "{} is missing; run scripts/fetch-test-model",
+        path.display()
+    );
+    path
+}
+
 /// ONNX Runtime's library, fetched by `scripts/fetch-onnxruntime`.
 pub fn onnxruntime() -> PathBuf {
     let path = bin_dir()

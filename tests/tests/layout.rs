@@ -37,7 +37,17 @@ fn linked_by(package: &str) -> Vec<String> {
 fn the_oarn_binary_links_no_parser_of_untrusted_files() {
     let linked = linked_by("oarn");
     assert!(linked.iter().any(|c| c == "oarn-node"), "{linked:?}");
-    for banned in ["oarn-formats", "zip", "llama-cpp-2", "libp2p", "alloy", "reqwest"] {
+    for banned in [
+        "oarn-formats",
+        "zip",
+        "llama-cpp-2",
+        "candle-core",
+        "tokenizers",
+        "minijinja",
+        "libp2p",
+        "alloy",
+        "reqwest",
+    ] {
         assert!(!linked.iter().any(|c| c == banned), "oarn links {banned}");
     }
     // The API crate the Python bindings will wrap stays light too.

@@ -88,7 +88,7 @@ fn truncated_and_foreign_files_are_refused() {
     let text = node.dir.path().join("notes.gguf");
     std::fs::write(&text, "these are not weights").unwrap();
     let out = node.oarn(&["model", "import", text.to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not a GGUF or ONNX model file"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a GGUF, ONNX or Safetensors model"));
 
     let out = node.oarn(&["model", "info", "nothing-here"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("oarn model list"));
@@ -271,7 +271,7 @@ fn a_safetensors_checkpoint_is_read_and_refused_with_what_it_is() {
     assert!(!out.status.success());
     assert!(
         err.contains("a Safetensors checkpoint (2 tensors, 0.0 M parameters, BF16)")
-            && err.contains("runs GGUF and ONNX models only")
+            && err.contains("import the directory that holds all three")
             && err.contains("nothing was installed"),
         "{err}"
     );

@@ -191,8 +191,10 @@ fn wrong_content_is_refused_and_nothing_is_left_behind() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        err.contains(&format!("{}: not a GGUF or ONNX model file", server.url("/noise.gguf")))
-            && err.contains("nothing was installed"),
+        err.contains(&format!(
+            "{}: not a GGUF, ONNX or Safetensors model",
+            server.url("/noise.gguf")
+        )) && err.contains("nothing was installed"),
         "the store says why: {err}"
     );
 

@@ -279,3 +279,38 @@ fn an_ordinary_user_runs_an_onnx_model() {
     let expected = std::fs::read(oarn_tests::test_onnx("input.json.expected")).unwrap();
     assert_eq!(out.stdout, [&expected[..], b"\n"].concat());
 }
+
+/// A Hugging Face checkpoint runs in candle under the infer worker's profile for an ordinary
+/// user too: the rayon threads candle starts inside the sandbox, the mapped weights.
+#[test]
+fn an_ordinary_user_runs_a_safetensors_model() {
+    let Some(u) = Unprivileged::new() else { return };
+    let dir = u.bins.join("smollm2-st");
+    std::fs::create_dir(&dir).unwrap();
+    let src = oarn_tests::test_safetensors_model();
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "model.safetensors",
+    ] {
+        // Linked where the filesystem allows (half a gigabyte of weights), else copied.
+        if std::fs::hard_link(src.join(f), dir.join(f)).is_err() {
+            std::fs::copy(src.join(f), dir.join(f)).unwrap();
+        }
+    }
+    assert!(u.oarn(&["init"]).status.success());
+    let out = u.oarn(&["model", "import", dir.to_str().unwrap(), "--name", "smol"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = u.oarn(&[
+        "local",
+        "inference",
+        "What is the capital of France?",
+        "--max-tokens",
+        "12",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["text"], "The capital of France is Paris.");
+}

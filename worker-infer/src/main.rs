@@ -5,10 +5,13 @@
 //! this process ([`llama`]), or, when started with `--ollama ADDR` (under its own profile,
 //! which allows a TCP connection to that port and nothing else), an Ollama server
 //! ([`ollama`]). Tensor models (ONNX) run in ONNX Runtime ([`onnx`]) when started with
-//! `--onnxruntime LIB`, which is loaded before the sandbox closes.
+//! `--onnxruntime LIB`, which is loaded before the sandbox closes. Hugging Face checkpoints
+//! (a model archive of Safetensors weights, config and tokenizer) run in candle ([`candle`]).
 
 mod backend;
 mod cache;
+mod candle;
+mod chat;
 mod llama;
 mod ollama;
 mod onnx;
@@ -29,6 +32,8 @@ struct Worker {
     backend: Result<Box<dyn Backend>, ErrorReply>,
     /// ONNX Runtime, or why it is not available.
     onnx: Result<onnx::Onnx, ErrorReply>,
+    /// candle, for model archives.
+    candle: candle::Candle,
 }
 
 /// Loads ONNX Runtime's library, when the node names it, while the process may still map
@@ -62,7 +67,11 @@ impl Worker {
         if let (Some(_), Err(e)) = (&launch.onnxruntime, &onnx) {
             tracing::error!(error = %e.message, "ONNX Runtime is unavailable");
         }
-        Self { backend, onnx }
+        Self {
+            backend,
+            onnx,
+            candle: candle::Candle::new(budget(launch) << 20),
+        }
     }
 
     /// The backend, or why it could not start.
@@ -80,21 +89,27 @@ impl Worker {
     /// which reader gets it.
     fn inspect(&mut self, path: &str) -> Result<ModelInfo, ErrorReply> {
         let invalid = |m: String| ErrorReply::new(ErrorKind::InvalidRequest, m);
-        let mut head = [0u8; 16];
+        let mut head = [0u8; 512];
         let n = std::fs::File::open(path)
             .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
             .map_err(|e| ErrorReply::new(ErrorKind::NotFound, format!("cannot read {path}: {e}")))?;
+        if oarn_formats::archive::is_archive(&head[..n]) {
+            let p = std::path::Path::new(path);
+            let index =
+                oarn_formats::archive::index(p).map_err(|e| invalid(format!("not a valid model archive: {e}")))?;
+            return oarn_formats::hf::describe(p, &index).map_err(|e| invalid(e.to_string()));
+        }
         match oarn_formats::task::sniff(&head[..n]) {
             Some(ModelFormat::Gguf) => {
                 oarn_formats::gguf::read(std::path::Path::new(path)).map_err(|e| invalid(e.to_string()))
             }
             Some(ModelFormat::Onnx) => self.onnx()?.inspect(path),
-            // Read and checked, so the operator learns what the file is; no backend runs it yet.
+            // Read and checked, so the operator learns what the file is; alone it cannot run.
             Some(ModelFormat::Safetensors) => {
                 let s = oarn_formats::safetensors::read(std::path::Path::new(path))
                     .map_err(|e| invalid(format!("not a valid Safetensors file: {e}")))?;
                 Err(invalid(format!(
-                    "a Safetensors checkpoint ({} tensors, {:.1} M parameters, {}); this build runs GGUF and ONNX models only",
+                    "a Safetensors checkpoint ({} tensors, {:.1} M parameters, {}) without its config.json and tokenizer.json; import the directory that holds all three",
                     s.tensors,
                     s.parameters as f64 / 1e6,
                     s.dtype
@@ -104,13 +119,16 @@ impl Worker {
                 "the file looks like a {} model; this build runs GGUF and ONNX models",
                 other.as_str()
             ))),
-            None => Err(invalid("not a GGUF or ONNX model file".into())),
+            None => Err(invalid(
+                "not a GGUF, ONNX or Safetensors model (a model directory is imported as a directory)".into(),
+            )),
         }
     }
 
     /// The backend's capabilities, and `onnx` when ONNX Runtime is loaded.
     fn capabilities(&mut self) -> Result<Vec<String>, ErrorReply> {
         let mut out = self.backend()?.capabilities();
+        out.extend(self.candle.capabilities());
         if self.onnx.is_ok() {
             out.extend(["onnxruntime".to_string(), "onnx".to_string()]);
         }
@@ -119,6 +137,7 @@ impl Worker {
 
     fn unload(&mut self, model: Option<&str>) -> Result<Vec<String>, ErrorReply> {
         let mut out = self.backend()?.unload(model)?;
+        out.extend(self.candle.unload(model)?);
         if let Ok(onnx) = &mut self.onnx {
             out.extend(onnx.unload(model));
         }
@@ -127,6 +146,7 @@ impl Worker {
 
     fn loaded(&mut self) -> Result<Vec<Loaded>, ErrorReply> {
         let mut out = self.backend()?.loaded()?;
+        out.extend(self.candle.loaded()?);
         if let Ok(onnx) = &self.onnx {
             out.extend(onnx.loaded());
         }
@@ -146,6 +166,7 @@ impl Handler<Protocol> for Worker {
                 capabilities: self.capabilities()?,
                 in_flight: 0,
             })),
+            Request::Generate(g) if candle::runs(&g.model) => self.candle.generate(&g, cx).map(Reply::Generated),
             Request::Generate(g) => self.backend()?.generate(&g, cx).map(Reply::Generated),
             Request::Unload(u) => self.unload(u.model.as_deref()).map(Reply::Unloaded),
             Request::ListLoaded(_) => self.loaded().map(Reply::Loaded),

@@ -380,9 +380,9 @@ fn element(ty: TensorElementType) -> String {
     }
 }
 
-/// The widest vector instruction set this CPU offers: ONNX Runtime's MLAS picks its kernels
-/// by it at run time, so it is part of what decides the bits.
-fn cpu_path() -> &'static str {
+/// The widest vector instruction set this CPU offers: ONNX Runtime's MLAS (and candle's gemm)
+/// picks its kernels by it at run time, so it is part of what decides the bits.
+pub fn cpu_path() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw") {

@@ -242,6 +242,8 @@ impl Ctx {
         };
         match (format, &p.input) {
             (ModelFormat::Gguf, Work::Inference(_)) => {}
+            // A Hugging Face checkpoint (a model archive) runs in the infer worker's candle.
+            (ModelFormat::Safetensors, Work::Inference(_)) if !self.node.config().ollama.enabled => {}
             (ModelFormat::Onnx, Work::Tensor(_)) if self.runs_onnx() => {}
             (ModelFormat::Onnx, Work::Tensor(_)) => {
                 return Err(Reason::DoesNotFit(
@@ -250,7 +252,7 @@ impl Ctx {
             }
             _ => {
                 return Err(Reason::DoesNotFit(format!(
-                    "the model is {}; this build runs GGUF (llama.cpp) and ONNX tensor models",
+                    "the model is {} for this input; this node runs GGUF (llama.cpp) and Safetensors (candle, not with ollama.enabled) language models and ONNX tensor models",
                     format.as_str()
                 )));
             }

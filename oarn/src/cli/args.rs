@@ -679,7 +679,8 @@ pub enum ModelCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Copy a GGUF or ONNX model file into the model store (verified before it is visible).
+    /// Copy a GGUF or ONNX model file, or a Hugging Face model directory (config.json,
+    /// tokenizer.json, model.safetensors), into the model store (verified before it is visible).
     Import {
         path: PathBuf,
         /// Name to install it under [default: from the file name].

@@ -7,6 +7,7 @@ use oarn_models::catalog::{self, Source};
 use oarn_models::{Manifest, Store};
 use oarn_node::install::Install;
 use oarn_node::pull::Pull;
+use oarn_protocol::task::ModelFormat;
 use serde_json::json;
 
 use super::Exit;
@@ -247,10 +248,20 @@ impl Need {
     fn of(m: &Manifest) -> Self {
         let default = u64::from(oarn_protocol::infer::DEFAULT_CONTEXT);
         let context = m.metadata.context_length.map_or(default, |c| c.clamp(1, default));
+        let kv_cache = m.metadata.kv_cache_bytes(context);
+        if m.format == ModelFormat::Safetensors.as_str() {
+            // candle computes in f32, whatever the checkpoint stores: 4 bytes a parameter, and
+            // f32 keys and values (twice llama.cpp's f16 cache).
+            return Self {
+                weights: m.metadata.parameters.saturating_mul(4),
+                context,
+                kv_cache: kv_cache.map(|b| b.saturating_mul(2)),
+            };
+        }
         Self {
             weights: m.size,
             context,
-            kv_cache: m.metadata.kv_cache_bytes(context),
+            kv_cache,
         }
     }
 
@@ -295,9 +306,13 @@ fn print_info(store: &Store, m: &Manifest, need: &Need, available: Option<u64>, 
         println!("model name    {}", clean(n));
     }
     // A tensor model's header says nothing of parameters, quantisation or context.
-    if md.gguf_version > 0 {
+    if md.gguf_version > 0 || md.format == ModelFormat::Safetensors {
         println!("parameters    {:.1} M", md.parameters as f64 / 1e6);
-        println!("quantization  {}", opt(md.quantization.as_ref()));
+        if md.format == ModelFormat::Safetensors {
+            println!("dtype         {} (runs in f32)", opt(md.quantization.as_ref()));
+        } else {
+            println!("quantization  {}", opt(md.quantization.as_ref()));
+        }
         println!(
             "context       {}",
             md.context_length.map_or("-".into(), |c| c.to_string())

@@ -1,0 +1,267 @@
+//! A Hugging Face model in a model archive, described for the store (run by the inference
+//! worker): `config.json` gives the architecture and its sizes, each weights member's
+//! Safetensors header is read and checked ([`crate::safetensors`]), `tokenizer_config.json`
+//! says whether there is a chat template. Sizes a model file claims are bounded here, before
+//! any backend allocates by them.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use oarn_protocol::infer::ModelInfo;
+use oarn_protocol::task::ModelFormat;
+use serde::Deserialize;
+
+use crate::archive::{ArchiveError, Index};
+use crate::safetensors::SafetensorsError;
+
+/// Bounds on what `config.json` may claim: far above any model a node can run, far below
+/// what would overflow a size computed from them.
+pub const MAX_DIM: u64 = 1 << 20;
+pub const MAX_LAYERS: u64 = 1 << 10;
+pub const MAX_VOCAB: u64 = 1 << 22;
+pub const MAX_POSITIONS: u64 = 1 << 22;
+
+/// Why an archive is not a model this node can describe.
+#[derive(Debug, thiserror::Error)]
+pub enum HfError {
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// `config.json` is not the JSON a model's configuration is.
+    #[error("config.json is not valid: {0}")]
+    Config(String),
+    /// A size in `config.json` is out of bounds.
+    #[error("config.json says {key} = {value}, beyond what any model has (at most {max})")]
+    OutOfBounds { key: &'static str, value: u64, max: u64 },
+    /// A weights member is not a valid Safetensors file.
+    #[error("{name}: {source}")]
+    Weights { name: String, source: SafetensorsError },
+    /// An architecture no backend here runs.
+    #[error("a {0:?} model; this build runs Llama-architecture checkpoints (Llama, SmolLM, TinyLlama)")]
+    Architecture(String),
+    /// A tensor the architecture needs is missing.
+    #[error("the checkpoint lacks the tensor {0}, which a Llama model of this config.json needs")]
+    MissingTensor(String),
+    /// A tensor's shape is not the one config.json gives it.
+    #[error("the tensor {name} has shape {got:?}; config.json makes it {want:?}")]
+    Shape {
+        name: String,
+        got: Vec<usize>,
+        want: Vec<usize>,
+    },
+    /// A tensor's dtype is not one the backend computes from.
+    #[error("the tensor {name} is {dtype}; Llama checkpoints of F32, F16 or BF16 weights run")]
+    Dtype { name: String, dtype: String },
+    /// Sharded checkpoints are not run yet.
+    #[error("a checkpoint in {0} shards; this build runs single-file checkpoints (model.safetensors)")]
+    Sharded(usize),
+    /// PyTorch checkpoints are not read yet.
+    #[error("a PyTorch checkpoint (pytorch_model.bin); this build reads Safetensors checkpoints only")]
+    Pytorch,
+    /// The file could not be read.
+    #[error("cannot read the archive: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The part of `config.json` every decoder language model in Hugging Face's layout shares.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    pub model_type: String,
+    pub hidden_size: u64,
+    pub intermediate_size: u64,
+    pub num_hidden_layers: u64,
+    pub num_attention_heads: u64,
+    pub num_key_value_heads: Option<u64>,
+    pub vocab_size: u64,
+    pub max_position_embeddings: u64,
+    #[serde(default)]
+    pub tie_word_embeddings: Option<bool>,
+}
+
+impl Config {
+    /// Reads `config.json` and checks its sizes.
+    pub fn parse(bytes: &[u8]) -> Result<Self, HfError> {
+        let c: Config = serde_json::from_slice(bytes).map_err(|e| HfError::Config(e.to_string()))?;
+        for (key, value, max) in [
+            ("hidden_size", c.hidden_size, MAX_DIM),
+            ("intermediate_size", c.intermediate_size, MAX_DIM),
+            ("num_hidden_layers", c.num_hidden_layers, MAX_LAYERS),
+            ("num_attention_heads", c.num_attention_heads, MAX_DIM),
+            ("num_key_value_heads", c.kv_heads(), c.num_attention_heads),
+            ("vocab_size", c.vocab_size, MAX_VOCAB),
+            ("max_position_embeddings", c.max_position_embeddings, MAX_POSITIONS),
+        ] {
+            if value > max || value == 0 {
+                return Err(HfError::OutOfBounds { key, value, max });
+            }
+        }
+        if !c.hidden_size.is_multiple_of(c.num_attention_heads) || !c.num_attention_heads.is_multiple_of(c.kv_heads()) {
+            return Err(HfError::Config(format!(
+                "{} heads do not divide hidden_size {} or are not a multiple of {} key/value heads",
+                c.num_attention_heads,
+                c.hidden_size,
+                c.kv_heads()
+            )));
+        }
+        Ok(c)
+    }
+
+    pub fn kv_heads(&self) -> u64 {
+        self.num_key_value_heads.unwrap_or(self.num_attention_heads)
+    }
+
+    /// The name and shape of every tensor a Llama model of this configuration loads (the
+    /// names `transformers` and candle use).
+    pub fn llama_tensors(&self) -> Vec<(String, Vec<usize>)> {
+        let (h, i, v) = (
+            self.hidden_size as usize,
+            self.intermediate_size as usize,
+            self.vocab_size as usize,
+        );
+        let kv = (self.kv_heads() * (self.hidden_size / self.num_attention_heads)) as usize;
+        let mut out = vec![
+            ("model.embed_tokens.weight".to_string(), vec![v, h]),
+            ("model.norm.weight".to_string(), vec![h]),
+        ];
+        if !self.tie_word_embeddings.unwrap_or(false) {
+            out.push(("lm_head.weight".into(), vec![v, h]));
+        }
+        for l in 0..self.num_hidden_layers {
+            let p = format!("model.layers.{l}");
+            out.extend([
+                (format!("{p}.input_layernorm.weight"), vec![h]),
+                (format!("{p}.post_attention_layernorm.weight"), vec![h]),
+                (format!("{p}.self_attn.q_proj.weight"), vec![h, h]),
+                (format!("{p}.self_attn.k_proj.weight"), vec![kv, h]),
+                (format!("{p}.self_attn.v_proj.weight"), vec![kv, h]),
+                (format!("{p}.self_attn.o_proj.weight"), vec![h, h]),
+                (format!("{p}.mlp.gate_proj.weight"), vec![i, h]),
+                (format!("{p}.mlp.up_proj.weight"), vec![i, h]),
+                (format!("{p}.mlp.down_proj.weight"), vec![h, i]),
+            ]);
+        }
+        out
+    }
+
+    /// Checks that every tensor a Llama model of this configuration loads is in the checkpoint
+    /// (`lookup` gives a tensor's shape and dtype by name), of its shape and a float dtype;
+    /// returns the elements they hold and the dtype holding most of them.
+    pub fn check_llama(&self, lookup: impl Fn(&str) -> Option<(Vec<usize>, String)>) -> Result<(u64, String), HfError> {
+        if self.model_type != "llama" {
+            return Err(HfError::Architecture(self.model_type.clone()));
+        }
+        let mut elements = 0u64;
+        let mut by_dtype: std::collections::BTreeMap<String, u64> = Default::default();
+        for (name, want) in self.llama_tensors() {
+            let (got, dtype) = lookup(&name).ok_or_else(|| HfError::MissingTensor(name.clone()))?;
+            if got != want {
+                return Err(HfError::Shape { name, got, want });
+            }
+            if !matches!(dtype.as_str(), "F32" | "F16" | "BF16") {
+                return Err(HfError::Dtype { name, dtype });
+            }
+            // Bounded: every dimension is at most MAX_DIM or MAX_VOCAB, checked in parse.
+            let n = want.iter().map(|d| *d as u64).product::<u64>();
+            elements += n;
+            *by_dtype.entry(dtype).or_default() += n;
+        }
+        let stored = by_dtype
+            .into_iter()
+            .max_by_key(|(_, n)| *n)
+            .map(|(d, _)| d)
+            .unwrap_or_default();
+        Ok((elements, stored))
+    }
+}
+
+/// Describes the model in the archive at `path`, whose members `index` lists.
+pub fn describe(path: &Path, index: &Index) -> Result<ModelInfo, HfError> {
+    if index.format == ModelFormat::Pytorch {
+        return Err(HfError::Pytorch);
+    }
+    let mut file = File::open(path)?;
+    let config = index
+        .read_json(&mut file, "config.json")?
+        .ok_or(ArchiveError::Missing("config.json"))?;
+    let config = Config::parse(&config)?;
+    let weights: Vec<_> = index.weights().collect();
+    let [w] = weights[..] else {
+        return Err(HfError::Sharded(weights.len()));
+    };
+    file.seek(SeekFrom::Start(w.offset))?;
+    let (summary, metadata) =
+        crate::safetensors::parse_metadata((&mut file).take(w.size), w.size).map_err(|source| HfError::Weights {
+            name: w.name.clone(),
+            source,
+        })?;
+    let tensors = metadata.tensors();
+    config.check_llama(|name| {
+        let t = tensors.get(name)?;
+        Some((t.shape.clone(), format!("{:?}", t.dtype)))
+    })?;
+    let chat_template = match index.read_json(&mut file, "tokenizer_config.json")? {
+        Some(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .is_some_and(|v| v.get("chat_template").is_some_and(|t| !t.is_null())),
+        None => false,
+    };
+    Ok(ModelInfo {
+        format: index.format,
+        architecture: config.model_type.clone(),
+        context_length: Some(config.max_position_embeddings),
+        quantization: Some(summary.dtype),
+        parameters: summary.parameters,
+        tensors: summary.tensors,
+        chat_template,
+        layers: Some(config.num_hidden_layers),
+        embedding: Some(config.hidden_size),
+        heads: Some(config.num_attention_heads),
+        kv_heads: Some(config.kv_heads()),
+        ..ModelInfo::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMOL: &str = r#"{"model_type":"llama","hidden_size":576,"intermediate_size":1536,"num_hidden_layers":30,"num_attention_heads":9,"num_key_value_heads":3,"vocab_size":49152,"max_position_embeddings":8192}"#;
+
+    #[test]
+    fn a_config_is_read_and_its_sizes_bounded() {
+        let c = Config::parse(SMOL.as_bytes()).unwrap();
+        assert_eq!((c.model_type.as_str(), c.kv_heads()), ("llama", 3));
+        let huge = SMOL.replace("8192", "1099511627776");
+        let e = Config::parse(huge.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("max_position_embeddings"), "{e}");
+        let uneven = SMOL.replace("\"num_key_value_heads\":3", "\"num_key_value_heads\":4");
+        assert!(Config::parse(uneven.as_bytes()).is_err());
+        let zero = SMOL.replace("\"num_hidden_layers\":30", "\"num_hidden_layers\":0");
+        assert!(Config::parse(zero.as_bytes()).is_err());
+        assert!(Config::parse(b"[1,2]").is_err());
+    }
+
+    #[test]
+    fn every_tensor_a_llama_needs_is_checked_by_name_shape_and_dtype() {
+        let tiny = r#"{"model_type":"llama","hidden_size":8,"intermediate_size":16,"num_hidden_layers":2,"num_attention_heads":2,"num_key_value_heads":1,"vocab_size":10,"max_position_embeddings":64,"tie_word_embeddings":true}"#;
+        let c = Config::parse(tiny.as_bytes()).unwrap();
+        let all: std::collections::HashMap<String, Vec<usize>> = c.llama_tensors().into_iter().collect();
+        assert_eq!(all.len(), 2 + 2 * 9, "tied: no lm_head");
+        assert_eq!(all["model.layers.1.self_attn.k_proj.weight"], [4, 8]);
+        let f32 = |n: &str| all.get(n).map(|s| (s.clone(), "F32".to_string()));
+        let (elements, dtype) = c.check_llama(f32).unwrap();
+        assert_eq!(
+            (elements, dtype.as_str()),
+            (all.values().map(|s| s.iter().product::<usize>() as u64).sum(), "F32")
+        );
+        let missing = c.check_llama(|n| if n.contains("layers.1.mlp") { None } else { f32(n) });
+        assert!(matches!(missing, Err(HfError::MissingTensor(ref n)) if n == "model.layers.1.mlp.gate_proj.weight"));
+        let wrong = c.check_llama(|n| f32(n).map(|(s, d)| (s.iter().map(|x| x + 1).collect(), d)));
+        assert!(matches!(wrong, Err(HfError::Shape { .. })));
+        let ints = c.check_llama(|n| all.get(n).map(|s| (s.clone(), "I8".to_string())));
+        assert!(matches!(ints, Err(HfError::Dtype { .. })));
+        let qwen = Config::parse(tiny.replace("llama", "qwen2").as_bytes()).unwrap();
+        let e = qwen.check_llama(f32).unwrap_err().to_string();
+        assert!(e.contains("\"qwen2\" model"), "{e}");
+    }
+}

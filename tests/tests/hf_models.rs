@@ -1,0 +1,181 @@
+//! Hugging Face checkpoints as a user runs them: the SmolLM2 test model in Safetensors layout
+//! (derived from the GGUF by `scripts/fetch-test-model`) imported as a directory with
+//! `oarn model import`, described by `oarn model info`, and answering through `oarn local
+//! inference` in the sandboxed inference worker's candle: the right answer greedily, the same
+//! bytes on every run and thread count, and hostile archives and configs refused with nothing
+//! installed.
+
+use std::path::Path;
+
+use oarn_tests::{Node, test_safetensors_model};
+use serde_json::Value;
+
+fn import(node: &Node, dir: &Path, name: &str) -> std::process::Output {
+    node.oarn(&["model", "import", dir.to_str().unwrap(), "--name", name, "--json"])
+}
+
+fn node_with_model() -> Node {
+    let node = Node::new();
+    let out = import(&node, &test_safetensors_model(), "smollm2-st");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    node
+}
+
+fn infer(node: &Node, args: &[&str]) -> Value {
+    let mut all = vec!["local", "inference", "--model", "smollm2-st", "--json"];
+    all.extend_from_slice(args);
+    node.json(&all)
+}
+
+/// A copy of the test model's directory with `edit` applied, under the node's directory.
+fn edited(node: &Node, name: &str, edit: impl FnOnce(&Path)) -> std::path::PathBuf {
+    let dir = node.dir.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(test_safetensors_model().join(f), dir.join(f)).unwrap();
+    }
+    // The weights are linked, not copied (half a gigabyte), as a Hugging Face cache does.
+    std::os::unix::fs::symlink(
+        test_safetensors_model().join("model.safetensors"),
+        dir.join("model.safetensors"),
+    )
+    .unwrap();
+    edit(&dir);
+    dir
+}
+
+#[test]
+fn a_safetensors_directory_imports_as_one_archive_and_model_info_describes_it() {
+    let node = Node::new();
+    let dir = edited(&node, "smol", |d| {
+        std::fs::write(d.join("README.md"), "not a member").unwrap()
+    });
+    let out = import(&node, &dir, "smol");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(m["format"], "safetensors", "{m}");
+    // The same files give the same archive, wherever they are and whatever else is there.
+    let again = import(&node, &test_safetensors_model(), "smol2");
+    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(m["digest"], again["digest"]);
+    let info = node.json(&["model", "info", "smol", "--json"]);
+    let meta = &info["metadata"];
+    assert_eq!(meta["architecture"], "llama", "{info}");
+    assert_eq!(meta["quantization"], "F32", "{info}");
+    assert_eq!(meta["layers"], 30, "{info}");
+    assert_eq!(meta["kv_heads"], 3, "{info}");
+    assert_eq!(meta["chat_template"], true, "{info}");
+    let params = meta["parameters"].as_u64().unwrap();
+    assert!((134_000_000..136_000_000).contains(&params), "{params}");
+}
+
+#[test]
+fn the_derived_model_answers_paris_with_the_same_bytes_on_every_run_and_thread_count() {
+    let node = node_with_model();
+    let prompt = "What is the capital of France?";
+    let one = infer(&node, &[prompt, "--max-tokens", "12", "--threads", "1"]);
+    assert!(one["text"].as_str().unwrap().contains("Paris"), "{one}");
+    assert!(
+        one["fingerprint"].as_str().unwrap().starts_with("candle-core "),
+        "{one}"
+    );
+    assert!(
+        one["fingerprint"].as_str().unwrap().contains("dtype f32 (stored F32)"),
+        "{one}"
+    );
+    let two = infer(&node, &[prompt, "--max-tokens", "12", "--threads", "2"]);
+    let again = infer(&node, &[prompt, "--max-tokens", "12", "--threads", "2"]);
+    assert_eq!(one["text"], two["text"]);
+    assert_eq!(two["text_keccak"], again["text_keccak"]);
+    // Raw, without the chat template: the model continues the text.
+    let raw = infer(&node, &["The capital of France is", "--max-tokens", "8", "--raw"]);
+    assert!(raw["text"].as_str().unwrap().contains("Paris"), "{raw}");
+}
+
+/// A change made to a copy of the model directory.
+type Edit = Box<dyn FnOnce(&Path)>;
+
+#[test]
+fn a_hostile_config_or_archive_is_refused_by_the_worker_and_nothing_is_installed() {
+    let node = Node::new();
+    let cases: [(&str, Edit, &str); 4] = [
+        (
+            "huge",
+            Box::new(|d| {
+                let c = std::fs::read_to_string(d.join("config.json")).unwrap();
+                std::fs::write(
+                    d.join("config.json"),
+                    c.replace(
+                        "\"max_position_embeddings\": 8192",
+                        "\"max_position_embeddings\": 1099511627776",
+                    ),
+                )
+                .unwrap();
+            }),
+            "max_position_embeddings",
+        ),
+        (
+            "lying",
+            Box::new(|d| {
+                let c = std::fs::read_to_string(d.join("config.json")).unwrap();
+                std::fs::write(
+                    d.join("config.json"),
+                    c.replace("\"num_hidden_layers\": 30", "\"num_hidden_layers\": 31"),
+                )
+                .unwrap();
+            }),
+            "lacks the tensor model.layers.30",
+        ),
+        (
+            "notjson",
+            Box::new(|d| std::fs::write(d.join("config.json"), b"{\"model_type\": ").unwrap()),
+            "config.json is not valid",
+        ),
+        (
+            "cut",
+            Box::new(|d| {
+                std::fs::remove_file(d.join("model.safetensors")).unwrap();
+                let mut f = std::fs::File::open(test_safetensors_model().join("model.safetensors")).unwrap();
+                let mut head = vec![0u8; 1 << 20];
+                std::io::Read::read_exact(&mut f, &mut head).unwrap();
+                std::fs::write(d.join("model.safetensors"), head).unwrap();
+            }),
+            "model.safetensors: the tensors cover",
+        ),
+    ];
+    for (name, edit, want) in cases {
+        let dir = edited(&node, name, edit);
+        let out = import(&node, &dir, name);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name} was installed");
+        assert!(
+            err.contains(want) && err.contains("nothing was installed"),
+            "{name}: {err}"
+        );
+    }
+    // An archive holding something that is not a model file (made with tar, as anyone could).
+    let evil = node.dir.path().join("evil");
+    std::fs::create_dir_all(&evil).unwrap();
+    std::fs::copy(test_safetensors_model().join("config.json"), evil.join("config.json")).unwrap();
+    std::fs::write(evil.join("run.sh"), "#!/bin/sh\n").unwrap();
+    let tar = node.dir.path().join("evil.tar");
+    let made = std::process::Command::new("tar")
+        .args(["--format=ustar", "-cf"])
+        .arg(&tar)
+        .arg("-C")
+        .arg(&evil)
+        .args(["config.json", "run.sh"])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = node.oarn(&["model", "import", tar.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("\"run.sh\", which is not a model file")
+            && err.contains("nothing was installed"),
+        "{err}"
+    );
+    let list = node.json(&["model", "list", "--json"]);
+    assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
+}
