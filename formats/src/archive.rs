@@ -81,6 +81,53 @@ impl Index {
     }
 }
 
+/// A member's bytes as a file of their own: reads and seeks within `[start, start + len)`.
+#[derive(Debug)]
+pub struct Window<R> {
+    inner: R,
+    start: u64,
+    len: u64,
+    pos: u64,
+}
+
+impl<R: Seek> Window<R> {
+    /// The member `e` of the archive `inner`.
+    pub fn new(inner: R, e: &Entry) -> Self {
+        Self {
+            inner,
+            start: e.offset,
+            len: e.size,
+            pos: 0,
+        }
+    }
+}
+
+impl<R: Read + Seek> Read for Window<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.len.saturating_sub(self.pos);
+        let n = (buf.len() as u64).min(left) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        self.inner.seek(SeekFrom::Start(self.start + self.pos))?;
+        let n = self.inner.read(&mut buf[..n])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Seek> Seek for Window<R> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let pos = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = pos.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.pos)
+    }
+}
+
 /// Whether `head` (the file's first block, or more) starts a ustar archive.
 pub fn is_archive(head: &[u8]) -> bool {
     head.get(MAGIC_AT..MAGIC_AT + MAGIC.len()) == Some(&MAGIC[..])

@@ -55,9 +55,12 @@ pub enum HfError {
     /// Sharded checkpoints are not run yet.
     #[error("a checkpoint in {0} shards; this build runs single-file checkpoints (model.safetensors)")]
     Sharded(usize),
-    /// PyTorch checkpoints are not read yet.
-    #[error("a PyTorch checkpoint (pytorch_model.bin); this build reads Safetensors checkpoints only")]
-    Pytorch,
+    /// A PyTorch checkpoint was refused.
+    #[error("{name}: {source}")]
+    Pytorch {
+        name: String,
+        source: crate::pytorch::PytorchError,
+    },
     /// The file could not be read.
     #[error("cannot read the archive: {0}")]
     Io(#[from] std::io::Error),
@@ -176,9 +179,6 @@ impl Config {
 
 /// Describes the model in the archive at `path`, whose members `index` lists.
 pub fn describe(path: &Path, index: &Index) -> Result<ModelInfo, HfError> {
-    if index.format == ModelFormat::Pytorch {
-        return Err(HfError::Pytorch);
-    }
     let mut file = File::open(path)?;
     let config = index
         .read_json(&mut file, "config.json")?
@@ -188,17 +188,40 @@ pub fn describe(path: &Path, index: &Index) -> Result<ModelInfo, HfError> {
     let [w] = weights[..] else {
         return Err(HfError::Sharded(weights.len()));
     };
-    file.seek(SeekFrom::Start(w.offset))?;
-    let (summary, metadata) =
-        crate::safetensors::parse_metadata((&mut file).take(w.size), w.size).map_err(|source| HfError::Weights {
-            name: w.name.clone(),
-            source,
-        })?;
-    let tensors = metadata.tensors();
-    config.check_llama(|name| {
-        let t = tensors.get(name)?;
-        Some((t.shape.clone(), format!("{:?}", t.dtype)))
-    })?;
+    let summary = match index.format {
+        ModelFormat::Pytorch => {
+            let tensors =
+                crate::pytorch::read(crate::archive::Window::new(&mut file, w)).map_err(|source| HfError::Pytorch {
+                    name: w.name.clone(),
+                    source,
+                })?;
+            let (_, dtype) = config.check_llama(|name| {
+                let t = tensors.iter().find(|t| t.name == name)?;
+                Some((t.shape.clone(), t.dtype.name().to_string()))
+            })?;
+            crate::safetensors::Summary {
+                tensors: tensors.len() as u64,
+                parameters: tensors.iter().map(|t| t.len / t.dtype.size()).sum(),
+                dtype,
+            }
+        }
+        _ => {
+            file.seek(SeekFrom::Start(w.offset))?;
+            let (summary, metadata) =
+                crate::safetensors::parse_metadata((&mut file).take(w.size), w.size).map_err(|source| {
+                    HfError::Weights {
+                        name: w.name.clone(),
+                        source,
+                    }
+                })?;
+            let tensors = metadata.tensors();
+            config.check_llama(|name| {
+                let t = tensors.get(name)?;
+                Some((t.shape.clone(), format!("{:?}", t.dtype)))
+            })?;
+            summary
+        }
+    };
     let chat_template = match index.read_json(&mut file, "tokenizer_config.json")? {
         Some(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()

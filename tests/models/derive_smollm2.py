@@ -6,13 +6,22 @@ dequantiser, the query and key projections un-permuted (llama.cpp's converter in
 rotary halves; Hugging Face's layout keeps them split), the tensors renamed to Hugging Face's
 Llama names, and `config.json`, `tokenizer.json` and `tokenizer_config.json` written from the
 GGUF's metadata (byte-level BPE with SmolLM's digit split, its special tokens, its chat
-template). The result is the directory `oarn model import` takes. Usage:
+template). The result is the directory `oarn model import` takes. With `--pytorch DIR`, the
+same model also as a PyTorch checkpoint (`pytorch_model.bin` in torch.save's zip format, f16
+weights, so the loader's dtype conversion is exercised too), written without torch: the
+pickle names exactly the globals torch.save writes, through stand-in modules registered under
+torch's names. Usage:
 
-    derive_smollm2.py MODEL.gguf OUT_DIR
+    derive_smollm2.py MODEL.gguf OUT_DIR [--pytorch DIR]
 """
 
+import io
 import json
+import pickle
 import sys
+import types
+import zipfile
+from collections import OrderedDict
 from pathlib import Path
 
 import gguf
@@ -105,8 +114,58 @@ def tokenizer(reader: gguf.GGUFReader) -> Tokenizer:
     return tok
 
 
+def torch_zip(weights: dict, path: Path) -> None:
+    """Writes `weights` (name -> f16 array) as torch.save(state_dict) does: archive/data.pkl
+    (protocol 2) referring to one storage per tensor, archive/data/N stored uncompressed."""
+    torch = types.ModuleType("torch")
+    utils = types.ModuleType("torch._utils")
+
+    class HalfStorage:
+        pass
+
+    def _rebuild_tensor_v2(*args):
+        raise RuntimeError("never called")
+
+    HalfStorage.__module__, HalfStorage.__qualname__ = "torch", "HalfStorage"
+    _rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
+    torch.HalfStorage = HalfStorage
+    utils._rebuild_tensor_v2 = _rebuild_tensor_v2
+    sys.modules["torch"], sys.modules["torch._utils"] = torch, utils
+
+    class Tensor:
+        def __init__(self, key: str, shape: tuple):
+            self.key, self.shape = key, shape
+
+        def __reduce__(self):
+            stride, acc = [], 1
+            for d in reversed(self.shape):
+                stride.insert(0, acc)
+                acc *= d
+            storage = ("storage", HalfStorage, self.key, "cpu", acc)
+            return (_rebuild_tensor_v2, (Storage(storage), 0, self.shape, tuple(stride), False, OrderedDict()))
+
+    class Storage:
+        def __init__(self, pid):
+            self.pid = pid
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            return obj.pid if isinstance(obj, Storage) else None
+
+    state = OrderedDict((name, Tensor(str(i), w.shape)) for i, (name, w) in enumerate(sorted(weights.items())))
+    buf = io.BytesIO()
+    Pickler(buf, protocol=2).dump(state)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", buf.getvalue())
+        z.writestr("archive/byteorder", "little")
+        for i, (name, w) in enumerate(sorted(weights.items())):
+            z.writestr(f"archive/data/{i}", w.astype("<f2").tobytes())
+        z.writestr("archive/version", "3\n")
+
+
 def main() -> None:
     src, out = Path(sys.argv[1]), Path(sys.argv[2])
+    pytorch = Path(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--pytorch" else None
     reader = gguf.GGUFReader(src)
     heads = int(field(reader, "llama.attention.head_count"))
     kv_heads = int(field(reader, "llama.attention.head_count_kv"))
@@ -124,6 +183,11 @@ def main() -> None:
         "chat_template": field(reader, "tokenizer.chat_template"),
     }
     (out / "tokenizer_config.json").write_text(json.dumps(tok_cfg, indent=2) + "\n")
+    if pytorch:
+        pytorch.mkdir(parents=True, exist_ok=True)
+        for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+            (pytorch / name).write_bytes((out / name).read_bytes())
+        torch_zip({k: v.astype(np.float16) for k, v in weights.items()}, pytorch / "pytorch_model.bin")
 
 
 if __name__ == "__main__":

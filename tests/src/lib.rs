@@ -420,6 +420,21 @@ pub fn test_safetensors_model() -> PathBuf {
     path
 }
 
+/// The test model as a PyTorch checkpoint (a directory: `pytorch_model.bin` in torch.save's
+/// zip format with f16 weights, config, tokenizer), derived by `scripts/fetch-test-model`.
+pub fn test_pytorch_model() -> PathBuf {
+    let path = bin_dir()
+        .parent()
+        .expect("target dir")
+        .join("test-models/smollm2-pytorch");
+    assert!(
+        path.join("pytorch_model.bin").exists(),
+        "{} is missing; run scripts/fetch-test-model",
+        path.display()
+    );
+    path
+}
+
 /// ONNX Runtime's library, fetched by `scripts/fetch-onnxruntime`.
 pub fn onnxruntime() -> PathBuf {
     let path = bin_dir()

@@ -1,13 +1,14 @@
 //! Hugging Face checkpoints as a user runs them: the SmolLM2 test model in Safetensors layout
-//! (derived from the GGUF by `scripts/fetch-test-model`) imported as a directory with
+//! and as a PyTorch checkpoint (both derived from the GGUF by `scripts/fetch-test-model`)
+//! imported as a directory with
 //! `oarn model import`, described by `oarn model info`, and answering through `oarn local
 //! inference` in the sandboxed inference worker's candle: the right answer greedily, the same
-//! bytes on every run and thread count, and hostile archives and configs refused with nothing
-//! installed.
+//! bytes on every run and thread count, and hostile archives, configs and pickles refused
+//! with nothing installed.
 
 use std::path::Path;
 
-use oarn_tests::{Node, test_safetensors_model};
+use oarn_tests::{Node, test_pytorch_model, test_safetensors_model};
 use serde_json::Value;
 
 fn import(node: &Node, dir: &Path, name: &str) -> std::process::Output {
@@ -176,6 +177,114 @@ fn a_hostile_config_or_archive_is_refused_by_the_worker_and_nothing_is_installed
             && err.contains("nothing was installed"),
         "{err}"
     );
+    let list = node.json(&["model", "list", "--json"]);
+    assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
+}
+
+/// A directory of the PyTorch test model's config and tokenizer with `bin` as its
+/// `pytorch_model.bin`.
+fn pytorch_dir(node: &Node, name: &str, bin: &[u8]) -> std::path::PathBuf {
+    let dir = node.dir.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(test_pytorch_model().join(f), dir.join(f)).unwrap();
+    }
+    std::fs::write(dir.join("pytorch_model.bin"), bin).unwrap();
+    dir
+}
+
+/// A torch.save-style zip holding `pickle` as its data.pkl (Python's zipfile, as anyone could).
+fn zip_with_pickle(node: &Node, pickle: &[u8]) -> Vec<u8> {
+    let pkl = node.dir.path().join("data.pkl");
+    std::fs::write(&pkl, pickle).unwrap();
+    let out = node.dir.path().join("made.zip");
+    let made = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; z = zipfile.ZipFile(sys.argv[2], 'w'); z.write(sys.argv[1], 'archive/data.pkl'); z.writestr('archive/version', '3\\n'); z.close()",
+        ])
+        .arg(&pkl)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::fs::read(out).unwrap()
+}
+
+#[test]
+fn a_pytorch_checkpoint_answers_paris_and_is_read_without_running_its_pickle() {
+    let node = Node::new();
+    let m = node.json(&[
+        "model",
+        "import",
+        test_pytorch_model().to_str().unwrap(),
+        "--name",
+        "smol-pt",
+        "--json",
+    ]);
+    assert_eq!(m["format"], "pytorch", "{m}");
+    assert_eq!(m["metadata"]["quantization"], "F16", "{m}");
+    let run = |threads: &str| {
+        node.json(&[
+            "local",
+            "inference",
+            "--model",
+            "smol-pt",
+            "What is the capital of France?",
+            "--max-tokens",
+            "12",
+            "--threads",
+            threads,
+            "--json",
+        ])
+    };
+    let one = run("1");
+    assert_eq!(one["text"], "The capital of France is Paris.", "{one}");
+    assert!(
+        one["fingerprint"].as_str().unwrap().contains("dtype f32 (stored F16)"),
+        "{one}"
+    );
+    assert_eq!(one["text_keccak"], run("2")["text_keccak"]);
+}
+
+#[test]
+fn legacy_and_malicious_pickles_are_refused_and_nothing_is_installed() {
+    let node = Node::new();
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        // A bare pickle stream: torch.save before PyTorch 1.6.
+        ("legacy", b"\x80\x02}q\x00.".to_vec(), "a legacy PyTorch checkpoint"),
+        // What pickle.dumps writes for an object whose __reduce__ is (os.system, ("ls",)).
+        (
+            "system",
+            zip_with_pickle(
+                &node,
+                b"\x80\x02cposix\nsystem\nq\x00X\x02\x00\x00\x00lsq\x01\x85q\x02Rq\x03.",
+            ),
+            "the pickle names posix.system",
+        ),
+        // A string claiming 4 GiB in a pickle of a few bytes.
+        (
+            "claims",
+            zip_with_pickle(&node, b"\x80\x02X\xff\xff\xff\xffabc."),
+            "the pickle ends early",
+        ),
+        // The whole model pickled instead of its state dict.
+        (
+            "model",
+            zip_with_pickle(&node, b"\x80\x02]q\x00."),
+            "holds no state dict",
+        ),
+    ];
+    for (name, bin, want) in cases {
+        let dir = pytorch_dir(&node, name, &bin);
+        let out = import(&node, &dir, name);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name} was installed");
+        assert!(
+            err.contains(want) && err.contains("nothing was installed"),
+            "{name}: {err}"
+        );
+    }
     let list = node.json(&["model", "list", "--json"]);
     assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
 }

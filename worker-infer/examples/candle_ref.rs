@@ -27,7 +27,8 @@ fn main() -> Result<(), Error> {
     let mut config = config.into_config(false);
     let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))?;
     // SAFETY: the benchmark's model file is not changed while it runs.
-    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &Device::Cpu)? };
+    let vb =
+        unsafe { VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &Device::Cpu)? };
     let model = Llama::load(vb, &config)?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     // The context oarn gives a request by default.

@@ -1,5 +1,5 @@
-//! The candle backend: Hugging Face checkpoints (Safetensors in a model archive,
-//! [`oarn_protocol::archive`]) run in candle on the CPU, in f32, with the model's own tokenizer
+//! The candle backend: Hugging Face checkpoints (Safetensors or PyTorch weights in a model
+//! archive, [`oarn_protocol::archive`]) run in candle on the CPU, in f32, with the model's own tokenizer
 //! (`tokenizer.json`) and chat template (`tokenizer_config.json`). Llama-architecture models
 //! (Llama, SmolLM, TinyLlama, …) run; others are refused by name.
 //!
@@ -77,9 +77,6 @@ pub fn runs(path: &str) -> bool {
 fn open(path: &str) -> Result<(Model, u64), ErrorReply> {
     let index = oarn_formats::archive::index(std::path::Path::new(path))
         .map_err(|e| invalid(format!("cannot load model {path}: {e}")))?;
-    if index.format == ModelFormat::Pytorch {
-        return Err(invalid("a PyTorch checkpoint; this build runs Safetensors checkpoints"));
-    }
     let mut file = File::open(path).map_err(|e| err(ErrorKind::NotFound, format!("cannot read model {path}: {e}")))?;
     let json = |file: &mut File, name: &str| {
         index
@@ -157,17 +154,60 @@ fn build(
     let bytes = map
         .get(w.offset as usize..(w.offset + w.size) as usize)
         .ok_or_else(|| invalid("the weights lie past the end of the archive"))?;
-    let st = SliceSafetensors::new(bytes).map_err(|e| invalid(format!("{}: {e}", w.name)))?;
-    let (elements, stored) = bounded
-        .check_llama(|name| {
-            let view = st.get(name).ok()?;
-            Some((view.shape().to_vec(), format!("{:?}", view.dtype())))
-        })
-        .map_err(|e| invalid(e.to_string()))?;
-    let vb = candle_nn::VarBuilder::from_slice_safetensors(bytes, DType::F32, &Device::Cpu)
-        .map_err(|e| invalid(format!("{}: {e}", w.name)))?;
+    let (vb, elements, stored) = match index.format {
+        ModelFormat::Pytorch => pytorch_weights(bytes, &w.name, bounded)?,
+        _ => {
+            let st = SliceSafetensors::new(bytes).map_err(|e| invalid(format!("{}: {e}", w.name)))?;
+            let (elements, stored) = bounded
+                .check_llama(|name| {
+                    let view = st.get(name).ok()?;
+                    Some((view.shape().to_vec(), format!("{:?}", view.dtype())))
+                })
+                .map_err(|e| invalid(e.to_string()))?;
+            let vb = candle_nn::VarBuilder::from_slice_safetensors(bytes, DType::F32, &Device::Cpu)
+                .map_err(|e| invalid(format!("{}: {e}", w.name)))?;
+            (vb, elements, stored)
+        }
+    };
     let model = Llama::load(vb, config).map_err(|e| invalid(format!("cannot build the model: {e}")))?;
     Ok((model, elements * 4, stored))
+}
+
+/// The weights of a PyTorch checkpoint (`bytes`, the member `name`), located by
+/// `oarn_formats::pytorch` (whose pickle reader runs nothing), checked against the config, and
+/// converted to f32; with the elements they hold and the stored dtype.
+fn pytorch_weights<'a>(
+    bytes: &[u8],
+    name: &str,
+    config: &hf::Config,
+) -> Result<(candle_nn::VarBuilder<'a>, u64, String), ErrorReply> {
+    let refs = oarn_formats::pytorch::read(std::io::Cursor::new(bytes)).map_err(|e| invalid(format!("{name}: {e}")))?;
+    let by_name: std::collections::HashMap<&str, &oarn_formats::pytorch::TensorRef> =
+        refs.iter().map(|t| (t.name.as_str(), t)).collect();
+    let (elements, stored) = config
+        .check_llama(|n| by_name.get(n).map(|t| (t.shape.clone(), t.dtype.name().to_string())))
+        .map_err(|e| invalid(e.to_string()))?;
+    let mut tensors = std::collections::HashMap::new();
+    for (n, _) in config.llama_tensors() {
+        let t = by_name[n.as_str()];
+        let dtype = match t.dtype {
+            oarn_formats::pytorch::Dtype::F16 => DType::F16,
+            oarn_formats::pytorch::Dtype::BF16 => DType::BF16,
+            // check_llama let only F32, F16 and BF16 through.
+            _ => DType::F32,
+        };
+        // In range: pytorch::read checked every tensor's bytes against its storage's.
+        let data = &bytes[t.offset as usize..(t.offset + t.len) as usize];
+        let tensor = Tensor::from_raw_buffer(data, dtype, &t.shape, &Device::Cpu)
+            .and_then(|t| t.to_dtype(DType::F32))
+            .map_err(|e| invalid(format!("{name}: the tensor {n}: {e}")))?;
+        tensors.insert(n, tensor);
+    }
+    Ok((
+        candle_nn::VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu),
+        elements,
+        stored,
+    ))
 }
 
 /// The model at `path`, loading it (after making room) unless it is loaded; with the load time

@@ -680,7 +680,8 @@ pub enum ModelCommand {
         json: bool,
     },
     /// Copy a GGUF or ONNX model file, or a Hugging Face model directory (config.json,
-    /// tokenizer.json, model.safetensors), into the model store (verified before it is visible).
+    /// tokenizer.json, model.safetensors or pytorch_model.bin), into the model store (verified
+    /// before it is visible).
     Import {
         path: PathBuf,
         /// Name to install it under [default: from the file name].

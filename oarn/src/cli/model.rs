@@ -249,7 +249,10 @@ impl Need {
         let default = u64::from(oarn_protocol::infer::DEFAULT_CONTEXT);
         let context = m.metadata.context_length.map_or(default, |c| c.clamp(1, default));
         let kv_cache = m.metadata.kv_cache_bytes(context);
-        if m.format == ModelFormat::Safetensors.as_str() {
+        if [ModelFormat::Safetensors, ModelFormat::Pytorch]
+            .map(ModelFormat::as_str)
+            .contains(&m.format.as_str())
+        {
             // candle computes in f32, whatever the checkpoint stores: 4 bytes a parameter, and
             // f32 keys and values (twice llama.cpp's f16 cache).
             return Self {
@@ -306,9 +309,10 @@ fn print_info(store: &Store, m: &Manifest, need: &Need, available: Option<u64>, 
         println!("model name    {}", clean(n));
     }
     // A tensor model's header says nothing of parameters, quantisation or context.
-    if md.gguf_version > 0 || md.format == ModelFormat::Safetensors {
+    let candle = matches!(md.format, ModelFormat::Safetensors | ModelFormat::Pytorch);
+    if md.gguf_version > 0 || candle {
         println!("parameters    {:.1} M", md.parameters as f64 / 1e6);
-        if md.format == ModelFormat::Safetensors {
+        if candle {
             println!("dtype         {} (runs in f32)", opt(md.quantization.as_ref()));
         } else {
             println!("quantization  {}", opt(md.quantization.as_ref()));
