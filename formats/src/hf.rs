@@ -189,6 +189,8 @@ pub fn describe(path: &Path, index: &Index) -> Result<ModelInfo, HfError> {
         return Err(HfError::Sharded(weights.len()));
     };
     let summary = match index.format {
+        // The graph is ONNX Runtime's to read, in the worker; its inputs are checked there.
+        ModelFormat::Onnx => None,
         ModelFormat::Pytorch => {
             let tensors =
                 crate::pytorch::read(crate::archive::Window::new(&mut file, w)).map_err(|source| HfError::Pytorch {
@@ -199,11 +201,11 @@ pub fn describe(path: &Path, index: &Index) -> Result<ModelInfo, HfError> {
                 let t = tensors.iter().find(|t| t.name == name)?;
                 Some((t.shape.clone(), t.dtype.name().to_string()))
             })?;
-            crate::safetensors::Summary {
+            Some(crate::safetensors::Summary {
                 tensors: tensors.len() as u64,
                 parameters: tensors.iter().map(|t| t.len / t.dtype.size()).sum(),
                 dtype,
-            }
+            })
         }
         _ => {
             file.seek(SeekFrom::Start(w.offset))?;
@@ -219,7 +221,7 @@ pub fn describe(path: &Path, index: &Index) -> Result<ModelInfo, HfError> {
                 let t = tensors.get(name)?;
                 Some((t.shape.clone(), format!("{:?}", t.dtype)))
             })?;
-            summary
+            Some(summary)
         }
     };
     let chat_template = match index.read_json(&mut file, "tokenizer_config.json")? {
@@ -232,9 +234,9 @@ pub fn describe(path: &Path, index: &Index) -> Result<ModelInfo, HfError> {
         format: index.format,
         architecture: config.model_type.clone(),
         context_length: Some(config.max_position_embeddings),
-        quantization: Some(summary.dtype),
-        parameters: summary.parameters,
-        tensors: summary.tensors,
+        quantization: summary.as_ref().map(|s| s.dtype.clone()),
+        parameters: summary.as_ref().map_or(0, |s| s.parameters),
+        tensors: summary.as_ref().map_or(0, |s| s.tensors),
         chat_template,
         layers: Some(config.num_hidden_layers),
         embedding: Some(config.hidden_size),

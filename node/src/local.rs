@@ -12,7 +12,6 @@ use oarn_config::{Config, resolve_path};
 use oarn_models::{Manifest, Store, StoreError};
 use oarn_protocol::WorkerKind;
 use oarn_protocol::infer::{self, Event, Message, Role};
-use oarn_protocol::task::ModelFormat;
 use oarn_supervise::{CallError, alone};
 use sha3::{Digest, Keccak256};
 use tokio::sync::mpsc;
@@ -67,7 +66,7 @@ pub enum Use {
 
 impl Use {
     fn fits(self, m: &Manifest) -> bool {
-        (m.format == ModelFormat::Onnx.as_str()) == (self == Use::Tensor)
+        m.metadata.generates_text() == (self == Use::Generate)
     }
 
     fn wrong(self, m: &Manifest) -> LocalError {

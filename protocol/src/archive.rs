@@ -62,6 +62,8 @@ pub fn member(name: &str) -> Option<Member> {
         "model.safetensors.index.json" => return Some(Member::Index(ModelFormat::Safetensors)),
         "pytorch_model.bin" => return Some(Member::Weights(ModelFormat::Pytorch)),
         "pytorch_model.bin.index.json" => return Some(Member::Index(ModelFormat::Pytorch)),
+        // A decoder graph in Hugging Face Optimum's layout.
+        "model.onnx" => return Some(Member::Weights(ModelFormat::Onnx)),
         _ => {}
     }
     let shard = |stem: &str, ext: &str| {
@@ -86,6 +88,7 @@ mod tests {
     #[test]
     fn the_files_a_backend_reads_are_members_and_nothing_else() {
         assert_eq!(member("config.json"), Some(Member::Config));
+        assert_eq!(member("model.onnx"), Some(Member::Weights(ModelFormat::Onnx)));
         assert_eq!(
             member("model.safetensors"),
             Some(Member::Weights(ModelFormat::Safetensors))
@@ -101,7 +104,7 @@ mod tests {
         for other in [
             "README.md",
             ".gitattributes",
-            "model.onnx",
+            "decoder_model.onnx",
             "../config.json",
             "onnx/model.onnx",
             "model-1-of-2.safetensors",

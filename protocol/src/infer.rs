@@ -85,6 +85,12 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
+    /// Whether the model generates text (every format but a lone ONNX graph, which is a tensor
+    /// model; an ONNX decoder comes in a model archive with its config, which gives it layers).
+    pub fn generates_text(&self) -> bool {
+        self.format != crate::task::ModelFormat::Onnx || self.layers.is_some()
+    }
+
     /// Bytes of llama.cpp's KV cache (f16 keys and values) for a context of `ctx` tokens, when
     /// the file says enough to tell.
     pub fn kv_cache_bytes(&self, ctx: u64) -> Option<u64> {

@@ -10,9 +10,11 @@ template). The result is the directory `oarn model import` takes. With `--pytorc
 same model also as a PyTorch checkpoint (`pytorch_model.bin` in torch.save's zip format, f16
 weights, so the loader's dtype conversion is exercised too), written without torch: the
 pickle names exactly the globals torch.save writes, through stand-in modules registered under
-torch's names. Usage:
+torch's names. With `--onnx DIR`, also as a decoder graph of standard ONNX operators in
+Hugging Face Optimum's input convention (onnx_llama.py), f32, beside the same config and
+tokenizer. Usage:
 
-    derive_smollm2.py MODEL.gguf OUT_DIR [--pytorch DIR]
+    derive_smollm2.py MODEL.gguf OUT_DIR [--pytorch DIR] [--onnx DIR]
 """
 
 import io
@@ -165,7 +167,9 @@ def torch_zip(weights: dict, path: Path) -> None:
 
 def main() -> None:
     src, out = Path(sys.argv[1]), Path(sys.argv[2])
-    pytorch = Path(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--pytorch" else None
+    extra = dict(zip(sys.argv[3::2], sys.argv[4::2]))
+    pytorch = Path(extra["--pytorch"]) if "--pytorch" in extra else None
+    onnx_dir = Path(extra["--onnx"]) if "--onnx" in extra else None
     reader = gguf.GGUFReader(src)
     heads = int(field(reader, "llama.attention.head_count"))
     kv_heads = int(field(reader, "llama.attention.head_count_kv"))
@@ -188,6 +192,14 @@ def main() -> None:
         for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
             (pytorch / name).write_bytes((out / name).read_bytes())
         torch_zip({k: v.astype(np.float16) for k, v in weights.items()}, pytorch / "pytorch_model.bin")
+    if onnx_dir:
+        sys.path.insert(0, str(Path(__file__).parent))
+        import onnx_llama
+
+        onnx_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+            (onnx_dir / name).write_bytes((out / name).read_bytes())
+        onnx_llama.build(weights, cfg, str(onnx_dir / "model.onnx"))
 
 
 if __name__ == "__main__":

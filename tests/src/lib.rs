@@ -435,6 +435,18 @@ pub fn test_pytorch_model() -> PathBuf {
     path
 }
 
+/// The test model as an ONNX decoder graph in Optimum's layout (a directory: `model.onnx`,
+/// config, tokenizer), derived by `scripts/fetch-test-model`.
+pub fn test_onnx_lm_model() -> PathBuf {
+    let path = bin_dir().parent().expect("target dir").join("test-models/smollm2-onnx");
+    assert!(
+        path.join("model.onnx").exists(),
+        "{} is missing; run scripts/fetch-test-model",
+        path.display()
+    );
+    path
+}
+
 /// ONNX Runtime's library, fetched by `scripts/fetch-onnxruntime`.
 pub fn onnxruntime() -> PathBuf {
     let path = bin_dir()

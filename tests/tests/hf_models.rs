@@ -1,14 +1,15 @@
-//! Hugging Face checkpoints as a user runs them: the SmolLM2 test model in Safetensors layout
-//! and as a PyTorch checkpoint (both derived from the GGUF by `scripts/fetch-test-model`)
-//! imported as a directory with
+//! Hugging Face models as a user runs them: the SmolLM2 test model in Safetensors layout, as a
+//! PyTorch checkpoint and as an ONNX decoder graph (all derived from the GGUF by
+//! `scripts/fetch-test-model`) imported as a directory with
 //! `oarn model import`, described by `oarn model info`, and answering through `oarn local
-//! inference` in the sandboxed inference worker's candle: the right answer greedily, the same
+//! inference` in the sandboxed inference worker (candle, or ONNX Runtime for the graph): the
+//! right answer greedily, the same
 //! bytes on every run and thread count, and hostile archives, configs and pickles refused
 //! with nothing installed.
 
 use std::path::Path;
 
-use oarn_tests::{Node, test_pytorch_model, test_safetensors_model};
+use oarn_tests::{Node, onnxruntime, test_onnx, test_onnx_lm_model, test_pytorch_model, test_safetensors_model};
 use serde_json::Value;
 
 fn import(node: &Node, dir: &Path, name: &str) -> std::process::Output {
@@ -287,4 +288,72 @@ fn legacy_and_malicious_pickles_are_refused_and_nothing_is_installed() {
     }
     let list = node.json(&["model", "list", "--json"]);
     assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
+}
+
+#[test]
+fn an_onnx_decoder_answers_paris_with_the_same_bytes_across_threads() {
+    let node = Node::new().with_env("OARN_COMPUTE__ONNXRUNTIME", onnxruntime().to_str().unwrap());
+    let m = node.json(&[
+        "model",
+        "import",
+        test_onnx_lm_model().to_str().unwrap(),
+        "--name",
+        "smol-onnx",
+        "--json",
+    ]);
+    assert_eq!(m["format"], "onnx", "{m}");
+    assert_eq!(m["metadata"]["architecture"], "llama", "{m}");
+    let run = |threads: &str| {
+        node.json(&[
+            "local",
+            "inference",
+            "--model",
+            "smol-onnx",
+            "What is the capital of France?",
+            "--max-tokens",
+            "12",
+            "--threads",
+            threads,
+            "--json",
+        ])
+    };
+    let one = run("1");
+    assert_eq!(one["text"], "The capital of France is Paris.", "{one}");
+    let fingerprint = one["fingerprint"].as_str().unwrap();
+    assert!(
+        fingerprint.starts_with("ort ") && fingerprint.contains("tokenizers "),
+        "{one}"
+    );
+    assert_eq!(one["text_keccak"], run("2")["text_keccak"]);
+    // A decoder is a language model: `local run` (tensor tasks) says which command to use.
+    let out = node.oarn(&["local", "run", "-", "--model", "smol-onnx"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("oarn local inference"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn an_onnx_graph_that_is_not_a_decoder_or_a_node_without_onnx_runtime_is_refused() {
+    let node = Node::new().with_env("OARN_COMPUTE__ONNXRUNTIME", onnxruntime().to_str().unwrap());
+    // The iris classifier where a decoder belongs.
+    let dir = node.dir.path().join("iris-lm");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(test_onnx_lm_model().join(f), dir.join(f)).unwrap();
+    }
+    std::fs::copy(test_onnx("iris.onnx"), dir.join("model.onnx")).unwrap();
+    let out = import(&node, &dir, "iris-lm");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("does not take a decoder's tensors"),
+        "{err}"
+    );
+    assert!(err.contains("it takes float_input"), "{err}");
+    // Without ONNX Runtime, the decoder is refused with how to get it.
+    let bare = Node::new();
+    let out = import(&bare, &test_onnx_lm_model(), "smol-onnx");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("compute.onnxruntime"), "{err}");
 }

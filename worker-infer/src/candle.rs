@@ -13,20 +13,18 @@ use std::time::Instant;
 
 use candle_core::safetensors::SliceSafetensors;
 use candle_core::{DType, Device, Tensor};
-use candle_transformers::generation::{LogitsProcessor, Sampling};
-use candle_transformers::models::llama::{self, Llama, LlamaConfig, LlamaEosToks};
+use candle_transformers::models::llama::{self, Llama, LlamaConfig};
 use oarn_formats::archive::Index;
 use oarn_formats::hf;
 use oarn_protocol::envelope::{ErrorKind, ErrorReply};
-use oarn_protocol::infer::{DEFAULT_CONTEXT, Generate, Generated, Loaded, Protocol, Stop};
+use oarn_protocol::infer::{Generate, Generated, Loaded, Protocol};
 use oarn_protocol::serve::Context;
 use oarn_protocol::task::ModelFormat;
-use tokenizers::Tokenizer;
 
-use crate::backend::{Backend, Output};
+use crate::backend::Backend;
 use crate::cache::Cache;
-use crate::chat::Template;
-use crate::text::{self, Deadline, Stops, err};
+use crate::lm::{self, Forward, Text, invalid};
+use crate::text::{self, Deadline, err};
 
 /// candle, and the models it holds.
 pub struct Candle {
@@ -43,10 +41,7 @@ impl std::fmt::Debug for Candle {
 struct Model {
     llama: Llama,
     config: llama::Config,
-    tokenizer: Tokenizer,
-    template: Option<Template>,
-    /// The tokens that end a generation.
-    eos: Vec<u32>,
+    text: Text,
     /// The dtype the checkpoint stores (it runs in f32).
     stored: String,
 }
@@ -60,79 +55,28 @@ impl Candle {
     }
 }
 
-fn invalid(message: impl Into<String>) -> ErrorReply {
-    err(ErrorKind::InvalidRequest, message)
-}
-
-/// Whether the file at `path` is a model archive (so this backend runs it).
-pub fn runs(path: &str) -> bool {
-    let mut head = [0u8; 512];
-    let n = File::open(path)
-        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-        .unwrap_or(0);
-    oarn_formats::archive::is_archive(&head[..n])
-}
-
 /// Reads the model archive at `path` and builds its model.
 fn open(path: &str) -> Result<(Model, u64), ErrorReply> {
     let index = oarn_formats::archive::index(std::path::Path::new(path))
         .map_err(|e| invalid(format!("cannot load model {path}: {e}")))?;
     let mut file = File::open(path).map_err(|e| err(ErrorKind::NotFound, format!("cannot read model {path}: {e}")))?;
-    let json = |file: &mut File, name: &str| {
-        index
-            .read_json(file, name)
-            .map_err(|e| invalid(format!("cannot read {name} in {path}: {e}")))
-    };
-    let config_bytes = json(&mut file, "config.json")?.ok_or_else(|| invalid("the model has no config.json"))?;
+    let config_bytes =
+        lm::json(&index, &mut file, path, "config.json")?.ok_or_else(|| invalid("the model has no config.json"))?;
     let bounded = hf::Config::parse(&config_bytes).map_err(|e| invalid(e.to_string()))?;
     let config: LlamaConfig =
         serde_json::from_slice(&config_bytes).map_err(|e| invalid(format!("config.json: {e}")))?;
-    let tokenizer = json(&mut file, "tokenizer.json")?
-        .ok_or_else(|| invalid("the model has no tokenizer.json"))
-        .and_then(|b| Tokenizer::from_bytes(b).map_err(|e| invalid(format!("tokenizer.json: {e}"))))?;
-    let template = match json(&mut file, "tokenizer_config.json")? {
-        Some(b) => {
-            let v: serde_json::Value =
-                serde_json::from_slice(&b).map_err(|e| invalid(format!("tokenizer_config.json: {e}")))?;
-            Template::from_config(&v).map_err(invalid)?
-        }
-        None => None,
-    };
-    let eos = end_tokens(&config, json(&mut file, "generation_config.json")?.as_deref());
+    let text = Text::load(&index, &mut file, path, &config_bytes)?;
     let config = config.into_config(false);
     let (model, bytes, stored) = build(&mut file, path, &index, &bounded, &config)?;
     Ok((
         Model {
             llama: model,
             config,
-            tokenizer,
-            template,
-            eos,
+            text,
             stored,
         },
         bytes,
     ))
-}
-
-/// The tokens that end a generation: `config.json`'s and `generation_config.json`'s
-/// `eos_token_id` (a number or a list).
-fn end_tokens(config: &LlamaConfig, generation: Option<&[u8]>) -> Vec<u32> {
-    let mut out = match &config.eos_token_id {
-        Some(LlamaEosToks::Single(t)) => vec![*t],
-        Some(LlamaEosToks::Multiple(ts)) => ts.clone(),
-        None => Vec::new(),
-    };
-    let from_generation = generation
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-        .and_then(|v| v.get("eos_token_id").cloned());
-    match from_generation {
-        Some(serde_json::Value::Number(n)) => out.extend(n.as_u64().map(|t| t as u32)),
-        Some(serde_json::Value::Array(list)) => out.extend(list.iter().filter_map(|t| t.as_u64()).map(|t| t as u32)),
-        _ => {}
-    }
-    out.sort_unstable();
-    out.dedup();
-    out
 }
 
 /// Maps the weights, checks every tensor the model will ask for, and builds the model; with
@@ -229,37 +173,6 @@ fn load<'a>(models: &'a mut Cache<Model>, path: &str) -> Result<(&'a Model, u64)
     Ok((models.insert(path.to_string(), bytes, model), us))
 }
 
-/// The prompt's text: the conversation through the model's chat template, or the prompt as it
-/// is; and whether the tokenizer should add its own special tokens (a template writes them).
-fn prompt_text(model: &Model, g: &Generate) -> Result<(String, bool), ErrorReply> {
-    match (g.chat, &model.template) {
-        (true, Some(t)) => Ok((t.render(g).map_err(invalid)?, false)),
-        (true, None) if !g.history.is_empty() => Err(invalid(
-            "this model has no chat template, so it cannot take a conversation",
-        )),
-        _ => Ok((g.prompt.clone(), true)),
-    }
-}
-
-/// Greedy decoding at temperature 0; else top-k, then top-p, at the temperature, seeded.
-fn sampler(g: &Generate) -> LogitsProcessor {
-    let temperature = f64::from(g.temperature_milli) / 1000.0;
-    let top_p = f64::from(g.top_p_milli) / 1000.0;
-    let (k, p) = (g.top_k as usize, g.top_p_milli > 0 && g.top_p_milli < 1000);
-    let sampling = match (g.temperature_milli, k, p) {
-        (0, ..) => Sampling::ArgMax,
-        (_, 0, false) => Sampling::All { temperature },
-        (_, 0, true) => Sampling::TopP { p: top_p, temperature },
-        (_, k, false) => Sampling::TopK { k, temperature },
-        (_, k, true) => Sampling::TopKThenTopP {
-            k,
-            p: top_p,
-            temperature,
-        },
-    };
-    LogitsProcessor::from_sampling(u64::from(g.seed), sampling)
-}
-
 impl Backend for Candle {
     fn capabilities(&self) -> Vec<String> {
         vec!["candle".into(), "safetensors".into()]
@@ -289,35 +202,14 @@ impl Backend for Candle {
         };
         let (model, load_us) = load(&mut self.models, &g.model)?;
         deadline.check(|| "while loading the model".into())?;
-        let trained = model.config.max_position_embeddings as u32;
-        let n_ctx = if g.context == 0 {
-            DEFAULT_CONTEXT.min(trained)
-        } else {
-            g.context.min(trained)
-        };
-        let (text, add_special) = prompt_text(model, g)?;
-        let tokens = model
-            .tokenizer
-            .encode(text, add_special)
-            .map_err(|e| invalid(format!("cannot tokenize the prompt: {e}")))?
-            .get_ids()
-            .to_vec();
-        if tokens.is_empty() {
-            return Err(invalid("the prompt is empty"));
-        }
-        if tokens.len() as u64 + u64::from(g.max_tokens) > u64::from(n_ctx) {
-            return Err(invalid(format!(
-                "the prompt ({} tokens) plus max_tokens ({}) exceeds the context of {n_ctx} tokens",
-                tokens.len(),
-                g.max_tokens
-            )));
-        }
+        let tokens = model.text.prompt(g)?;
+        let n_ctx = lm::context(g, model.config.max_position_embeddings as u32, tokens.len())?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("candle-{i}"))
             .build()
             .map_err(|e| err(ErrorKind::Internal, format!("cannot start {threads} threads: {e}")))?;
-        let run = Run {
+        let mut run = Run {
             model,
             pool: &pool,
             cache: {
@@ -328,7 +220,7 @@ impl Backend for Candle {
                 llama::Cache::new(true, DType::F32, &c, &Device::Cpu).map_err(internal)?
             },
         };
-        let mut generated = run.generate(g, &tokens, cx, &deadline, started)?;
+        let mut generated = lm::generate(&model.text, &mut run, g, &tokens, cx, &deadline, started)?;
         generated.load_us = load_us;
         generated.fingerprint = fingerprint(g, &model.stored, threads, n_ctx);
         Ok(generated)
@@ -346,145 +238,28 @@ struct Run<'a> {
     cache: llama::Cache,
 }
 
-impl Run<'_> {
-    /// The logits after `tokens`, placed from position `at`.
-    fn forward(&mut self, tokens: &[u32], at: usize) -> Result<Tensor, ErrorReply> {
+impl Forward for Run<'_> {
+    fn forward(&mut self, tokens: &[u32], at: usize) -> Result<Vec<f32>, ErrorReply> {
         let (llama, cache) = (&self.model.llama, &mut self.cache);
         self.pool
             .install(|| {
                 let input = Tensor::new(tokens, &Device::Cpu)?.unsqueeze(0)?;
-                llama.forward(&input, at, cache)?.squeeze(0)
+                llama.forward(&input, at, cache)?.squeeze(0)?.to_vec1::<f32>()
             })
             .map_err(internal)
     }
-
-    fn generate(
-        mut self,
-        g: &Generate,
-        tokens: &[u32],
-        cx: &mut dyn Context<Protocol>,
-        deadline: &Deadline,
-        started: Instant,
-    ) -> Result<Generated, ErrorReply> {
-        let prompt_started = Instant::now();
-        deadline.check(|| "before reading the prompt".into())?;
-        let mut logits = self.forward(tokens, 0)?;
-        let prompt_us = prompt_started.elapsed().as_micros() as u64;
-
-        let generate_started = Instant::now();
-        let mut sampler = sampler(g);
-        let mut out = Output::default();
-        let mut stops = Stops::new(&g.stop);
-        let mut ids: Vec<u32> = Vec::new();
-        let mut decoded = Decoded::default();
-        let mut first_token_us = 0;
-        let mut stop = Stop::MaxTokens;
-        while (ids.len() as u32) < g.max_tokens {
-            if cx.cancelled() {
-                stop = Stop::Cancelled;
-                break;
-            }
-            deadline.check(|| format!("after {} generated tokens", ids.len()))?;
-            let token = sampler.sample(&logits).map_err(internal)?;
-            if self.model.eos.contains(&token) {
-                stop = Stop::EndOfText;
-                break;
-            }
-            ids.push(token);
-            if first_token_us == 0 {
-                first_token_us = started.elapsed().as_micros() as u64;
-            }
-            let piece = decoded.next(&self.model.tokenizer, &ids)?;
-            let (released, hit) = stops.push(&piece);
-            out.emit(cx, released)?;
-            if hit {
-                stop = Stop::StopString;
-                break;
-            }
-            logits = self.forward(&[token], tokens.len() + ids.len() - 1)?;
-        }
-        if stop != Stop::StopString {
-            let (released, hit) = stops.push(&decoded.rest(&self.model.tokenizer, &ids)?);
-            out.emit(cx, released)?;
-            if hit {
-                stop = Stop::StopString;
-            } else {
-                out.emit(cx, stops.finish())?;
-            }
-        }
-        let (text, text_keccak) = out.finish();
-        Ok(Generated {
-            text,
-            text_keccak,
-            stop,
-            prompt_tokens: tokens.len() as u32,
-            generated_tokens: ids.len() as u32,
-            load_us: 0,
-            prompt_us,
-            generate_us: generate_started.elapsed().as_micros() as u64,
-            first_token_us,
-            fingerprint: String::new(),
-        })
-    }
 }
 
-/// The generated text, decoded as a whole (a token's text can depend on its neighbours) and
-/// released as it grows, holding back an incomplete character.
-#[derive(Debug, Default)]
-struct Decoded {
-    /// Bytes of the decoded text already released.
-    released: usize,
-}
-
-impl Decoded {
-    fn decode(tokenizer: &Tokenizer, ids: &[u32]) -> Result<String, ErrorReply> {
-        tokenizer
-            .decode(ids, true)
-            .map_err(|e| err(ErrorKind::Internal, format!("cannot decode: {e}")))
-    }
-
-    /// The text `ids` add to what was released, unless it ends in an incomplete character.
-    fn next(&mut self, tokenizer: &Tokenizer, ids: &[u32]) -> Result<String, ErrorReply> {
-        let text = Self::decode(tokenizer, ids)?;
-        if text.ends_with('\u{FFFD}') {
-            return Ok(String::new());
-        }
-        Ok(self.take(&text))
-    }
-
-    /// Whatever is left at the end, incomplete characters included.
-    fn rest(&mut self, tokenizer: &Tokenizer, ids: &[u32]) -> Result<String, ErrorReply> {
-        let text = Self::decode(tokenizer, ids)?;
-        Ok(self.take(&text))
-    }
-
-    fn take(&mut self, text: &str) -> String {
-        match text.get(self.released..) {
-            Some(new) => {
-                self.released = text.len();
-                new.to_string()
-            }
-            // The text was decoded differently from what was released; nothing more is added.
-            None => String::new(),
-        }
-    }
-}
-
-/// What decides the exact output bytes: the candle, tokenizers and minijinja versions, the
-/// CPU vector path gemm picks at run time, the dtype it computes in, and every parameter.
+/// What decides the exact output bytes: the candle versions, the CPU vector path gemm picks at
+/// run time, the dtype it computes in, the context and threads, and the text side's versions
+/// and parameters.
 fn fingerprint(g: &Generate, stored: &str, threads: usize, n_ctx: u32) -> String {
     format!(
-        "candle-core {}; candle-transformers {}; tokenizers {}; minijinja {}; backend cpu; {} [{}]; dtype f32 (stored {stored}); ctx {n_ctx}; threads {threads}; temp {}; top-k {}; top-p {}; seed {}; chat {}",
+        "candle-core {}; candle-transformers {}; backend cpu; {} [{}]; dtype f32 (stored {stored}); ctx {n_ctx}; threads {threads}; {}",
         env!("OARN_CANDLE_CORE_VERSION"),
         env!("OARN_CANDLE_TRANSFORMERS_VERSION"),
-        env!("OARN_TOKENIZERS_VERSION"),
-        env!("OARN_MINIJINJA_VERSION"),
         std::env::consts::ARCH,
         crate::onnx::cpu_path(),
-        f64::from(g.temperature_milli) / 1000.0,
-        g.top_k,
-        f64::from(g.top_p_milli) / 1000.0,
-        g.seed,
-        g.chat
+        lm::fingerprint(g)
     )
 }

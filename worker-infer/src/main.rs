@@ -13,8 +13,10 @@ mod cache;
 mod candle;
 mod chat;
 mod llama;
+mod lm;
 mod ollama;
 mod onnx;
+mod onnx_lm;
 mod text;
 
 use std::process::ExitCode;
@@ -97,6 +99,9 @@ impl Worker {
             let p = std::path::Path::new(path);
             let index =
                 oarn_formats::archive::index(p).map_err(|e| invalid(format!("not a valid model archive: {e}")))?;
+            if index.format == ModelFormat::Onnx {
+                return self.onnx()?.inspect_lm(path);
+            }
             return oarn_formats::hf::describe(p, &index).map_err(|e| invalid(e.to_string()));
         }
         match oarn_formats::task::sniff(&head[..n]) {
@@ -166,7 +171,10 @@ impl Handler<Protocol> for Worker {
                 capabilities: self.capabilities()?,
                 in_flight: 0,
             })),
-            Request::Generate(g) if candle::runs(&g.model) => self.candle.generate(&g, cx).map(Reply::Generated),
+            Request::Generate(g) if lm::is_archive(&g.model) && onnx_lm::is_onnx_archive(&g.model) => {
+                self.onnx()?.generate(&g, cx).map(Reply::Generated)
+            }
+            Request::Generate(g) if lm::is_archive(&g.model) => self.candle.generate(&g, cx).map(Reply::Generated),
             Request::Generate(g) => self.backend()?.generate(&g, cx).map(Reply::Generated),
             Request::Unload(u) => self.unload(u.model.as_deref()).map(Reply::Unloaded),
             Request::ListLoaded(_) => self.loaded().map(Reply::Loaded),

@@ -38,6 +38,8 @@ pub struct Onnx {
     library: String,
     /// Sessions by model path, with the thread count each was made with.
     sessions: Cache<(usize, Session)>,
+    /// Language models (decoder graphs in model archives) by path ([`crate::onnx_lm`]).
+    pub(crate) lms: Cache<crate::onnx_lm::Lm>,
 }
 
 impl std::fmt::Debug for Onnx {
@@ -120,17 +122,21 @@ impl Onnx {
             env,
             library: format!("onnxruntime {build}; library sha256 {}", &sha[..16]),
             sessions: Cache::new(budget),
+            lms: Cache::new(budget),
         })
     }
 
     pub fn unload(&mut self, model: Option<&str>) -> Vec<String> {
-        self.sessions.remove(model)
+        let mut out = self.sessions.remove(model);
+        out.extend(self.lms.remove(model));
+        out
     }
 
     pub fn loaded(&self) -> Vec<Loaded> {
         self.sessions
             .list()
             .into_iter()
+            .chain(self.lms.list())
             .map(|(model, bytes)| Loaded { model, bytes })
             .collect()
     }
@@ -212,6 +218,26 @@ impl Onnx {
 
     /// A session on the model at `path` with the pinned, deterministic options.
     fn session(&self, path: &str, threads: usize) -> Result<Session, ErrorReply> {
+        self.builder(threads)?.commit_from_file(path).map_err(|e| {
+            err(
+                ErrorKind::InvalidRequest,
+                format!("not a model ONNX Runtime can run: {}", load_error(e.message())),
+            )
+        })
+    }
+
+    /// A session on the model `bytes` (a model archive's member) with the same options.
+    pub(crate) fn session_from(&self, bytes: &[u8], threads: usize) -> Result<Session, ErrorReply> {
+        self.builder(threads)?.commit_from_memory(bytes).map_err(|e| {
+            err(
+                ErrorKind::InvalidRequest,
+                format!("not a model ONNX Runtime can run: {}", e.message()),
+            )
+        })
+    }
+
+    /// The pinned, deterministic session options.
+    fn builder(&self, threads: usize) -> Result<ort::session::builder::SessionBuilder, ErrorReply> {
         let options = |e: ort::Error| err(ErrorKind::Internal, format!("ONNX Runtime session options: {e}"));
         Session::builder(&self.env)
             .map_err(options)?
@@ -226,18 +252,11 @@ impl Onnx {
             .with_deterministic_compute(true)
             .map_err(|e| options(e.into()))?
             .with_intra_op_spinning(false)
-            .map_err(|e| options(e.into()))?
-            .commit_from_file(path)
-            .map_err(|e| {
-                err(
-                    ErrorKind::InvalidRequest,
-                    format!("not a model ONNX Runtime can run: {}", load_error(e.message())),
-                )
-            })
+            .map_err(|e| options(e.into()))
     }
 
     /// What decides the exact output bytes of a run.
-    fn fingerprint(&self, threads: usize) -> String {
+    pub(crate) fn fingerprint(&self, threads: usize) -> String {
         format!(
             "ort {}; {}; cpu {} [{}]; graph-opt basic; sequential; deterministic; threads {threads}",
             env!("OARN_ORT_VERSION"),

@@ -96,7 +96,9 @@ pub fn run(from: &From, staging: &Path, req: &Inspect) -> Reply {
         _ => false,
     };
     let input = checked("input block", block(from, staging, &req.input_hash, wait), |b| {
-        if tensor {
+        // An ONNX model may be a decoder (a model archive) taking inference/v1 like any
+        // language model; its input says which it is.
+        if tensor && task::parse_input(b).is_err() {
             tensor::parse_input(b)
                 .map(|t| {
                     Work::Tensor(TensorInput {

@@ -130,11 +130,11 @@ pub async fn submit(node: &Node, p: SubmitTask) -> Result<Submitted, Error> {
         .get(&p.model)
         .map_err(|e| Error::new(Code::NotFound, e.to_string()))?;
     let tensor = match model.format.as_str() {
-        "gguf" | "safetensors" => false,
-        "onnx" => true,
+        "gguf" | "safetensors" | "pytorch" => false,
+        "onnx" => !model.metadata.generates_text(),
         other => {
             return Err(invalid(format!(
-                "model {} is {other}; tasks run GGUF, Safetensors and ONNX models",
+                "model {} is {other}; tasks run GGUF, Safetensors, PyTorch and ONNX models",
                 p.model
             )));
         }

@@ -243,7 +243,10 @@ impl Ctx {
         match (format, &p.input) {
             (ModelFormat::Gguf, Work::Inference(_)) => {}
             // A Hugging Face checkpoint (a model archive) runs in the infer worker's candle.
-            (ModelFormat::Safetensors, Work::Inference(_)) if !self.node.config().ollama.enabled => {}
+            (ModelFormat::Safetensors | ModelFormat::Pytorch, Work::Inference(_))
+                if !self.node.config().ollama.enabled => {}
+            // An ONNX decoder (a model archive) runs in ONNX Runtime.
+            (ModelFormat::Onnx, Work::Inference(_)) if self.runs_onnx() => {}
             (ModelFormat::Onnx, Work::Tensor(_)) if self.runs_onnx() => {}
             (ModelFormat::Onnx, Work::Tensor(_)) => {
                 return Err(Reason::DoesNotFit(
@@ -252,7 +255,7 @@ impl Ctx {
             }
             _ => {
                 return Err(Reason::DoesNotFit(format!(
-                    "the model is {} for this input; this node runs GGUF (llama.cpp) and Safetensors (candle, not with ollama.enabled) language models and ONNX tensor models",
+                    "the model is {} for this input; this node runs GGUF (llama.cpp), Safetensors and PyTorch (candle, not with ollama.enabled) and ONNX (with compute.onnxruntime) language models and ONNX tensor models",
                     format.as_str()
                 )));
             }
