@@ -1,18 +1,19 @@
 //! A Hugging Face checkpoint's task end to end on the devnet (real anvil, real libp2p peers on
 //! loopback, candle in the sandboxed inference workers): a requester submits a prompt for the
-//! derived SmolLM2 in Safetensors layout; its model block is a `model/v1` manifest with
-//! `format: safetensors` naming the model archive's CID; three nodes fetch the archive over
+//! derived SmolLM2 as a PyTorch checkpoint (f16: half the Safetensors model's bytes, and the
+//! archive travels the same way for both); its model block is a `model/v1` manifest with
+//! `format: pytorch` naming the model archive's CID; three nodes fetch the archive over
 //! Bitswap, install it after their own workers check it, generate, and reach consensus on
 //! exactly the bytes an offline run gives.
 
 use std::time::Duration;
 
 use oarn_tests::fleet::{self, json, task_status};
-use oarn_tests::{Node, test_safetensors_model, wait_for};
+use oarn_tests::{Node, test_pytorch_model, wait_for};
 
 #[test]
-fn three_nodes_fetch_a_safetensors_model_archive_and_agree_with_an_offline_run() {
-    let model = test_safetensors_model();
+fn three_nodes_fetch_a_pytorch_model_archive_and_agree_with_an_offline_run() {
+    let model = test_pytorch_model();
     let prompt = "What is the capital of France?";
     // The result as a node of no network computes it, offline.
     let offline = Node::new();
@@ -21,7 +22,7 @@ fn three_nodes_fetch_a_safetensors_model_archive_and_agree_with_an_offline_run()
         "import",
         model.to_str().unwrap(),
         "--name",
-        "smol-st",
+        "smol-pt",
         "--json",
     ]));
     let local = json(&offline.oarn(&[
@@ -29,7 +30,7 @@ fn three_nodes_fetch_a_safetensors_model_archive_and_agree_with_an_offline_run()
         "inference",
         prompt,
         "--model",
-        "smol-st",
+        "smol-pt",
         "--max-tokens",
         "12",
         "--json",
@@ -44,7 +45,7 @@ fn three_nodes_fetch_a_safetensors_model_archive_and_agree_with_an_offline_run()
         "import",
         model.to_str().unwrap(),
         "--name",
-        "smol-st",
+        "smol-pt",
         "--json",
     ]));
     let mut workers = Vec::new();
@@ -54,7 +55,7 @@ fn three_nodes_fetch_a_safetensors_model_archive_and_agree_with_an_offline_run()
     }
     let submitted = fleet::submit_with(
         &requester,
-        &["--model", "smol-st", "--prompt", prompt, "--reward", "0.001"],
+        &["--model", "smol-pt", "--prompt", prompt, "--reward", "0.001"],
     );
     let id = submitted["task_id"].as_u64().unwrap();
     assert!(submitted["manifest_cid"].as_str().is_some(), "{submitted}");
@@ -70,7 +71,7 @@ fn three_nodes_fetch_a_safetensors_model_archive_and_agree_with_an_offline_run()
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|m| m["digest"] == imported["digest"] && m["format"] == "safetensors"),
+                .any(|m| m["digest"] == imported["digest"] && m["format"] == "pytorch"),
             "{models}"
         );
     }
