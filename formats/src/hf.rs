@@ -52,9 +52,13 @@ pub enum HfError {
     /// A tensor's dtype is not one the backend computes from.
     #[error("the tensor {name} is {dtype}; Llama checkpoints of F32, F16 or BF16 weights run")]
     Dtype { name: String, dtype: String },
-    /// Sharded checkpoints are not run yet.
-    #[error("a checkpoint in {0} shards; this build runs single-file checkpoints (model.safetensors)")]
-    Sharded(usize),
+    /// A tensor is in two shards.
+    #[error("the tensor {name} is in both {first} and {second}")]
+    Duplicate {
+        name: String,
+        first: String,
+        second: String,
+    },
     /// A PyTorch checkpoint was refused.
     #[error("{name}: {source}")]
     Pytorch {
@@ -177,6 +181,67 @@ impl Config {
     }
 }
 
+/// A tensor of a checkpoint, as its weights file's header says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorInfo {
+    /// The weights file (shard) that holds it.
+    pub shard: String,
+    pub shape: Vec<usize>,
+    /// As Safetensors names it: `F32`, `BF16`, …
+    pub dtype: String,
+    pub elements: u64,
+}
+
+/// Every tensor of the checkpoint in the archive `file`, over all its weights files (shards);
+/// a tensor in two shards is refused, since which one a backend would load is unclear.
+pub fn tensors(file: &mut File, index: &Index) -> Result<std::collections::HashMap<String, TensorInfo>, HfError> {
+    let mut out: std::collections::HashMap<String, TensorInfo> = Default::default();
+    for w in index.weights() {
+        let found: Vec<(String, Vec<usize>, String)> = match index.format {
+            ModelFormat::Pytorch => crate::pytorch::read(crate::archive::Window::new(&mut *file, w))
+                .map_err(|source| HfError::Pytorch {
+                    name: w.name.clone(),
+                    source,
+                })?
+                .into_iter()
+                .map(|t| (t.name, t.shape, t.dtype.name().to_string()))
+                .collect(),
+            _ => {
+                file.seek(SeekFrom::Start(w.offset))?;
+                let (_, metadata) =
+                    crate::safetensors::parse_metadata((&mut *file).take(w.size), w.size).map_err(|source| {
+                        HfError::Weights {
+                            name: w.name.clone(),
+                            source,
+                        }
+                    })?;
+                metadata
+                    .tensors()
+                    .into_iter()
+                    .map(|(name, t)| (name, t.shape.clone(), format!("{:?}", t.dtype)))
+                    .collect()
+            }
+        };
+        for (name, shape, dtype) in found {
+            let elements = shape.iter().fold(1u64, |acc, d| acc.saturating_mul(*d as u64));
+            let info = TensorInfo {
+                shard: w.name.clone(),
+                shape,
+                dtype,
+                elements,
+            };
+            if let Some(first) = out.insert(name.clone(), info) {
+                return Err(HfError::Duplicate {
+                    name,
+                    first: first.shard,
+                    second: w.name.clone(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Describes the model in the archive at `path`, whose members `index` lists.
 pub fn describe(path: &Path, index: &Index) -> Result<ModelInfo, HfError> {
     let mut file = File::open(path)?;
@@ -184,44 +249,18 @@ pub fn describe(path: &Path, index: &Index) -> Result<ModelInfo, HfError> {
         .read_json(&mut file, "config.json")?
         .ok_or(ArchiveError::Missing("config.json"))?;
     let config = Config::parse(&config)?;
-    let weights: Vec<_> = index.weights().collect();
-    let [w] = weights[..] else {
-        return Err(HfError::Sharded(weights.len()));
-    };
     let summary = match index.format {
         // The graph is ONNX Runtime's to read, in the worker; its inputs are checked there.
         ModelFormat::Onnx => None,
-        ModelFormat::Pytorch => {
-            let tensors =
-                crate::pytorch::read(crate::archive::Window::new(&mut file, w)).map_err(|source| HfError::Pytorch {
-                    name: w.name.clone(),
-                    source,
-                })?;
-            let (_, dtype) = config.check_llama(|name| {
-                let t = tensors.iter().find(|t| t.name == name)?;
-                Some((t.shape.clone(), t.dtype.name().to_string()))
-            })?;
+        _ => {
+            let tensors = tensors(&mut file, index)?;
+            let (_, dtype) =
+                config.check_llama(|name| tensors.get(name).map(|t| (t.shape.clone(), t.dtype.clone())))?;
             Some(crate::safetensors::Summary {
                 tensors: tensors.len() as u64,
-                parameters: tensors.iter().map(|t| t.len / t.dtype.size()).sum(),
+                parameters: tensors.values().map(|t| t.elements).sum(),
                 dtype,
             })
-        }
-        _ => {
-            file.seek(SeekFrom::Start(w.offset))?;
-            let (summary, metadata) =
-                crate::safetensors::parse_metadata((&mut file).take(w.size), w.size).map_err(|source| {
-                    HfError::Weights {
-                        name: w.name.clone(),
-                        source,
-                    }
-                })?;
-            let tensors = metadata.tensors();
-            config.check_llama(|name| {
-                let t = tensors.get(name)?;
-                Some((t.shape.clone(), format!("{:?}", t.dtype)))
-            })?;
-            Some(summary)
         }
     };
     let chat_template = match index.read_json(&mut file, "tokenizer_config.json")? {

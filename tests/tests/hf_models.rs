@@ -357,3 +357,74 @@ fn an_onnx_graph_that_is_not_a_decoder_or_a_node_without_onnx_runtime_is_refused
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("compute.onnxruntime"), "{err}");
 }
+
+/// The test model's weights split into two shards (by Hugging Face's `safetensors` for numpy,
+/// in the venv `scripts/fetch-test-model` made), with `duplicate` also putting the first
+/// tensor in the second shard; config and tokenizer beside them.
+fn sharded(node: &Node, name: &str, duplicate: bool) -> std::path::PathBuf {
+    let dir = node.dir.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(test_safetensors_model().join(f), dir.join(f)).unwrap();
+    }
+    let python = oarn_tests::bin_dir().parent().unwrap().join("derive-venv/bin/python");
+    let script = r#"
+import json, sys
+from safetensors.numpy import load_file, save_file
+src, out, dup = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+w = load_file(src + "/model.safetensors")
+names = sorted(w)
+parts = [names[: len(names) // 2], names[len(names) // 2 :] + (names[:1] if dup else [])]
+index = {}
+for i, part in enumerate(parts):
+    shard = f"model-{i + 1:05}-of-00002.safetensors"
+    save_file({k: w[k] for k in part}, f"{out}/{shard}", metadata={"format": "pt"})
+    index.update({k: shard for k in part})
+json.dump({"weight_map": index}, open(f"{out}/model.safetensors.index.json", "w"))
+"#;
+    let made = std::process::Command::new(python)
+        .args(["-c", script])
+        .arg(test_safetensors_model())
+        .arg(&dir)
+        .arg(if duplicate { "1" } else { "0" })
+        .status()
+        .unwrap();
+    assert!(made.success());
+    dir
+}
+
+#[test]
+fn a_sharded_checkpoint_gives_the_bytes_of_the_single_file_one() {
+    let node = Node::new();
+    for (name, dir) in [
+        ("single", test_safetensors_model()),
+        ("sharded", sharded(&node, "sharded", false)),
+    ] {
+        let out = import(&node, &dir, name);
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let run = |model: &str| {
+        node.json(&[
+            "local",
+            "inference",
+            "--model",
+            model,
+            "What is the capital of France?",
+            "--max-tokens",
+            "12",
+            "--json",
+        ])
+    };
+    let (one, two) = (run("single"), run("sharded"));
+    assert_eq!(two["text"], "The capital of France is Paris.", "{two}");
+    assert_eq!(one["text_keccak"], two["text_keccak"]);
+    // A tensor in both shards: which one would load is unclear, so the checkpoint is refused.
+    let dup = sharded(&node, "dup", true);
+    let out = import(&node, &dup, "dup");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("is in both model-00001-of-00002.safetensors and model-00002-of-00002.safetensors"),
+        "{err}"
+    );
+}

@@ -11,7 +11,6 @@
 use std::fs::File;
 use std::time::Instant;
 
-use candle_core::safetensors::SliceSafetensors;
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::llama::{self, Llama, LlamaConfig};
 use oarn_formats::archive::Index;
@@ -88,70 +87,85 @@ fn build(
     bounded: &hf::Config,
     config: &llama::Config,
 ) -> Result<(Llama, u64, String), ErrorReply> {
-    let weights: Vec<_> = index.weights().collect();
-    let [w] = weights[..] else {
-        return Err(invalid(hf::HfError::Sharded(weights.len()).to_string()));
-    };
     // SAFETY: the store's blobs are written once, before they are named, and never changed
     // in place; the map is read only while this function builds the model from it.
     let map = unsafe { memmap2::Mmap::map(&*file) }.map_err(|e| invalid(format!("cannot map {path}: {e}")))?;
-    let bytes = map
-        .get(w.offset as usize..(w.offset + w.size) as usize)
-        .ok_or_else(|| invalid("the weights lie past the end of the archive"))?;
-    let (vb, elements, stored) = match index.format {
-        ModelFormat::Pytorch => pytorch_weights(bytes, &w.name, bounded)?,
-        _ => {
-            let st = SliceSafetensors::new(bytes).map_err(|e| invalid(format!("{}: {e}", w.name)))?;
-            let (elements, stored) = bounded
-                .check_llama(|name| {
-                    let view = st.get(name).ok()?;
-                    Some((view.shape().to_vec(), format!("{:?}", view.dtype())))
-                })
-                .map_err(|e| invalid(e.to_string()))?;
-            let vb = candle_nn::VarBuilder::from_slice_safetensors(bytes, DType::F32, &Device::Cpu)
-                .map_err(|e| invalid(format!("{}: {e}", w.name)))?;
-            (vb, elements, stored)
-        }
-    };
+    let located = locate(&map, index)?;
+    let (elements, stored) = bounded
+        .check_llama(|n| located.get(n).map(|t| (t.shape.clone(), t.stored.clone())))
+        .map_err(|e| invalid(e.to_string()))?;
+    let mut tensors = std::collections::HashMap::new();
+    for (n, _) in bounded.llama_tensors() {
+        let t = &located[n.as_str()];
+        let tensor = Tensor::from_raw_buffer(t.data, t.dtype, &t.shape, &Device::Cpu)
+            .and_then(|t| t.to_dtype(DType::F32))
+            .map_err(|e| invalid(format!("{}: the tensor {n}: {e}", t.shard)))?;
+        tensors.insert(n, tensor);
+    }
+    let vb = candle_nn::VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
     let model = Llama::load(vb, config).map_err(|e| invalid(format!("cannot build the model: {e}")))?;
     Ok((model, elements * 4, stored))
 }
 
-/// The weights of a PyTorch checkpoint (`bytes`, the member `name`), located by
-/// `oarn_formats::pytorch` (whose pickle reader runs nothing), checked against the config, and
-/// converted to f32; with the elements they hold and the stored dtype.
-fn pytorch_weights<'a>(
-    bytes: &[u8],
-    name: &str,
-    config: &hf::Config,
-) -> Result<(candle_nn::VarBuilder<'a>, u64, String), ErrorReply> {
-    let refs = oarn_formats::pytorch::read(std::io::Cursor::new(bytes)).map_err(|e| invalid(format!("{name}: {e}")))?;
-    let by_name: std::collections::HashMap<&str, &oarn_formats::pytorch::TensorRef> =
-        refs.iter().map(|t| (t.name.as_str(), t)).collect();
-    let (elements, stored) = config
-        .check_llama(|n| by_name.get(n).map(|t| (t.shape.clone(), t.dtype.name().to_string())))
-        .map_err(|e| invalid(e.to_string()))?;
-    let mut tensors = std::collections::HashMap::new();
-    for (n, _) in config.llama_tensors() {
-        let t = by_name[n.as_str()];
-        let dtype = match t.dtype {
-            oarn_formats::pytorch::Dtype::F16 => DType::F16,
-            oarn_formats::pytorch::Dtype::BF16 => DType::BF16,
-            // check_llama let only F32, F16 and BF16 through.
-            _ => DType::F32,
+/// A tensor's bytes in the mapped archive, as its weights file describes them.
+struct Located<'m> {
+    shard: &'m str,
+    data: &'m [u8],
+    dtype: DType,
+    /// The stored dtype as Safetensors names it.
+    stored: String,
+    shape: Vec<usize>,
+}
+
+/// Every float tensor of every weights file (shard) of the archive `map`: Safetensors headers
+/// by Hugging Face's `safetensors` crate, PyTorch checkpoints by `oarn_formats::pytorch`
+/// (whose pickle reader runs nothing). A tensor in two shards is refused.
+fn locate<'m>(map: &'m [u8], index: &'m Index) -> Result<std::collections::HashMap<String, Located<'m>>, ErrorReply> {
+    let mut out = std::collections::HashMap::new();
+    for w in index.weights() {
+        let bytes = map
+            .get(w.offset as usize..(w.offset + w.size) as usize)
+            .ok_or_else(|| invalid(format!("{} lies past the end of the archive", w.name)))?;
+        let found: Vec<(String, &[u8], String, Vec<usize>)> = match index.format {
+            ModelFormat::Pytorch => oarn_formats::pytorch::read(std::io::Cursor::new(bytes))
+                .map_err(|e| invalid(format!("{}: {e}", w.name)))?
+                .into_iter()
+                // In range: pytorch::read checked every tensor's bytes against its storage's.
+                .map(|t| {
+                    let data = &bytes[t.offset as usize..(t.offset + t.len) as usize];
+                    (t.name, data, t.dtype.name().to_string(), t.shape)
+                })
+                .collect(),
+            _ => safetensors::SafeTensors::deserialize(bytes)
+                .map_err(|e| invalid(format!("{}: {e}", w.name)))?
+                .tensors()
+                .into_iter()
+                .map(|(n, v)| (n, v.data(), format!("{:?}", v.dtype()), v.shape().to_vec()))
+                .collect(),
         };
-        // In range: pytorch::read checked every tensor's bytes against its storage's.
-        let data = &bytes[t.offset as usize..(t.offset + t.len) as usize];
-        let tensor = Tensor::from_raw_buffer(data, dtype, &t.shape, &Device::Cpu)
-            .and_then(|t| t.to_dtype(DType::F32))
-            .map_err(|e| invalid(format!("{name}: the tensor {n}: {e}")))?;
-        tensors.insert(n, tensor);
+        for (name, data, stored, shape) in found {
+            let dtype = match stored.as_str() {
+                "F16" => DType::F16,
+                "BF16" => DType::BF16,
+                // check_llama lets only F32, F16 and BF16 through; others are never built.
+                _ => DType::F32,
+            };
+            let t = Located {
+                shard: &w.name,
+                data,
+                dtype,
+                stored,
+                shape,
+            };
+            if let Some(first) = out.insert(name.clone(), t) {
+                return Err(invalid(format!(
+                    "the tensor {name} is in both {} and {}",
+                    first.shard, w.name
+                )));
+            }
+        }
     }
-    Ok((
-        candle_nn::VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu),
-        elements,
-        stored,
-    ))
+    Ok(out)
 }
 
 /// The model at `path`, loading it (after making room) unless it is loaded; with the load time
