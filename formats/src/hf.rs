@@ -22,6 +22,14 @@ pub const MAX_LAYERS: u64 = 1 << 10;
 pub const MAX_VOCAB: u64 = 1 << 22;
 pub const MAX_POSITIONS: u64 = 1 << 22;
 
+/// The architectures candle runs here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    Llama,
+    Mistral,
+    Qwen2,
+}
+
 /// Why an archive is not a model this node can describe.
 #[derive(Debug, thiserror::Error)]
 pub enum HfError {
@@ -37,10 +45,10 @@ pub enum HfError {
     #[error("{name}: {source}")]
     Weights { name: String, source: SafetensorsError },
     /// An architecture no backend here runs.
-    #[error("a {0:?} model; this build runs Llama-architecture checkpoints (Llama, SmolLM, TinyLlama)")]
+    #[error("a {0:?} model; this build runs llama (Llama, SmolLM, TinyLlama), mistral and qwen2 checkpoints")]
     Architecture(String),
     /// A tensor the architecture needs is missing.
-    #[error("the checkpoint lacks the tensor {0}, which a Llama model of this config.json needs")]
+    #[error("the checkpoint lacks the tensor {0}, which a model of this config.json needs")]
     MissingTensor(String),
     /// A tensor's shape is not the one config.json gives it.
     #[error("the tensor {name} has shape {got:?}; config.json makes it {want:?}")]
@@ -117,9 +125,21 @@ impl Config {
         self.num_key_value_heads.unwrap_or(self.num_attention_heads)
     }
 
-    /// The name and shape of every tensor a Llama model of this configuration loads (the
-    /// names `transformers` and candle use).
-    pub fn llama_tensors(&self) -> Vec<(String, Vec<usize>)> {
+    /// The architecture `model_type` names, when a backend here runs it.
+    pub fn arch(&self) -> Result<Arch, HfError> {
+        match self.model_type.as_str() {
+            "llama" => Ok(Arch::Llama),
+            "mistral" => Ok(Arch::Mistral),
+            "qwen2" => Ok(Arch::Qwen2),
+            other => Err(HfError::Architecture(other.to_string())),
+        }
+    }
+
+    /// The name and shape of every tensor a model of this configuration loads (the names
+    /// `transformers` and candle use): Llama's; Mistral's, whose output projection is never
+    /// tied to the embedding; Qwen2's, with biases on the query, key and value projections.
+    pub fn expected_tensors(&self) -> Result<Vec<(String, Vec<usize>)>, HfError> {
+        let arch = self.arch()?;
         let (h, i, v) = (
             self.hidden_size as usize,
             self.intermediate_size as usize,
@@ -130,7 +150,7 @@ impl Config {
             ("model.embed_tokens.weight".to_string(), vec![v, h]),
             ("model.norm.weight".to_string(), vec![h]),
         ];
-        if !self.tie_word_embeddings.unwrap_or(false) {
+        if arch == Arch::Mistral || !self.tie_word_embeddings.unwrap_or(false) {
             out.push(("lm_head.weight".into(), vec![v, h]));
         }
         for l in 0..self.num_hidden_layers {
@@ -146,20 +166,27 @@ impl Config {
                 (format!("{p}.mlp.up_proj.weight"), vec![i, h]),
                 (format!("{p}.mlp.down_proj.weight"), vec![h, i]),
             ]);
+            if arch == Arch::Qwen2 {
+                out.extend([
+                    (format!("{p}.self_attn.q_proj.bias"), vec![h]),
+                    (format!("{p}.self_attn.k_proj.bias"), vec![kv]),
+                    (format!("{p}.self_attn.v_proj.bias"), vec![kv]),
+                ]);
+            }
         }
-        out
+        Ok(out)
     }
 
-    /// Checks that every tensor a Llama model of this configuration loads is in the checkpoint
+    /// Checks that every tensor a model of this configuration loads is in the checkpoint
     /// (`lookup` gives a tensor's shape and dtype by name), of its shape and a float dtype;
     /// returns the elements they hold and the dtype holding most of them.
-    pub fn check_llama(&self, lookup: impl Fn(&str) -> Option<(Vec<usize>, String)>) -> Result<(u64, String), HfError> {
-        if self.model_type != "llama" {
-            return Err(HfError::Architecture(self.model_type.clone()));
-        }
+    pub fn check_tensors(
+        &self,
+        lookup: impl Fn(&str) -> Option<(Vec<usize>, String)>,
+    ) -> Result<(u64, String), HfError> {
         let mut elements = 0u64;
         let mut by_dtype: std::collections::BTreeMap<String, u64> = Default::default();
-        for (name, want) in self.llama_tensors() {
+        for (name, want) in self.expected_tensors()? {
             let (got, dtype) = lookup(&name).ok_or_else(|| HfError::MissingTensor(name.clone()))?;
             if got != want {
                 return Err(HfError::Shape { name, got, want });
@@ -255,7 +282,7 @@ pub fn describe(path: &Path, index: &Index) -> Result<ModelInfo, HfError> {
         _ => {
             let tensors = tensors(&mut file, index)?;
             let (_, dtype) =
-                config.check_llama(|name| tensors.get(name).map(|t| (t.shape.clone(), t.dtype.clone())))?;
+                config.check_tensors(|name| tensors.get(name).map(|t| (t.shape.clone(), t.dtype.clone())))?;
             Some(crate::safetensors::Summary {
                 tensors: tensors.len() as u64,
                 parameters: tensors.values().map(|t| t.elements).sum(),
@@ -309,23 +336,35 @@ mod tests {
     fn every_tensor_a_llama_needs_is_checked_by_name_shape_and_dtype() {
         let tiny = r#"{"model_type":"llama","hidden_size":8,"intermediate_size":16,"num_hidden_layers":2,"num_attention_heads":2,"num_key_value_heads":1,"vocab_size":10,"max_position_embeddings":64,"tie_word_embeddings":true}"#;
         let c = Config::parse(tiny.as_bytes()).unwrap();
-        let all: std::collections::HashMap<String, Vec<usize>> = c.llama_tensors().into_iter().collect();
+        let all: std::collections::HashMap<String, Vec<usize>> = c.expected_tensors().unwrap().into_iter().collect();
         assert_eq!(all.len(), 2 + 2 * 9, "tied: no lm_head");
         assert_eq!(all["model.layers.1.self_attn.k_proj.weight"], [4, 8]);
         let f32 = |n: &str| all.get(n).map(|s| (s.clone(), "F32".to_string()));
-        let (elements, dtype) = c.check_llama(f32).unwrap();
+        let (elements, dtype) = c.check_tensors(f32).unwrap();
         assert_eq!(
             (elements, dtype.as_str()),
             (all.values().map(|s| s.iter().product::<usize>() as u64).sum(), "F32")
         );
-        let missing = c.check_llama(|n| if n.contains("layers.1.mlp") { None } else { f32(n) });
+        let missing = c.check_tensors(|n| if n.contains("layers.1.mlp") { None } else { f32(n) });
         assert!(matches!(missing, Err(HfError::MissingTensor(ref n)) if n == "model.layers.1.mlp.gate_proj.weight"));
-        let wrong = c.check_llama(|n| f32(n).map(|(s, d)| (s.iter().map(|x| x + 1).collect(), d)));
+        let wrong = c.check_tensors(|n| f32(n).map(|(s, d)| (s.iter().map(|x| x + 1).collect(), d)));
         assert!(matches!(wrong, Err(HfError::Shape { .. })));
-        let ints = c.check_llama(|n| all.get(n).map(|s| (s.clone(), "I8".to_string())));
+        let ints = c.check_tensors(|n| all.get(n).map(|s| (s.clone(), "I8".to_string())));
         assert!(matches!(ints, Err(HfError::Dtype { .. })));
+        let phi = Config::parse(tiny.replace("llama", "phi3").as_bytes()).unwrap();
+        let e = phi.check_tensors(f32).unwrap_err().to_string();
+        assert!(e.contains("\"phi3\" model"), "{e}");
+        // Qwen2 adds query, key and value biases; Mistral never ties its output projection.
         let qwen = Config::parse(tiny.replace("llama", "qwen2").as_bytes()).unwrap();
-        let e = qwen.check_llama(f32).unwrap_err().to_string();
-        assert!(e.contains("\"qwen2\" model"), "{e}");
+        let names: Vec<String> = qwen.expected_tensors().unwrap().into_iter().map(|(n, _)| n).collect();
+        assert!(names.contains(&"model.layers.1.self_attn.k_proj.bias".to_string()));
+        let mistral = Config::parse(tiny.replace("llama", "mistral").as_bytes()).unwrap();
+        let names: Vec<String> = mistral
+            .expected_tensors()
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert!(names.contains(&"lm_head.weight".to_string()));
     }
 }

@@ -428,3 +428,91 @@ fn a_sharded_checkpoint_gives_the_bytes_of_the_single_file_one() {
         "{err}"
     );
 }
+
+/// The test model as another architecture's checkpoint, f16 (half the bytes): `mistral` (the
+/// same network; its output projection is never tied, so it is written out) or `qwen2` (the
+/// same network with zero query, key and value biases). Made by Hugging Face's `safetensors`
+/// for numpy in the venv `scripts/fetch-test-model` made.
+fn as_arch(node: &Node, arch: &str) -> std::path::PathBuf {
+    let dir = node.dir.path().join(arch);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["tokenizer.json", "tokenizer_config.json", "config.json"] {
+        std::fs::copy(test_safetensors_model().join(f), dir.join(f)).unwrap();
+    }
+    let python = oarn_tests::bin_dir().parent().unwrap().join("derive-venv/bin/python");
+    let script = r#"
+import json, sys
+import numpy as np
+from safetensors.numpy import load_file, save_file
+src, out, arch = sys.argv[1], sys.argv[2], sys.argv[3]
+w = {k: v.astype(np.float16) for k, v in load_file(src + "/model.safetensors").items()}
+cfg = json.load(open(src + "/config.json"))
+cfg.update(model_type=arch, hidden_act="silu", torch_dtype="float16")
+if arch == "mistral":
+    cfg.update(sliding_window=None, tie_word_embeddings=False, architectures=["MistralForCausalLM"])
+    w["lm_head.weight"] = w["model.embed_tokens.weight"].copy()
+else:
+    cfg.update(sliding_window=cfg["max_position_embeddings"], max_window_layers=cfg["num_hidden_layers"],
+               use_sliding_window=False, architectures=["Qwen2ForCausalLM"])
+    for k in [k for k in w if k.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight"))]:
+        w[k.replace(".weight", ".bias")] = np.zeros(w[k].shape[0], np.float16)
+save_file(w, out + "/model.safetensors", metadata={"format": "pt"})
+json.dump(cfg, open(out + "/config.json", "w"), indent=2)
+"#;
+    let made = std::process::Command::new(python)
+        .args(["-c", script])
+        .arg(test_safetensors_model())
+        .arg(&dir)
+        .arg(arch)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    dir
+}
+
+#[test]
+fn mistral_and_qwen2_checkpoints_run_and_other_architectures_are_refused_by_name() {
+    let node = Node::new();
+    for arch in ["mistral", "qwen2"] {
+        let dir = as_arch(&node, arch);
+        let out = import(&node, &dir, arch);
+        assert!(out.status.success(), "{arch}: {}", String::from_utf8_lossy(&out.stderr));
+        let v = node.json(&[
+            "local",
+            "inference",
+            "--model",
+            arch,
+            "What is the capital of France?",
+            "--max-tokens",
+            "12",
+            "--json",
+        ]);
+        assert!(v["text"].as_str().unwrap().contains("Paris"), "{arch}: {v}");
+        assert!(
+            v["fingerprint"].as_str().unwrap().contains(&format!("arch {arch}")),
+            "{v}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    // A Qwen2 checkpoint without its biases is refused naming the first missing tensor.
+    let dir = edited(&node, "nobias", |d| {
+        let c = std::fs::read_to_string(d.join("config.json")).unwrap();
+        std::fs::write(d.join("config.json"), c.replace("\"llama\"", "\"qwen2\"")).unwrap();
+    });
+    let out = import(&node, &dir, "nobias");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("lacks the tensor model.layers.0.self_attn.q_proj.bias"),
+        "{err}"
+    );
+    let dir = edited(&node, "phi", |d| {
+        let c = std::fs::read_to_string(d.join("config.json")).unwrap();
+        std::fs::write(d.join("config.json"), c.replace("\"llama\"", "\"phi3\"")).unwrap();
+    });
+    let out = import(&node, &dir, "phi");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a \"phi3\" model; this build runs llama") && err.contains("nothing was installed"),
+        "{err}"
+    );
+}

@@ -1,18 +1,19 @@
 //! The candle backend: Hugging Face checkpoints (Safetensors or PyTorch weights in a model
 //! archive, [`oarn_protocol::archive`]) run in candle on the CPU, in f32, with the model's own tokenizer
-//! (`tokenizer.json`) and chat template (`tokenizer_config.json`). Llama-architecture models
-//! (Llama, SmolLM, TinyLlama, …) run; others are refused by name.
+//! (`tokenizer.json`) and chat template (`tokenizer_config.json`). Llama (Llama, SmolLM,
+//! TinyLlama, …), Mistral and Qwen2 models run; others are refused by name.
 //!
 //! Everything in the archive is untrusted and read here, in the sandbox: the archive's index
-//! and `config.json` are bounded by `oarn_formats`, and every tensor candle's Llama will ask
-//! for is checked by name and shape before it is built (candle's loader panics on a missing
-//! tensor, and a release build aborts on a panic).
+//! and `config.json` are bounded by `oarn_formats`, and every tensor the architecture will ask
+//! for is checked by name and shape before it is built (candle's Llama loader panics on a
+//! missing tensor, and a release build aborts on a panic).
 
 use std::fs::File;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::llama::{self, Llama, LlamaConfig};
+use candle_transformers::models::{mistral, qwen2};
 use oarn_formats::archive::Index;
 use oarn_formats::hf;
 use oarn_protocol::envelope::{ErrorKind, ErrorReply};
@@ -38,12 +39,27 @@ impl std::fmt::Debug for Candle {
 
 /// A loaded model.
 struct Model {
-    llama: Llama,
-    config: llama::Config,
+    net: Net,
+    /// Positions the model takes (its rotary tables' length).
+    positions: u32,
     text: Text,
+    /// `config.json`'s `model_type`.
+    arch: String,
     /// The dtype the checkpoint stores (it runs in f32).
     stored: String,
 }
+
+/// The network of each architecture. Llama's keys and values live in a cache of each
+/// generation; Mistral's and Qwen2's inside the model, cleared before each generation.
+enum Net {
+    Llama(Llama, llama::Config),
+    Mistral(mistral::Model),
+    Qwen2(qwen2::ModelForCausalLM),
+}
+
+/// The longest rotary tables built: the context a request can get, whatever `config.json`
+/// says the model was trained on (the tables are built when the model is).
+const MAX_POSITIONS: usize = 32_768;
 
 impl Candle {
     /// candle, keeping up to `budget` bytes of models loaded.
@@ -62,40 +78,60 @@ fn open(path: &str) -> Result<(Model, u64), ErrorReply> {
     let config_bytes =
         lm::json(&index, &mut file, path, "config.json")?.ok_or_else(|| invalid("the model has no config.json"))?;
     let bounded = hf::Config::parse(&config_bytes).map_err(|e| invalid(e.to_string()))?;
-    let config: LlamaConfig =
-        serde_json::from_slice(&config_bytes).map_err(|e| invalid(format!("config.json: {e}")))?;
+    let arch = bounded.arch().map_err(|e| invalid(e.to_string()))?;
     let text = Text::load(&index, &mut file, path, &config_bytes)?;
-    let config = config.into_config(false);
-    let (model, bytes, stored) = build(&mut file, path, &index, &bounded, &config)?;
+    let (vb, bytes, stored) = weights(&mut file, path, &index, &bounded)?;
+    let positions = (bounded.max_position_embeddings as usize).min(MAX_POSITIONS);
+    let parse = |e: serde_json::Error| invalid(format!("config.json: {e}"));
+    let built = |e: candle_core::Error| invalid(format!("cannot build the model: {e}"));
+    let net = match arch {
+        hf::Arch::Llama => {
+            let c: LlamaConfig = serde_json::from_slice(&config_bytes).map_err(parse)?;
+            let mut c = c.into_config(false);
+            c.max_position_embeddings = positions;
+            Net::Llama(Llama::load(vb, &c).map_err(built)?, c)
+        }
+        hf::Arch::Mistral => {
+            let mut c: mistral::Config = serde_json::from_slice(&config_bytes).map_err(parse)?;
+            c.max_position_embeddings = positions;
+            c.use_flash_attn = false;
+            Net::Mistral(mistral::Model::new(&c, vb).map_err(built)?)
+        }
+        hf::Arch::Qwen2 => {
+            let mut c: qwen2::Config = serde_json::from_slice(&config_bytes).map_err(parse)?;
+            c.max_position_embeddings = positions;
+            Net::Qwen2(qwen2::ModelForCausalLM::new(&c, vb).map_err(built)?)
+        }
+    };
     Ok((
         Model {
-            llama: model,
-            config,
+            net,
+            positions: positions as u32,
             text,
+            arch: bounded.model_type,
             stored,
         },
         bytes,
     ))
 }
 
-/// Maps the weights, checks every tensor the model will ask for, and builds the model; with
-/// the bytes it holds in memory and the stored dtype.
-fn build(
+/// Maps the weights, checks every tensor the model will ask for, and converts them to f32;
+/// with the bytes they take in memory and the stored dtype.
+fn weights(
     file: &mut File,
     path: &str,
     index: &Index,
     bounded: &hf::Config,
-    config: &llama::Config,
-) -> Result<(Llama, u64, String), ErrorReply> {
+) -> Result<(candle_nn::VarBuilder<'static>, u64, String), ErrorReply> {
     // SAFETY: the store's blobs are written once, before they are named, and never changed
-    // in place; the map is read only while this function builds the model from it.
+    // in place; the map is read only while this function copies the tensors out of it.
     let map = unsafe { memmap2::Mmap::map(&*file) }.map_err(|e| invalid(format!("cannot map {path}: {e}")))?;
     let located = locate(&map, index)?;
     let (elements, stored) = bounded
-        .check_llama(|n| located.get(n).map(|t| (t.shape.clone(), t.stored.clone())))
+        .check_tensors(|n| located.get(n).map(|t| (t.shape.clone(), t.stored.clone())))
         .map_err(|e| invalid(e.to_string()))?;
     let mut tensors = std::collections::HashMap::new();
-    for (n, _) in bounded.llama_tensors() {
+    for (n, _) in bounded.expected_tensors().map_err(|e| invalid(e.to_string()))? {
         let t = &located[n.as_str()];
         let tensor = Tensor::from_raw_buffer(t.data, t.dtype, &t.shape, &Device::Cpu)
             .and_then(|t| t.to_dtype(DType::F32))
@@ -103,8 +139,7 @@ fn build(
         tensors.insert(n, tensor);
     }
     let vb = candle_nn::VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-    let model = Llama::load(vb, config).map_err(|e| invalid(format!("cannot build the model: {e}")))?;
-    Ok((model, elements * 4, stored))
+    Ok((vb, elements * 4, stored))
 }
 
 /// A tensor's bytes in the mapped archive, as its weights file describes them.
@@ -147,7 +182,7 @@ fn locate<'m>(map: &'m [u8], index: &'m Index) -> Result<std::collections::HashM
             let dtype = match stored.as_str() {
                 "F16" => DType::F16,
                 "BF16" => DType::BF16,
-                // check_llama lets only F32, F16 and BF16 through; others are never built.
+                // check_tensors lets only F32, F16 and BF16 through; others are never built.
                 _ => DType::F32,
             };
             let t = Located {
@@ -170,9 +205,9 @@ fn locate<'m>(map: &'m [u8], index: &'m Index) -> Result<std::collections::HashM
 
 /// The model at `path`, loading it (after making room) unless it is loaded; with the load time
 /// in µs (0 when it was loaded already).
-fn load<'a>(models: &'a mut Cache<Model>, path: &str) -> Result<(&'a Model, u64), ErrorReply> {
+fn load<'a>(models: &'a mut Cache<Model>, path: &str) -> Result<(&'a mut Model, u64), ErrorReply> {
     if models.get(path).is_some() {
-        return Ok((models.get(path).expect("present"), 0));
+        return Ok((models.get_mut(path).expect("present"), 0));
     }
     let t = Instant::now();
     let size = std::fs::metadata(path)
@@ -184,7 +219,8 @@ fn load<'a>(models: &'a mut Cache<Model>, path: &str) -> Result<(&'a Model, u64)
     }
     let (model, bytes) = open(path)?;
     let us = t.elapsed().as_micros() as u64;
-    Ok((models.insert(path.to_string(), bytes, model), us))
+    models.insert(path.to_string(), bytes, model);
+    Ok((models.get_mut(path).expect("inserted"), us))
 }
 
 impl Backend for Candle {
@@ -217,26 +253,31 @@ impl Backend for Candle {
         let (model, load_us) = load(&mut self.models, &g.model)?;
         deadline.check(|| "while loading the model".into())?;
         let tokens = model.text.prompt(g)?;
-        let n_ctx = lm::context(g, model.config.max_position_embeddings as u32, tokens.len())?;
+        let n_ctx = lm::context(g, model.positions, tokens.len())?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("candle-{i}"))
             .build()
             .map_err(|e| err(ErrorKind::Internal, format!("cannot start {threads} threads: {e}")))?;
+        let cache = match &mut model.net {
+            Net::Llama(_, c) => Some(llama::Cache::new(true, DType::F32, c, &Device::Cpu).map_err(internal)?),
+            Net::Mistral(m) => {
+                m.clear_kv_cache();
+                None
+            }
+            Net::Qwen2(m) => {
+                m.clear_kv_cache();
+                None
+            }
+        };
         let mut run = Run {
-            model,
+            net: &mut model.net,
             pool: &pool,
-            cache: {
-                // The rotary tables cover the context asked for, not every position the model
-                // was trained on.
-                let mut c = model.config.clone();
-                c.max_position_embeddings = n_ctx as usize;
-                llama::Cache::new(true, DType::F32, &c, &Device::Cpu).map_err(internal)?
-            },
+            cache,
         };
         let mut generated = lm::generate(&model.text, &mut run, g, &tokens, cx, &deadline, started)?;
         generated.load_us = load_us;
-        generated.fingerprint = fingerprint(g, &model.stored, threads, n_ctx);
+        generated.fingerprint = fingerprint(g, &model.arch, &model.stored, threads, n_ctx);
         Ok(generated)
     }
 }
@@ -245,20 +286,26 @@ fn internal(e: candle_core::Error) -> ErrorReply {
     err(ErrorKind::Internal, format!("candle: {e}"))
 }
 
-/// One generation's state: the model, its threads and its KV cache.
+/// One generation's state: the network, its threads and (for Llama) its KV cache.
 struct Run<'a> {
-    model: &'a Model,
+    net: &'a mut Net,
     pool: &'a rayon::ThreadPool,
-    cache: llama::Cache,
+    cache: Option<llama::Cache>,
 }
 
 impl Forward for Run<'_> {
     fn forward(&mut self, tokens: &[u32], at: usize) -> Result<Vec<f32>, ErrorReply> {
-        let (llama, cache) = (&self.model.llama, &mut self.cache);
+        let (net, cache) = (&mut *self.net, &mut self.cache);
         self.pool
             .install(|| {
                 let input = Tensor::new(tokens, &Device::Cpu)?.unsqueeze(0)?;
-                llama.forward(&input, at, cache)?.squeeze(0)?.to_vec1::<f32>()
+                let logits = match (net, cache) {
+                    (Net::Llama(m, _), Some(cache)) => m.forward(&input, at, cache)?,
+                    (Net::Mistral(m), _) => m.forward(&input, at)?,
+                    (Net::Qwen2(m), _) => m.forward(&input, at)?,
+                    (Net::Llama(..), None) => candle_core::bail!("no KV cache for a Llama model"),
+                };
+                logits.flatten_all()?.to_vec1::<f32>()
             })
             .map_err(internal)
     }
@@ -267,9 +314,9 @@ impl Forward for Run<'_> {
 /// What decides the exact output bytes: the candle versions, the CPU vector path gemm picks at
 /// run time, the dtype it computes in, the context and threads, and the text side's versions
 /// and parameters.
-fn fingerprint(g: &Generate, stored: &str, threads: usize, n_ctx: u32) -> String {
+fn fingerprint(g: &Generate, arch: &str, stored: &str, threads: usize, n_ctx: u32) -> String {
     format!(
-        "candle-core {}; candle-transformers {}; backend cpu; {} [{}]; dtype f32 (stored {stored}); ctx {n_ctx}; threads {threads}; {}",
+        "candle-core {}; candle-transformers {}; arch {arch}; backend cpu; {} [{}]; dtype f32 (stored {stored}); ctx {n_ctx}; threads {threads}; {}",
         env!("OARN_CANDLE_CORE_VERSION"),
         env!("OARN_CANDLE_TRANSFORMERS_VERSION"),
         std::env::consts::ARCH,
