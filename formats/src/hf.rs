@@ -28,6 +28,7 @@ pub enum Arch {
     Llama,
     Mistral,
     Qwen2,
+    Phi3,
 }
 
 /// Why an archive is not a model this node can describe.
@@ -45,7 +46,7 @@ pub enum HfError {
     #[error("{name}: {source}")]
     Weights { name: String, source: SafetensorsError },
     /// An architecture no backend here runs.
-    #[error("a {0:?} model; this build runs llama (Llama, SmolLM, TinyLlama), mistral and qwen2 checkpoints")]
+    #[error("a {0:?} model; this build runs llama (Llama, SmolLM, TinyLlama), mistral, qwen2 and phi3 checkpoints")]
     Architecture(String),
     /// A tensor the architecture needs is missing.
     #[error("the checkpoint lacks the tensor {0}, which a model of this config.json needs")]
@@ -131,13 +132,15 @@ impl Config {
             "llama" => Ok(Arch::Llama),
             "mistral" => Ok(Arch::Mistral),
             "qwen2" => Ok(Arch::Qwen2),
+            "phi3" => Ok(Arch::Phi3),
             other => Err(HfError::Architecture(other.to_string())),
         }
     }
 
     /// The name and shape of every tensor a model of this configuration loads (the names
     /// `transformers` and candle use): Llama's; Mistral's, whose output projection is never
-    /// tied to the embedding; Qwen2's, with biases on the query, key and value projections.
+    /// tied to the embedding; Qwen2's, with biases on the query, key and value projections;
+    /// Phi-3's, whose query, key and value projections are one, as are gate and up.
     pub fn expected_tensors(&self) -> Result<Vec<(String, Vec<usize>)>, HfError> {
         let arch = self.arch()?;
         let (h, i, v) = (
@@ -158,6 +161,17 @@ impl Config {
             out.extend([
                 (format!("{p}.input_layernorm.weight"), vec![h]),
                 (format!("{p}.post_attention_layernorm.weight"), vec![h]),
+            ]);
+            if arch == Arch::Phi3 {
+                out.extend([
+                    (format!("{p}.self_attn.qkv_proj.weight"), vec![h + 2 * kv, h]),
+                    (format!("{p}.self_attn.o_proj.weight"), vec![h, h]),
+                    (format!("{p}.mlp.gate_up_proj.weight"), vec![2 * i, h]),
+                    (format!("{p}.mlp.down_proj.weight"), vec![h, i]),
+                ]);
+                continue;
+            }
+            out.extend([
                 (format!("{p}.self_attn.q_proj.weight"), vec![h, h]),
                 (format!("{p}.self_attn.k_proj.weight"), vec![kv, h]),
                 (format!("{p}.self_attn.v_proj.weight"), vec![kv, h]),
@@ -351,9 +365,12 @@ mod tests {
         assert!(matches!(wrong, Err(HfError::Shape { .. })));
         let ints = c.check_tensors(|n| all.get(n).map(|s| (s.clone(), "I8".to_string())));
         assert!(matches!(ints, Err(HfError::Dtype { .. })));
+        let gemma = Config::parse(tiny.replace("llama", "gemma").as_bytes()).unwrap();
+        let e = gemma.check_tensors(f32).unwrap_err().to_string();
+        assert!(e.contains("\"gemma\" model"), "{e}");
         let phi = Config::parse(tiny.replace("llama", "phi3").as_bytes()).unwrap();
-        let e = phi.check_tensors(f32).unwrap_err().to_string();
-        assert!(e.contains("\"phi3\" model"), "{e}");
+        let names: Vec<(String, Vec<usize>)> = phi.expected_tensors().unwrap();
+        assert!(names.contains(&("model.layers.0.self_attn.qkv_proj.weight".to_string(), vec![16, 8])));
         // Qwen2 adds query, key and value biases; Mistral never ties its output projection.
         let qwen = Config::parse(tiny.replace("llama", "qwen2").as_bytes()).unwrap();
         let names: Vec<String> = qwen.expected_tensors().unwrap().into_iter().map(|(n, _)| n).collect();

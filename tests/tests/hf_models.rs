@@ -430,8 +430,9 @@ fn a_sharded_checkpoint_gives_the_bytes_of_the_single_file_one() {
 }
 
 /// The test model as another architecture's checkpoint, f16 (half the bytes): `mistral` (the
-/// same network; its output projection is never tied, so it is written out) or `qwen2` (the
-/// same network with zero query, key and value biases). Made by Hugging Face's `safetensors`
+/// same network; its output projection is never tied, so it is written out), `qwen2` (the
+/// same network with zero query, key and value biases) or `phi3` (query, key and value
+/// projections fused into one, gate and up into one). Made by Hugging Face's `safetensors`
 /// for numpy in the venv `scripts/fetch-test-model` made.
 fn as_arch(node: &Node, arch: &str) -> std::path::PathBuf {
     let dir = node.dir.path().join(arch);
@@ -451,6 +452,14 @@ cfg.update(model_type=arch, hidden_act="silu", torch_dtype="float16")
 if arch == "mistral":
     cfg.update(sliding_window=None, tie_word_embeddings=False, architectures=["MistralForCausalLM"])
     w["lm_head.weight"] = w["model.embed_tokens.weight"].copy()
+elif arch == "phi3":
+    cfg.update(architectures=["Phi3ForCausalLM"])
+    for l in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{l}"
+        a = [w.pop(f"{p}.self_attn.{x}_proj.weight") for x in "qkv"]
+        w[f"{p}.self_attn.qkv_proj.weight"] = np.concatenate(a)
+        m = [w.pop(f"{p}.mlp.{x}_proj.weight") for x in ("gate", "up")]
+        w[f"{p}.mlp.gate_up_proj.weight"] = np.concatenate(m)
 else:
     cfg.update(sliding_window=cfg["max_position_embeddings"], max_window_layers=cfg["num_hidden_layers"],
                use_sliding_window=False, architectures=["Qwen2ForCausalLM"])
@@ -471,9 +480,9 @@ json.dump(cfg, open(out + "/config.json", "w"), indent=2)
 }
 
 #[test]
-fn mistral_and_qwen2_checkpoints_run_and_other_architectures_are_refused_by_name() {
+fn mistral_qwen2_and_phi3_checkpoints_run_and_other_architectures_are_refused_by_name() {
     let node = Node::new();
-    for arch in ["mistral", "qwen2"] {
+    for arch in ["mistral", "qwen2", "phi3"] {
         let dir = as_arch(&node, arch);
         let out = import(&node, &dir, arch);
         assert!(out.status.success(), "{arch}: {}", String::from_utf8_lossy(&out.stderr));
@@ -505,14 +514,14 @@ fn mistral_and_qwen2_checkpoints_run_and_other_architectures_are_refused_by_name
         err.contains("lacks the tensor model.layers.0.self_attn.q_proj.bias"),
         "{err}"
     );
-    let dir = edited(&node, "phi", |d| {
+    let dir = edited(&node, "gemma", |d| {
         let c = std::fs::read_to_string(d.join("config.json")).unwrap();
-        std::fs::write(d.join("config.json"), c.replace("\"llama\"", "\"phi3\"")).unwrap();
+        std::fs::write(d.join("config.json"), c.replace("\"llama\"", "\"gemma\"")).unwrap();
     });
-    let out = import(&node, &dir, "phi");
+    let out = import(&node, &dir, "gemma");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("a \"phi3\" model; this build runs llama") && err.contains("nothing was installed"),
+        err.contains("a \"gemma\" model; this build runs llama") && err.contains("nothing was installed"),
         "{err}"
     );
 }

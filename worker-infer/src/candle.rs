@@ -1,7 +1,7 @@
 //! The candle backend: Hugging Face checkpoints (Safetensors or PyTorch weights in a model
 //! archive, [`oarn_protocol::archive`]) run in candle on the CPU, in f32, with the model's own tokenizer
 //! (`tokenizer.json`) and chat template (`tokenizer_config.json`). Llama (Llama, SmolLM,
-//! TinyLlama, …), Mistral and Qwen2 models run; others are refused by name.
+//! TinyLlama, …), Mistral, Qwen2 and Phi-3 models run; others are refused by name.
 //!
 //! Everything in the archive is untrusted and read here, in the sandbox: the archive's index
 //! and `config.json` are bounded by `oarn_formats`, and every tensor the architecture will ask
@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::llama::{self, Llama, LlamaConfig};
-use candle_transformers::models::{mistral, qwen2};
+use candle_transformers::models::{mistral, phi3, qwen2};
 use oarn_formats::archive::Index;
 use oarn_formats::hf;
 use oarn_protocol::envelope::{ErrorKind, ErrorReply};
@@ -50,11 +50,12 @@ struct Model {
 }
 
 /// The network of each architecture. Llama's keys and values live in a cache of each
-/// generation; Mistral's and Qwen2's inside the model, cleared before each generation.
+/// generation; the others' inside the model, cleared before each generation.
 enum Net {
     Llama(Llama, llama::Config),
     Mistral(mistral::Model),
     Qwen2(qwen2::ModelForCausalLM),
+    Phi3(phi3::Model),
 }
 
 /// The longest rotary tables built: the context a request can get, whatever `config.json`
@@ -101,6 +102,11 @@ fn open(path: &str) -> Result<(Model, u64), ErrorReply> {
             let mut c: qwen2::Config = serde_json::from_slice(&config_bytes).map_err(parse)?;
             c.max_position_embeddings = positions;
             Net::Qwen2(qwen2::ModelForCausalLM::new(&c, vb).map_err(built)?)
+        }
+        hf::Arch::Phi3 => {
+            let mut c: phi3::Config = serde_json::from_slice(&config_bytes).map_err(parse)?;
+            c.max_position_embeddings = positions;
+            Net::Phi3(phi3::Model::new(&c, vb).map_err(built)?)
         }
     };
     Ok((
@@ -269,6 +275,10 @@ impl Backend for Candle {
                 m.clear_kv_cache();
                 None
             }
+            Net::Phi3(m) => {
+                m.clear_kv_cache();
+                None
+            }
         };
         let mut run = Run {
             net: &mut model.net,
@@ -303,6 +313,7 @@ impl Forward for Run<'_> {
                     (Net::Llama(m, _), Some(cache)) => m.forward(&input, at, cache)?,
                     (Net::Mistral(m), _) => m.forward(&input, at)?,
                     (Net::Qwen2(m), _) => m.forward(&input, at)?,
+                    (Net::Phi3(m), _) => m.forward(&input, at)?,
                     (Net::Llama(..), None) => candle_core::bail!("no KV cache for a Llama model"),
                 };
                 logits.flatten_all()?.to_vec1::<f32>()
