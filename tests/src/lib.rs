@@ -405,46 +405,34 @@ pub fn test_model() -> PathBuf {
     path
 }
 
-/// The test model in Hugging Face's Safetensors layout (a directory: f32 weights, config,
-/// tokenizer, chat template), derived from the GGUF by `scripts/fetch-test-model`.
-pub fn test_safetensors_model() -> PathBuf {
-    let path = bin_dir()
-        .parent()
-        .expect("target dir")
-        .join("test-models/smollm2-safetensors");
+/// A directory of `target/test-models` that `scripts/fetch-test-model` derives from the GGUF,
+/// holding `member`.
+fn derived_model(dir: &str, member: &str) -> PathBuf {
+    let path = bin_dir().parent().expect("target dir").join("test-models").join(dir);
     assert!(
-        path.join("model.safetensors").exists(),
+        path.join(member).exists(),
         "{} is missing; run scripts/fetch-test-model",
         path.display()
     );
     path
+}
+
+/// The test model in Hugging Face's Safetensors layout (a directory: f32 weights, config,
+/// tokenizer, chat template), derived from the GGUF by `scripts/fetch-test-model`.
+pub fn test_safetensors_model() -> PathBuf {
+    derived_model("smollm2-safetensors", "model.safetensors")
 }
 
 /// The test model as a PyTorch checkpoint (a directory: `pytorch_model.bin` in torch.save's
 /// zip format with f16 weights, config, tokenizer), derived by `scripts/fetch-test-model`.
 pub fn test_pytorch_model() -> PathBuf {
-    let path = bin_dir()
-        .parent()
-        .expect("target dir")
-        .join("test-models/smollm2-pytorch");
-    assert!(
-        path.join("pytorch_model.bin").exists(),
-        "{} is missing; run scripts/fetch-test-model",
-        path.display()
-    );
-    path
+    derived_model("smollm2-pytorch", "pytorch_model.bin")
 }
 
 /// The test model as an ONNX decoder graph in Optimum's layout (a directory: `model.onnx`,
 /// config, tokenizer), derived by `scripts/fetch-test-model`.
 pub fn test_onnx_lm_model() -> PathBuf {
-    let path = bin_dir().parent().expect("target dir").join("test-models/smollm2-onnx");
-    assert!(
-        path.join("model.onnx").exists(),
-        "{} is missing; run scripts/fetch-test-model",
-        path.display()
-    );
-    path
+    derived_model("smollm2-onnx", "model.onnx")
 }
 
 /// ONNX Runtime's library, fetched by `scripts/fetch-onnxruntime`.

@@ -29,6 +29,23 @@ fn infer(node: &Node, args: &[&str]) -> Value {
     node.json(&all)
 }
 
+/// The capital of France, greedily in at most 12 tokens, from `model` on `threads` threads (0:
+/// as many as the machine has), through `oarn local inference --json`.
+fn ask(node: &Node, model: &str, threads: &str) -> Value {
+    node.json(&[
+        "local",
+        "inference",
+        "--model",
+        model,
+        "What is the capital of France?",
+        "--max-tokens",
+        "12",
+        "--threads",
+        threads,
+        "--json",
+    ])
+}
+
 /// A copy of the test model's directory with `edit` applied, under the node's directory.
 fn edited(node: &Node, name: &str, edit: impl FnOnce(&Path)) -> std::path::PathBuf {
     let dir = node.dir.path().join(name);
@@ -225,20 +242,7 @@ fn a_pytorch_checkpoint_answers_paris_and_is_read_without_running_its_pickle() {
     ]);
     assert_eq!(m["format"], "pytorch", "{m}");
     assert_eq!(m["metadata"]["quantization"], "F16", "{m}");
-    let run = |threads: &str| {
-        node.json(&[
-            "local",
-            "inference",
-            "--model",
-            "smol-pt",
-            "What is the capital of France?",
-            "--max-tokens",
-            "12",
-            "--threads",
-            threads,
-            "--json",
-        ])
-    };
+    let run = |threads: &str| ask(&node, "smol-pt", threads);
     let one = run("1");
     assert_eq!(one["text"], "The capital of France is Paris.", "{one}");
     assert!(
@@ -303,20 +307,7 @@ fn an_onnx_decoder_answers_paris_with_the_same_bytes_across_threads() {
     ]);
     assert_eq!(m["format"], "onnx", "{m}");
     assert_eq!(m["metadata"]["architecture"], "llama", "{m}");
-    let run = |threads: &str| {
-        node.json(&[
-            "local",
-            "inference",
-            "--model",
-            "smol-onnx",
-            "What is the capital of France?",
-            "--max-tokens",
-            "12",
-            "--threads",
-            threads,
-            "--json",
-        ])
-    };
+    let run = |threads: &str| ask(&node, "smol-onnx", threads);
     let one = run("1");
     assert_eq!(one["text"], "The capital of France is Paris.", "{one}");
     let fingerprint = one["fingerprint"].as_str().unwrap();
@@ -403,19 +394,7 @@ fn a_sharded_checkpoint_gives_the_bytes_of_the_single_file_one() {
         let out = import(&node, &dir, name);
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let run = |model: &str| {
-        node.json(&[
-            "local",
-            "inference",
-            "--model",
-            model,
-            "What is the capital of France?",
-            "--max-tokens",
-            "12",
-            "--json",
-        ])
-    };
-    let (one, two) = (run("single"), run("sharded"));
+    let (one, two) = (ask(&node, "single", "0"), ask(&node, "sharded", "0"));
     assert_eq!(two["text"], "The capital of France is Paris.", "{two}");
     assert_eq!(one["text_keccak"], two["text_keccak"]);
     // A tensor in both shards: which one would load is unclear, so the checkpoint is refused.
@@ -486,16 +465,7 @@ fn mistral_qwen2_and_phi3_checkpoints_run_and_other_architectures_are_refused_by
         let dir = as_arch(&node, arch);
         let out = import(&node, &dir, arch);
         assert!(out.status.success(), "{arch}: {}", String::from_utf8_lossy(&out.stderr));
-        let v = node.json(&[
-            "local",
-            "inference",
-            "--model",
-            arch,
-            "What is the capital of France?",
-            "--max-tokens",
-            "12",
-            "--json",
-        ]);
+        let v = ask(&node, arch, "0");
         assert!(v["text"].as_str().unwrap().contains("Paris"), "{arch}: {v}");
         assert!(
             v["fingerprint"].as_str().unwrap().contains(&format!("arch {arch}")),

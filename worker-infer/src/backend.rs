@@ -2,7 +2,7 @@
 //! generate with streamed text, and load and unload models.
 
 use oarn_protocol::envelope::{ErrorKind, ErrorReply};
-use oarn_protocol::infer::{Event, Generate, Generated, Loaded, MAX_TEXT, Protocol};
+use oarn_protocol::infer::{Event, Generate, Generated, Loaded, MAX_TEXT, Protocol, Stop};
 use oarn_protocol::serve::Context;
 use sha3::{Digest, Keccak256};
 
@@ -42,6 +42,28 @@ impl Output {
         self.text.push_str(&piece);
         cx.emit(Event::Token(piece))
             .map_err(|e| crate::text::err(ErrorKind::Internal, e.to_string()))
+    }
+
+    /// Ends a generation that stopped for `stop`: unless a stop string ended it, the text still
+    /// undecoded (`rest`) goes through `stops`, and what they held back is released; returns
+    /// why the generation stopped (a stop string in `rest` ends it too).
+    pub fn flush(
+        &mut self,
+        cx: &mut dyn Context<Protocol>,
+        mut stops: crate::text::Stops<'_>,
+        rest: &str,
+        stop: Stop,
+    ) -> Result<Stop, ErrorReply> {
+        if stop == Stop::StopString {
+            return Ok(stop);
+        }
+        let (released, hit) = stops.push(rest);
+        self.emit(cx, released)?;
+        if hit {
+            return Ok(Stop::StopString);
+        }
+        self.emit(cx, stops.finish())?;
+        Ok(stop)
     }
 
     /// The whole text and its keccak256.

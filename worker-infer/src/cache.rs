@@ -70,6 +70,17 @@ impl<M> Cache<M> {
         self.entries.iter().map(|e| (e.key.clone(), e.bytes)).collect()
     }
 
+    /// The models held, most recently used first, as the worker reports them.
+    pub fn loaded(&self) -> Vec<oarn_protocol::infer::Loaded> {
+        self.entries
+            .iter()
+            .map(|e| oarn_protocol::infer::Loaded {
+                model: e.key.clone(),
+                bytes: e.bytes,
+            })
+            .collect()
+    }
+
     fn used(&self) -> u64 {
         self.entries.iter().map(|e| e.bytes).sum()
     }

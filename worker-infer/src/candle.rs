@@ -239,23 +239,14 @@ impl Backend for Candle {
     }
 
     fn loaded(&self) -> Result<Vec<Loaded>, ErrorReply> {
-        Ok(self
-            .models
-            .list()
-            .into_iter()
-            .map(|(model, bytes)| Loaded { model, bytes })
-            .collect())
+        Ok(self.models.loaded())
     }
 
     fn generate(&mut self, g: &Generate, cx: &mut dyn Context<Protocol>) -> Result<Generated, ErrorReply> {
         let started = Instant::now();
         let deadline = Deadline::of(g, started);
         text::check(g)?;
-        let threads = if g.threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            g.threads as usize
-        };
+        let threads = text::threads(g.threads);
         let (model, load_us) = load(&mut self.models, &g.model)?;
         deadline.check(|| "while loading the model".into())?;
         let tokens = model.text.prompt(g)?;

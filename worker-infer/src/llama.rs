@@ -82,23 +82,14 @@ impl Backend for Llama {
     }
 
     fn loaded(&self) -> Result<Vec<Loaded>, ErrorReply> {
-        Ok(self
-            .models
-            .list()
-            .into_iter()
-            .map(|(model, bytes)| Loaded { model, bytes })
-            .collect())
+        Ok(self.models.loaded())
     }
 
     fn generate(&mut self, g: &Generate, cx: &mut dyn Context<Protocol>) -> Result<Generated, ErrorReply> {
         let started = Instant::now();
         let deadline = Deadline::of(g, started);
         text::check(g)?;
-        let threads = if g.threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get() as i32)
-        } else {
-            g.threads as i32
-        };
+        let threads = text::threads(g.threads) as i32;
         let (model, load_us) = load(&self.backend, &mut self.models, &g.model)?;
         deadline.check(|| "while loading the model".into())?;
         let n_ctx = if g.context == 0 {
@@ -225,15 +216,7 @@ impl Backend for Llama {
             ctx.decode(&mut batch)
                 .map_err(|e| err(ErrorKind::Internal, format!("decode: {e}")))?;
         }
-        if stop != Stop::StopString {
-            let (released, hit) = stops.push(&String::from_utf8_lossy(&pending));
-            out.emit(cx, released)?;
-            if hit {
-                stop = Stop::StopString;
-            } else {
-                out.emit(cx, stops.finish())?;
-            }
-        }
+        let stop = out.flush(cx, stops, &String::from_utf8_lossy(&pending), stop)?;
         let (text, text_keccak) = out.finish();
         Ok(Generated {
             text,

@@ -22,13 +22,19 @@ pub fn invalid(message: impl Into<String>) -> ErrorReply {
     err(ErrorKind::InvalidRequest, message)
 }
 
-/// Whether the file at `path` is a model archive.
-pub fn is_archive(path: &str) -> bool {
+/// The weights' format when the file at `path` is a model archive (`None` for any other file):
+/// ONNX Runtime runs a graph, candle the rest. An archive that does not index is candle's,
+/// whose load says what is wrong with it.
+pub fn archive_format(path: &str) -> Option<oarn_protocol::task::ModelFormat> {
     let mut head = [0u8; 512];
     let n = File::open(path)
         .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
         .unwrap_or(0);
-    oarn_formats::archive::is_archive(&head[..n])
+    if !oarn_formats::archive::is_archive(&head[..n]) {
+        return None;
+    }
+    let index = oarn_formats::archive::index(std::path::Path::new(path));
+    Some(index.map_or(oarn_protocol::task::ModelFormat::Safetensors, |i| i.format))
 }
 
 /// A model archive's JSON member `name`, if it has one.
@@ -204,15 +210,7 @@ pub fn generate(
         }
         logits = model.forward(&[token], tokens.len() + ids.len() - 1)?;
     }
-    if stop != Stop::StopString {
-        let (released, hit) = stops.push(&decoded.rest(&text.tokenizer, &ids)?);
-        out.emit(cx, released)?;
-        if hit {
-            stop = Stop::StopString;
-        } else {
-            out.emit(cx, stops.finish())?;
-        }
-    }
+    let stop = out.flush(cx, stops, &decoded.rest(&text.tokenizer, &ids)?, stop)?;
     let (text, text_keccak) = out.finish();
     Ok(Generated {
         text,

@@ -171,11 +171,12 @@ impl Handler<Protocol> for Worker {
                 capabilities: self.capabilities()?,
                 in_flight: 0,
             })),
-            Request::Generate(g) if lm::is_archive(&g.model) && onnx_lm::is_onnx_archive(&g.model) => {
-                self.onnx()?.generate(&g, cx).map(Reply::Generated)
+            Request::Generate(g) => match lm::archive_format(&g.model) {
+                Some(ModelFormat::Onnx) => self.onnx()?.generate(&g, cx),
+                Some(_) => self.candle.generate(&g, cx),
+                None => self.backend()?.generate(&g, cx),
             }
-            Request::Generate(g) if lm::is_archive(&g.model) => self.candle.generate(&g, cx).map(Reply::Generated),
-            Request::Generate(g) => self.backend()?.generate(&g, cx).map(Reply::Generated),
+            .map(Reply::Generated),
             Request::Unload(u) => self.unload(u.model.as_deref()).map(Reply::Unloaded),
             Request::ListLoaded(_) => self.loaded().map(Reply::Loaded),
             Request::Inspect(i) => self.inspect(&i.path).map(Reply::Inspected),

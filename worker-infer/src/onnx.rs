@@ -133,12 +133,9 @@ impl Onnx {
     }
 
     pub fn loaded(&self) -> Vec<Loaded> {
-        self.sessions
-            .list()
-            .into_iter()
-            .chain(self.lms.list())
-            .map(|(model, bytes)| Loaded { model, bytes })
-            .collect()
+        let mut out = self.sessions.loaded();
+        out.extend(self.lms.loaded());
+        out
     }
 
     /// Reads the model at `path` (ONNX Runtime parses it) and describes its inputs and outputs.
@@ -159,11 +156,7 @@ impl Onnx {
     pub fn run(&mut self, r: &Run) -> Result<Ran, ErrorReply> {
         let started = Instant::now();
         let input = tensor::parse_input(&r.input).map_err(|e| err(ErrorKind::InvalidRequest, e.to_string()))?;
-        let threads = if r.threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            r.threads as usize
-        };
+        let threads = crate::text::threads(r.threads);
         // ONNX Runtime fixes a session's threads when it is made: another count, another session.
         if self.sessions.get(&r.model).is_some_and(|(n, _)| *n != threads) {
             self.sessions.remove(Some(&r.model));

@@ -14,7 +14,6 @@ use oarn_formats::hf;
 use oarn_protocol::envelope::{ErrorKind, ErrorReply};
 use oarn_protocol::infer::{Generate, Generated, ModelInfo, Protocol};
 use oarn_protocol::serve::Context;
-use oarn_protocol::task::ModelFormat;
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor};
 
@@ -153,11 +152,7 @@ impl Onnx {
         let started = Instant::now();
         let deadline = Deadline::of(g, started);
         text::check(g)?;
-        let threads = if g.threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            g.threads as usize
-        };
+        let threads = text::threads(g.threads);
         let load_us = self.load_lm(&g.model, threads)?;
         deadline.check(|| "while loading the model".into())?;
         let fingerprint = self.fingerprint(threads);
@@ -256,9 +251,4 @@ impl Forward for Step<'_> {
         }
         Ok(logits)
     }
-}
-
-/// Whether the archive at `path` holds an ONNX graph (so ONNX Runtime runs it, not candle).
-pub fn is_onnx_archive(path: &str) -> bool {
-    oarn_formats::archive::index(std::path::Path::new(path)).is_ok_and(|i| i.format == ModelFormat::Onnx)
 }

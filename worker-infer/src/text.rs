@@ -20,6 +20,14 @@ pub fn err(kind: ErrorKind, message: impl Into<String>) -> ErrorReply {
     ErrorReply::new(kind, message)
 }
 
+/// The threads a request runs on: as many as it asks for, or (0) as many as this machine has.
+pub fn threads(requested: u32) -> usize {
+    match requested {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n as usize,
+    }
+}
+
 /// Refuses a request no backend should run, naming what is wrong.
 pub fn check(g: &Generate) -> Result<(), ErrorReply> {
     let invalid = |m: String| Err(err(ErrorKind::InvalidRequest, m));
