@@ -106,31 +106,28 @@ fn the_dashboard_follows_a_task_to_settled_switches_panes_and_survives_a_restart
     let oarn: PathBuf = w0.bins.join("oarn");
     let tmux = Tmux::start(&format!("{} --home {} dashboard", oarn.display(), w0.home().display()));
 
-    let screen = tmux.until("the three workers running", 60, |s| {
-        ["infer", "net", "chain"]
-            .iter()
-            .all(|w| row(s, w).is_some_and(|r| r.contains("running")))
+    // capture-pane can catch a frame half drawn, so every wait asks for all it checks at once.
+    tmux.until("the three workers running and the wallet unlocked", 60, |s| {
+        s.contains("1 Overview")
+            && s.contains("unlocked")
+            && ["infer", "net", "chain"]
+                .iter()
+                .all(|w| row(s, w).is_some_and(|r| r.contains("running")))
     });
-    assert!(screen.contains("1 Overview"), "{screen}");
-    assert!(screen.contains("unlocked"), "the wallet: {screen}");
 
     let id = fleet::submit(&requester, "The capital of France is", "0.001")["task_id"]
         .as_u64()
         .unwrap();
     tmux.keys("2");
-    let screen = tmux.until("the task settled in the Tasks pane", 300, |s| {
-        s.contains("Tasks, newest first") && row(s, &id.to_string()).is_some_and(|r| r.contains("settled"))
+    tmux.until("the task settled in the Tasks pane with its reward", 300, |s| {
+        s.contains("Tasks, newest first")
+            && row(s, &id.to_string()).is_some_and(|r| r.contains("settled") && r.contains("0.001000 ETH"))
     });
-    assert!(
-        row(&screen, &id.to_string()).unwrap().contains("0.001000 ETH"),
-        "{screen}"
-    );
 
     tmux.keys("1");
     let screen = tmux.until("the earnings of the settled task", 30, |s| {
-        s.contains("Workers") && s.contains("total   1 rewarded of 1")
+        s.contains("Workers") && s.contains("total   1 rewarded of 1") && s.contains("earned 0.001000 ETH")
     });
-    assert!(screen.contains("earned 0.001000 ETH"), "{screen}");
     assert!(!screen.contains("generation - tok/s"), "a speed is shown: {screen}");
 
     tmux.keys("3");
