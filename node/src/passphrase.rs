@@ -172,4 +172,20 @@ mod tests {
             Err(PassphraseError::TooLong(_))
         ));
     }
+
+    #[test]
+    fn the_shipped_unit_hands_over_the_credential_the_node_reads() {
+        // The unit once loaded `wallet-passphrase`, which no code reads: a service node then
+        // started with its wallet locked.
+        let unit = include_str!("../../packaging/systemd/oarn.service");
+        let loaded: Vec<&str> = unit
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix("LoadCredential=")
+                    .or_else(|| l.strip_prefix("LoadCredentialEncrypted="))
+            })
+            .filter_map(|l| l.split(':').next())
+            .collect();
+        assert_eq!(loaded, [CREDENTIAL], "the unit's credentials");
+    }
 }

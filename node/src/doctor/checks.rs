@@ -201,7 +201,7 @@ pub fn wallet(f: &Facts) -> Check {
                 "locked: {}",
                 s.wallet.locked.as_deref().unwrap_or("the node holds no signing key")
             ),
-            "`oarn wallet unlock`, or start the node with --passphrase-file (or the systemd credential wallet-passphrase)",
+            "`oarn wallet unlock`, or start the node with --passphrase-file (or the systemd credential oarn-wallet-passphrase)",
         );
     };
     match &f.balance_wei {
