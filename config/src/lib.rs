@@ -204,7 +204,7 @@ pub struct Compute {
     pub max_ram_gb: u32,
     /// Model names (globs) this node accepts tasks for; empty accepts every model.
     pub accepted_models: Vec<String>,
-    /// Tasks worked on at once (claimed and not yet submitted); changes live.
+    /// Tasks worked on at once (claimed and not yet submitted); applies live.
     pub max_concurrent_tasks: u32,
     /// The smallest reward per node worth claiming, in ETH (a decimal string, e.g. "0.001").
     pub min_reward: String,

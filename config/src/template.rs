@@ -49,8 +49,8 @@ validators = []
 max_peers = 50
 # Most connections from one IP address (1 to 1000); loopback is exempt. (live)
 max_peers_per_ip = 8
-# Most KiB per second sent, and received, over all connections together (gossip, DHT,
-# Bitswap, relayed circuits); 0: no limit. (live)
+# Most KiB per second sent (upload) and received (download) over all connections together
+# (gossip, DHT, Bitswap, relayed circuits); 0: no limit. (live)
 max_upload_kib_s = 0
 max_download_kib_s = 0
 
@@ -76,14 +76,15 @@ padding_enabled = true
 threads = 0
 # Memory for models in GiB; 0 means no limit beyond free memory.
 max_ram_gb = 0
-# Model names this node accepts tasks for (globs such as "smollm2-*"); empty accepts every model.
+# Model names this node accepts tasks for (globs such as "smollm2-*"); empty accepts every
+# model. (live)
 accepted_models = []
-# Tasks worked on at once (claimed and not yet submitted); changes live.
+# Tasks worked on at once (claimed and not yet submitted). (live)
 max_concurrent_tasks = 1
-# The smallest reward per node worth claiming, in ETH (a decimal string).
+# The smallest reward per node worth claiming, in ETH (a decimal string). (live)
 min_reward = "0"
 # Claim tasks on its own once the wallet is unlocked and the network is up; off, the node
-# claims only what `oarn task claim ID` asks for.
+# claims only what `oarn task claim ID` asks for. (live)
 auto_claim = true
 # ONNX Runtime's shared library (libonnxruntime.so.1.*), which runs ONNX models (the
 # network's tensor tasks); empty runs GGUF models only. The inference worker loads it before
