@@ -6,16 +6,8 @@
 //! (`api.token`). A request without it, or with another, gets 401 and an empty body, whatever
 //! its path: nothing tells a caller without the token which routes exist.
 //!
-//! | route | method of the local API |
-//! | --- | --- |
-//! | `/api/v1/status` | `oarn_status` |
-//! | `/api/v1/workers` | `oarn_workers` |
-//! | `/api/v1/peers` | `oarn_peers` |
-//! | `/api/v1/tasks` (`?limit=N`) | `oarn_taskList` |
-//! | `/api/v1/tasks/{id}` | `oarn_taskStatus` |
-//! | `/api/v1/history` (`?limit=N`) | `oarn_taskHistory` |
-//! | `/api/v1/earnings` | `oarn_earnings` |
-//! | `/api/v1/models` | `oarn_models` |
+//! [`ROUTES`] lists each route and the method of the local API it answers with (the API
+//! reference in `docs/` is generated from it).
 //!
 //! Bounded like the local socket: at most [`MAX_CONNECTIONS`] at once, request headers within
 //! [`HEADER_WAIT`], bodies never read (every route is `GET`). hyper serves HTTP/1.1.
@@ -172,10 +164,38 @@ async fn answer<B>(node: &Node, token: &[u8], req: Request<B>) -> Response<Full<
     }
 }
 
-/// The API method and params a path stands for.
-pub fn route(path: &str, query: Option<&str>) -> Option<(&'static str, Value)> {
+/// One route of the JSON API.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// Its path under `/api/v1/`; `{id}` stands for a task id.
+    pub path: &'static str,
+    /// The method of the local API it answers with.
+    pub method: &'static str,
+    /// Whether it takes `?limit=N` (the newest N).
+    pub limit: bool,
+}
+
+/// Every route, each a read method: no route changes anything.
+pub const ROUTES: [Route; 8] = {
     use oarn_api::Method as _;
     use oarn_api::{infer, net, node as n, tasks};
+    const fn r(path: &'static str, method: &'static str, limit: bool) -> Route {
+        Route { path, method, limit }
+    }
+    [
+        r("status", n::GetStatus::NAME, false),
+        r("workers", n::Workers::NAME, false),
+        r("peers", net::GetPeers::NAME, false),
+        r("tasks", tasks::ListTasks::NAME, true),
+        r("tasks/{id}", tasks::TaskStatus::NAME, false),
+        r("history", tasks::History::NAME, true),
+        r("earnings", tasks::GetEarnings::NAME, false),
+        r("models", infer::Models::NAME, false),
+    ]
+};
+
+/// The API method and params a path stands for.
+pub fn route(path: &str, query: Option<&str>) -> Option<(&'static str, Value)> {
     let limit = || {
         let n = query?
             .split('&')
@@ -185,18 +205,20 @@ pub fn route(path: &str, query: Option<&str>) -> Option<(&'static str, Value)> {
         Some(json!({ "limit": n }))
     };
     let rest = path.strip_prefix("/api/v1/")?.trim_end_matches('/');
-    Some(match rest {
-        "status" => (n::GetStatus::NAME, Value::Null),
-        "workers" => (n::Workers::NAME, Value::Null),
-        "peers" => (net::GetPeers::NAME, Value::Null),
-        "tasks" => (tasks::ListTasks::NAME, limit().unwrap_or(Value::Null)),
-        "history" => (tasks::History::NAME, limit().unwrap_or(Value::Null)),
-        "earnings" => (tasks::GetEarnings::NAME, Value::Null),
-        "models" => (infer::Models::NAME, Value::Null),
-        _ => {
-            let id: u64 = rest.strip_prefix("tasks/")?.parse().ok()?;
-            (tasks::TaskStatus::NAME, json!({ "task_id": id }))
+    ROUTES.iter().find_map(|r| match r.path.strip_suffix("{id}") {
+        Some(prefix) => {
+            let id: u64 = rest.strip_prefix(prefix)?.parse().ok()?;
+            Some((r.method, json!({ "task_id": id })))
         }
+        None if rest == r.path => Some((
+            r.method,
+            if r.limit {
+                limit().unwrap_or(Value::Null)
+            } else {
+                Value::Null
+            },
+        )),
+        None => None,
     })
 }
 
