@@ -2,6 +2,8 @@
 //! over the node's library crates, renders the result, and maps errors to exit statuses.
 
 mod cli;
+#[cfg(test)]
+mod docs;
 
 use std::process::ExitCode;
 
