@@ -47,6 +47,7 @@ fn the_oarn_binary_links_no_parser_of_untrusted_files() {
         "libp2p",
         "alloy",
         "reqwest",
+        "tough",
     ] {
         assert!(!linked.iter().any(|c| c == banned), "oarn links {banned}");
     }
