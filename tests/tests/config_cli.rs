@@ -31,6 +31,19 @@ fn init_refuses_to_overwrite_without_force() {
 }
 
 #[test]
+fn init_if_missing_creates_a_home_once_and_then_leaves_it_as_it_is() {
+    let node = Node::uninitialized();
+    let out = node.oarn(&["init", "--if-missing"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = node.home().join("config.toml");
+    std::fs::write(&config, "[node]\nname = \"mine\"\n").unwrap();
+    let out = node.oarn(&["init", "--if-missing"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "[node]\nname = \"mine\"\n");
+    assert!(!node.home().join("config.toml.bak").exists());
+}
+
+#[test]
 fn errors_name_file_line_and_key() {
     let node = Node::new();
     let path = node.home().join("config.toml");

@@ -24,6 +24,10 @@ pub enum Command {
         /// Overwrite an existing config.toml (the old one is kept as config.toml.bak).
         #[arg(long)]
         force: bool,
+        /// Leave an existing node home as it is and succeed (the systemd unit runs this
+        /// before every start).
+        #[arg(long, conflicts_with = "force")]
+        if_missing: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,

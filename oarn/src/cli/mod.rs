@@ -35,7 +35,11 @@ pub fn main_exec() -> anyhow::Result<Exit> {
     let cli = Cli::parse();
     let home = || Home::resolve(cli.home.clone());
     match cli.command {
-        Command::Init { force, json } => node::init(&home()?, force, json),
+        Command::Init {
+            force,
+            if_missing,
+            json,
+        } => node::init(&home()?, force, if_missing, json),
         Command::Start {
             detach,
             passphrase_file,

@@ -27,7 +27,15 @@ const READY_FD: i32 = 3;
 /// The environment variable that tells the daemon of it.
 const READY_ENV: &str = "OARN_READY_FD";
 
-pub fn init(home: &Home, force: bool, json: bool) -> anyhow::Result<Exit> {
+pub fn init(home: &Home, force: bool, if_missing: bool, json: bool) -> anyhow::Result<Exit> {
+    if if_missing && home.config().exists() {
+        if json {
+            println!("{}", serde_json::json!({ "home": home.root(), "existed": true }));
+        } else {
+            println!("node home {} already initialized; left as it is", home.root().display());
+        }
+        return Ok(Exit::Success);
+    }
     let done = home.init(force)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&done)?);
