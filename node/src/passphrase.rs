@@ -67,11 +67,19 @@ pub enum PassphraseError {
     None,
 }
 
-/// The systemd credential, when systemd gave one.
-fn credential() -> Option<PathBuf> {
-    let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
-    let p = Path::new(&dir).join(CREDENTIAL);
-    p.is_file().then_some(p)
+/// The systemd credential, when systemd gave one that holds something. The packaged unit
+/// always loads `/etc/oarn/wallet-passphrase` (systemd refuses to start a unit whose
+/// credential file is missing), and tmpfiles creates it empty: empty means no passphrase.
+pub fn credential() -> Option<PathBuf> {
+    credential_in(Path::new(&std::env::var_os("CREDENTIALS_DIRECTORY")?))
+}
+
+/// The credential file in systemd's credentials directory `dir`, if it holds something.
+fn credential_in(dir: &Path) -> Option<PathBuf> {
+    let p = dir.join(CREDENTIAL);
+    std::fs::metadata(&p)
+        .is_ok_and(|m| m.is_file() && m.len() > 0)
+        .then_some(p)
 }
 
 /// Whether standard input is a terminal.
@@ -171,6 +179,16 @@ mod tests {
             read(&Source::File(path), ""),
             Err(PassphraseError::TooLong(_))
         ));
+    }
+
+    #[test]
+    fn an_empty_credential_is_no_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(credential_in(dir.path()), None);
+        std::fs::write(dir.path().join(CREDENTIAL), "").unwrap();
+        assert_eq!(credential_in(dir.path()), None);
+        std::fs::write(dir.path().join(CREDENTIAL), "pw\n").unwrap();
+        assert_eq!(credential_in(dir.path()), Some(dir.path().join(CREDENTIAL)));
     }
 
     #[test]

@@ -21,20 +21,13 @@ use super::args::{TokenArg, WalletCommand};
 use super::chain::{Need, READ, SEND, print_json, reach};
 use super::table;
 
-/// The systemd credential holding the wallet passphrase (`LoadCredential=` in the unit).
-const CREDENTIAL: &str = "oarn-wallet-passphrase";
-
 pub(super) fn open(path: &Path, what: &str) -> anyhow::Result<File> {
     File::open(path).with_context(|| format!("cannot open {what} {}", path.display()))
 }
 
 /// The passphrase file: the one named, else systemd's credential when there is one.
 fn passphrase_input(named: Option<PathBuf>, flag: &'static str) -> anyhow::Result<Option<Input>> {
-    let path = named.or_else(|| {
-        let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
-        let p = Path::new(&dir).join(CREDENTIAL);
-        p.is_file().then_some(p)
-    });
+    let path = named.or_else(passphrase::credential);
     path.map(|p| {
         Ok(Input {
             flag,
