@@ -146,7 +146,8 @@ mode = "best-effort"
 profile_dir = ""
 
 [workers]
-# Directory holding oarn-worker-infer, -net and -chain; empty means next to `oarn`.
+# Directory holding oarn-worker-infer, -net and -chain; empty means next to `oarn`, else in
+# ../libexec/oarn/ beside it (where the Debian package puts them).
 dir = ""
 # One worker's binary, overriding dir; empty means not overridden.
 infer = ""

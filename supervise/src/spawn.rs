@@ -21,7 +21,8 @@ use oarn_protocol::WorkerKind;
 use oarn_sandbox::Launch;
 
 /// Where a worker's binary is: the per-worker override, else `workers.dir`, else next to the
-/// running `oarn` executable.
+/// running `oarn` executable, else in `../libexec/oarn/` beside it (where a package puts
+/// binaries that are not commands: `/usr/bin/oarn` finds `/usr/libexec/oarn/oarn-worker-net`).
 pub fn binary(kind: WorkerKind, config: &Config, home: &Path) -> PathBuf {
     let w = &config.workers;
     let explicit = match kind {
@@ -32,15 +33,26 @@ pub fn binary(kind: WorkerKind, config: &Config, home: &Path) -> PathBuf {
     if !explicit.as_os_str().is_empty() {
         return resolve_path(explicit, home);
     }
-    let dir = if w.dir.as_os_str().is_empty() {
-        std::env::current_exe()
+    if w.dir.as_os_str().is_empty() {
+        let exe_dir = std::env::current_exe()
             .ok()
             .and_then(|p| p.parent().map(Path::to_path_buf))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        beside(&exe_dir, kind.binary())
     } else {
-        resolve_path(&w.dir, home)
-    };
-    dir.join(kind.binary())
+        resolve_path(&w.dir, home).join(kind.binary())
+    }
+}
+
+/// `name` next to `exe_dir`, else in `exe_dir/../libexec/oarn/` when it is there; the path next
+/// to it when neither exists, for the error that names it.
+fn beside(exe_dir: &Path, name: &str) -> PathBuf {
+    let next_to = exe_dir.join(name);
+    let libexec = exe_dir.join("../libexec/oarn").join(name);
+    if !next_to.exists() && libexec.exists() {
+        return libexec;
+    }
+    next_to
 }
 
 /// A child process to start.
@@ -196,6 +208,31 @@ fn high(fd: RawFd) -> std::io::Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workers_are_found_next_to_oarn_else_in_libexec_beside_it() {
+        let root = tempfile::tempdir().unwrap();
+        let bin = root.path().join("bin");
+        let libexec = root.path().join("libexec/oarn");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&libexec).unwrap();
+        assert_eq!(
+            beside(&bin, "oarn-worker-net"),
+            bin.join("oarn-worker-net"),
+            "neither: named next to oarn"
+        );
+        std::fs::write(libexec.join("oarn-worker-net"), "").unwrap();
+        assert_eq!(
+            beside(&bin, "oarn-worker-net"),
+            bin.join("../libexec/oarn/oarn-worker-net")
+        );
+        std::fs::write(bin.join("oarn-worker-net"), "").unwrap();
+        assert_eq!(
+            beside(&bin, "oarn-worker-net"),
+            bin.join("oarn-worker-net"),
+            "next to oarn comes first"
+        );
+    }
 
     #[test]
     fn children_get_only_the_environment_and_descriptors_named() {
