@@ -56,15 +56,21 @@ fn default_max_tokens() -> u32 {
 /// One earlier turn of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
+    /// Who said it.
     pub role: Role,
+    /// What was said.
     pub content: String,
 }
 
+/// Who said a turn of a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Instructions for the model.
     System,
+    /// The person asking.
     User,
+    /// The model.
     Assistant,
 }
 
@@ -99,6 +105,7 @@ impl Streaming for Generate {
 /// A piece of generated text, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Text {
+    /// The next piece; the pieces joined are the whole text.
     pub text: String,
 }
 
@@ -124,12 +131,19 @@ pub struct Generated {
     pub text: String,
     /// keccak256 of the text's bytes, which the node checked.
     pub text_keccak: crate::Hash32,
+    /// How it ended.
     pub stop: Stop,
+    /// Tokens of the prompt, as the model's template formatted it.
     pub prompt_tokens: u32,
+    /// Tokens generated.
     pub generated_tokens: u32,
+    /// Microseconds loading the model (0 when it was already loaded).
     pub load_us: u64,
+    /// Microseconds evaluating the prompt.
     pub prompt_us: u64,
+    /// Microseconds generating, after the prompt.
     pub generate_us: u64,
+    /// Microseconds from the request to the first generated token.
     pub first_token_us: u64,
     /// What decides the exact bytes: backend and its version, build features, parameters.
     pub fingerprint: String,
@@ -141,9 +155,12 @@ pub struct Generated {
 pub struct ModelsLoaded {}
 method!(ModelsLoaded, "oarn_modelsLoaded", Vec<LoadedModel>);
 
+/// A model the inference worker holds in memory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadedModel {
+    /// Its name in the store.
     pub model: String,
+    /// Bytes of its file.
     pub bytes: u64,
 }
 
@@ -157,14 +174,17 @@ method!(Models, "oarn_models", Vec<InstalledModel>);
 /// One installed model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstalledModel {
+    /// Its name in the store.
     pub name: String,
     /// gguf, …
     pub format: String,
+    /// Bytes of its file.
     pub size: u64,
     /// `sha256:<hex>` of the file.
     pub digest: String,
-    /// Unix seconds it was installed, and last loaded (0: never).
+    /// Unix seconds it was installed.
     pub added_at: u64,
+    /// Unix seconds it was last loaded (0: never).
     pub last_used: u64,
     /// Held in memory by the inference worker now.
     pub loaded: bool,
@@ -174,13 +194,16 @@ pub struct InstalledModel {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Unload {
+    /// The model to free; every model when absent.
     #[serde(default)]
     pub model: Option<String>,
 }
 method!(Unload, "oarn_unload", Unloaded);
 
+/// What an unload freed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unloaded {
+    /// The models freed from memory.
     pub unloaded: Vec<String>,
 }
 
@@ -212,14 +235,19 @@ method!(RunTensor, "oarn_runTensor", TensorResult);
 /// A tensor run's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TensorResult {
+    /// The model that ran.
     pub model: String,
     /// The result bytes (compact JSON of the output tensor), what a task's result is.
     pub result: String,
     /// keccak256 of the result's bytes, which the node checked.
     pub result_keccak: crate::Hash32,
+    /// The shape of the input tensor the block was read as.
     pub input_shape: Vec<i64>,
+    /// The shape of the output tensor.
     pub output_shape: Vec<i64>,
+    /// Microseconds loading the model (0 when it was already loaded).
     pub load_us: u64,
+    /// Microseconds running it.
     pub run_us: u64,
     /// What decides the exact bytes: runtime build, library, CPU path, options.
     pub fingerprint: String,

@@ -12,8 +12,11 @@ method!(Version, "oarn_version", VersionInfo);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionInfo {
+    /// The node's version (the `oarn` package's).
     pub version: String,
+    /// The version of the protocol between the supervisor and its workers.
     pub protocol: u32,
+    /// The build id the supervisor sends its workers, e.g. `oarn 0.1.0`.
     pub build: String,
 }
 
@@ -24,21 +27,31 @@ method!(GetStatus, "oarn_status", Status);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Status {
+    /// The node's version.
     pub version: String,
+    /// The supervisor's process id.
     pub pid: u32,
     /// The operator's label for this node (`node.name`).
     pub name: String,
     /// `standard` or `local`.
     pub mode: String,
+    /// The node home.
     pub home: String,
+    /// The configuration file in use.
     pub config: String,
+    /// Seconds since the node started.
     pub uptime_secs: u64,
     /// `strict` or `best-effort`.
     pub sandbox_mode: String,
+    /// The peer-to-peer side.
     pub network: NetworkState,
+    /// The chain side: discovery and the contracts found.
     pub chain: ChainState,
+    /// Whether the node can sign.
     pub wallet: WalletState,
+    /// Each worker, as in `oarn_workers`.
     pub workers: Vec<Worker>,
+    /// Ollama routing (`[ollama]`).
     pub ollama: OllamaState,
     /// The HTTP listener: metrics and the JSON API.
     #[serde(default)]
@@ -55,6 +68,7 @@ method!(GetMetrics, "oarn_metrics", MetricsText);
 /// The metrics' text.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MetricsText {
+    /// The OpenMetrics exposition, as `/metrics` serves it.
     pub text: String,
 }
 
@@ -79,7 +93,9 @@ pub struct Health {
 /// The chain worker's endpoint and head.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ChainHealth {
+    /// The RPC endpoint in use (credentials removed).
     pub endpoint: String,
+    /// Its head block number.
     pub head: u64,
     /// The head block's timestamp, Unix seconds.
     pub head_time: u64,
@@ -90,6 +106,7 @@ pub struct ChainHealth {
 /// The network worker's peers and reachability.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NetworkHealth {
+    /// Connected peers.
     pub peers: u64,
     /// `public`, `private` or `unknown` (AutoNAT).
     pub nat: String,
@@ -111,11 +128,15 @@ pub struct HttpState {
 /// The peer-to-peer side as the node last heard from its swarm.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NetworkState {
+    /// At least one peer is connected.
     pub connected: bool,
+    /// This node's peer id, once the swarm started.
     pub peer_id: Option<String>,
+    /// Its listen addresses, each ending `/p2p/<peer id>`.
     pub listen: Vec<String>,
     /// Where the Kubo-compatible IPFS API listens.
     pub ipfs_api: Option<String>,
+    /// Connected peers.
     pub peers: u64,
     /// Task announcements kept.
     pub announcements: u64,
@@ -129,41 +150,58 @@ pub struct NetworkState {
 pub enum Discovery {
     /// Not asked yet (or no chain worker in this mode).
     Pending,
+    /// It failed; `ChainState.error` says why. It is tried again with backoff.
     Failed,
+    /// It found the network: the contracts, endpoints and peers below.
     Ok,
 }
 
 /// The chain side: what discovery found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChainState {
+    /// Discovery succeeded (the same as `discovery` being `ok`).
     pub connected: bool,
+    /// How far discovery got.
     pub discovery: Discovery,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Why discovery or the chain failed, when it did.
     pub error: Option<String>,
     #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    /// What discovery found; its fields appear inline.
     pub network: Option<Network>,
 }
 
 /// The network discovery found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Network {
+    /// The OARNRegistry contract.
     pub registry: crate::Address,
+    /// The TaskRegistryV2 contract, where tasks are submitted, claimed and settled.
     pub task_registry_v2: crate::Address,
+    /// The TokenReward contract (COMP rewards).
     pub token_reward: crate::Address,
+    /// The GOVToken contract.
     pub gov_token: crate::Address,
+    /// The ValidatorRegistry contract.
     pub validator_registry: crate::Address,
     /// The endpoint in use (credentials removed).
     pub endpoint: String,
     /// Its head block.
     pub head: u64,
+    /// Active RPC providers' endpoints, from the registry.
     pub rpc_providers: Vec<String>,
+    /// Active bootstrap peers, from the registry.
     pub bootstrap: Vec<Bootstrap>,
+    /// Active validators' multiaddrs, from the ValidatorRegistry.
     pub validators: Vec<String>,
 }
 
+/// A bootstrap peer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Bootstrap {
+    /// Its peer id.
     pub peer_id: String,
+    /// Where to dial it.
     pub multiaddr: String,
 }
 
@@ -186,22 +224,31 @@ pub struct WalletState {
 pub struct Worker {
     /// `infer`, `net` or `chain`.
     pub kind: String,
+    /// The worker's executable.
     pub binary: String,
+    /// Where it is in its life.
     pub state: WorkerState,
+    /// Its process id, while a process runs.
     pub pid: Option<u32>,
     /// Unix time the current process completed its handshake.
     pub started_at: Option<u64>,
+    /// Seconds since that handshake.
     pub uptime_secs: Option<u64>,
+    /// Times it was restarted since the node started.
     pub restarts: u32,
     /// Why the last process ended, e.g. "exited with status 3" or "killed by signal SIGSEGV".
     pub last_exit: Option<String>,
     /// Set while the worker is crash-looping: the reason and its last stderr lines.
     pub degraded: Option<String>,
+    /// The build id the worker sent in its handshake.
     pub build_id: Option<String>,
+    /// What the worker says it can do, e.g. `onnx` or `bitswap`.
     pub capabilities: Vec<String>,
     /// Requests the worker says it is working on.
     pub in_flight: Option<u32>,
+    /// Each sandbox layer, as the worker reported it and the supervisor checked it.
     pub sandbox: Vec<Layer>,
+    /// sha256 (hex) of the sandbox profile the worker enforces.
     pub profile_hash: Option<String>,
     /// Round trip of the last answered ping, in microseconds.
     pub ping_us: Option<u64>,
@@ -224,27 +271,38 @@ pub enum WorkerState {
 /// One sandbox layer as the worker reported it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layer {
+    /// The layer, e.g. `seccomp` or `landlock`.
     pub layer: String,
     /// `active`, `unavailable` or `not-applied`.
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Why it is not active, when it is not.
     pub reason: Option<String>,
 }
 
 /// Ollama routing, and the `ollama serve` the node runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OllamaState {
+    /// Generations go to an Ollama server (`ollama.enabled`).
     pub enabled: bool,
+    /// That server's `ip:port`.
     pub address: String,
+    /// The `ollama serve` the node runs, with `ollama.serve`.
     pub serve: Option<OllamaServe>,
 }
 
+/// The `ollama serve` process the node runs and restarts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OllamaServe {
+    /// The ollama binary.
     pub binary: String,
+    /// The address it serves on.
     pub address: String,
+    /// Its process id, while it runs.
     pub pid: Option<u32>,
+    /// Times it was restarted.
     pub restarts: u32,
+    /// Why it last ended, when it did.
     pub last_exit: Option<String>,
 }
 
@@ -272,8 +330,11 @@ pub struct Change {
 pub struct Shutdown {}
 method!(Shutdown, "oarn_shutdown", Stopping);
 
+/// The node acknowledges the shutdown; it stops its workers, then exits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Stopping {
+    /// Always `true`.
     pub stopping: bool,
+    /// The supervisor's process id, to wait for.
     pub pid: u32,
 }
