@@ -13,7 +13,7 @@ use quote::ToTokens;
 use syn::parse::Parser;
 use syn::{Fields, Item, LitStr, Token, Type};
 
-use super::{cell, check, doc_of};
+use super::{cell, check, doc_of, variant_docs};
 
 /// The API's modules, in the order the crate documents them, with their source.
 const MODULES: [(&str, &str); 6] = [
@@ -341,23 +341,12 @@ fn render() -> String {
 
 /// Every error code with its number and meaning.
 fn codes(out: &mut String) {
-    let file = syn::parse_file(include_str!("../../../api/src/rpc.rs")).expect("api/src/rpc.rs parses");
-    let variants = file
-        .items
-        .iter()
-        .find_map(|i| match i {
-            Item::Enum(e) if e.ident == "Code" => Some(e.variants.clone()),
-            _ => None,
-        })
-        .expect("api/src/rpc.rs defines enum Code");
+    let docs = variant_docs(include_str!("../../../api/src/rpc.rs"), "api/src/rpc.rs", "Code");
     out.push_str("## Error codes\n\n| code | name | meaning |\n| --- | --- | --- |\n");
     for code in oarn_api::rpc::Code::ALL {
         let name = format!("{code:?}");
-        let v = variants
-            .iter()
-            .find(|v| v.ident == name)
-            .expect("every code is a variant");
-        let _ = writeln!(out, "| {} | `{name}` | {} |", code.number(), cell(&doc_of(&v.attrs)));
+        let doc = docs.get(&name).expect("every code is a variant");
+        let _ = writeln!(out, "| {} | `{name}` | {} |", code.number(), cell(doc));
     }
     out.push('\n');
 }
@@ -386,7 +375,7 @@ fn routes(out: &mut String) {
 
 #[test]
 fn the_api_reference_is_current() {
-    check("api.md", &render());
+    check("api.md", "the API crate (api/src/)", &render());
 }
 
 #[test]

@@ -18,9 +18,12 @@ fn reference_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/src/reference")
 }
 
-/// Checks that the committed page `name` is `rendered`, or writes it when asked to.
-fn check(name: &str, rendered: &str) {
-    let rendered = no_html(rendered);
+/// Checks that the committed page `name`, generated from `source`, is `body` under the note
+/// that says so, or writes it when asked to.
+fn check(name: &str, source: &str, body: &str) {
+    let rendered = no_html(&format!(
+        "<!-- Generated from {source} by `scripts/docs --write`; do not edit. -->\n\n{body}"
+    ));
     let path = reference_dir().join(name);
     if std::env::var_os("OARN_WRITE_DOCS").is_some_and(|v| v == "1") {
         std::fs::write(&path, &rendered).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
@@ -93,6 +96,24 @@ fn links_to_rust_items_read_as_code_and_markdown_links_stay() {
         no_intra_doc_links("at most [`MAX`] bytes; see [`oarn`](https://x) and [`Y`]."),
         "at most `MAX` bytes; see [`oarn`](https://x) and `Y`."
     );
+}
+
+/// The doc comment of each variant of `enum_name` in the Rust `source` (named `file` in
+/// panics), by variant name.
+fn variant_docs(source: &str, file: &str, enum_name: &str) -> std::collections::BTreeMap<String, String> {
+    let parsed = syn::parse_file(source).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let variants = parsed
+        .items
+        .iter()
+        .find_map(|item| match item {
+            syn::Item::Enum(e) if e.ident == enum_name => Some(&e.variants),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{file} defines no enum {enum_name}"));
+    variants
+        .iter()
+        .map(|v| (v.ident.to_string(), doc_of(&v.attrs)))
+        .collect()
 }
 
 /// Text for one cell of a Markdown table: one line, no bar that would split the cell.
