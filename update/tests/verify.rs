@@ -206,6 +206,25 @@ impl Node {
     }
 }
 
+/// Publishes under the node's root, signed by two of the three maintainers and the online key.
+async fn publish_two_of_three(
+    keys: &Keys,
+    node: &Node,
+    artefacts: &[Artefact],
+    version: u64,
+    expires: jiff::Timestamp,
+) -> Repo {
+    let [ada, brendan, _] = &keys.maintainers;
+    publish(&node.root(), &[ada, brendan], &keys.online, artefacts, version, expires).await
+}
+
+/// What the node refuses `repo` with.
+async fn refused(node: &Node, repo: &Repo) -> Error {
+    check(&node.trust(), &repo.mirror(), FilesystemTransport)
+        .await
+        .expect_err("refused")
+}
+
 #[tokio::test]
 async fn the_newest_release_signed_by_enough_maintainers_is_offered_and_fetched_intact() {
     let keys = keys();
@@ -274,9 +293,7 @@ async fn a_release_list_signed_one_maintainer_short_of_the_threshold_is_refused(
     )
     .await;
 
-    let refused = check(&node.trust(), &repo.mirror(), FilesystemTransport)
-        .await
-        .expect_err("refused");
+    let refused = refused(&node, &repo).await;
     assert!(
         matches!(&refused, Error::Threshold { role, threshold: 2, valid: 1 } if role == "targets"),
         "{refused}"
@@ -291,21 +308,10 @@ async fn a_release_list_signed_one_maintainer_short_of_the_threshold_is_refused(
 async fn expired_metadata_is_refused() {
     let keys = keys();
     let node = Node::new(&keys).await;
-    let [ada, brendan, _] = &keys.maintainers;
     let yesterday = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24);
-    let repo = publish(
-        &node.root(),
-        &[ada, brendan],
-        &keys.online,
-        &[artefact("0.2.0")],
-        1,
-        yesterday,
-    )
-    .await;
+    let repo = publish_two_of_three(&keys, &node, &[artefact("0.2.0")], 1, yesterday).await;
 
-    let refused = check(&node.trust(), &repo.mirror(), FilesystemTransport)
-        .await
-        .expect_err("refused");
+    let refused = refused(&node, &repo).await;
     assert!(
         matches!(&refused, Error::Expired { role } if role == "timestamp"),
         "{refused}"
@@ -316,25 +322,8 @@ async fn expired_metadata_is_refused() {
 async fn metadata_older_than_what_was_trusted_before_is_refused_as_a_rollback() {
     let keys = keys();
     let node = Node::new(&keys).await;
-    let [ada, brendan, _] = &keys.maintainers;
-    let new = publish(
-        &node.root(),
-        &[ada, brendan],
-        &keys.online,
-        &[artefact("0.3.0")],
-        2,
-        in_a_year(),
-    )
-    .await;
-    let old = publish(
-        &node.root(),
-        &[ada, brendan],
-        &keys.online,
-        &[artefact("0.2.0")],
-        1,
-        in_a_year(),
-    )
-    .await;
+    let new = publish_two_of_three(&keys, &node, &[artefact("0.3.0")], 2, in_a_year()).await;
+    let old = publish_two_of_three(&keys, &node, &[artefact("0.2.0")], 1, in_a_year()).await;
 
     check(&node.trust(), &new.mirror(), FilesystemTransport).await.unwrap();
     // The old metadata verifies on its own (a fresh node accepts it)...
@@ -342,9 +331,7 @@ async fn metadata_older_than_what_was_trusted_before_is_refused_as_a_rollback() 
     std::fs::copy(node.root(), fresh.root()).unwrap();
     check(&fresh.trust(), &old.mirror(), FilesystemTransport).await.unwrap();
     // ...but not on the node that saw version 2.
-    let refused = check(&node.trust(), &old.mirror(), FilesystemTransport)
-        .await
-        .expect_err("refused");
+    let refused = refused(&node, &old).await;
     assert!(
         matches!(
             &refused,
@@ -362,16 +349,7 @@ async fn metadata_older_than_what_was_trusted_before_is_refused_as_a_rollback() 
 async fn a_tampered_artefact_is_refused_and_nothing_of_it_is_kept() {
     let keys = keys();
     let node = Node::new(&keys).await;
-    let [ada, brendan, _] = &keys.maintainers;
-    let repo = publish(
-        &node.root(),
-        &[ada, brendan],
-        &keys.online,
-        &[artefact("0.2.0")],
-        1,
-        in_a_year(),
-    )
-    .await;
+    let repo = publish_two_of_three(&keys, &node, &[artefact("0.2.0")], 1, in_a_year()).await;
     let checked = check(&node.trust(), &repo.mirror(), FilesystemTransport).await.unwrap();
 
     // The mirror now serves other bytes of the same length.
@@ -393,22 +371,11 @@ async fn a_tampered_artefact_is_refused_and_nothing_of_it_is_kept() {
 async fn a_release_whose_name_and_signed_version_disagree_is_refused() {
     let keys = keys();
     let node = Node::new(&keys).await;
-    let [ada, brendan, _] = &keys.maintainers;
     let mut mislabelled = artefact("0.2.0");
     mislabelled.version = "0.3.0";
-    let repo = publish(
-        &node.root(),
-        &[ada, brendan],
-        &keys.online,
-        &[mislabelled],
-        1,
-        in_a_year(),
-    )
-    .await;
+    let repo = publish_two_of_three(&keys, &node, &[mislabelled], 1, in_a_year()).await;
 
-    let refused = check(&node.trust(), &repo.mirror(), FilesystemTransport)
-        .await
-        .expect_err("refused");
+    let refused = refused(&node, &repo).await;
     assert!(
         matches!(&refused, Error::Malformed { reason, .. } if reason.contains("0.3.0")),
         "{refused}"
