@@ -211,27 +211,18 @@ fn a_run_past_its_deadline_is_stopped_inside_onnx_runtime() {
     // The running node keeps the session a first run loaded, so the short deadline below
     // falls in the run itself: a load slowed by a busy machine once took the half second.
     node.start();
-    let warm = node.json(&[
-        "local",
-        "run",
-        test_onnx("array.json").to_str().unwrap(),
-        "--model",
-        "slow",
-        "--timeout",
-        "120",
-        "--json",
-    ]);
+    let input = test_onnx("array.json");
+    let slow_run = |extra: &[&str]| {
+        let mut args = vec!["local", "run", input.to_str().unwrap(), "--model", "slow", "--timeout"];
+        args.extend_from_slice(extra);
+        node.oarn(&args)
+    };
+    let warm = slow_run(&["120", "--json"]);
+    assert!(warm.status.success(), "{}", String::from_utf8_lossy(&warm.stderr));
+    let warm: Value = serde_json::from_slice(&warm.stdout).unwrap();
     assert_eq!(warm["served_by"], "node", "{warm}");
     // About three seconds of work on this machine; half a second allowed.
-    let out = node.oarn(&[
-        "local",
-        "run",
-        test_onnx("array.json").to_str().unwrap(),
-        "--model",
-        "slow",
-        "--timeout",
-        "0.5",
-    ]);
+    let out = slow_run(&["0.5"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     // The node's API error DeadlineExceeded (-32005), raised inside the run.
