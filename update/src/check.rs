@@ -21,15 +21,25 @@ const MAX_ROOT: u64 = 1 << 20;
 
 /// The root's own field naming each maintainer's key: `{"oarn_maintainers": {KEYID: NAME}}`.
 /// It is part of the signed root, so the names are as trusted as the keys.
-const MAINTAINERS: &str = "oarn_maintainers";
+pub(crate) const MAINTAINERS: &str = "oarn_maintainers";
 
 /// What the node trusts before it reads a mirror.
 #[derive(Debug, Clone)]
 pub struct Trust {
-    /// The root configured by the operator (it ships with oarn).
-    pub root: PathBuf,
+    /// The root configured by the operator (it ships with oarn), as read from its file.
+    pub root: Vec<u8>,
     /// Where this node keeps what it last trusted; created with mode 0700.
     pub state: PathBuf,
+}
+
+impl Trust {
+    /// The root read from `root` (at most 1 MiB), with `state` as the state directory.
+    pub fn read(root: &Path, state: PathBuf) -> Result<Trust, Error> {
+        Ok(Trust {
+            root: read_root(root)?,
+            state,
+        })
+    }
 }
 
 /// Where the repository's files are read from.
@@ -91,8 +101,11 @@ where
     };
     create_private_dir(&trust.state).map_err(|e| state_error(e.to_string()))?;
     let kept = trust.state.join("root.json");
-    let root_path = if kept.exists() { kept } else { trust.root.clone() };
-    let root = read_root(&root_path)?;
+    let root = if kept.exists() {
+        read_root(&kept)?
+    } else {
+        trust.root.clone()
+    };
     let repository = RepositoryLoader::new(&root, mirror.metadata.clone(), mirror.targets.clone())
         .transport(transport)
         .datastore(&trust.state)
@@ -129,7 +142,7 @@ pub async fn fetch(checked: &Checked, release: &Release, dir: &Path) -> Result<P
     }
 }
 
-fn read_root(path: &Path) -> Result<Vec<u8>, Error> {
+pub(crate) fn read_root(path: &Path) -> Result<Vec<u8>, Error> {
     let error = |reason: String| Error::Root {
         path: path.to_owned(),
         reason,

@@ -13,6 +13,8 @@
 //! hand, or what the network worker staged) or HTTP.
 
 pub mod check;
+#[cfg(feature = "publish")]
+pub mod publish;
 pub mod release;
 
 use std::path::PathBuf;

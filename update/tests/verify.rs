@@ -4,45 +4,12 @@
 //! test: a list one signature short, expired metadata, a rollback to older metadata, an
 //! artefact that is not what was signed, and a release whose name and signed metadata differ.
 
-use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 
+use oarn_update::publish::{self, Artefact, Key, Publication};
 use oarn_update::{Error, Mirror, Trust, check, fetch};
 use sha2::{Digest, Sha256};
 use tough::FilesystemTransport;
-use tough::editor::RepositoryEditor;
-use tough::editor::signed::{PathExists, SignedRole};
-use tough::key_source::{KeySource, LocalKeySource};
-use tough::schema::{KeyHolder, RoleKeys, RoleType, Root};
-use tough::sign::Sign;
-
-/// A signing key and where its PKCS#8 file is.
-struct Key {
-    name: &'static str,
-    file: PathBuf,
-    public: tough::schema::key::Key,
-}
-
-impl Key {
-    fn new(dir: &Path, name: &'static str) -> Key {
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let pkcs8 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
-        let file = dir.join(format!("{name}.pk8"));
-        std::fs::write(&file, pkcs8.as_ref()).unwrap();
-        let public = tough::sign::parse_keypair(pkcs8.as_ref()).unwrap().tuf_key();
-        Key { name, file, public }
-    }
-
-    fn id(&self) -> tough::schema::decoded::Decoded<tough::schema::decoded::Hex> {
-        self.public.key_id().unwrap()
-    }
-
-    fn source(&self) -> Box<dyn KeySource> {
-        Box::new(LocalKeySource {
-            path: self.file.clone(),
-        })
-    }
-}
 
 /// Three maintainers and the online key, in a directory of their own.
 struct Keys {
@@ -53,8 +20,8 @@ struct Keys {
 
 fn keys() -> Keys {
     let dir = tempfile::tempdir().unwrap();
-    let maintainers = ["ada", "brendan", "chen"].map(|n| Key::new(dir.path(), n));
-    let online = Key::new(dir.path(), "online");
+    let maintainers = ["ada", "brendan", "chen"].map(|n| Key::generate(dir.path(), n).unwrap());
+    let online = Key::generate(dir.path(), "online").unwrap();
     Keys {
         _dir: dir,
         maintainers,
@@ -66,58 +33,22 @@ fn in_a_year() -> jiff::Timestamp {
     jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 365)
 }
 
-/// A root naming the maintainers (by name too), requiring `threshold` of them for the root and
-/// the release list, signed by all of them; written to `path`.
+/// A root naming the maintainers, requiring `threshold` of them, written to `path`.
 async fn root(keys: &Keys, threshold: u64, path: &Path) {
-    let mut root = Root {
-        spec_version: "1.0.0".into(),
-        consistent_snapshot: true,
-        version: NonZeroU64::MIN,
-        expires: in_a_year(),
-        keys: Default::default(),
-        roles: Default::default(),
-        _extra: Default::default(),
-    };
-    let role = |ks: &[&Key], threshold: u64| RoleKeys {
-        keyids: ks.iter().map(|k| k.id()).collect(),
-        threshold: NonZeroU64::new(threshold).unwrap(),
-        _extra: Default::default(),
-    };
     let m: Vec<&Key> = keys.maintainers.iter().collect();
-    for k in m.iter().copied().chain([&keys.online]) {
-        root.keys.insert(k.id(), k.public.clone());
-    }
-    root.roles.insert(RoleType::Root, role(&m, threshold));
-    root.roles.insert(RoleType::Targets, role(&m, threshold));
-    root.roles.insert(RoleType::Snapshot, role(&[&keys.online], 1));
-    root.roles.insert(RoleType::Timestamp, role(&[&keys.online], 1));
-    let names: serde_json::Map<String, serde_json::Value> =
-        m.iter().map(|k| (hex::encode(k.id()), k.name.into())).collect();
-    root._extra.insert("oarn_maintainers".into(), names.into());
-    let sources: Vec<Box<dyn KeySource>> = m.iter().map(|k| k.source()).collect();
-    let holder = KeyHolder::Root(root.clone());
-    let signed = SignedRole::new(root, &holder, &sources, &aws_lc_rs::rand::SystemRandom::new())
+    publish::root(&m, threshold, &keys.online, in_a_year(), path)
         .await
         .unwrap();
-    std::fs::write(path, signed.buffer()).unwrap();
 }
 
-/// One artefact to publish: its name, bytes and signed custom fields.
-struct Artefact {
-    name: &'static str,
-    bytes: Vec<u8>,
-    version: &'static str,
-    target: &'static str,
-}
-
-fn artefact(version: &'static str) -> Artefact {
-    let name: &'static str = Box::leak(format!("oarn-{version}-x86_64-unknown-linux-gnu.tar.gz").into_boxed_str());
-    Artefact {
-        name,
-        bytes: format!("the oarn {version} release archive").into_bytes(),
+fn artefact(version: &str) -> Artefact {
+    Artefact::release(
         version,
-        target: "x86_64-unknown-linux-gnu",
-    }
+        "x86_64-unknown-linux-gnu",
+        format!("the oarn {version} release archive").into_bytes(),
+        "bafkreiexample",
+        &format!("what {version} changes"),
+    )
 }
 
 /// A mirror directory with `metadata/` and `targets/`.
@@ -146,39 +77,14 @@ async fn publish(
     expires: jiff::Timestamp,
 ) -> Repo {
     let dir = tempfile::tempdir().unwrap();
-    let staged = dir.path().join("staged");
-    std::fs::create_dir_all(&staged).unwrap();
-    let v = NonZeroU64::new(version).unwrap();
-    let mut editor = RepositoryEditor::new(root_path).await.unwrap();
-    editor
-        .targets_version(v)
-        .unwrap()
-        .targets_expires(in_a_year())
-        .unwrap()
-        .snapshot_version(v)
-        .snapshot_expires(in_a_year())
-        .timestamp_version(v)
-        .timestamp_expires(expires);
-    for a in artefacts {
-        let path = staged.join(a.name);
-        std::fs::write(&path, &a.bytes).unwrap();
-        let (name, mut target) = RepositoryEditor::build_target(&path).await.unwrap();
-        target.custom.insert("version".into(), a.version.into());
-        target.custom.insert("target".into(), a.target.into());
-        target.custom.insert("cid".into(), "bafkreiexample".into());
-        target
-            .custom
-            .insert("changelog".into(), format!("what {} changes", a.version).into());
-        editor.add_target(name, target).unwrap();
-    }
-    let mut sources: Vec<Box<dyn KeySource>> = signers.iter().map(|k| k.source()).collect();
-    sources.push(online.source());
-    let signed = editor.sign(&sources).await.unwrap();
-    signed.write(dir.path().join("metadata")).await.unwrap();
-    signed
-        .copy_targets(&staged, dir.path().join("targets"), PathExists::Fail)
-        .await
-        .unwrap();
+    let p = Publication {
+        root: root_path,
+        signers,
+        online,
+        version,
+        expires,
+    };
+    publish::publish(&p, artefacts, dir.path()).await.unwrap();
     Repo { dir }
 }
 
@@ -195,10 +101,7 @@ impl Node {
     }
 
     fn trust(&self) -> Trust {
-        Trust {
-            root: self.dir.path().join("root.json"),
-            state: self.dir.path().join("state"),
-        }
+        Trust::read(&self.root(), self.dir.path().join("state")).unwrap()
     }
 
     fn root(&self) -> PathBuf {
@@ -372,7 +275,7 @@ async fn a_release_whose_name_and_signed_version_disagree_is_refused() {
     let keys = keys();
     let node = Node::new(&keys).await;
     let mut mislabelled = artefact("0.2.0");
-    mislabelled.version = "0.3.0";
+    mislabelled.custom[0].1 = "0.3.0".into();
     let repo = publish_two_of_three(&keys, &node, &[mislabelled], 1, in_a_year()).await;
 
     let refused = refused(&node, &repo).await;
