@@ -34,6 +34,7 @@ pub enum Request {
     Claims(Claims),
     Notify(Notify),
     Inspect(Inspect),
+    Release(Release),
 }
 
 crate::calls! {
@@ -58,6 +59,7 @@ crate::calls! {
     Claims => Claimers(Claimers),
     Notify => Delivered(Delivered),
     Inspect => Inspected(Inspected),
+    Release => Releases(Releases),
 }
 
 /// What the worker can do and how busy it is.
@@ -277,6 +279,67 @@ pub struct Downloaded {
     pub resumed_from: u64,
 }
 
+/// Check oarn's release repository at `mirror` against the trusted `root` (TUF: signature
+/// thresholds, expiry, rollback against what the worker kept in `{home}/update`), and, when
+/// `fetch` names a release the check verified, download it into `{home}/downloads` with its
+/// signed length and sha256 checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Release {
+    /// The repository's base URL (`http://` or `https://`): metadata under `metadata/`,
+    /// archives under `targets/`.
+    pub mirror: String,
+    /// The trusted root the operator configured (its bytes, read by the supervisor, which
+    /// does not parse them).
+    pub root: Vec<u8>,
+    /// The name of a release to download after the check, e.g. `oarn-0.2.0-x86_64-unknown-linux-gnu.tar.gz`.
+    pub fetch: Option<String>,
+}
+
+/// What a release repository offers, as verified by the worker.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Releases {
+    pub root_version: u64,
+    /// The version of the signed release list.
+    pub targets_version: u64,
+    /// When the release list expires (RFC 3339).
+    pub targets_expires: String,
+    /// Maintainer signatures the release list needs, and how many keys may give them.
+    pub threshold: u64,
+    pub keys: u32,
+    /// The maintainers whose signature on the release list verifies.
+    pub signers: Vec<Signer>,
+    /// Every release listed, newest first.
+    pub releases: Vec<ReleaseInfo>,
+    /// The release downloaded, when [`Release::fetch`] asked for one: the worker's claim,
+    /// which the supervisor checks by hashing the file itself.
+    pub fetched: Option<Downloaded>,
+}
+
+/// A maintainer's key whose signature verified.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Signer {
+    /// The TUF key id, hex.
+    pub keyid: String,
+    /// The maintainer's name, as the signed root gives it.
+    pub name: Option<String>,
+}
+
+/// One signed release archive.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct ReleaseInfo {
+    /// Semantic version, e.g. `0.2.0`.
+    pub version: String,
+    /// The Rust target triple it runs on.
+    pub target: String,
+    /// Its name in the repository.
+    pub name: String,
+    pub sha256: [u8; 32],
+    pub length: u64,
+    /// Its CID on IPFS, when the release names one.
+    pub cid: Option<String>,
+    pub changelog: String,
+}
+
 /// How the swarm runs, from the node's configuration and discovery.
 #[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub struct Settings {
@@ -447,6 +510,7 @@ pub enum Reply {
     Bootstrap(Vec<Bootstrap>),
     Delivered(Delivered),
     Inspected(Inspected),
+    Releases(Releases),
 }
 
 /// net worker → supervisor, streamed while [`Run`], [`Fetch`] or [`Download`] lasts.

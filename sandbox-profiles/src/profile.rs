@@ -220,13 +220,15 @@ pub struct Values {
 }
 
 impl Values {
-    /// Expands `{home}`, `{models}`, `{ipfs}`, `{downloads}` and `{keystore}` in a path.
+    /// Expands `{home}`, `{models}`, `{ipfs}`, `{downloads}`, `{update}` and `{keystore}` in a
+    /// path.
     pub fn path(&self, template: &str) -> PathBuf {
         let home = self.home.display().to_string();
         let expanded = template
             .replace("{models}", &self.models.display().to_string())
             .replace("{ipfs}", &format!("{home}/ipfs"))
             .replace("{downloads}", &format!("{home}/downloads"))
+            .replace("{update}", &format!("{home}/update"))
             .replace("{keystore}", &format!("{home}/wallet.encrypted"))
             .replace("{home}", &home);
         PathBuf::from(expanded)

@@ -112,7 +112,7 @@ impl Store {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(io)? {
             let entry = entry.map_err(io)?;
-            let Ok(cid) = Cid::try_from(entry.file_name().to_string_lossy().as_ref()) else {
+            let Ok(cid) = Cid::try_from(&*entry.file_name().to_string_lossy()) else {
                 continue; // a partial write, or a stranger
             };
             let meta = entry.metadata().map_err(io)?;

@@ -13,6 +13,7 @@
 //! - [`announce`]: the live network's task announcement format (parse, validate, write).
 //! - [`inspect`]: a task's input and model blocks, fetched and parsed for the supervisor.
 //! - [`download`]: HTTP(S) downloads into the staging directory, resumed and verified.
+//! - [`release`]: oarn's own release repository, verified (k-of-n signed) for `oarn update`.
 //! - [`wheel`]: one file taken out of a downloaded wheel (zip archive).
 //! - [`identity`]: the node's libp2p key, persisted 0600 in its IPFS store.
 //! - [`behaviour`]: the protocols the swarm speaks (gossipsub, Kademlia, identify, ping).
@@ -47,6 +48,7 @@ pub mod node;
 pub mod peers;
 pub mod pins;
 pub mod records;
+pub mod release;
 pub mod results;
 pub mod serve;
 pub mod swarm;

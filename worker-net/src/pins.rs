@@ -115,7 +115,7 @@ impl Pins {
         };
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(io)? {
-            if let Ok(cid) = Cid::try_from(entry.map_err(io)?.file_name().to_string_lossy().as_ref()) {
+            if let Ok(cid) = Cid::try_from(&*entry.map_err(io)?.file_name().to_string_lossy()) {
                 out.push(cid);
             }
         }

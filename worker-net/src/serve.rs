@@ -43,6 +43,8 @@ const QUICK: Duration = Duration::from_secs(5);
 pub struct Worker {
     /// The worker's own store (`{home}/ipfs`): identity, and later blocks.
     store: PathBuf,
+    /// The node's home: `{home}/update` keeps what the release check trusted.
+    home: PathBuf,
     /// The download staging directory (`{home}/downloads`).
     downloads: PathBuf,
     swarm: Option<node::Handle>,
@@ -58,6 +60,7 @@ impl Worker {
     pub fn new(home: &Path) -> Self {
         Self {
             store: home.join("ipfs"),
+            home: home.to_path_buf(),
             downloads: home.join("downloads"),
             swarm: None,
             cache_limit: 0,
@@ -218,6 +221,24 @@ impl Handler<Protocol> for Worker {
                                 crate::download::DownloadError::Invalid(_) => ErrorKind::InvalidRequest,
                                 crate::download::DownloadError::Cancelled(_) => ErrorKind::Cancelled,
                                 _ => ErrorKind::Internal,
+                            };
+                            ErrorReply::new(kind, e.to_string())
+                        })
+                })
+            }
+            Request::Release(r) => {
+                let (home, downloads) = (self.home.clone(), self.downloads.clone());
+                self.in_thread(cx, "release", move |_| {
+                    crate::release::run(&home, &downloads, &r)
+                        .map(Reply::Releases)
+                        .map_err(|e| {
+                            let kind = match e {
+                                crate::release::ReleaseError::Invalid(_) => ErrorKind::InvalidRequest,
+                                crate::release::ReleaseError::Unknown(_) => ErrorKind::NotFound,
+                                crate::release::ReleaseError::Update(oarn_update::Error::Fetch { .. }) => {
+                                    ErrorKind::Internal
+                                }
+                                crate::release::ReleaseError::Update(_) => ErrorKind::Refused,
                             };
                             ErrorReply::new(kind, e.to_string())
                         })
