@@ -12,7 +12,6 @@ use oarn_config::Config;
 use oarn_config::home::Home;
 use oarn_models::catalog::{self, Source};
 use oarn_models::{Manifest, Store, StoreError};
-use oarn_protocol::WorkerKind;
 use oarn_protocol::envelope::Progress;
 use oarn_protocol::net::{Download, Event};
 use oarn_supervise::{CallError, alone};
@@ -230,12 +229,7 @@ pub async fn pull(
     if let Some(n) = name {
         store.check_new(n, what.force)?;
     }
-    home.ensure_worker_dirs()
-        .map_err(|e| PullError::Worker(e.to_string()))?;
-    let supervisor = alone::start(config, home, WorkerKind::Net)
-        .await
-        .map_err(PullError::Worker)?;
-    let net = supervisor.workers().net.clone().expect("started with the net worker");
+    let (supervisor, net) = alone::start_net(config, home).await.map_err(PullError::Worker)?;
     let request = Download {
         url: url.clone(),
         file: staging_name(&url),

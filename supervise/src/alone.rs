@@ -33,6 +33,18 @@ pub async fn start(config: &Config, home: &Home, kind: WorkerKind) -> Result<Sup
     Ok(supervisor)
 }
 
+/// Starts a supervisor running only the network worker, its directories created first (its
+/// sandbox grants exactly those); returns it with the worker's handle.
+pub async fn start_net(
+    config: &Config,
+    home: &Home,
+) -> Result<(Supervisor, Handle<oarn_protocol::net::Protocol>), String> {
+    home.ensure_worker_dirs().map_err(|e| e.to_string())?;
+    let supervisor = start(config, home, WorkerKind::Net).await?;
+    let net = supervisor.workers().net.clone().expect("started with the net worker");
+    Ok((supervisor, net))
+}
+
 /// Why a worker stopped during a request: its exit and its last stderr lines, once the
 /// supervising task has recorded the exit.
 pub async fn lost<P: oarn_protocol::envelope::Protocol>(handle: &Handle<P>) -> String {
