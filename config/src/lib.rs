@@ -35,6 +35,7 @@ pub struct Config {
     pub sandbox: Sandbox,
     pub workers: Workers,
     pub metrics: Metrics,
+    pub update: Update,
 }
 
 /// `[node]`
@@ -444,6 +445,31 @@ impl Metrics {
     }
 }
 
+/// `[update]`: where `oarn update` reads oarn's releases and the root that says who must sign
+/// them. Only `oarn update` reads it; the running node never updates itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Update {
+    /// The release repository's base URL (`http(s)://host[/prefix]`, serving `metadata/` and
+    /// `targets/`); empty: no update source.
+    pub mirror: String,
+    /// The trusted root of the release repository (TUF `root.json`); relative paths are under
+    /// the node home, `~` is expanded. Empty: none.
+    pub root: PathBuf,
+}
+
+impl Update {
+    fn check(&self, bad: &mut impl FnMut(&str, String)) {
+        let m = self.mirror.trim();
+        if !(m.is_empty() || m.starts_with("https://") || m.starts_with("http://")) {
+            bad(
+                "update.mirror",
+                format!("{:?} is not an http:// or https:// URL", self.mirror),
+            );
+        }
+    }
+}
+
 /// What to do when the kernel lacks a sandbox layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -559,6 +585,7 @@ impl Config {
         self.storage.check(&mut bad);
         self.ollama.check(&mut bad);
         self.metrics.check(&mut bad);
+        self.update.check(&mut bad);
         if !(1..=64).contains(&self.compute.max_concurrent_tasks) {
             bad(
                 "compute.max_concurrent_tasks",
@@ -719,5 +746,21 @@ mod tests {
         if let Some(h) = std::env::var_os("HOME") {
             assert_eq!(resolve_path(Path::new("~/m"), home), PathBuf::from(h).join("m"));
         }
+    }
+
+    #[test]
+    fn an_update_mirror_that_is_no_http_url_is_named_with_the_key() {
+        let mut c = Config::default();
+        assert!(c.validate().is_empty(), "no mirror is valid: updates are off");
+        c.update.mirror = "https://releases.example/oarn".into();
+        assert!(c.validate().is_empty());
+        c.update.mirror = "ftp://releases.example".into();
+        let problems = c.validate();
+        assert!(
+            problems
+                .iter()
+                .any(|(k, m)| k == "update.mirror" && m.contains("ftp://")),
+            "{problems:?}"
+        );
     }
 }

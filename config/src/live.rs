@@ -15,6 +15,8 @@ pub const LIVE_KEYS: &[&str] = &[
     "compute.min_reward",
     "compute.auto_claim",
     "compute.accepted_models",
+    "update.mirror",
+    "update.root",
     "workers.ping_interval_secs",
     "workers.ping_timeout_secs",
 ];
@@ -81,6 +83,8 @@ pub fn apply(running: &mut Config, new: &Config) {
     running.compute.min_reward = new.compute.min_reward.clone();
     running.compute.auto_claim = new.compute.auto_claim;
     running.compute.accepted_models = new.compute.accepted_models.clone();
+    // The daemon never reads these; each `oarn update` does.
+    running.update = new.update.clone();
 }
 
 #[cfg(test)]
@@ -104,6 +108,8 @@ mod apply_tests {
         new.compute.min_reward = "0.5".into();
         new.compute.auto_claim = false;
         new.compute.accepted_models = vec!["smollm2-*".into()];
+        new.update.mirror = "https://releases.example".into();
+        new.update.root = "root.json".into();
         new.network.listen_port = 1234;
         assert_eq!(
             diff(&old, &new).applied.len(),

@@ -168,6 +168,16 @@ enabled = true
 # Loopback by default: anyone who reaches /metrics reads it. Set "0.0.0.0:9730" only behind a
 # firewall that admits your Prometheus. Port 0 picks a free port (`oarn status` shows it).
 listen = "127.0.0.1:9730"
+
+[update]
+# Where `oarn update` reads oarn's releases: the release repository's base URL
+# (`https://host[/prefix]`, serving metadata/ and targets/); empty: no update source. A release
+# is installed only when enough maintainers signed it and you said yes; the running node never
+# updates itself. (live)
+mirror = ""
+# The release repository's trusted root (root.json): the maintainers' keys and how many must
+# sign. Relative paths are under the node home; empty: none, and `oarn update` refuses. (live)
+root = ""
 "#;
 
 #[cfg(test)]

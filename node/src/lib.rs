@@ -16,6 +16,7 @@
 //! - [`hardware`]: what this machine offers for inference.
 //! - [`doctor`]: `oarn doctor`'s checks of whether the node can earn, each with its fix.
 //! - [`tasks`]: the task pipeline's journal (the state machine is crate `oarn-tasks`).
+//! - [`update`]: `oarn update`: verified releases, installed side by side with consent.
 //! - [`metrics`], [`http`]: the node's figures for Prometheus, and the HTTP listener that
 //!   serves them and the read-only JSON API.
 
@@ -38,4 +39,5 @@ pub mod pull;
 pub mod records;
 pub mod state;
 pub mod tasks;
+pub mod update;
 pub mod wallet;

@@ -127,6 +127,12 @@ pub enum Command {
         #[command(subcommand)]
         command: SandboxCommand,
     },
+    /// Update oarn to a release its maintainers signed (k of n), only with your yes; or go back.
+    /// Reads update.mirror, verified against update.root. The running node never updates itself.
+    Update {
+        #[command(subcommand)]
+        command: UpdateCommand,
+    },
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -134,6 +140,33 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UpdateCommand {
+    /// Verify the release repository and show what it offers this machine: versions,
+    /// changelogs, which maintainers signed, sizes, sha256 and CIDs. Changes nothing.
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install the newest signed release (or --to VERSION) beside this one and make it current,
+    /// after asking. Without a terminal and without --yes it installs nothing (exit 14).
+    Apply {
+        /// Install this version instead of the newest (e.g. to go back to an older release).
+        #[arg(long, value_name = "VERSION")]
+        to: Option<String>,
+        /// Install without asking.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the version that was current before the last switch current again.
+    Rollback {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -780,4 +813,16 @@ pub enum TokenArg {
     Eth,
     Comp,
     Gov,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap checks a command's definition only when it is parsed; this checks every
+    /// subcommand's, so a clash (an argument named like the global --version) fails here.
+    #[test]
+    fn every_command_definition_is_valid() {
+        super::Cli::command().debug_assert();
+    }
 }

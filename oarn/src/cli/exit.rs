@@ -24,9 +24,11 @@ pub enum Exit {
     InvalidKey,
     /// The account cannot pay for the transfer; nothing was sent.
     InsufficientFunds,
-    /// The transfer was declined at its confirmation; nothing was sent.
+    /// The transfer or update was declined at its confirmation (an update without a terminal
+    /// to ask and without --yes too); nothing was sent or installed.
     Declined,
-    /// The chain refused, or peers know the task to be fully claimed; nothing was spent.
+    /// The chain refused, peers know the task to be fully claimed, or a release failed
+    /// verification; nothing was spent or installed.
     Refused,
     /// No task with that id.
     NoSuchTask,

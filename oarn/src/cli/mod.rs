@@ -3,6 +3,7 @@
 mod args;
 mod chain;
 mod config;
+mod consent;
 mod dashboard;
 mod doctor;
 mod events;
@@ -18,6 +19,7 @@ mod progress;
 mod sandbox;
 mod table;
 mod task;
+mod update;
 mod wallet;
 
 use clap::{CommandFactory, Parser};
@@ -60,6 +62,7 @@ pub fn main_exec() -> anyhow::Result<Exit> {
         Command::Doctor { json } => doctor::run(&home()?, json),
         Command::Dashboard => dashboard::run(&home()?),
         Command::Local { command } => local::run(&home()?, command),
+        Command::Update { command } => update::run(&home()?, command),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "oarn", &mut std::io::stdout());
             Ok(Exit::Success)
@@ -78,6 +81,9 @@ pub fn exit_of(e: &anyhow::Error) -> Exit {
     }
     if e.downcast_ref::<ConfigError>().is_some() {
         return Exit::Config;
+    }
+    if let Some(u) = e.downcast_ref::<oarn_node::update::UpdateError>() {
+        return update::exit(u);
     }
     if let Some(ClientError::NotRunning { .. }) = e.downcast_ref::<ClientError>() {
         return Exit::NotRunning;

@@ -19,6 +19,7 @@ use oarn_node::passphrase;
 
 use super::args::{TokenArg, WalletCommand};
 use super::chain::{Need, READ, SEND, print_json, reach};
+use super::consent::confirmed;
 use super::table;
 
 pub(super) fn open(path: &Path, what: &str) -> anyhow::Result<File> {
@@ -262,19 +263,6 @@ struct Send {
     yes: bool,
 }
 
-/// Asks "Proceed? [y/N]" (or reads the answer from a piped stdin line); only yes proceeds.
-fn confirmed(summary: &str) -> anyhow::Result<bool> {
-    use std::io::{BufRead, Read};
-    eprintln!("{summary}");
-    eprint!("Proceed? [y/N] ");
-    let mut answer = String::new();
-    std::io::stdin().lock().take(64).read_line(&mut answer)?;
-    if answer.is_empty() && !passphrase::on_terminal() {
-        bail!("no answer to confirm the transfer: run it in a terminal, or give --yes (nothing was sent)");
-    }
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
-}
-
 fn send_tokens(
     home: &Home,
     config: &Config,
@@ -323,7 +311,7 @@ fn send_tokens(
                 q.gas,
                 gwei(q.max_fee_per_gas)
             );
-            if !confirmed(&summary)? {
+            if !confirmed(&summary, "the transfer", "nothing was sent")? {
                 return Ok(None);
             }
         }

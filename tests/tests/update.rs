@@ -1,0 +1,498 @@
+//! `oarn update` end to end, as an operator runs it: a real release repository (TUF; the
+//! release list needs 2 of 3 maintainers, signed with the maintainers' tool in crate
+//! `oarn-update`) served over HTTP on loopback; an installation in install.sh's side-by-side
+//! layout holding this build's binaries; the real network worker verifying in its sandbox.
+//!
+//! The release being installed (99.0.0) carries small scripts in place of binaries: what is
+//! under test is the verification, the consent and the switch, which do not look inside the
+//! executables. The installation it replaces runs the real binaries.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use oarn_tests::Node;
+use oarn_update::publish::{self, Artefact, Key, Publication};
+
+/// The version this build is.
+const CURRENT: &str = env!("CARGO_PKG_VERSION");
+/// The release the repository offers.
+const NEXT: &str = "99.0.0";
+const EXECUTABLES: [&str; 4] = ["oarn", "oarn-worker-infer", "oarn-worker-net", "oarn-worker-chain"];
+
+fn target() -> String {
+    format!("{}-unknown-linux-gnu", std::env::consts::ARCH)
+}
+
+fn in_a_year() -> jiff::Timestamp {
+    jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 365)
+}
+
+/// A static file server for `root` on loopback that records every path asked for.
+struct Server {
+    port: u16,
+    paths: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(root: PathBuf) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let paths = Arc::new(Mutex::new(Vec::new()));
+        let seen = paths.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(256) {
+                let Ok(mut stream) = stream else { continue };
+                let mut line = String::new();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).map_or(true, |n| n == 0) || h.trim().is_empty() {
+                        break;
+                    }
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                seen.lock().unwrap().push(path.clone());
+                let file = root.join(path.trim_start_matches('/'));
+                let _ = match std::fs::read(&file).ok().filter(|_| !path.contains("..")) {
+                    Some(body) => stream
+                        .write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        )
+                        .and_then(|()| stream.write_all(&body)),
+                    None => {
+                        stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    }
+                };
+            }
+        });
+        Server { port, paths }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    fn asked(&self) -> Vec<String> {
+        self.paths.lock().unwrap().clone()
+    }
+}
+
+/// The maintainers' keys, the trusted root, the published repository and its server.
+struct Repository {
+    dir: tempfile::TempDir,
+    maintainers: [Key; 3],
+    online: Key,
+    server: Server,
+}
+
+impl Repository {
+    /// Publishes release NEXT signed by ada and chen (2 of 3).
+    async fn new() -> Repository {
+        let dir = tempfile::tempdir().unwrap();
+        let maintainers = ["ada", "brendan", "chen"].map(|n| Key::generate(dir.path(), n).unwrap());
+        let online = Key::generate(dir.path(), "online").unwrap();
+        let m: Vec<&Key> = maintainers.iter().collect();
+        publish::root(&m, 2, &online, in_a_year(), &dir.path().join("root.json"))
+            .await
+            .unwrap();
+        let mirror = dir.path().join("mirror");
+        let server = Server::start(mirror.clone());
+        let repo = Repository {
+            dir,
+            maintainers,
+            online,
+            server,
+        };
+        let [ada, _, chen] = &repo.maintainers;
+        repo.publish(&repo.root(), &[ada, chen], 1).await;
+        repo
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root.json")
+    }
+
+    fn mirror(&self) -> PathBuf {
+        self.dir.path().join("mirror")
+    }
+
+    /// (Re)publishes release NEXT under `root`, signed by `signers`, every role at `version`.
+    async fn publish(&self, root: &Path, signers: &[&Key], version: u64) {
+        let _ = std::fs::remove_dir_all(self.mirror());
+        let archive = release_archive(self.dir.path());
+        let p = Publication {
+            root,
+            signers,
+            online: &self.online,
+            version,
+            expires: in_a_year(),
+        };
+        let artefact = Artefact::release(NEXT, &target(), archive, "bafkreirelease", "faster claims\nfewer bugs");
+        publish::publish(&p, &[artefact], &self.mirror()).await.unwrap();
+    }
+
+    /// Flips one byte of every published archive (the mirror serves other bytes).
+    fn tamper(&self) {
+        for file in std::fs::read_dir(self.mirror().join("targets")).unwrap() {
+            let path = file.unwrap().path();
+            let mut bytes = std::fs::read(&path).unwrap();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            std::fs::write(&path, bytes).unwrap();
+        }
+    }
+
+    /// Whether any archive was asked for.
+    fn archive_asked(&self) -> bool {
+        self.server.asked().iter().any(|p| p.starts_with("/targets/"))
+    }
+}
+
+/// `oarn-NEXT-TARGET.tar.gz` as a release build makes it, holding scripts that say their
+/// version.
+fn release_archive(scratch: &Path) -> Vec<u8> {
+    use std::os::unix::fs::PermissionsExt;
+    let top = format!("oarn-{NEXT}-{}", target());
+    let dir = scratch.join("build").join(&top);
+    std::fs::create_dir_all(&dir).unwrap();
+    for exe in EXECUTABLES {
+        let path = dir.join(exe);
+        std::fs::write(&path, format!("#!/bin/sh\necho {exe} {NEXT}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(dir.join("README.md"), "oarn\n").unwrap();
+    let out = scratch.join("build").join("release.tar.gz");
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(&out)
+        .arg("-C")
+        .arg(scratch.join("build"))
+        .arg(&top)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(out).unwrap()
+}
+
+/// A node whose `oarn` runs from an installation `PREFIX/versions/CURRENT/` (this build's
+/// binaries, hard-linked) with `PREFIX/current` pointing at it, configured for `repo`.
+fn installed(repo: &Repository) -> (Node, PathBuf) {
+    let mut node = Node::new();
+    let prefix = node.dir.path().join("prefix");
+    let dir = prefix.join("versions").join(CURRENT);
+    std::fs::create_dir_all(&dir).unwrap();
+    for exe in EXECUTABLES {
+        let from = node.bins.join(exe);
+        if std::fs::hard_link(&from, dir.join(exe)).is_err() {
+            std::fs::copy(&from, dir.join(exe)).unwrap();
+        }
+    }
+    std::os::unix::fs::symlink(Path::new("versions").join(CURRENT), prefix.join("current")).unwrap();
+    configure(&node, repo);
+    node.bins = dir;
+    (node, prefix)
+}
+
+fn configure(node: &Node, repo: &Repository) {
+    for (k, v) in [
+        ("update.mirror", repo.server.url()),
+        ("update.root", repo.root().display().to_string()),
+    ] {
+        let out = node.oarn(&["config", "set", k, &v]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+fn current(prefix: &Path) -> String {
+    std::fs::read_link(prefix.join("current"))
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn said(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// What the node staged: nothing once an update ended, however it ended.
+fn staged(node: &Node) -> Vec<String> {
+    std::fs::read_dir(node.home().join("downloads"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn check_shows_the_newer_release_and_the_maintainers_who_signed_it() {
+    let repo = rt().block_on(Repository::new());
+    let (node, prefix) = installed(&repo);
+
+    let report = node.json(&["update", "check", "--json"]);
+    assert_eq!(report["current"], CURRENT);
+    assert_eq!(report["newer"]["version"], NEXT, "{report}");
+    let signing = &report["signing"];
+    assert_eq!(signing["threshold"], 2);
+    assert_eq!(signing["keys"], 3);
+    let mut signed: Vec<&str> = signing["signed_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    signed.sort_unstable();
+    assert_eq!(signed, ["ada", "chen"]);
+    let offer = &report["newer"];
+    assert_eq!(offer["cid"], "bafkreirelease");
+    assert_eq!(offer["changelog"], "faster claims\nfewer bugs");
+    let published = std::fs::read_dir(repo.mirror().join("targets"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(published).unwrap();
+    assert_eq!(offer["size"], bytes.len());
+    assert_eq!(
+        offer["sha256"].as_str().unwrap(),
+        hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes))
+    );
+
+    let out = node.oarn(&["update", "check"]);
+    let text = said(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(&format!("oarn {NEXT} is available")), "{text}");
+    assert!(text.contains("2 of 3 maintainers needed"), "{text}");
+    assert_eq!(current(&prefix), CURRENT, "check changes nothing");
+    assert!(!repo.archive_asked(), "check downloads no archive");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn apply_without_a_terminal_and_without_yes_installs_nothing() {
+    let repo = rt().block_on(Repository::new());
+    let (node, prefix) = installed(&repo);
+
+    let out = node.oarn(&["update", "apply"]);
+    let text = said(&out);
+    assert_eq!(out.status.code(), Some(14), "{text}");
+    assert!(text.contains("no terminal to ask"), "{text}");
+    assert!(
+        text.contains(&format!("Install oarn {NEXT}")),
+        "it showed what it would install: {text}"
+    );
+    assert_eq!(current(&prefix), CURRENT);
+    assert!(!prefix.join("versions").join(NEXT).exists());
+    assert!(!repo.archive_asked(), "not even downloaded");
+}
+
+#[test]
+fn apply_with_yes_installs_beside_and_switches_and_rollback_returns() {
+    let repo = rt().block_on(Repository::new());
+    let (node, prefix) = installed(&repo);
+
+    let out = node.oarn(&["update", "apply", "--yes", "--json"]);
+    let text = said(&out);
+    assert!(out.status.success(), "{text}");
+    let applied: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(applied["outcome"], "installed", "{applied}");
+    assert_eq!(applied["switched"]["from"], CURRENT);
+    assert_eq!(applied["switched"]["to"], NEXT);
+    assert_eq!(current(&prefix), NEXT);
+    let run = Command::new(prefix.join("current/oarn")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), format!("oarn {NEXT}"));
+    for exe in EXECUTABLES {
+        assert!(prefix.join("current").join(exe).is_file(), "{exe}");
+    }
+    assert!(
+        prefix.join("versions").join(CURRENT).join("oarn").is_file(),
+        "the old version stays beside"
+    );
+    assert!(
+        staged(&node).is_empty(),
+        "the staged archive was removed: {:?}",
+        staged(&node)
+    );
+
+    // Rolling back with the old binary makes it current again.
+    let back = node.json(&["update", "rollback", "--json"]);
+    assert_eq!(back["to"], CURRENT, "{back}");
+    assert_eq!(current(&prefix), CURRENT);
+    let version = Command::new(prefix.join("current/oarn"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).contains(CURRENT));
+}
+
+#[test]
+fn a_tampered_archive_is_refused_and_nothing_changes() {
+    let repo = rt().block_on(Repository::new());
+    let (node, prefix) = installed(&repo);
+    repo.tamper();
+
+    let out = node.oarn(&["update", "apply", "--yes"]);
+    let text = said(&out);
+    assert_eq!(out.status.code(), Some(20), "{text}");
+    assert!(text.contains("does not match its signed length and sha256"), "{text}");
+    assert_eq!(current(&prefix), CURRENT);
+    assert!(!prefix.join("versions").join(NEXT).exists());
+    assert!(staged(&node).is_empty(), "nothing of it kept: {:?}", staged(&node));
+}
+
+#[test]
+fn a_release_list_signed_by_one_maintainer_is_refused() {
+    let repo = rt().block_on(Repository::new());
+    let (node, prefix) = installed(&repo);
+    // One maintainer's key signs under a root of their own that asks for one signature.
+    let lenient = repo.dir.path().join("lenient-root.json");
+    let m: Vec<&Key> = repo.maintainers.iter().collect();
+    rt().block_on(async {
+        publish::root(&m, 1, &repo.online, in_a_year(), &lenient).await.unwrap();
+        repo.publish(&lenient, &[&repo.maintainers[1]], 1).await;
+    });
+
+    for args in [&["update", "check"][..], &["update", "apply", "--yes"]] {
+        let out = node.oarn(args);
+        let text = said(&out);
+        assert_eq!(out.status.code(), Some(20), "{args:?}: {text}");
+        assert!(text.contains("signed by 1 of the 2 maintainers"), "{text}");
+    }
+    assert_eq!(current(&prefix), CURRENT);
+    assert!(!repo.archive_asked());
+}
+
+#[test]
+fn a_mirror_replaying_older_metadata_than_the_node_trusted_is_refused() {
+    let repo = rt().block_on(Repository::new());
+    let (node, prefix) = installed(&repo);
+    let [ada, _, chen] = &repo.maintainers;
+    rt().block_on(repo.publish(&repo.root(), &[ada, chen], 2));
+    let out = node.oarn(&["update", "check"]);
+    assert!(out.status.success(), "{}", said(&out));
+    // The mirror goes back to version 1: properly signed, but older than what was trusted.
+    rt().block_on(repo.publish(&repo.root(), &[ada, chen], 1));
+
+    let out = node.oarn(&["update", "apply", "--yes"]);
+    let text = said(&out);
+    assert_eq!(out.status.code(), Some(20), "{text}");
+    assert!(text.contains("older than version 2 this node trusted before"), "{text}");
+    assert_eq!(current(&prefix), CURRENT);
+    assert!(!repo.archive_asked());
+}
+
+#[test]
+fn an_oarn_outside_the_side_by_side_layout_is_not_updated_before_any_download() {
+    let repo = rt().block_on(Repository::new());
+    // This build's own target/ binary: a source build.
+    let node = Node::new();
+    configure(&node, &repo);
+
+    let out = node.oarn(&["update", "apply", "--yes"]);
+    let text = said(&out);
+    assert_eq!(out.status.code(), Some(20), "{text}");
+    assert!(text.contains("not in an installation `oarn update` manages"), "{text}");
+    assert!(
+        repo.server.asked().is_empty(),
+        "nothing fetched: {:?}",
+        repo.server.asked()
+    );
+}
+
+#[test]
+fn update_without_a_configured_repository_says_what_to_set() {
+    let node = Node::new();
+    let out = node.oarn(&["update", "check"]);
+    let text = said(&out);
+    assert_eq!(out.status.code(), Some(78), "{text}");
+    assert!(text.contains("update.mirror") && text.contains("update.root"), "{text}");
+}
+
+/// uid/gid of the ordinary user the unprivileged test runs as.
+const NOBODY: u32 = 65534;
+
+#[test]
+fn an_ordinary_user_updates_and_rolls_back_their_own_installation() {
+    use std::os::unix::fs::PermissionsExt;
+    if !oarn_tests::root(&format!("switching to uid {NOBODY}")) {
+        return;
+    }
+    let repo = rt().block_on(Repository::new());
+    let dir = tempfile::Builder::new().prefix("oarn-u").tempdir_in("/tmp").unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let own = |p: &Path| nix::unistd::chown(p, Some(NOBODY.into()), Some(NOBODY.into())).unwrap();
+    // The user's own installation and node home; the root file readable by them.
+    let prefix = dir.path().join("prefix");
+    let installed = prefix.join("versions").join(CURRENT);
+    std::fs::create_dir_all(&installed).unwrap();
+    for exe in EXECUTABLES {
+        std::fs::hard_link(oarn_tests::bin_dir().join(exe), installed.join(exe)).unwrap();
+    }
+    std::os::unix::fs::symlink(Path::new("versions").join(CURRENT), prefix.join("current")).unwrap();
+    for p in [&prefix, &prefix.join("versions"), &installed] {
+        own(p);
+    }
+    let homes = dir.path().join("homes");
+    std::fs::create_dir(&homes).unwrap();
+    own(&homes);
+    let root = dir.path().join("root.json");
+    std::fs::copy(repo.root(), &root).unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let oarn = |args: &[&str]| {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            format!("--reuid={NOBODY}"),
+            format!("--regid={NOBODY}"),
+            "--clear-groups".into(),
+        ])
+        .arg(installed.join("oarn"))
+        .arg("--home")
+        .arg(homes.join("node"))
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin");
+        let out = oarn_tests::run_limited(cmd, None, args);
+        assert!(out.status.success(), "oarn {args:?}: {}", said(&out));
+        out
+    };
+    oarn(&["init"]);
+    oarn(&["config", "set", "update.mirror", &repo.server.url()]);
+    oarn(&["config", "set", "update.root", &root.display().to_string()]);
+
+    oarn(&["update", "apply", "--yes"]);
+    assert_eq!(current(&prefix), NEXT);
+    let new = prefix.join("versions").join(NEXT);
+    assert_eq!(std::fs::metadata(&new).unwrap().uid(), NOBODY, "installed as the user");
+    oarn(&["update", "rollback"]);
+    assert_eq!(current(&prefix), CURRENT);
+}
