@@ -39,11 +39,24 @@ impl Key {
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let pkcs8 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(err)?;
         let file = dir.join(format!("{name}.pk8"));
-        std::fs::write(&file, pkcs8.as_ref()).map_err(err)?;
+        write_private(&file, pkcs8.as_ref())?;
         let public = tough::sign::parse_keypair(pkcs8.as_ref()).map_err(err)?.tuf_key();
         Ok(Key {
             name: name.into(),
             file,
+            public,
+        })
+    }
+
+    /// The key kept in the PKCS#8 file at `file`, named `name`.
+    pub fn load(file: &Path, name: &str) -> Result<Key, Error> {
+        let pkcs8 = std::fs::read(file).map_err(|e| Error(format!("{}: {e}", file.display())))?;
+        let public = tough::sign::parse_keypair(&pkcs8)
+            .map_err(|e| Error(format!("{} is not a PKCS#8 signing key: {e}", file.display())))?
+            .tuf_key();
+        Ok(Key {
+            name: name.into(),
+            file: file.to_owned(),
             public,
         })
     }
@@ -58,6 +71,19 @@ impl Key {
             path: self.file.clone(),
         })
     }
+}
+
+/// Writes a private key file: mode 0600, never over an existing file.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error(format!("{}: {e}", path.display())))?;
+    f.write_all(bytes).map_err(err)
 }
 
 /// Writes to `path` a root that requires `threshold` of `maintainers` for the root and the
