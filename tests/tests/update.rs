@@ -189,8 +189,16 @@ fn release_archive(scratch: &Path) -> Vec<u8> {
 /// binaries, hard-linked) with `PREFIX/current` pointing at it, configured for `repo`.
 fn installed(repo: &Repository) -> (Node, PathBuf) {
     let mut node = Node::new();
+    configure(&node, &repo.server.url(), &repo.root());
+    let prefix = install_prefix(&mut node, CURRENT);
+    (node, prefix)
+}
+
+/// Installs this build's binaries as `PREFIX/versions/VERSION/` in the node's directory,
+/// makes it current, and has `node` run `oarn` from there.
+fn install_prefix(node: &mut Node, version: &str) -> PathBuf {
     let prefix = node.dir.path().join("prefix");
-    let dir = prefix.join("versions").join(CURRENT);
+    let dir = prefix.join("versions").join(version);
     std::fs::create_dir_all(&dir).unwrap();
     for exe in EXECUTABLES {
         let from = node.bins.join(exe);
@@ -198,16 +206,15 @@ fn installed(repo: &Repository) -> (Node, PathBuf) {
             std::fs::copy(&from, dir.join(exe)).unwrap();
         }
     }
-    std::os::unix::fs::symlink(Path::new("versions").join(CURRENT), prefix.join("current")).unwrap();
-    configure(&node, repo);
+    std::os::unix::fs::symlink(Path::new("versions").join(version), prefix.join("current")).unwrap();
     node.bins = dir;
-    (node, prefix)
+    prefix
 }
 
-fn configure(node: &Node, repo: &Repository) {
+fn configure(node: &Node, mirror: &str, root: &Path) {
     for (k, v) in [
-        ("update.mirror", repo.server.url()),
-        ("update.root", repo.root().display().to_string()),
+        ("update.mirror", mirror.to_owned()),
+        ("update.root", root.display().to_string()),
     ] {
         let out = node.oarn(&["config", "set", k, &v]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -415,7 +422,7 @@ fn an_oarn_outside_the_side_by_side_layout_is_not_updated_before_any_download() 
     let repo = rt().block_on(Repository::new());
     // This build's own target/ binary: a source build.
     let node = Node::new();
-    configure(&node, &repo);
+    configure(&node, &repo.server.url(), &repo.root());
 
     let out = node.oarn(&["update", "apply", "--yes"]);
     let text = said(&out);
@@ -495,4 +502,111 @@ fn an_ordinary_user_updates_and_rolls_back_their_own_installation() {
     assert_eq!(std::fs::metadata(&new).unwrap().uid(), NOBODY, "installed as the user");
     oarn(&["update", "rollback"]);
     assert_eq!(current(&prefix), CURRENT);
+}
+
+/// Runs the maintainers' tool, which must succeed; returns what it printed.
+fn release_tool(args: &[&str]) -> String {
+    let out = Command::new(oarn_tests::bin_dir().join("oarn-release"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "oarn-release {args:?}: {}", said(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_release_packed_and_signed_with_the_maintainers_tools_installs_and_runs() {
+    let work = tempfile::tempdir().unwrap();
+    let w = |p: &str| work.path().join(p).display().to_string();
+    // Maintainers' keys and a 2-of-3 root, made with the tool.
+    std::fs::create_dir(w("keys")).unwrap();
+    for name in ["ada", "brendan", "chen", "online"] {
+        let printed = release_tool(&["keygen", name, "--dir", &w("keys")]);
+        assert!(printed.contains("key id"), "{printed}");
+    }
+    let key = |n: &str| w(&format!("keys/{n}.pk8"));
+    let maintainer = |n: &str| format!("{n}={}", key(n));
+    release_tool(&[
+        "root",
+        "--maintainer",
+        &maintainer("ada"),
+        "--maintainer",
+        &maintainer("brendan"),
+        "--maintainer",
+        &maintainer("chen"),
+        "--threshold",
+        "2",
+        "--online",
+        &key("online"),
+        "--out",
+        &w("root.json"),
+    ]);
+    // This build's binaries, packed as a release of this version.
+    let bins = oarn_tests::bin_dir();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let pack = Command::new(workspace.join("scripts/release-pack"))
+        .arg(&bins)
+        .arg(w("dist"))
+        .arg(target())
+        .output()
+        .unwrap();
+    assert!(pack.status.success(), "release-pack: {}", said(&pack));
+    let archive = String::from_utf8_lossy(&pack.stdout).trim().to_owned();
+    assert!(
+        archive.ends_with(&format!("oarn-{CURRENT}-{}.tar.gz", target())),
+        "{archive}"
+    );
+    std::fs::write(w("CHANGES"), "the first signed release\n").unwrap();
+    release_tool(&[
+        "publish",
+        "--root",
+        &w("root.json"),
+        "--release",
+        CURRENT,
+        "--archive",
+        &archive,
+        "--changelog",
+        &w("CHANGES"),
+        "--metadata-version",
+        "1",
+        "--sign",
+        &key("ada"),
+        "--sign",
+        &key("chen"),
+        "--online",
+        &key("online"),
+        "--out",
+        &w("mirror"),
+    ]);
+    let server = Server::start(work.path().join("mirror"));
+
+    // An installation of an older version (these same binaries, as 0.0.9) updates to it.
+    let mut node = Node::new();
+    configure(&node, &server.url(), &work.path().join("root.json"));
+    let prefix = install_prefix(&mut node, "0.0.9");
+    let out = node.oarn(&["update", "apply", "--yes", "--to", CURRENT]);
+    assert!(out.status.success(), "{}", said(&out));
+    assert_eq!(current(&prefix), CURRENT);
+
+    // The unpacked release runs, workers included: its own net worker checks the repository.
+    let mut installed = node;
+    installed.bins = prefix.join("current");
+    let report = installed.json(&["update", "check", "--json"]);
+    let offer = &report["releases"][0];
+    assert_eq!(offer["version"], CURRENT, "{report}");
+    assert!(
+        offer["cid"].as_str().unwrap().starts_with("bafy"),
+        "a UnixFS DAG's CID: {report}"
+    );
+    assert_eq!(offer["changelog"], "the first signed release");
+    let mut signed: Vec<&str> = report["signing"]["signed_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    signed.sort_unstable();
+    assert_eq!(signed, ["ada", "chen"]);
+    let back = installed.json(&["update", "rollback", "--json"]);
+    assert_eq!(back["to"], "0.0.9", "{back}");
 }
