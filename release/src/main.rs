@@ -46,8 +46,9 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Publish release archives into a repository directory (OUT/metadata, OUT/targets) that a
-    /// mirror serves as it is.
+    /// Publish release archives into a repository directory that a mirror serves as it is:
+    /// OUT/metadata and OUT/targets for `oarn update`; OUT/releases/VERSION (the archives, the
+    /// root, SHA256SUMS and its signatures) and OUT/releases/LATEST for install.sh.
     Publish {
         /// The root the repository is published under.
         #[arg(long)]
@@ -78,6 +79,20 @@ enum Command {
     },
     /// Print each file's CID as the node's IPFS stores it (CIDv1, 256 KiB raw leaves).
     Cid { files: Vec<PathBuf> },
+    /// Print what install.sh trusts from a root: the release list's threshold and the
+    /// maintainers' public keys.
+    InstallKeys {
+        #[arg(long)]
+        root: PathBuf,
+    },
+    /// Print install.sh with the root's keys written into it: the script the release publishes.
+    InstallScript {
+        #[arg(long)]
+        root: PathBuf,
+        /// The script template (scripts/install.sh).
+        #[arg(long)]
+        script: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -154,9 +169,29 @@ fn main_exec() -> anyhow::Result<()> {
                 expires: days_from_now(days),
             };
             runtime.block_on(publish::publish(&p, &artefacts, &out))?;
+            let signers: Vec<&Key> = signers.iter().collect();
+            plain_release(&out, &release, &root, &artefacts, &signers)?;
             for a in &artefacts {
                 println!("published {} ({} bytes)", a.name, a.bytes.len());
             }
+        }
+        Command::InstallKeys { root } => {
+            print!("{}", install_keys(&root)?);
+        }
+        Command::InstallScript { root, script } => {
+            let keys = install_keys(&root)?;
+            let template = std::fs::read_to_string(&script).with_context(|| format!("reading {}", script.display()))?;
+            if keys.contains('\'') {
+                bail!("a maintainer's name in the root contains a quote, which the script cannot hold");
+            }
+            let line = "OARN_KEYS=''";
+            if !template.lines().any(|l| l == line) {
+                bail!("{} has no line {line} to fill", script.display());
+            }
+            print!(
+                "{}",
+                template.replacen(&format!("\n{line}\n"), &format!("\nOARN_KEYS='\n{keys}'\n"), 1)
+            );
         }
         Command::Cid { files } => {
             for f in files {
@@ -199,4 +234,38 @@ fn cid(path: &Path) -> anyhow::Result<String> {
     let store = oarn_worker_net::blocks::Store::open(scratch.path())?;
     let added = oarn_worker_net::unixfs::add(&store, path).with_context(|| format!("hashing {}", path.display()))?;
     Ok(added.cid.to_string())
+}
+
+fn install_keys(root: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(root).with_context(|| format!("reading {}", root.display()))?;
+    Ok(publish::install_keys(&bytes)?)
+}
+
+/// OUT/releases/VERSION/: the archives and the root, SHA256SUMS over them, its signatures by
+/// `signers`; and OUT/releases/LATEST naming VERSION.
+fn plain_release(
+    out: &Path,
+    release: &str,
+    root: &Path,
+    artefacts: &[Artefact],
+    signers: &[&Key],
+) -> anyhow::Result<()> {
+    use sha2::{Digest, Sha256};
+    let dir = out.join("releases").join(release);
+    std::fs::create_dir_all(&dir)?;
+    let mut files: Vec<(String, Vec<u8>)> = artefacts.iter().map(|a| (a.name.clone(), a.bytes.clone())).collect();
+    files.push(("root.json".into(), std::fs::read(root)?));
+    files.sort();
+    let mut sums = String::new();
+    for (name, bytes) in &files {
+        std::fs::write(dir.join(name), bytes)?;
+        sums.push_str(&format!("{}  {name}\n", hex::encode(Sha256::digest(bytes))));
+    }
+    std::fs::write(dir.join("SHA256SUMS"), &sums)?;
+    std::fs::write(
+        dir.join("SHA256SUMS.sig"),
+        publish::sign_sums(sums.as_bytes(), signers)?,
+    )?;
+    std::fs::write(out.join("releases").join("LATEST"), format!("{release}\n"))?;
+    Ok(())
 }

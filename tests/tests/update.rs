@@ -1,4 +1,4 @@
-//! `oarn update` end to end, as an operator runs it: a real release repository (TUF; the
+//! `oarn update` and install.sh end to end, as an operator runs them: a real release repository (TUF; the
 //! release list needs 2 of 3 maintainers, signed with the maintainers' tool in crate
 //! `oarn-update`) served over HTTP on loopback; an installation in install.sh's side-by-side
 //! layout holding this build's binaries; the real network worker verifying in its sandbox.
@@ -609,4 +609,203 @@ fn a_release_packed_and_signed_with_the_maintainers_tools_installs_and_runs() {
     assert_eq!(signed, ["ada", "chen"]);
     let back = installed.json(&["update", "rollback", "--json"]);
     assert_eq!(back["to"], "0.0.9", "{back}");
+}
+
+/// A repository published with `oarn-release` under a 2-of-3 root (ada and chen sign), holding
+/// release NEXT (the small archive); its keys in `keys/`, its server running.
+struct Published {
+    work: tempfile::TempDir,
+    server: Server,
+}
+
+impl Published {
+    fn new() -> Published {
+        let work = tempfile::tempdir().unwrap();
+        let p = Published {
+            server: Server::start(work.path().join("mirror")),
+            work,
+        };
+        std::fs::create_dir(p.path("keys")).unwrap();
+        for name in ["ada", "brendan", "chen", "online"] {
+            release_tool(&["keygen", name, "--dir", &p.path("keys")]);
+        }
+        let m = |n: &str| format!("{n}={}", p.key(n));
+        release_tool(&[
+            "root",
+            "--maintainer",
+            &m("ada"),
+            "--maintainer",
+            &m("brendan"),
+            "--maintainer",
+            &m("chen"),
+            "--threshold",
+            "2",
+            "--online",
+            &p.key("online"),
+            "--out",
+            &p.path("root.json"),
+        ]);
+        std::fs::create_dir(p.path("dist")).unwrap();
+        let archive = p.path(&format!("dist/oarn-{NEXT}-{}.tar.gz", target()));
+        std::fs::write(&archive, release_archive(p.work.path())).unwrap();
+        std::fs::write(p.path("CHANGES"), "a release\n").unwrap();
+        release_tool(&[
+            "publish",
+            "--root",
+            &p.path("root.json"),
+            "--release",
+            NEXT,
+            "--archive",
+            &archive,
+            "--changelog",
+            &p.path("CHANGES"),
+            "--metadata-version",
+            "1",
+            "--sign",
+            &p.key("ada"),
+            "--sign",
+            &p.key("chen"),
+            "--online",
+            &p.key("online"),
+            "--out",
+            &p.path("mirror"),
+        ]);
+        p
+    }
+
+    fn path(&self, p: &str) -> String {
+        self.work.path().join(p).display().to_string()
+    }
+
+    fn key(&self, name: &str) -> String {
+        self.path(&format!("keys/{name}.pk8"))
+    }
+
+    /// The release's directory for install.sh on the mirror.
+    fn release_dir(&self) -> PathBuf {
+        self.work.path().join("mirror/releases").join(NEXT)
+    }
+
+    /// What install.sh should trust for this repository, as a file.
+    fn keys_file(&self) -> String {
+        let keys = release_tool(&["install-keys", "--root", &self.path("root.json")]);
+        let file = self.path("install-keys");
+        std::fs::write(&file, keys).unwrap();
+        file
+    }
+}
+
+/// Runs `sh SCRIPT ARGS` (dash on Debian: POSIX sh) for a user whose home is `home`.
+fn install_sh(script: &Path, home: &Path, args: &[&str]) -> Output {
+    Command::new("sh")
+        .arg(script)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home)
+        .output()
+        .unwrap()
+}
+
+fn install_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("scripts/install.sh")
+}
+
+#[test]
+fn install_sh_installs_a_release_signed_by_enough_maintainers_side_by_side() {
+    let p = Published::new();
+    // The script as a release publishes it: the maintainers' keys written into it.
+    let script = release_tool(&[
+        "install-script",
+        "--root",
+        &p.path("root.json"),
+        "--script",
+        &install_script().display().to_string(),
+    ]);
+    let script_path = p.work.path().join("install.sh");
+    std::fs::write(&script_path, script).unwrap();
+    let home = p.work.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+
+    let out = install_sh(&script_path, &home, &["--mirror", &p.server.url()]);
+    let text = said(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("signed by ada chen (2 of 2 needed)"), "{text}");
+    assert!(text.contains("oarn init"), "it says what to do next: {text}");
+    let prefix = home.join(".local/share/oarn");
+    assert_eq!(current(&prefix), NEXT);
+    let run = Command::new(home.join(".local/bin/oarn")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), format!("oarn {NEXT}"));
+    assert_eq!(
+        std::fs::read(prefix.join("root.json")).unwrap(),
+        std::fs::read(p.path("root.json")).unwrap(),
+        "the root for `oarn update` is kept"
+    );
+    // What it installed is a layout `oarn update` manages.
+    let layout = prefix.join("versions").join(NEXT);
+    for exe in EXECUTABLES {
+        assert!(layout.join(exe).is_file(), "{exe}");
+    }
+}
+
+/// What install.sh says and leaves when it refuses; the prefix must hold no version.
+fn refused_install(p: &Published, keys: &str) -> String {
+    let home = p.work.path().join("home-refused");
+    std::fs::create_dir_all(&home).unwrap();
+    let prefix = home.join("prefix");
+    let out = install_sh(
+        &install_script(),
+        &home,
+        &[
+            "--mirror",
+            &p.server.url(),
+            "--keys",
+            keys,
+            "--prefix",
+            &prefix.display().to_string(),
+        ],
+    );
+    let text = said(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(!prefix.join("current").exists(), "nothing installed: {text}");
+    assert!(!home.join(".local/bin/oarn").exists(), "nothing linked: {text}");
+    text
+}
+
+#[test]
+fn install_sh_refuses_signatures_by_keys_it_does_not_trust() {
+    let p = Published::new();
+    let other = Published::new();
+    let text = refused_install(&p, &other.keys_file());
+    assert!(text.contains("signed by 0 of the 2 maintainers it needs"), "{text}");
+}
+
+#[test]
+fn install_sh_refuses_a_release_one_signature_short() {
+    let p = Published::new();
+    let sig = p.release_dir().join("SHA256SUMS.sig");
+    let first = std::fs::read_to_string(&sig)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    std::fs::write(&sig, format!("{first}\n")).unwrap();
+    let text = refused_install(&p, &p.keys_file());
+    assert!(text.contains("signed by 1 of the 2 maintainers it needs"), "{text}");
+}
+
+#[test]
+fn install_sh_refuses_an_archive_that_is_not_what_was_signed() {
+    let p = Published::new();
+    let archive = p.release_dir().join(format!("oarn-{NEXT}-{}.tar.gz", target()));
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&archive, bytes).unwrap();
+    let text = refused_install(&p, &p.keys_file());
+    assert!(text.contains("not the signed"), "{text}");
 }

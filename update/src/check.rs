@@ -197,7 +197,7 @@ fn signing(root: &Root, targets: &Signed<Targets>) -> Signing {
 }
 
 /// The maintainers' names the root carries, by lowercase hex key id.
-fn maintainers(root: &Root) -> HashMap<String, String> {
+pub(crate) fn maintainers(root: &Root) -> HashMap<String, String> {
     let Some(names) = root._extra.get(MAINTAINERS).and_then(|v| v.as_object()) else {
         return HashMap::new();
     };

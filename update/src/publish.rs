@@ -210,3 +210,49 @@ pub async fn publish(p: &Publication<'_>, artefacts: &[Artefact], out: &Path) ->
         .map_err(err)?;
     std::fs::remove_dir_all(&staged).map_err(err)
 }
+
+/// The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the raw 32-byte key follows.
+const ED25519_SPKI: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+
+/// Signs `sums` (a SHA256SUMS file) with each of `signers`: one line per key, `KEYID BASE64`,
+/// the signature being plain Ed25519 over the file's bytes. install.sh checks these with
+/// `openssl pkeyutl -verify -rawin`, a shell having no way to check TUF's canonical JSON.
+pub fn sign_sums(sums: &[u8], signers: &[&Key]) -> Result<String, Error> {
+    use base64::Engine as _;
+    let mut out = String::new();
+    for k in signers {
+        let pkcs8 = std::fs::read(&k.file).map_err(|e| Error(format!("{}: {e}", k.file.display())))?;
+        let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pkcs8)
+            .map_err(|e| Error(format!("{} is not an Ed25519 key: {e}", k.file.display())))?;
+        let signature = pair.sign(sums);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(signature.as_ref());
+        out.push_str(&format!("{} {b64}\n", hex::encode(k.id()?)));
+    }
+    Ok(out)
+}
+
+/// What install.sh trusts, read from a signed root: `threshold K` for the release list, then
+/// `key KEYID SPKI-BASE64 NAME` for each maintainer's Ed25519 key it names.
+pub fn install_keys(root: &[u8]) -> Result<String, Error> {
+    use base64::Engine as _;
+    let signed: tough::schema::Signed<Root> = serde_json::from_slice(root).map_err(err)?;
+    let root = signed.signed;
+    let role = root
+        .roles
+        .get(&RoleType::Targets)
+        .ok_or_else(|| err("the root has no targets role"))?;
+    let names = crate::check::maintainers(&root);
+    let mut out = format!("threshold {}\n", role.threshold);
+    for id in &role.keyids {
+        let Some(tough::schema::key::Key::Ed25519 { keyval, .. }) = root.keys.get(id) else {
+            return Err(err(format!("key {} is not an Ed25519 key", hex::encode(id))));
+        };
+        let mut der = ED25519_SPKI.to_vec();
+        der.extend_from_slice(&keyval.public);
+        let keyid = hex::encode(id);
+        let name = names.get(&keyid).map_or("-", String::as_str);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        out.push_str(&format!("key {keyid} {b64} {name}\n"));
+    }
+    Ok(out)
+}
