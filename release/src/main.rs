@@ -12,13 +12,51 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use oarn_update::publish::{self, Artefact, Key, Publication};
+use oarn_update::publish::{self, Artefact, Key};
 
 #[derive(Debug, Parser)]
 #[command(name = "oarn-release", version, about = "The maintainers' release tool for oarn")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// What a release stages.
+#[derive(Debug, clap::Args)]
+struct Staging {
+    /// The root the repository is published under.
+    #[arg(long)]
+    root: PathBuf,
+    /// The release's version; every archive is named oarn-VERSION-TARGET.tar.gz.
+    #[arg(long = "release", value_name = "VERSION")]
+    release: String,
+    /// A release archive (repeat for each target).
+    #[arg(long = "archive", required = true)]
+    archives: Vec<PathBuf>,
+    /// A file holding the release's changelog.
+    #[arg(long)]
+    changelog: PathBuf,
+    /// The version of the metadata written; higher than the last one published.
+    #[arg(long)]
+    metadata_version: u64,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// How a staged release is published.
+#[derive(Debug, clap::Args)]
+struct Finishing {
+    /// The root the repository is published under.
+    #[arg(long)]
+    root: PathBuf,
+    /// The online key file (snapshot, timestamp).
+    #[arg(long)]
+    online: PathBuf,
+    /// Days until the timestamp expires: nodes refuse the repository after that.
+    #[arg(long, default_value_t = 30)]
+    days: i64,
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,26 +84,28 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Publish release archives into a repository directory that a mirror serves as it is:
-    /// OUT/metadata and OUT/targets for `oarn update`; OUT/releases/VERSION (the archives, the
-    /// root, SHA256SUMS and its signatures) and OUT/releases/LATEST for install.sh.
+    /// Stage a release in OUT for the maintainers to sign (no key needed: CI runs this after
+    /// scripts/release-build): the release list for `oarn update`, and OUT/releases/VERSION (the
+    /// archives, the root, SHA256SUMS) for install.sh.
+    Stage(Staging),
+    /// Add one maintainer's signature to the staged release in OUT: to the release list and to
+    /// SHA256SUMS. Each maintainer runs this with their own key, on their own machine.
+    Sign {
+        /// The maintainer's key file.
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Publish the staged release once enough maintainers signed it (the root says how many):
+    /// OUT/metadata and OUT/targets for `oarn update`, snapshot and timestamp signed by the
+    /// online key, and OUT/releases/LATEST. A mirror serves OUT as it is.
+    Finish(Finishing),
+    /// Stage, sign with every --sign key and finish in one go (keys in one place: tests, drills).
     Publish {
-        /// The root the repository is published under.
-        #[arg(long)]
-        root: PathBuf,
-        /// The release's version; every archive is named oarn-VERSION-TARGET.tar.gz.
-        #[arg(long = "release", value_name = "VERSION")]
-        release: String,
-        /// A release archive (repeat for each target).
-        #[arg(long = "archive", required = true)]
-        archives: Vec<PathBuf>,
-        /// A file holding the release's changelog.
-        #[arg(long)]
-        changelog: PathBuf,
-        /// The version of the metadata written; higher than the last one published.
-        #[arg(long)]
-        metadata_version: u64,
-        /// A maintainer's key file signing the release list (repeat; the root says how many).
+        #[command(flatten)]
+        staging: Staging,
+        /// A maintainer's key file signing the release (repeat).
         #[arg(long = "sign", required = true)]
         signers: Vec<PathBuf>,
         /// The online key file (snapshot, timestamp).
@@ -74,8 +114,6 @@ enum Command {
         /// Days until the timestamp expires: nodes refuse the repository after that.
         #[arg(long, default_value_t = 30)]
         days: i64,
-        #[arg(long)]
-        out: PathBuf,
     },
     /// Print each file's CID as the node's IPFS stores it (CIDv1, 256 KiB raw leaves).
     Cid { files: Vec<PathBuf> },
@@ -139,41 +177,28 @@ fn main_exec() -> anyhow::Result<()> {
             runtime.block_on(publish::root(&refs, threshold, &online, days_from_now(days), &out))?;
             println!("{}: {threshold} of {} maintainers sign", out.display(), keys.len());
         }
+        Command::Stage(staging) => stage(&runtime, &staging)?,
+        Command::Sign { key, out } => sign(&runtime, &key, &out)?,
+        Command::Finish(f) => finish(&runtime, &f)?,
         Command::Publish {
-            root,
-            release,
-            archives,
-            changelog,
-            metadata_version,
+            staging,
             signers,
             online,
             days,
-            out,
         } => {
-            let changelog = std::fs::read_to_string(&changelog)
-                .with_context(|| format!("reading the changelog {}", changelog.display()))?;
-            let artefacts = archives
-                .iter()
-                .map(|a| artefact(a, &release, &changelog))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let signers = signers
-                .iter()
-                .map(|f| Key::load(f, "maintainer"))
-                .collect::<Result<Vec<_>, _>>()?;
-            let online = Key::load(&online, "online")?;
-            let p = Publication {
-                root: &root,
-                signers: &signers.iter().collect::<Vec<_>>(),
-                online: &online,
-                version: metadata_version,
-                expires: days_from_now(days),
-            };
-            runtime.block_on(publish::publish(&p, &artefacts, &out))?;
-            let signers: Vec<&Key> = signers.iter().collect();
-            plain_release(&out, &release, &root, &artefacts, &signers)?;
-            for a in &artefacts {
-                println!("published {} ({} bytes)", a.name, a.bytes.len());
+            stage(&runtime, &staging)?;
+            for key in &signers {
+                sign(&runtime, key, &staging.out)?;
             }
+            finish(
+                &runtime,
+                &Finishing {
+                    root: staging.root,
+                    online,
+                    days,
+                    out: staging.out,
+                },
+            )?;
         }
         Command::InstallKeys { root } => {
             print!("{}", install_keys(&root)?);
@@ -241,20 +266,27 @@ fn install_keys(root: &Path) -> anyhow::Result<String> {
     Ok(publish::install_keys(&bytes)?)
 }
 
-/// OUT/releases/VERSION/: the archives and the root, SHA256SUMS over them, its signatures by
-/// `signers`; and OUT/releases/LATEST naming VERSION.
-fn plain_release(
-    out: &Path,
-    release: &str,
-    root: &Path,
-    artefacts: &[Artefact],
-    signers: &[&Key],
-) -> anyhow::Result<()> {
+/// Where `stage` notes the staged release's version for `sign` and `finish`.
+fn staged_release(out: &Path) -> PathBuf {
+    out.join("staged").join("RELEASE")
+}
+
+fn stage(runtime: &tokio::runtime::Runtime, s: &Staging) -> anyhow::Result<()> {
     use sha2::{Digest, Sha256};
-    let dir = out.join("releases").join(release);
+    let changelog = std::fs::read_to_string(&s.changelog)
+        .with_context(|| format!("reading the changelog {}", s.changelog.display()))?;
+    let artefacts = s
+        .archives
+        .iter()
+        .map(|a| artefact(a, &s.release, &changelog))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    runtime.block_on(publish::stage(&artefacts, s.metadata_version, &s.out))?;
+    std::fs::write(staged_release(&s.out), &s.release)?;
+    // OUT/releases/VERSION/ for install.sh: the archives, the root, SHA256SUMS over them.
+    let dir = s.out.join("releases").join(&s.release);
     std::fs::create_dir_all(&dir)?;
     let mut files: Vec<(String, Vec<u8>)> = artefacts.iter().map(|a| (a.name.clone(), a.bytes.clone())).collect();
-    files.push(("root.json".into(), std::fs::read(root)?));
+    files.push(("root.json".into(), std::fs::read(&s.root)?));
     files.sort();
     let mut sums = String::new();
     for (name, bytes) in &files {
@@ -262,10 +294,37 @@ fn plain_release(
         sums.push_str(&format!("{}  {name}\n", hex::encode(Sha256::digest(bytes))));
     }
     std::fs::write(dir.join("SHA256SUMS"), &sums)?;
-    std::fs::write(
-        dir.join("SHA256SUMS.sig"),
-        publish::sign_sums(sums.as_bytes(), signers)?,
-    )?;
-    std::fs::write(out.join("releases").join("LATEST"), format!("{release}\n"))?;
+    std::fs::write(dir.join("SHA256SUMS.sig"), "")?;
+    for a in &artefacts {
+        println!("staged {} ({} bytes)", a.name, a.bytes.len());
+    }
+    Ok(())
+}
+
+fn sign(runtime: &tokio::runtime::Runtime, key: &Path, out: &Path) -> anyhow::Result<()> {
+    let release =
+        std::fs::read_to_string(staged_release(out)).context("no staged release: run `oarn-release stage` first")?;
+    let key = Key::load(key, "maintainer")?;
+    runtime.block_on(publish::sign(&key, out))?;
+    let dir = out.join("releases").join(release.trim());
+    let sums = std::fs::read(dir.join("SHA256SUMS"))?;
+    let sig_path = dir.join("SHA256SUMS.sig");
+    let mut sigs = std::fs::read_to_string(&sig_path)?;
+    let keyid = hex::encode(key.id()?);
+    if !sigs.lines().any(|l| l.starts_with(&format!("{keyid} "))) {
+        sigs.push_str(&publish::sign_sums(&sums, &[&key])?);
+        std::fs::write(&sig_path, sigs)?;
+    }
+    println!("signed with key {keyid}");
+    Ok(())
+}
+
+fn finish(runtime: &tokio::runtime::Runtime, f: &Finishing) -> anyhow::Result<()> {
+    let release =
+        std::fs::read_to_string(staged_release(&f.out)).context("no staged release: run `oarn-release stage` first")?;
+    let online = Key::load(&f.online, "online")?;
+    runtime.block_on(publish::finish(&f.root, &online, days_from_now(f.days), &f.out))?;
+    std::fs::write(f.out.join("releases").join("LATEST"), format!("{}\n", release.trim()))?;
+    println!("published oarn {} in {}", release.trim(), f.out.display());
     Ok(())
 }

@@ -611,8 +611,9 @@ fn a_release_packed_and_signed_with_the_maintainers_tools_installs_and_runs() {
     assert_eq!(back["to"], "0.0.9", "{back}");
 }
 
-/// A repository published with `oarn-release` under a 2-of-3 root (ada and chen sign), holding
-/// release NEXT (the small archive); its keys in `keys/`, its server running.
+/// A repository published with `oarn-release` under a 2-of-3 root (ada and chen sign, one
+/// after the other), holding release NEXT (the small archive); its keys in `keys/`, its
+/// server running.
 struct Published {
     work: tempfile::TempDir,
     server: Server,
@@ -649,8 +650,10 @@ impl Published {
         let archive = p.path(&format!("dist/oarn-{NEXT}-{}.tar.gz", target()));
         std::fs::write(&archive, release_archive(p.work.path())).unwrap();
         std::fs::write(p.path("CHANGES"), "a release\n").unwrap();
+        // Staged without keys (as CI does), signed by two maintainers each on their own,
+        // published with the online key.
         release_tool(&[
-            "publish",
+            "stage",
             "--root",
             &p.path("root.json"),
             "--release",
@@ -661,10 +664,16 @@ impl Published {
             &p.path("CHANGES"),
             "--metadata-version",
             "1",
-            "--sign",
-            &p.key("ada"),
-            "--sign",
-            &p.key("chen"),
+            "--out",
+            &p.path("mirror"),
+        ]);
+        for maintainer in ["ada", "chen"] {
+            release_tool(&["sign", "--key", &p.key(maintainer), "--out", &p.path("mirror")]);
+        }
+        release_tool(&[
+            "finish",
+            "--root",
+            &p.path("root.json"),
             "--online",
             &p.key("online"),
             "--out",

@@ -7,10 +7,12 @@ use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 
 use tough::editor::RepositoryEditor;
-use tough::editor::signed::{PathExists, SignedRole};
+use tough::editor::signed::SignedRole;
 use tough::key_source::{KeySource, LocalKeySource};
 use tough::schema::decoded::{Decoded, Hex};
-use tough::schema::{KeyHolder, RoleKeys, RoleType, Root};
+use tough::schema::{
+    Hashes, KeyHolder, Metafile, RoleKeys, RoleType, Root, Signature, Signed, Snapshot, Targets, Timestamp,
+};
 use tough::sign::Sign;
 
 use crate::check::MAINTAINERS;
@@ -175,40 +177,150 @@ pub struct Publication<'a> {
     pub expires: jiff::Timestamp,
 }
 
-/// Publishes `artefacts` into `out` (`out/metadata/`, `out/targets/`), as a mirror serves them.
+/// Publishes `artefacts` into `out` (`out/metadata/`, `out/targets/`), as a mirror serves them:
+/// [`stage`], [`sign`] by each signer, [`finish`].
 pub async fn publish(p: &Publication<'_>, artefacts: &[Artefact], out: &Path) -> Result<(), Error> {
-    let staged = out.join("staged");
-    std::fs::create_dir_all(&staged).map_err(err)?;
-    let v = NonZeroU64::new(p.version).ok_or_else(|| err("version 0"))?;
-    let in_a_year = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 365);
-    let mut editor = RepositoryEditor::new(p.root).await.map_err(err)?;
-    editor
-        .targets_version(v)
-        .map_err(err)?
-        .targets_expires(in_a_year)
-        .map_err(err)?
-        .snapshot_version(v)
-        .snapshot_expires(in_a_year)
-        .timestamp_version(v)
-        .timestamp_expires(p.expires);
+    stage(artefacts, p.version, out).await?;
+    for k in p.signers {
+        sign(k, out).await?;
+    }
+    finish(p.root, p.online, p.expires, out).await
+}
+
+/// Where the release list waits for signatures.
+fn staged(out: &Path) -> PathBuf {
+    out.join("staged")
+}
+
+fn staged_targets(out: &Path) -> PathBuf {
+    staged(out).join("targets.json")
+}
+
+/// A year from now: when the release list and snapshot expire.
+fn in_a_year() -> jiff::Timestamp {
+    jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 365)
+}
+
+/// Stages a release list of `artefacts` at metadata `version` in `out/staged/`, unsigned: what
+/// each maintainer then signs on their own machine ([`sign`]) before [`finish`] publishes it.
+pub async fn stage(artefacts: &[Artefact], version: u64, out: &Path) -> Result<(), Error> {
+    let dir = staged(out);
+    std::fs::create_dir_all(&dir).map_err(err)?;
+    let v = NonZeroU64::new(version).ok_or_else(|| err("version 0"))?;
+    let mut targets = Targets::new("1.0.0".into(), v, in_a_year());
     for a in artefacts {
-        let path = staged.join(&a.name);
+        let path = dir.join(&a.name);
         std::fs::write(&path, &a.bytes).map_err(err)?;
         let (name, mut target) = RepositoryEditor::build_target(&path).await.map_err(err)?;
         for (k, v) in &a.custom {
             target.custom.insert((*k).into(), v.clone().into());
         }
-        editor.add_target(name, target).map_err(err)?;
+        targets.targets.insert(name, target);
     }
-    let mut sources: Vec<Box<dyn KeySource>> = p.signers.iter().map(|k| k.source()).collect();
-    sources.push(p.online.source());
-    let signed = editor.sign(&sources).await.map_err(err)?;
-    signed.write(out.join("metadata")).await.map_err(err)?;
-    signed
-        .copy_targets(&staged, out.join("targets"), PathExists::Fail)
+    write_json(
+        &staged_targets(out),
+        &Signed {
+            signed: targets,
+            signatures: Vec::new(),
+        },
+    )
+}
+
+/// Adds `key`'s signature to the staged release list in `out` (once per key).
+pub async fn sign(key: &Key, out: &Path) -> Result<(), Error> {
+    let path = staged_targets(out);
+    let mut targets: Signed<Targets> = read_json(&path)?;
+    let keyid = key.id()?;
+    if targets.signatures.iter().any(|s| s.keyid == keyid) {
+        return Ok(());
+    }
+    let pkcs8 = std::fs::read(&key.file).map_err(|e| Error(format!("{}: {e}", key.file.display())))?;
+    let pair = tough::sign::parse_keypair(&pkcs8).map_err(err)?;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let sig = pair.sign(&canonical(&targets.signed)?, &rng).await.map_err(err)?;
+    targets.signatures.push(Signature { keyid, sig: sig.into() });
+    write_json(&path, &targets)
+}
+
+/// Publishes the staged release list once enough maintainers signed it for the root at
+/// `root_path`: the list, a snapshot and a timestamp (expiring at `expires`) signed by
+/// `online`, the root, and the archives under their consistent-snapshot names.
+pub async fn finish(root_path: &Path, online: &Key, expires: jiff::Timestamp, out: &Path) -> Result<(), Error> {
+    let root_bytes = std::fs::read(root_path).map_err(|e| Error(format!("{}: {e}", root_path.display())))?;
+    let root: Signed<Root> = serde_json::from_slice(&root_bytes).map_err(err)?;
+    let targets: Signed<Targets> = read_json(&staged_targets(out))?;
+    // The same check a node makes: a list one signature short is not published.
+    root.signed
+        .verify_role(&targets)
+        .map_err(|e| Error(format!("the release list cannot be published yet: {e}")))?;
+    let v = targets.signed.version;
+    let metadata = out.join("metadata");
+    let files = out.join("targets");
+    std::fs::create_dir_all(&metadata).map_err(err)?;
+    std::fs::create_dir_all(&files).map_err(err)?;
+    std::fs::write(metadata.join(format!("{}.root.json", root.signed.version)), &root_bytes).map_err(err)?;
+    let targets_bytes = pretty(&targets)?;
+    std::fs::write(metadata.join(format!("{v}.targets.json")), &targets_bytes).map_err(err)?;
+    for (name, target) in &targets.signed.targets {
+        let staged_file = staged(out).join(name.raw());
+        let published = format!("{}.{}", hex::encode(&target.hashes.sha256), name.raw());
+        std::fs::copy(&staged_file, files.join(published)).map_err(err)?;
+    }
+    let holder = KeyHolder::Root(root.signed.clone());
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let mut snapshot = Snapshot::new("1.0.0".into(), v, in_a_year());
+    snapshot.meta.insert("targets.json".into(), metafile(&targets_bytes, v));
+    let snapshot = SignedRole::new(snapshot, &holder, &[online.source()], &rng)
         .await
         .map_err(err)?;
-    std::fs::remove_dir_all(&staged).map_err(err)
+    std::fs::write(metadata.join(format!("{v}.snapshot.json")), snapshot.buffer()).map_err(err)?;
+    let mut timestamp = Timestamp::new("1.0.0".into(), v, expires);
+    timestamp
+        .meta
+        .insert("snapshot.json".into(), metafile(snapshot.buffer(), v));
+    let timestamp = SignedRole::new(timestamp, &holder, &[online.source()], &rng)
+        .await
+        .map_err(err)?;
+    std::fs::write(metadata.join("timestamp.json"), timestamp.buffer()).map_err(err)?;
+    std::fs::remove_dir_all(staged(out)).map_err(err)
+}
+
+/// What the snapshot or timestamp says of a metadata file.
+fn metafile(bytes: &[u8], version: NonZeroU64) -> Metafile {
+    use sha2::Digest as _;
+    Metafile {
+        length: Some(bytes.len() as u64),
+        hashes: Some(Hashes {
+            sha256: sha2::Sha256::digest(bytes).to_vec().into(),
+            _extra: Default::default(),
+        }),
+        version,
+        _extra: Default::default(),
+    }
+}
+
+/// The canonical JSON (OLPC) that TUF signatures cover, as tough verifies them.
+fn canonical(value: &impl serde::Serialize) -> Result<Vec<u8>, Error> {
+    let mut data = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut data, olpc_cjson::CanonicalFormatter::new());
+    value.serialize(&mut ser).map_err(err)?;
+    Ok(data)
+}
+
+/// A metadata file as tough writes one: pretty JSON and a final newline.
+fn pretty(value: &impl serde::Serialize) -> Result<Vec<u8>, Error> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(err)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), Error> {
+    std::fs::write(path, pretty(value)?).map_err(|e| Error(format!("{}: {e}", path.display())))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error(format!("{}: {e} (stage the release first)", path.display())))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error(format!("{}: {e}", path.display())))
 }
 
 /// The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the raw 32-byte key follows.

@@ -284,3 +284,38 @@ async fn a_release_whose_name_and_signed_version_disagree_is_refused() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn maintainers_sign_the_staged_list_one_at_a_time_and_it_publishes_only_at_the_threshold() {
+    let keys = keys();
+    let node = Node::new(&keys).await;
+    let out = tempfile::tempdir().unwrap();
+    let [ada, _, chen] = &keys.maintainers;
+    publish::stage(&[artefact("0.2.0")], 1, out.path()).await.unwrap();
+    // Each maintainer signs on their own; signing twice counts once.
+    publish::sign(ada, out.path()).await.unwrap();
+    publish::sign(ada, out.path()).await.unwrap();
+    let short = publish::finish(&node.root(), &keys.online, in_a_year(), out.path())
+        .await
+        .expect_err("one signature of two");
+    assert!(short.to_string().contains("cannot be published yet"), "{short}");
+    assert!(
+        !out.path().join("metadata/timestamp.json").exists(),
+        "nothing published"
+    );
+
+    publish::sign(chen, out.path()).await.unwrap();
+    publish::finish(&node.root(), &keys.online, in_a_year(), out.path())
+        .await
+        .unwrap();
+    let repo = Repo { dir: out };
+    let checked = check(&node.trust(), &repo.mirror(), FilesystemTransport).await.unwrap();
+    let mut signers: Vec<&str> = checked
+        .signing
+        .signers
+        .iter()
+        .filter_map(|k| k.name.as_deref())
+        .collect();
+    signers.sort_unstable();
+    assert_eq!(signers, ["ada", "chen"]);
+}
