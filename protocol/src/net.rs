@@ -324,7 +324,8 @@ pub struct Signer {
     pub name: Option<String>,
 }
 
-/// One signed release archive.
+/// One signed release archive: `oarn_update::Release` as the wire carries it (the protocol
+/// crate links no TUF client).
 #[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
 pub struct ReleaseInfo {
     /// Semantic version, e.g. `0.2.0`.

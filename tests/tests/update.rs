@@ -267,14 +267,7 @@ fn check_shows_the_newer_release_and_the_maintainers_who_signed_it() {
     let signing = &report["signing"];
     assert_eq!(signing["threshold"], 2);
     assert_eq!(signing["keys"], 3);
-    let mut signed: Vec<&str> = signing["signed_by"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    signed.sort_unstable();
-    assert_eq!(signed, ["ada", "chen"]);
+    assert_eq!(signed_by(&report), ["ada", "chen"]);
     let offer = &report["newer"];
     assert_eq!(offer["cid"], "bafkreirelease");
     assert_eq!(offer["changelog"], "faster claims\nfewer bugs");
@@ -298,6 +291,18 @@ fn check_shows_the_newer_release_and_the_maintainers_who_signed_it() {
     assert!(text.contains("2 of 3 maintainers needed"), "{text}");
     assert_eq!(current(&prefix), CURRENT, "check changes nothing");
     assert!(!repo.archive_asked(), "check downloads no archive");
+}
+
+/// The maintainers a report says signed, sorted.
+fn signed_by(report: &serde_json::Value) -> Vec<String> {
+    let mut names: Vec<String> = report["signing"]["signed_by"]
+        .as_array()
+        .expect("signed_by")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    names.sort_unstable();
+    names
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -389,12 +394,18 @@ fn a_release_list_signed_by_one_maintainer_is_refused() {
     });
 
     for args in [&["update", "check"][..], &["update", "apply", "--yes"]] {
-        let out = node.oarn(args);
-        let text = said(&out);
-        assert_eq!(out.status.code(), Some(20), "{args:?}: {text}");
-        assert!(text.contains("signed by 1 of the 2 maintainers"), "{text}");
+        refused_before_download(&node, &prefix, &repo, args, "signed by 1 of the 2 maintainers");
     }
-    assert_eq!(current(&prefix), CURRENT);
+}
+
+/// Runs `oarn ARGS`, which must be refused (exit 20) saying `says`, with no archive
+/// downloaded and the current version unchanged.
+fn refused_before_download(node: &Node, prefix: &Path, repo: &Repository, args: &[&str], says: &str) {
+    let out = node.oarn(args);
+    let text = said(&out);
+    assert_eq!(out.status.code(), Some(20), "{args:?}: {text}");
+    assert!(text.contains(says), "{text}");
+    assert_eq!(current(prefix), CURRENT);
     assert!(!repo.archive_asked());
 }
 
@@ -409,12 +420,13 @@ fn a_mirror_replaying_older_metadata_than_the_node_trusted_is_refused() {
     // The mirror goes back to version 1: properly signed, but older than what was trusted.
     rt().block_on(repo.publish(&repo.root(), &[ada, chen], 1));
 
-    let out = node.oarn(&["update", "apply", "--yes"]);
-    let text = said(&out);
-    assert_eq!(out.status.code(), Some(20), "{text}");
-    assert!(text.contains("older than version 2 this node trusted before"), "{text}");
-    assert_eq!(current(&prefix), CURRENT);
-    assert!(!repo.archive_asked());
+    refused_before_download(
+        &node,
+        &prefix,
+        &repo,
+        &["update", "apply", "--yes"],
+        "older than version 2 this node trusted before",
+    );
 }
 
 #[test]
@@ -599,14 +611,7 @@ fn a_release_packed_and_signed_with_the_maintainers_tools_installs_and_runs() {
         "a UnixFS DAG's CID: {report}"
     );
     assert_eq!(offer["changelog"], "the first signed release");
-    let mut signed: Vec<&str> = report["signing"]["signed_by"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    signed.sort_unstable();
-    assert_eq!(signed, ["ada", "chen"]);
+    assert_eq!(signed_by(&report), ["ada", "chen"]);
     let back = installed.json(&["update", "rollback", "--json"]);
     assert_eq!(back["to"], "0.0.9", "{back}");
 }
