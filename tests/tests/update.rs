@@ -129,6 +129,11 @@ impl Repository {
 
     /// (Re)publishes release NEXT under `root`, signed by `signers`, every role at `version`.
     async fn publish(&self, root: &Path, signers: &[&Key], version: u64) {
+        self.publish_with_cid(root, signers, version, "bafkreirelease").await;
+    }
+
+    /// [`Repository::publish`] naming `cid` as the archive's CID.
+    async fn publish_with_cid(&self, root: &Path, signers: &[&Key], version: u64, cid: &str) {
         let _ = std::fs::remove_dir_all(self.mirror());
         let archive = release_archive(self.dir.path());
         let p = Publication {
@@ -138,7 +143,7 @@ impl Repository {
             version,
             expires: in_a_year(),
         };
-        let artefact = Artefact::release(NEXT, &target(), archive, "bafkreirelease", "faster claims\nfewer bugs");
+        let artefact = Artefact::release(NEXT, &target(), archive, cid, "faster claims\nfewer bugs");
         publish::publish(&p, &[artefact], &self.mirror()).await.unwrap();
     }
 
@@ -163,6 +168,7 @@ impl Repository {
 /// version.
 fn release_archive(scratch: &Path) -> Vec<u8> {
     use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::remove_dir_all(scratch.join("build"));
     let top = format!("oarn-{NEXT}-{}", target());
     let dir = scratch.join("build").join(&top);
     std::fs::create_dir_all(&dir).unwrap();
@@ -173,8 +179,11 @@ fn release_archive(scratch: &Path) -> Vec<u8> {
     }
     std::fs::write(dir.join("README.md"), "oarn\n").unwrap();
     let out = scratch.join("build").join("release.tar.gz");
+    // The same bytes every time (as scripts/release-pack makes them), so republishing keeps
+    // the archive and its CID.
     let status = Command::new("tar")
-        .arg("-czf")
+        .args(["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner"])
+        .args(["-I", "gzip -n", "-cf"])
         .arg(&out)
         .arg("-C")
         .arg(scratch.join("build"))
@@ -364,6 +373,59 @@ fn apply_with_yes_installs_beside_and_switches_and_rollback_returns() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&version.stdout).contains(CURRENT));
+}
+
+#[test]
+fn a_running_node_fetches_the_archive_by_its_signed_cid_and_the_mirror_serves_none() {
+    let repo = rt().block_on(Repository::new());
+    let (mut node, prefix) = installed(&repo);
+    node.start();
+    // The archive in the node's IPFS store, as its peers would serve it; the release list
+    // names its CID.
+    let published = std::fs::read_dir(repo.mirror().join("targets"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let added = node.json(&["ipfs", "add", &published.display().to_string(), "--json"]);
+    let cid = added["cid"].as_str().expect("a CID").to_owned();
+    let [ada, _, chen] = &repo.maintainers;
+    rt().block_on(repo.publish_with_cid(&repo.root(), &[ada, chen], 2, &cid));
+
+    let out = node.oarn(&["update", "apply", "--yes", "--json"]);
+    assert!(out.status.success(), "{}", said(&out));
+    let applied: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(applied["from"], "ipfs", "{applied}");
+    assert_eq!(applied["offer"]["cid"], cid.as_str());
+    assert_eq!(current(&prefix), NEXT);
+    assert!(!repo.archive_asked(), "the mirror served no archive: {:?}", repo.server.asked());
+    assert!(staged(&node).is_empty(), "{:?}", staged(&node));
+    node.stop();
+}
+
+#[test]
+fn an_archive_from_ipfs_that_is_not_what_was_signed_is_refused() {
+    let repo = rt().block_on(Repository::new());
+    let (mut node, prefix) = installed(&repo);
+    node.start();
+    // The signed CID names other bytes than the signed sha256 (a maintainer's slip, or a CID
+    // whose blocks are something else): IPFS delivers them intact, the hash refuses them.
+    let other = repo.dir.path().join("other.tar.gz");
+    std::fs::write(&other, oarn_tests::noise(4096)).unwrap();
+    let added = node.json(&["ipfs", "add", &other.display().to_string(), "--json"]);
+    let cid = added["cid"].as_str().expect("a CID").to_owned();
+    let [ada, _, chen] = &repo.maintainers;
+    rt().block_on(repo.publish_with_cid(&repo.root(), &[ada, chen], 2, &cid));
+
+    let out = node.oarn(&["update", "apply", "--yes"]);
+    let text = said(&out);
+    assert_eq!(out.status.code(), Some(20), "{text}");
+    assert!(text.contains("not the sha256 the maintainers signed"), "{text}");
+    assert_eq!(current(&prefix), CURRENT);
+    assert!(!prefix.join("versions").join(NEXT).exists());
+    assert!(staged(&node).is_empty(), "{:?}", staged(&node));
+    node.stop();
 }
 
 #[test]

@@ -5,8 +5,9 @@
 //! release repository from `update.mirror` and verifies it against `update.root` (TUF: k-of-n
 //! maintainer signatures, expiry, rollback; see crate `oarn-update`). The supervisor reads the
 //! root file's bytes without parsing them and gets typed facts back. To apply, the operator
-//! says yes (or gave `--yes`), the worker downloads the archive into the staging directory,
-//! and the supervisor hashes it itself against the signed sha256 before unpacking it beside
+//! says yes (or gave `--yes`); the running node's IPFS fetches the archive by its signed CID
+//! (else the worker downloads it from the mirror) into the staging directory, and the
+//! supervisor hashes it itself against the signed sha256 before unpacking it beside
 //! the installed versions and switching the `current` link ([`layout`]). Nothing else
 //! changes: the running node keeps its version until the operator restarts it.
 
@@ -232,6 +233,10 @@ pub enum Applied {
         switched: Switched,
         /// Where it was installed.
         dir: PathBuf,
+        /// Where the archive came from.
+        from: Source,
+        /// Why the running node's IPFS did not deliver it, when it was asked.
+        ipfs_failed: Option<String>,
     },
 }
 
@@ -278,19 +283,14 @@ pub async fn apply(
     if !consent(&report, &offer) {
         return Ok(Applied::Declined { report, offer });
     }
-    let releases = ask(config, home, Some(offer.name.clone())).await?;
-    let changed = || UpdateError::Changed {
-        name: offer.name.clone(),
-    };
-    let now = releases
-        .releases
-        .iter()
-        .find(|r| r.name == offer.name)
-        .ok_or_else(changed)?;
-    if Offer::of(now) != offer {
-        return Err(changed());
-    }
     let staged = home.root().join("downloads").join(&offer.name);
+    let ipfs = from_ipfs(home, &offer).await;
+    let from = if ipfs == Ok(true) {
+        Source::Ipfs
+    } else {
+        from_mirror(config, home, &offer).await?;
+        Source::Mirror
+    };
     let result = install(&layout, &offer, &staged);
     let _ = std::fs::remove_file(&staged);
     let dir = result?;
@@ -300,7 +300,62 @@ pub async fn apply(
         offer,
         switched,
         dir,
+        from,
+        ipfs_failed: ipfs.err(),
     })
+}
+
+/// Where an archive came from; either way the supervisor hashes it against the signed sha256.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// The running node's IPFS, by the release's signed CID (verified block by block).
+    Ipfs,
+    /// The mirror, through a network worker of its own.
+    Mirror,
+}
+
+/// How long the running node may look for the archive's blocks before the mirror is used.
+const IPFS_WAIT: u64 = 120;
+
+/// Fetches the archive by its signed CID through the running node into the staging directory:
+/// `Ok(false)` without a CID or a running node, `Err` (why) when the node could not get it.
+async fn from_ipfs(home: &Home, offer: &Offer) -> Result<bool, String> {
+    let Some(cid) = offer.cid.clone() else {
+        return Ok(false);
+    };
+    let params = oarn_api::ipfs::Fetch {
+        cid: cid.clone(),
+        file: offer.name.clone(),
+        timeout_secs: IPFS_WAIT,
+        progress: false,
+    };
+    let client = oarn_api::Client::new(home.socket());
+    let wait = std::time::Duration::from_secs(IPFS_WAIT + 15);
+    match tokio::task::spawn_blocking(move || client.call(&params, wait)).await {
+        Ok(Ok(_)) => Ok(true),
+        Ok(Err(oarn_api::ClientError::NotRunning { .. })) => Ok(false),
+        Ok(Err(e)) => Err(format!("the running node could not fetch {cid}: {e}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Has a network worker re-check the repository and download the archive from the mirror;
+/// the list must still say what the operator was shown.
+async fn from_mirror(config: &Config, home: &Home, offer: &Offer) -> Result<(), UpdateError> {
+    let releases = ask(config, home, Some(offer.name.clone())).await?;
+    let changed = || UpdateError::Changed {
+        name: offer.name.clone(),
+    };
+    let now = releases
+        .releases
+        .iter()
+        .find(|r| r.name == offer.name)
+        .ok_or_else(changed)?;
+    if Offer::of(now) != *offer {
+        return Err(changed());
+    }
+    Ok(())
 }
 
 /// Checks the staged archive against the offer by hashing it here, and unpacks it as

@@ -151,7 +151,9 @@ pub enum UpdateCommand {
         json: bool,
     },
     /// Install the newest signed release (or --to VERSION) beside this one and make it current,
-    /// after asking. Without a terminal and without --yes it installs nothing (exit 14).
+    /// after asking. The archive comes from the running node's IPFS by its signed CID, else
+    /// from the mirror; its sha256 is checked either way. Without a terminal and without --yes
+    /// it installs nothing (exit 14).
     Apply {
         /// Install this version instead of the newest (e.g. to go back to an older release).
         #[arg(long, value_name = "VERSION")]

@@ -45,10 +45,23 @@ pub fn run(home: &Home, command: UpdateCommand) -> anyhow::Result<Exit> {
                     Exit::Success
                 }
                 Applied::Declined { .. } => Exit::Declined,
-                Applied::Installed { switched, dir, .. } => {
+                Applied::Installed {
+                    switched,
+                    dir,
+                    from,
+                    ipfs_failed,
+                    ..
+                } => {
                     if !json {
+                        if let Some(why) = ipfs_failed {
+                            eprintln!("{why}; fetched from the mirror instead");
+                        }
+                        let from = match from {
+                            update::Source::Ipfs => "the node's IPFS",
+                            update::Source::Mirror => "the mirror",
+                        };
                         say_switched(&switched);
-                        println!("installed in {}", dir.display());
+                        println!("installed in {} (fetched from {from}, sha256 checked)", dir.display());
                     }
                     Exit::Success
                 }
