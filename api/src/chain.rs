@@ -13,7 +13,9 @@ use crate::{Hash32, Streaming, TaskId, method};
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Unlock {
+    /// The keystore's passphrase; never logged, wiped once handed to the chain worker.
     pub passphrase: String,
+    /// The HD account to sign with (0 unless the operator chose another).
     #[serde(default)]
     pub index: u32,
 }
@@ -30,6 +32,7 @@ method!(Unlock, "oarn_unlock", crate::node::WalletState);
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListTasks {
+    /// How many of the newest tasks (default 20).
     #[serde(default = "twenty")]
     pub last: u64,
 }
@@ -42,29 +45,42 @@ method!(ListTasks, "oarn_chainTasks", TaskList);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskList {
+    /// How many tasks the registry holds in all.
     pub task_count: u64,
+    /// The newest of them, newest first.
     pub tasks: Vec<Task>,
 }
 
 /// A task as TaskRegistryV2 holds it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Task {
+    /// The registry's task id.
     pub id: u64,
+    /// The account that submitted and funded it.
     pub requester: String,
+    /// The model's hash: its GGUF file's sha256, or as `task-format.md` defines it.
     pub model_hash: Hash32,
+    /// The input's hash: the raw IPFS block holding the task input.
     pub input_hash: Hash32,
     /// Free text from the requester (clean it before showing it).
     pub model_requirements: String,
+    /// What each node whose result matches consensus earns, in wei.
     pub reward_per_node_wei: String,
+    /// How many nodes must submit before consensus is checked.
     pub required_nodes: u64,
+    /// Nodes that claimed it so far.
     pub claimed: u64,
+    /// Nodes that submitted a result so far.
     pub submitted: u64,
+    /// Unix time after which results are no longer accepted.
     pub deadline: u64,
     /// pending, active, consensus, completed, disputed, cancelled, expired.
     pub status: String,
     /// majority, super-majority, unanimous.
     pub consensus_type: String,
+    /// Unix time of submission.
     pub created_at: u64,
+    /// The result consensus settled on (zero until it has).
     pub consensus_result: Hash32,
 }
 
@@ -72,6 +88,7 @@ pub struct Task {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReadTask {
+    /// The registry's task id.
     pub id: TaskId,
 }
 method!(ReadTask, "oarn_chainTask", TaskDetail);
@@ -80,30 +97,43 @@ method!(ReadTask, "oarn_chainTask", TaskDetail);
 pub struct TaskDetail {
     #[serde(flatten)]
     pub task: Task,
+    /// Where its consensus stands.
     pub consensus: Consensus,
+    /// Every result submitted, in order.
     pub results: Vec<NodeResult>,
     /// Whether the node's account claimed it and submitted to it (when a key is held).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed_by_us: Option<bool>,
+    /// Whether the node's account submitted a result to it (when a key is held).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted_by_us: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Consensus {
+    /// The result hash submitted most often so far.
     pub winning_hash: Hash32,
+    /// How many nodes submitted it.
     pub winning_count: u64,
+    /// Results submitted in all.
     pub total: u64,
+    /// Whether the task's consensus rule is met.
     pub reached: bool,
+    /// How many different results were submitted.
     pub unique_results: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeResult {
+    /// The submitting node's account.
     pub node: String,
+    /// The hash it submitted: the raw IPFS block of its result.
     pub result_hash: Hash32,
+    /// Unix time of submission.
     pub submitted_at: u64,
+    /// Whether it equals the consensus result.
     pub matches_consensus: bool,
+    /// Whether its reward was paid.
     pub rewarded: bool,
 }
 
@@ -113,7 +143,9 @@ pub struct NodeResult {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Claim {
+    /// The registry's task id.
     pub task_id: TaskId,
+    /// Claim even when peers say the task is fully claimed.
     #[serde(default)]
     pub force: bool,
 }
@@ -121,8 +153,11 @@ method!(Claim, "oarn_claim", Claimed);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claimed {
+    /// The task claimed.
     pub task: u64,
+    /// The account that claimed it.
     pub node: String,
+    /// The claim's transaction hash.
     pub tx: Hash32,
     /// What the node's peers said, when they were asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -144,16 +179,22 @@ pub struct Negotiation {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Submit {
+    /// The registry's task id.
     pub task_id: TaskId,
+    /// The result's hash, as `task-format.md` defines it.
     pub result_hash: Hash32,
 }
 method!(Submit, "oarn_submit", Submitted);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Submitted {
+    /// The task submitted to.
     pub task: u64,
+    /// The account that submitted.
     pub node: String,
+    /// The hash submitted.
     pub result_hash: Hash32,
+    /// The submission's transaction hash.
     pub tx: Hash32,
 }
 
@@ -164,27 +205,39 @@ method!(GetBalance, "oarn_balance", Balance);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Balance {
+    /// The account, EIP-55 checksummed.
     pub address: String,
+    /// Its HD account index.
     pub index: u32,
+    /// The chain the balances are on.
     pub chain_id: u64,
     /// Whole units.
     pub eth: String,
+    /// COMP, whole units.
     pub comp: String,
+    /// GOV, whole units.
     pub gov: String,
+    /// The same balances in the smallest units (wei; the tokens' 18 decimals).
     pub wei: Amounts,
+    /// The token contracts read, as discovery found them.
     pub tokens: Tokens,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Amounts {
+    /// ETH in wei.
     pub eth: String,
+    /// COMP in its smallest unit.
     pub comp: String,
+    /// GOV in its smallest unit.
     pub gov: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tokens {
+    /// The COMP token contract's address.
     pub comp: String,
+    /// The GOV token contract's address.
     pub gov: String,
 }
 
@@ -202,22 +255,32 @@ pub enum Token {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Quote {
+    /// The recipient.
     pub to: crate::Address,
+    /// Whole units, as decimal text.
     pub amount: String,
+    /// What to send.
     pub token: Token,
 }
 method!(Quote, "oarn_quote", Quoted);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Quoted {
+    /// The node's account, which would send.
     pub from: String,
+    /// The recipient.
     pub to: String,
+    /// What would be sent.
     pub token: Token,
     /// Whole units.
     pub amount: String,
+    /// The chain it would be sent on.
     pub chain_id: u64,
+    /// The gas limit the transfer would carry.
     pub gas: u64,
+    /// The most it would pay per gas, in wei (EIP-1559).
     pub max_fee_per_gas: u128,
+    /// The most of that going to the block producer, in wei.
     pub max_priority_fee_per_gas: u128,
     /// The most the network fee can be, in whole ETH.
     pub max_fee_eth: String,
@@ -230,26 +293,40 @@ pub struct Quoted {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Transfer {
+    /// The recipient, as quoted.
     pub to: crate::Address,
+    /// Whole units, as quoted.
     pub amount: String,
+    /// What to send, as quoted.
     pub token: Token,
+    /// The quote's gas limit.
     pub gas: u64,
+    /// The quote's most per gas, in wei; never exceeded.
     pub max_fee_per_gas: u128,
+    /// The quote's most priority fee per gas, in wei.
     pub max_priority_fee_per_gas: u128,
 }
 method!(Transfer, "oarn_transfer", Transferred);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Transferred {
+    /// The transaction hash.
     pub hash: Hash32,
+    /// The node's account.
     pub from: String,
+    /// The recipient.
     pub to: String,
     /// ETH, COMP or GOV.
     pub token: String,
+    /// Whole units sent.
     pub amount: String,
+    /// The block it was mined in.
     pub block: u64,
+    /// Gas it used.
     pub gas_used: u64,
+    /// The network fee paid, in whole ETH.
     pub fee_eth: String,
+    /// `success`: a transfer that reverted is an error, not a result.
     pub status: String,
 }
 
@@ -258,7 +335,9 @@ pub struct Transferred {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterValidator {
+    /// Where peers reach this validator (a multiaddr ending `/p2p/<peer id>`).
     pub endpoint: String,
+    /// GOV to stake, whole units; the registry's minimum when absent.
     #[serde(default)]
     pub stake: Option<String>,
 }
@@ -266,10 +345,13 @@ method!(RegisterValidator, "oarn_registerValidator", Registered);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Registered {
+    /// The account registered.
     pub node: String,
+    /// The endpoint registered.
     pub endpoint: String,
     /// GOV staked, whole units.
     pub stake_gov: String,
+    /// The registration's transaction hash.
     pub tx: Hash32,
 }
 
@@ -280,14 +362,19 @@ pub struct Registered {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Events {
+    /// Where the last scan stopped; absent: from the registry's deployment.
     #[serde(default)]
     pub cursor: Option<Cursor>,
+    /// Blocks to stay behind the head, so a reorganisation cannot take back what was sent.
     #[serde(default)]
     pub confirmations: u64,
+    /// Keep streaming new events as blocks arrive, until cancelled.
     #[serde(default)]
     pub follow: bool,
+    /// Follow by polling even where the endpoint offers subscriptions.
     #[serde(default)]
     pub poll_only: bool,
+    /// Seconds between polls when following by polling (default 5).
     #[serde(default = "five")]
     pub poll_secs: u64,
 }
@@ -306,7 +393,9 @@ impl Streaming for Events {
 /// Where an event scan stopped; kept by the caller between runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
+    /// The chain scanned.
     pub chain_id: u64,
+    /// The TaskRegistryV2 address scanned (a cursor of another registry is refused).
     pub task_registry_v2: String,
     /// The last block whose events were reported.
     pub block: u64,

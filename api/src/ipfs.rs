@@ -19,12 +19,15 @@ pub fn check_file(file: &str) -> Result<(), String> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Add {
+    /// A file name in the node's staging directory (`{home}/downloads`); `oarn ipfs add` copies
+    /// the file there first.
     pub file: String,
 }
 method!(Add, "oarn_ipfsAdd", Added);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Added {
+    /// The file's CID (CIDv1): a raw block up to 1 MiB, else a UnixFS DAG of 256 KiB leaves.
     pub cid: String,
     /// The file's sha256 (for one raw block, the bytes32 the chain takes).
     pub hash: Hash32,
@@ -35,7 +38,9 @@ pub struct Added {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fetch {
+    /// A CID, or a 0x-prefixed 32-byte hash as the chain stores a single raw block's.
     pub cid: String,
+    /// The file name to write in the node's staging directory (`{home}/downloads`).
     pub file: String,
     /// Seconds to wait for a peer that has it (1 to 600; default 60).
     #[serde(default = "default_timeout")]
@@ -62,15 +67,19 @@ impl Streaming for Fetch {
 /// Bytes fetched so far, of the total when known (0 when not yet).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Progress {
+    /// Bytes fetched and verified.
     pub done: u64,
+    /// The file's size, once the root block says it; 0 before.
     pub total: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fetched {
+    /// The file's CID (a 0x hash asked for comes back as its raw-block CID).
     pub cid: String,
     /// The file's sha256.
     pub hash: Hash32,
+    /// The file's size in bytes.
     pub size: u64,
 }
 
@@ -78,7 +87,9 @@ pub struct Fetched {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pin {
+    /// The file's CID.
     pub cid: String,
+    /// True pins (its blocks survive collection), false unpins.
     #[serde(default = "pin_default")]
     pub pin: bool,
 }
@@ -91,7 +102,9 @@ method!(Pin, "oarn_ipfsPin", Pinned);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pinned {
+    /// The file's CID.
     pub cid: String,
+    /// Whether it is pinned now.
     pub pinned: bool,
 }
 
@@ -102,6 +115,7 @@ method!(ListPins, "oarn_ipfsPins", Pins);
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Pins {
+    /// The CIDs of the pinned files.
     pub pins: Vec<String>,
 }
 
@@ -112,7 +126,10 @@ method!(Gc, "oarn_ipfsGc", Collected);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Collected {
+    /// Unpinned blocks removed.
     pub blocks_removed: u64,
+    /// Bytes those blocks held.
     pub bytes_freed: u64,
+    /// Bytes the store still holds (pinned blocks and the most recent unpinned ones).
     pub bytes_kept: u64,
 }

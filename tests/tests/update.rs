@@ -399,7 +399,11 @@ fn a_running_node_fetches_the_archive_by_its_signed_cid_and_the_mirror_serves_no
     assert_eq!(applied["from"], "ipfs", "{applied}");
     assert_eq!(applied["offer"]["cid"], cid.as_str());
     assert_eq!(current(&prefix), NEXT);
-    assert!(!repo.archive_asked(), "the mirror served no archive: {:?}", repo.server.asked());
+    assert!(
+        !repo.archive_asked(),
+        "the mirror served no archive: {:?}",
+        repo.server.asked()
+    );
     assert!(staged(&node).is_empty(), "{:?}", staged(&node));
     node.stop();
 }
