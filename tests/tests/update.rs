@@ -777,14 +777,52 @@ impl Published {
 
 /// Runs `sh SCRIPT ARGS` (dash on Debian: POSIX sh) for a user whose home is `home`.
 fn install_sh(script: &Path, home: &Path, args: &[&str]) -> Output {
-    Command::new("sh")
+    install_sh_with_path(script, home, args, "/usr/bin:/bin")
+}
+
+fn install_sh_with_path(script: &Path, home: &Path, args: &[&str], path: &str) -> Output {
+    Command::new("/bin/sh")
         .arg(script)
         .args(args)
         .env_clear()
-        .env("PATH", "/usr/bin:/bin")
+        .env("PATH", path)
         .env("HOME", home)
         .output()
         .unwrap()
+}
+
+/// A PATH directory holding only what install.sh may use, with wget and without curl.
+fn path_without_curl(dir: &Path) -> PathBuf {
+    let bin = dir.join("bin-without-curl");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in [
+        "wget",
+        "openssl",
+        "sha256sum",
+        "tar",
+        "gzip",
+        "sed",
+        "head",
+        "grep",
+        "cut",
+        "mkdir",
+        "rm",
+        "mv",
+        "ln",
+        "cp",
+        "readlink",
+        "cat",
+        "mktemp",
+        "uname",
+    ] {
+        let found = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(tool))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("{tool} is not installed (scripts/deps --test installs it)"));
+        let _ = std::os::unix::fs::symlink(found, bin.join(tool));
+    }
+    bin
 }
 
 fn install_script() -> PathBuf {
@@ -853,6 +891,36 @@ fn refused_install(p: &Published, keys: &str) -> String {
     assert!(!prefix.join("current").exists(), "nothing installed: {text}");
     assert!(!home.join(".local/bin/oarn").exists(), "nothing linked: {text}");
     text
+}
+
+#[test]
+fn install_sh_fetches_with_wget_where_there_is_no_curl() {
+    let p = Published::new();
+    let home = p.work.path().join("home-wget");
+    std::fs::create_dir(&home).unwrap();
+    let bin = path_without_curl(p.work.path());
+    let keys = p.keys_file();
+    let prefix = home.join("prefix");
+    let out = install_sh_with_path(
+        &install_script(),
+        &home,
+        &[
+            "--mirror",
+            &p.server.url(),
+            "--keys",
+            &keys,
+            "--prefix",
+            &prefix.display().to_string(),
+        ],
+        &bin.display().to_string(),
+    );
+    assert!(out.status.success(), "{}", said(&out));
+    assert_eq!(current(&prefix), NEXT);
+    assert!(
+        p.server.asked().iter().any(|a| a.ends_with("SHA256SUMS.sig")),
+        "{:?}",
+        p.server.asked()
+    );
 }
 
 #[test]
