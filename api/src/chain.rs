@@ -245,8 +245,11 @@ pub struct Tokens {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Token {
+    /// Ether, the chain's native coin.
     Eth,
+    /// COMP, OARN's compute token (TokenReward pays it).
     Comp,
+    /// GOV, OARN's governance token.
     Gov,
 }
 
@@ -424,8 +427,11 @@ pub enum EventNote {
 pub struct ChainEvent {
     #[serde(flatten)]
     pub kind: EventKind,
+    /// The block it was logged in.
     pub block: u64,
+    /// Its position among the block's logs.
     pub log_index: u64,
+    /// The transaction that logged it.
     pub tx: Hash32,
 }
 
@@ -477,22 +483,36 @@ method!(Discover, "oarn_discover", Discovered);
 /// What discovery found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Discovered {
+    /// The chain the endpoint serves.
     pub chain_id: u64,
+    /// The OARNRegistry address, from ENS or the configuration.
     pub registry: String,
+    /// The core contracts the registry names.
     pub core: Core,
+    /// The RPC providers the registry lists.
     pub rpc_providers: Vec<String>,
+    /// The bootstrap peers the registry lists.
     pub bootstrap: Vec<crate::node::Bootstrap>,
+    /// The premium (validator-routed) nodes the registry lists, as multiaddrs.
     pub validators: Vec<String>,
+    /// The RPC endpoint discovery used.
     pub endpoint: String,
+    /// The chain's head block when it asked.
     pub head: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Core {
+    /// TaskRegistry (v1).
     pub task_registry: String,
+    /// TaskRegistryV2, where the node claims and submits.
     pub task_registry_v2: String,
+    /// TokenReward, which pays COMP.
     pub token_reward: String,
+    /// ValidatorRegistry, for premium nodes.
     pub validator_registry: String,
+    /// The governance contract.
     pub governance: String,
+    /// The GOV token.
     pub gov_token: String,
 }
