@@ -209,15 +209,21 @@ fn install_prefix(node: &mut Node, version: &str) -> PathBuf {
     let prefix = node.dir.path().join("prefix");
     let dir = prefix.join("versions").join(version);
     std::fs::create_dir_all(&dir).unwrap();
+    link_binaries(&node.bins, &dir);
+    std::os::unix::fs::symlink(Path::new("versions").join(version), prefix.join("current")).unwrap();
+    node.bins = dir;
+    prefix
+}
+
+/// This build's executables from `bins` into `dir`: hard links, or copies where `dir` is on
+/// another file system.
+fn link_binaries(bins: &Path, dir: &Path) {
     for exe in EXECUTABLES {
-        let from = node.bins.join(exe);
+        let from = bins.join(exe);
         if std::fs::hard_link(&from, dir.join(exe)).is_err() {
             std::fs::copy(&from, dir.join(exe)).unwrap();
         }
     }
-    std::os::unix::fs::symlink(Path::new("versions").join(version), prefix.join("current")).unwrap();
-    node.bins = dir;
-    prefix
 }
 
 fn configure(node: &Node, mirror: &str, root: &Path) {
@@ -539,9 +545,7 @@ fn an_ordinary_user_updates_and_rolls_back_their_own_installation() {
     let prefix = dir.path().join("prefix");
     let installed = prefix.join("versions").join(CURRENT);
     std::fs::create_dir_all(&installed).unwrap();
-    for exe in EXECUTABLES {
-        std::fs::hard_link(oarn_tests::bin_dir().join(exe), installed.join(exe)).unwrap();
-    }
+    link_binaries(&oarn_tests::bin_dir(), &installed);
     std::os::unix::fs::symlink(Path::new("versions").join(CURRENT), prefix.join("current")).unwrap();
     for p in [&prefix, &prefix.join("versions"), &installed] {
         own(p);
