@@ -147,6 +147,12 @@ impl Repository {
         publish::publish(&p, &[artefact], &self.mirror()).await.unwrap();
     }
 
+    /// The published archive, as the mirror serves it.
+    fn archive(&self) -> PathBuf {
+        let mut files = std::fs::read_dir(self.mirror().join("targets")).unwrap();
+        files.next().expect("one archive").unwrap().path()
+    }
+
     /// Flips one byte of every published archive (the mirror serves other bytes).
     fn tamper(&self) {
         for file in std::fs::read_dir(self.mirror().join("targets")).unwrap() {
@@ -286,12 +292,7 @@ fn check_shows_the_newer_release_and_the_maintainers_who_signed_it() {
     let offer = &report["newer"];
     assert_eq!(offer["cid"], "bafkreirelease");
     assert_eq!(offer["changelog"], "faster claims\nfewer bugs");
-    let published = std::fs::read_dir(repo.mirror().join("targets"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let published = repo.archive();
     let bytes = std::fs::read(published).unwrap();
     assert_eq!(offer["size"], bytes.len());
     assert_eq!(
@@ -388,12 +389,7 @@ fn a_running_node_fetches_the_archive_by_its_signed_cid_and_the_mirror_serves_no
     node.start();
     // The archive in the node's IPFS store, as its peers would serve it; the release list
     // names its CID.
-    let published = std::fs::read_dir(repo.mirror().join("targets"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let published = repo.archive();
     let added = node.json(&["ipfs", "add", &published.display().to_string(), "--json"]);
     let cid = added["cid"].as_str().expect("a CID").to_owned();
     let [ada, _, chen] = &repo.maintainers;
@@ -428,14 +424,20 @@ fn an_archive_from_ipfs_that_is_not_what_was_signed_is_refused() {
     let [ada, _, chen] = &repo.maintainers;
     rt().block_on(repo.publish_with_cid(&repo.root(), &[ada, chen], 2, &cid));
 
+    refused_after_download(&node, &prefix, "not the sha256 the maintainers signed");
+    node.stop();
+}
+
+/// `oarn update apply --yes` must be refused (exit 20) saying `says`, with nothing installed,
+/// switched or left staged.
+fn refused_after_download(node: &Node, prefix: &Path, says: &str) {
     let out = node.oarn(&["update", "apply", "--yes"]);
     let text = said(&out);
     assert_eq!(out.status.code(), Some(20), "{text}");
-    assert!(text.contains("not the sha256 the maintainers signed"), "{text}");
-    assert_eq!(current(&prefix), CURRENT);
+    assert!(text.contains(says), "{text}");
+    assert_eq!(current(prefix), CURRENT);
     assert!(!prefix.join("versions").join(NEXT).exists());
-    assert!(staged(&node).is_empty(), "{:?}", staged(&node));
-    node.stop();
+    assert!(staged(node).is_empty(), "nothing of it kept: {:?}", staged(node));
 }
 
 #[test]
@@ -444,13 +446,7 @@ fn a_tampered_archive_is_refused_and_nothing_changes() {
     let (node, prefix) = installed(&repo);
     repo.tamper();
 
-    let out = node.oarn(&["update", "apply", "--yes"]);
-    let text = said(&out);
-    assert_eq!(out.status.code(), Some(20), "{text}");
-    assert!(text.contains("does not match its signed length and sha256"), "{text}");
-    assert_eq!(current(&prefix), CURRENT);
-    assert!(!prefix.join("versions").join(NEXT).exists());
-    assert!(staged(&node).is_empty(), "nothing of it kept: {:?}", staged(&node));
+    refused_after_download(&node, &prefix, "does not match its signed length and sha256");
 }
 
 #[test]
@@ -873,23 +869,26 @@ fn install_sh_installs_a_release_signed_by_enough_maintainers_side_by_side() {
     }
 }
 
+/// Runs the install.sh template trusting the keys in `keys`, into HOME/prefix, with `path` as
+/// PATH; returns what it did and the prefix.
+fn install_trusting(p: &Published, home: &Path, keys: &str, path: &str) -> (Output, PathBuf) {
+    let prefix = home.join("prefix");
+    let args = [
+        "--mirror",
+        &p.server.url(),
+        "--keys",
+        keys,
+        "--prefix",
+        &prefix.display().to_string(),
+    ];
+    (install_sh_with_path(&install_script(), home, &args, path), prefix)
+}
+
 /// What install.sh says and leaves when it refuses; the prefix must hold no version.
 fn refused_install(p: &Published, keys: &str) -> String {
     let home = p.work.path().join("home-refused");
     std::fs::create_dir_all(&home).unwrap();
-    let prefix = home.join("prefix");
-    let out = install_sh(
-        &install_script(),
-        &home,
-        &[
-            "--mirror",
-            &p.server.url(),
-            "--keys",
-            keys,
-            "--prefix",
-            &prefix.display().to_string(),
-        ],
-    );
+    let (out, prefix) = install_trusting(p, &home, keys, "/usr/bin:/bin");
     let text = said(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(!prefix.join("current").exists(), "nothing installed: {text}");
@@ -903,21 +902,7 @@ fn install_sh_fetches_with_wget_where_there_is_no_curl() {
     let home = p.work.path().join("home-wget");
     std::fs::create_dir(&home).unwrap();
     let bin = path_without_curl(p.work.path());
-    let keys = p.keys_file();
-    let prefix = home.join("prefix");
-    let out = install_sh_with_path(
-        &install_script(),
-        &home,
-        &[
-            "--mirror",
-            &p.server.url(),
-            "--keys",
-            &keys,
-            "--prefix",
-            &prefix.display().to_string(),
-        ],
-        &bin.display().to_string(),
-    );
+    let (out, prefix) = install_trusting(&p, &home, &p.keys_file(), &bin.display().to_string());
     assert!(out.status.success(), "{}", said(&out));
     assert_eq!(current(&prefix), NEXT);
     assert!(
