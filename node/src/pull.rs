@@ -285,7 +285,7 @@ pub async fn pull(
 }
 
 /// A file name without any path: what the staging directory holds.
-fn plain(name: &str) -> bool {
+pub(crate) fn plain(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 

@@ -70,7 +70,10 @@ fn unpack_into(archive: &Path, top: &str, dir: &Path) -> Result<(), ArchiveError
             // The release's own directory.
             Some("") if kind.is_dir() => continue,
             Some(rest) if kind.is_file() => {
-                let name = rest.strip_prefix('/').filter(|n| plain(n)).ok_or_else(refused)?;
+                let name = rest
+                    .strip_prefix('/')
+                    .filter(|n| crate::pull::plain(n))
+                    .ok_or_else(refused)?;
                 total = total.saturating_add(entry.size());
                 if total > MAX_UNPACKED {
                     return Err(ArchiveError::TooLarge);
@@ -97,11 +100,6 @@ fn unpack_into(archive: &Path, top: &str, dir: &Path) -> Result<(), ArchiveError
         }
     }
     Ok(())
-}
-
-/// A file name without any path: letters, digits, `-`, `_`, `.`, not hidden.
-fn plain(name: &str) -> bool {
-    !name.is_empty() && !name.starts_with('.') && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 #[cfg(test)]
