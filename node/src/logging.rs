@@ -3,7 +3,7 @@
 //! and a command's own, warnings on stderr ([`terminal`]).
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -44,7 +44,11 @@ pub fn init(log_file: &Path, level: &str) -> io::Result<LevelHandle> {
         .with_current_span(false)
         .with_span_list(false)
         .with_writer(writer);
-    let stderr_layer = fmt::layer().with_target(false).with_writer(io::stderr);
+    // Colours only for a terminal: journald, `podman logs` and files get plain text.
+    let stderr_layer = fmt::layer()
+        .with_target(false)
+        .with_ansi(io::stderr().is_terminal())
+        .with_writer(io::stderr);
     tracing_subscriber::registry()
         .with(filter)
         .with(stderr_layer)
@@ -60,7 +64,13 @@ pub fn init(log_file: &Path, level: &str) -> io::Result<LevelHandle> {
 pub fn terminal() {
     let _ = tracing_subscriber::registry()
         .with(EnvFilter::new("warn"))
-        .with(fmt::layer().with_target(false).without_time().with_writer(io::stderr))
+        .with(
+            fmt::layer()
+                .with_target(false)
+                .without_time()
+                .with_ansi(io::stderr().is_terminal())
+                .with_writer(io::stderr),
+        )
         .try_init();
 }
 

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use oarn_protocol::WorkerKind;
+use oarn_protocol::sandbox::{LayerState, SandboxReport};
 use serde::{Deserialize, Serialize};
 
 use crate::launch::Launch;
@@ -23,6 +24,8 @@ use crate::{seccomp, syscalls};
 pub enum Expect {
     Denied,
     Allowed,
+    /// A sandbox layer the profile asks for is in force.
+    Active,
 }
 
 /// One probe's result, one JSON line on the worker's stdout.
@@ -193,7 +196,15 @@ const INFER_ONLY: &[Probe] = &[(
 
 /// Runs every probe for `kind` and prints one JSON line each; returns whether all were as
 /// expected.
-pub fn run(kind: WorkerKind, launch: &Launch, tcp_port: u16, udp_port: u16) -> bool {
+pub fn run(kind: WorkerKind, launch: &Launch, report: &SandboxReport, tcp_port: u16, udp_port: u16) -> bool {
+    let mut out = io::stdout().lock();
+    // The layers first: one the profile asks for and the kernel or container refused is a
+    // failure in itself, and its reason says why, where the probes below only show the hole.
+    let mut all_ok = true;
+    for line in layer_outcomes(kind, report) {
+        all_ok &= line.ok;
+        let _ = writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default());
+    }
     let ctx = Ctx {
         home: launch.home.clone(),
         models: launch.models.clone(),
@@ -202,8 +213,6 @@ pub fn run(kind: WorkerKind, launch: &Launch, tcp_port: u16, udp_port: u16) -> b
     };
     seccomp::PROBING.store(true, Ordering::SeqCst);
     let extra: &[Probe] = if kind == Infer { INFER_ONLY } else { &[] };
-    let mut all_ok = true;
-    let mut out = io::stdout().lock();
     for (name, probe, allowed_for) in PROBES.iter().chain(extra) {
         let expected = if allowed_for.contains(&kind) {
             Expect::Allowed
@@ -216,7 +225,7 @@ pub fn run(kind: WorkerKind, launch: &Launch, tcp_port: u16, udp_port: u16) -> b
         let (got, denied) = classify(result, trapped);
         let ok = match expected {
             Expect::Allowed => got == "allowed",
-            Expect::Denied => denied,
+            Expect::Denied | Expect::Active => denied,
         };
         all_ok &= ok;
         let line = Outcome {
@@ -229,6 +238,28 @@ pub fn run(kind: WorkerKind, launch: &Launch, tcp_port: u16, udp_port: u16) -> b
         let _ = writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default());
     }
     all_ok
+}
+
+/// One outcome per layer the profile asks for: `active`, or `unavailable: <why>`.
+fn layer_outcomes(kind: WorkerKind, report: &SandboxReport) -> Vec<Outcome> {
+    report
+        .layers
+        .iter()
+        .filter_map(|l| {
+            let (got, ok) = match &l.state {
+                LayerState::Active => ("active".to_string(), true),
+                LayerState::Unavailable { reason } => (format!("unavailable: {reason}"), false),
+                LayerState::NotApplied { .. } => return None,
+            };
+            Some(Outcome {
+                worker: kind.name().into(),
+                probe: format!("sandbox layer {}", l.layer.name()),
+                expected: Expect::Active,
+                got,
+                ok,
+            })
+        })
+        .collect()
 }
 
 /// The verdict on one probe: its description, and whether it counts as a sandbox denial.
@@ -429,5 +460,38 @@ mod tests {
                 .starts_with("failed")
         );
         assert!(classify(Err(io::Error::from_raw_os_error(libc::EPERM)), libc::SYS_ptrace).1);
+    }
+
+    #[test]
+    fn a_refused_layer_fails_verification_with_its_reason() {
+        use oarn_protocol::sandbox::{Layer, LayerReport};
+        let report = SandboxReport {
+            profile_hash: String::new(),
+            layers: vec![
+                LayerReport {
+                    layer: Layer::UserNamespace,
+                    state: LayerState::Unavailable {
+                        reason: "unshare: Operation not permitted (use seccomp.json)".into(),
+                    },
+                },
+                LayerReport {
+                    layer: Layer::Landlock,
+                    state: LayerState::Active,
+                },
+                LayerReport {
+                    layer: Layer::PidNamespace,
+                    state: LayerState::NotApplied {
+                        reason: "the profile does not ask for it".into(),
+                    },
+                },
+            ],
+        };
+        let lines = layer_outcomes(Net, &report);
+        assert_eq!(lines.len(), 2, "a layer the profile does not ask for is not checked");
+        assert!(!lines[0].ok);
+        assert_eq!(lines[0].probe, "sandbox layer user-namespace");
+        assert!(lines[0].got.contains("use seccomp.json"), "{}", lines[0].got);
+        assert!(lines[1].ok);
+        assert_eq!(lines[1].expected, Expect::Active);
     }
 }

@@ -76,7 +76,7 @@ where
         }
     };
     if let Some((tcp, udp)) = launch.probe {
-        let all_ok = crate::probe::run(P::KIND, &launch, tcp, udp);
+        let all_ok = crate::probe::run(P::KIND, &launch, &report, tcp, udp);
         return if all_ok { WorkerExit::Ok } else { WorkerExit::Failed }.into();
     }
     if !launch.command.is_empty() {

@@ -44,6 +44,21 @@ fn init_if_missing_creates_a_home_once_and_then_leaves_it_as_it_is() {
 }
 
 #[test]
+fn start_init_creates_a_missing_home_and_starts_the_node() {
+    // The container image's default command: its entrypoint has no shell for `oarn init`.
+    let mut node = Node::uninitialized();
+    let status = node.start_with(&["--init"]);
+    assert!(node.home().join("config.toml").exists());
+    assert_eq!(status["workers"].as_array().unwrap().len(), 3, "{status}");
+    assert!(node.stop().success());
+    let config = node.home().join("config.toml");
+    std::fs::write(&config, "[node]\nname = \"mine\"\n").unwrap();
+    node.start_with(&["--init"]);
+    assert!(node.stop().success());
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "[node]\nname = \"mine\"\n");
+}
+
+#[test]
 fn errors_name_file_line_and_key() {
     let node = Node::new();
     let path = node.home().join("config.toml");

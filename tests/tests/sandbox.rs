@@ -44,6 +44,17 @@ fn verify_proves_every_worker_sandbox() {
             mine.iter().any(|o| o["expected"] == "allowed"),
             "{kind}: its job is probed too"
         );
+        let layers: Vec<&str> = mine
+            .iter()
+            .filter(|o| o["expected"] == "active")
+            .map(|o| o["probe"].as_str().unwrap())
+            .collect();
+        for layer in ["user-namespace", "mount-namespace", "landlock", "seccomp"] {
+            assert!(
+                layers.contains(&format!("sandbox layer {layer}").as_str()),
+                "{kind}: the {layer} layer is checked: {layers:?}"
+            );
+        }
     }
     let got = |kind: &str, probe: &str| -> String {
         results

@@ -44,6 +44,10 @@ pub enum Command {
         /// The account the node signs as (m/44'/60'/0'/0/<index>).
         #[arg(long, default_value_t = 0)]
         index: u32,
+        /// Create the node home first when it has no config.toml, as `oarn init --if-missing`
+        /// does (the container image starts this way: its entrypoint has no shell).
+        #[arg(long)]
+        init: bool,
     },
     /// Stop the running node: workers get a shutdown request, then are killed after a grace period.
     Stop {

@@ -46,7 +46,14 @@ pub fn main_exec() -> anyhow::Result<Exit> {
             detach,
             passphrase_file,
             index,
-        } => node::start(&home()?, detach, false, node::Unlocking { passphrase_file, index }),
+            init,
+        } => {
+            let home = home()?;
+            if init && !home.config().exists() {
+                node::init(&home, false, false, false)?;
+            }
+            node::start(&home, detach, false, node::Unlocking { passphrase_file, index })
+        }
         Command::Stop { timeout, json } => node::stop(&home()?, timeout, json),
         Command::Status { json } => node::status(&home()?, json),
         Command::Config { command } => config::run(&home()?, command),

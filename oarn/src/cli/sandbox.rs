@@ -59,15 +59,18 @@ pub fn run(home: &Home, command: SandboxCommand) -> anyhow::Result<Exit> {
                     let expected = match o.expected {
                         Expect::Denied => "denied",
                         Expect::Allowed => "allowed",
+                        Expect::Active => "active",
                     };
                     let mark = if o.ok { "" } else { "   <-- NOT AS EXPECTED" };
                     println!("{:<6} {:<44} {:<9} {}{mark}", o.worker, o.probe, expected, o.got);
                 }
-                let denied = outcomes.iter().filter(|o| o.expected == Expect::Denied).count();
+                let count = |e| outcomes.iter().filter(|o| o.expected == e).count();
                 println!(
-                    "\n{} probes ({denied} forbidden operations, {} needed ones): {}",
+                    "\n{} probes ({} sandbox layers, {} forbidden operations, {} needed ones): {}",
                     outcomes.len(),
-                    outcomes.len() - denied,
+                    count(Expect::Active),
+                    count(Expect::Denied),
+                    count(Expect::Allowed),
                     if failed == 0 {
                         "all as expected".to_string()
                     } else {
