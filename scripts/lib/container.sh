@@ -45,7 +45,10 @@ boot() {
     podman import --quiet "$rootfs" "$image" >/dev/null
     name="oarn-test-$$"
     trap cleanup EXIT
-    podman run --detach --privileged --systemd=always --name "$name" "$image" /sbin/init >/dev/null
+    # BOOT_NETWORK=host shares the host's network, so the system reaches servers a script
+    # runs on the host's loopback.
+    podman run --detach --privileged --systemd=always ${BOOT_NETWORK:+--network "$BOOT_NETWORK"} \
+        --name "$name" "$image" /sbin/init >/dev/null
     until_ok 60 booted || { echo "systemd did not boot in the container" >&2; exit 1; }
     # Shared mount propagation, as a host's systemd sets up: podman's root is private, so
     # the credentials directory systemd mounts for a unit (from a helper's mount namespace)
