@@ -103,3 +103,18 @@ finish() {
     fi
     echo "$0: all checks passed"
 }
+
+# Prints the path of Docker's default seccomp profile (which refuses unshare without
+# CAP_SYS_ADMIN), fetched once from Debian's package of Docker's sources (docker.io builds
+# the same file in).
+docker_default_profile() {
+    local profile=$work/docker-default.json
+    if [ ! -f "$profile" ]; then
+        (cd "$work" && apt-get download -qq golang-github-docker-docker-dev 2>/dev/null)
+        dpkg-deb --fsys-tarfile "$work"/golang-github-docker-docker-dev_*.deb \
+            | tar -xO ./usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json \
+            > "$profile.part"
+        mv "$profile.part" "$profile"
+    fi
+    echo "$profile"
+}
