@@ -177,7 +177,7 @@ const PROBES: &[Probe] = &[
         |c| connect(Ipv4Addr::LOCALHOST, c.tcp_port),
         &[Net, Chain],
     ),
-    ("send UDP to 127.0.0.1", |c| udp(c.udp_port), &[Net]),
+    ("send UDP to 127.0.0.1", |c| udp(c.udp_port), &[Net, Chain]),
     (
         "bind a TCP port",
         |_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map(drop),

@@ -19,7 +19,7 @@ need_tools() {
 }
 need_tools podman:podman runc:runc mmdebstrap:mmdebstrap
 
-work=target/container-tests
+work=$PWD/target/container-tests
 mkdir -p "$work"
 # runc, not crun (crun refuses hybrid cgroup hierarchies); limits under this machine's hard
 # limits (runc cannot raise them, and podman's defaults would).
@@ -29,7 +29,7 @@ default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=16384:16384"]
 [engine]
 runtime = "runc"
 CONF
-export CONTAINERS_CONF="$PWD/$work/containers.conf"
+export CONTAINERS_CONF="$work/containers.conf"
 
 # Boots a container of bookworm with systemd and the packages named (comma-separated; cached
 # as a tarball per list) and sets $name.
