@@ -85,13 +85,25 @@ until_ok() {
     return 1
 }
 
-# Every worker running, as `oarn status` run by the service's user reports.
-workers_running() {
-    as_oarn status --json | python3 -c '
+# True when the `oarn status --json` on standard input shows every worker running.
+all_running() {
+    python3 -c '
 import json, sys
 s = json.load(sys.stdin)
-states = {w["kind"]: w["state"] for w in s["workers"]}
-sys.exit(0 if states and all(v == "running" for v in states.values()) else 1)'
+states = [w["state"] for w in s["workers"]]
+sys.exit(0 if states and all(v == "running" for v in states) else 1)'
+}
+
+# Every worker running, as `oarn status` run by the service's user reports.
+workers_running() { as_oarn status --json | all_running; }
+
+# Ends a script that boots no system: its verdict and status.
+verdict() {
+    if [ "$failed" != 0 ]; then
+        echo "$0: some checks failed"
+        exit 1
+    fi
+    echo "$0: all checks passed"
 }
 
 # Ends the script: the journal when a check failed, and its status.
