@@ -127,7 +127,7 @@ rm -rf "$partial"
 mkdir "$partial"
 tar -xzf "$work/$name.tar.gz" -C "$partial" --no-same-owner --strip-components=1 "$name" \
     || fail "$name.tar.gz did not unpack"
-for exe in oarn oarn-worker-infer oarn-worker-net oarn-worker-chain; do
+for exe in oarn oarn-worker-infer oarn-worker-net oarn-worker-chain oarn-worker-anon; do
     [ -f "$partial/$exe" ] || fail "the release lacks $exe"
 done
 rm -rf "$dest"

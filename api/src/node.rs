@@ -56,6 +56,29 @@ pub struct Status {
     /// The HTTP listener: metrics and the JSON API.
     #[serde(default)]
     pub http: HttpState,
+    /// Privacy mode and its transport.
+    #[serde(default)]
+    pub privacy: PrivacyState,
+}
+
+/// Privacy mode (`privacy.mode`) and, when on, its transport as the anonymity worker reports it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PrivacyState {
+    /// `off` or `tor`.
+    pub mode: String,
+    /// `tor`, when privacy mode is on.
+    pub transport: Option<String>,
+    /// Streams can be opened: the Tor client has a directory and circuits.
+    pub ready: bool,
+    /// Bootstrap progress, 0 to 100.
+    pub percent: u8,
+    /// What holds the transport up, or why the anonymity worker does not answer; with
+    /// privacy mode on and this set, the node has no network at all.
+    pub blocked: Option<String>,
+    /// Streams open now, and opened and failed since the worker started.
+    pub streams_open: u32,
+    pub streams_total: u64,
+    pub streams_failed: u64,
 }
 
 /// `oarn_metrics`: what `/metrics` serves, through the local socket (for `oarn dashboard`,

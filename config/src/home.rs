@@ -117,10 +117,10 @@ impl Home {
         }
     }
 
-    /// Creates the network worker's store, download staging and release-state directories
-    /// (0700) if missing: its sandbox grants exactly these, so they must exist before it starts.
+    /// Creates the network worker's store, download staging and release-state directories and
+    /// the anonymity worker's directory (0700) if missing: its sandbox grants exactly these, so they must exist before it starts.
     pub fn ensure_worker_dirs(&self) -> Result<(), HomeError> {
-        for dir in ["ipfs", "downloads", "update"] {
+        for dir in ["ipfs", "downloads", "update", "anon"] {
             let path = self.root.join(dir);
             std::fs::DirBuilder::new()
                 .recursive(true)

@@ -167,12 +167,36 @@ impl Retired {
     }
 }
 
+/// How the node reaches the internet (`privacy.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrivacyMode {
+    /// The network and chain workers reach peers and RPC endpoints directly.
+    Off,
+    /// Only the anonymity worker reaches the internet, through Tor. The network and chain
+    /// workers run in an empty network namespace and reach it through a Unix socket: if Tor
+    /// is down the node is offline, never exposed.
+    Tor,
+}
+
+impl PrivacyMode {
+    /// True when the workers must reach the world through the anonymity worker.
+    pub fn anonymous(self) -> bool {
+        self != Self::Off
+    }
+}
+
 /// `[privacy]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Privacy {
     /// Pad published announcements with trailing whitespace so sizes leak less.
     pub padding_enabled: bool,
+    /// How the node reaches the internet.
+    pub mode: PrivacyMode,
+    /// An arti configuration file (TOML: bridges, a private Tor network) read by the anonymity
+    /// worker; empty uses the public Tor network with arti's defaults.
+    pub tor_config: PathBuf,
     #[serde(default, skip_serializing)]
     pub tor_enabled: Retired,
     #[serde(default, skip_serializing)]
@@ -187,6 +211,8 @@ impl Default for Privacy {
     fn default() -> Self {
         Self {
             padding_enabled: true,
+            mode: PrivacyMode::Off,
+            tor_config: PathBuf::new(),
             tor_enabled: Retired::default(),
             ephemeral_addresses: Retired::default(),
             rotate_peers: Retired::default(),
@@ -508,6 +534,7 @@ pub struct Workers {
     pub infer: PathBuf,
     pub net: PathBuf,
     pub chain: PathBuf,
+    pub anon: PathBuf,
     pub ping_interval_secs: u32,
     /// A worker that does not answer a ping within this time is killed and restarted.
     pub ping_timeout_secs: u32,
@@ -522,6 +549,7 @@ impl Default for Workers {
             infer: PathBuf::new(),
             net: PathBuf::new(),
             chain: PathBuf::new(),
+            anon: PathBuf::new(),
             ping_interval_secs: 5,
             ping_timeout_secs: 10,
             shutdown_grace_ms: 3000,
@@ -674,10 +702,14 @@ impl Config {
 
     /// The retired keys this configuration sets, with what will read them: they do nothing.
     pub fn retired(&self) -> Vec<(&'static str, &'static str)> {
-        let privacy = "the privacy mode (Tor, I2P) that will read it is not built yet";
+        let privacy = "the privacy feature that will read it is not built yet";
         let tasks = "GPU memory is read from the device, not configured";
         [
-            ("privacy.tor_enabled", self.privacy.tor_enabled.set(), privacy),
+            (
+                "privacy.tor_enabled",
+                self.privacy.tor_enabled.set(),
+                "privacy.mode = \"tor\" replaces it",
+            ),
             (
                 "privacy.ephemeral_addresses",
                 self.privacy.ephemeral_addresses.set(),

@@ -70,6 +70,13 @@ bootstrap_peers = []
 [privacy]
 # Pad published task announcements so their sizes leak less.
 padding_enabled = true
+# How the node reaches the internet: "off" (directly) or "tor" (only the anonymity worker
+# reaches the internet, through Tor; the network and chain workers get no network of their
+# own, so if Tor is down the node is offline, never exposed).
+mode = "off"
+# An arti configuration file (TOML) for bridges or a private Tor network; empty uses the
+# public Tor network.
+tor_config = ""
 
 [compute]
 # Inference threads; 0 uses every core.
@@ -146,13 +153,14 @@ mode = "best-effort"
 profile_dir = ""
 
 [workers]
-# Directory holding oarn-worker-infer, -net and -chain; empty means next to `oarn`, else in
-# ../libexec/oarn/ beside it (where the Debian package puts them).
+# Directory holding oarn-worker-infer, -net, -chain and -anon; empty means next to `oarn`,
+# else in ../libexec/oarn/ beside it (where the Debian package puts them).
 dir = ""
 # One worker's binary, overriding dir; empty means not overridden.
 infer = ""
 net = ""
 chain = ""
+anon = ""
 # Seconds between health pings to each worker. (live)
 ping_interval_secs = 5
 # A worker that has not answered a ping for this many seconds is restarted. (live)

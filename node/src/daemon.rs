@@ -130,9 +130,9 @@ async fn serve(
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
     let listener = server::bind(&home.socket()).await?;
-    let kinds: &[WorkerKind] = match loaded.config.network.mode {
-        Mode::Local => &[WorkerKind::Infer],
-        _ => &WorkerKind::ALL,
+    let kinds = match loaded.config.network.mode {
+        Mode::Local => vec![WorkerKind::Infer],
+        _ => oarn_supervise::with_anon(&loaded.config, &[WorkerKind::Infer, WorkerKind::Net, WorkerKind::Chain]),
     };
     home.ensure_worker_dirs()?;
     // The inference worker's sandbox grants the model cache as it exists at spawn: it must
@@ -153,7 +153,7 @@ async fn serve(
     } else {
         None
     };
-    let supervisor = Supervisor::start(&loaded.config, &home, kinds);
+    let supervisor = Supervisor::start(&loaded.config, &home, &kinds);
     let (control_tx, mut control) = mpsc::channel(8);
     let running = Arc::new(watch::channel(loaded.config.clone()).0);
     let discovery = crate::discovery::shared();

@@ -80,10 +80,13 @@ pub fn listen_addrs(config: &Config) -> Vec<String> {
     out
 }
 
-/// The swarm settings for `config`, with the bootstrap peers known so far.
+/// The swarm settings for `config`, with the bootstrap peers known so far. In privacy mode the
+/// worker has no network of its own: it listens on nothing, serves no local API and
+/// announces nothing on the LAN (mDNS), and what it dials fails until it dials through Tor.
 pub fn settings(config: &Config, bootstrap: Vec<Bootstrap>) -> Settings {
+    let private = config.privacy.mode.anonymous();
     Settings {
-        listen: listen_addrs(config),
+        listen: if private { Vec::new() } else { listen_addrs(config) },
         bootstrap,
         max_peers: config.network.max_peers,
         max_per_ip: config.network.max_peers_per_ip,
@@ -94,11 +97,15 @@ pub fn settings(config: &Config, bootstrap: Vec<Bootstrap>) -> Settings {
         // name, keeping the reason for each task it skips.
         accept_models: Vec::new(),
         ipfs_cache_bytes: config.storage.ipfs_cache_limit().unwrap_or(0),
-        ipfs_api: config.storage.ipfs_api_listen.clone(),
+        ipfs_api: if private {
+            String::new()
+        } else {
+            config.storage.ipfs_api_listen.clone()
+        },
         kubo_api: config.storage.ipfs_api.clone(),
         gateways: config.storage.gateways.clone(),
-        mdns: config.network.mdns,
-        relay_service: config.network.relay_service,
+        mdns: config.network.mdns && !private,
+        relay_service: config.network.relay_service && !private,
         relays: config.network.relays.clone(),
         upload_limit: kib(config.network.max_upload_kib_s),
         download_limit: kib(config.network.max_download_kib_s),

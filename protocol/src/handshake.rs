@@ -13,18 +13,19 @@ use crate::sandbox::SandboxReport;
 pub const MAGIC: [u8; 8] = *b"OARN\x00HLO";
 
 /// Bumped whenever any message of any worker changes shape.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
-/// The three kinds of worker.
+/// The kinds of worker. [`WorkerKind::Anon`] runs only in privacy mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, SchemaWrite, SchemaRead)]
 pub enum WorkerKind {
     Infer,
     Net,
     Chain,
+    Anon,
 }
 
 impl WorkerKind {
-    pub const ALL: [WorkerKind; 3] = [WorkerKind::Infer, WorkerKind::Net, WorkerKind::Chain];
+    pub const ALL: [WorkerKind; 4] = [WorkerKind::Infer, WorkerKind::Net, WorkerKind::Chain, WorkerKind::Anon];
 
     /// The short name used in logs, config keys and the CLI.
     pub fn name(self) -> &'static str {
@@ -32,6 +33,7 @@ impl WorkerKind {
             Self::Infer => "infer",
             Self::Net => "net",
             Self::Chain => "chain",
+            Self::Anon => "anon",
         }
     }
 
@@ -41,6 +43,7 @@ impl WorkerKind {
             Self::Infer => "oarn-worker-infer",
             Self::Net => "oarn-worker-net",
             Self::Chain => "oarn-worker-chain",
+            Self::Anon => "oarn-worker-anon",
         }
     }
 
@@ -156,7 +159,8 @@ mod tests {
         h.version = 7;
         let err = Hello::decode(&payload(&h), Role::Worker(WorkerKind::Net)).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("version 1") && msg.contains("version 7"), "{msg}");
+        let ours = format!("version {PROTOCOL_VERSION}");
+        assert!(msg.contains(&ours) && msg.contains("version 7"), "{msg}");
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //! - [`channel`] (feature `tokio`): the same codec over `AsyncRead`/`AsyncWrite`.
 //! - [`handshake`]: the first frame each way.
 //! - [`envelope`]: ping/pong, requests with ids, replies, streamed events, shutdown.
-//! - [`infer`], [`net`], [`chain`]: the typed requests, replies and events of each worker.
+//! - [`infer`], [`net`], [`chain`], [`anon`]: the typed requests, replies and events of each
+//!   worker.
 //! - [`task`]: a task's input block, model manifest and requirements, parsed.
 //! - [`archive`]: which files a model archive (a model of several files) holds.
 //! - [`sandbox`]: a worker's own report of the sandbox layers it entered.
@@ -35,6 +36,7 @@
 //! announcements) also derive serde's traits, hashes as `0x…` hex.
 
 pub mod alloc;
+pub mod anon;
 pub mod archive;
 pub mod chain;
 #[cfg(feature = "tokio")]

@@ -31,6 +31,13 @@ pub struct Launch {
     /// ONNX Runtime's shared library, which the infer worker loads before its sandbox closes
     /// (`compute.onnxruntime`).
     pub onnxruntime: Option<PathBuf>,
+    /// Privacy mode: the anonymity worker's SOCKS5 socket. The net and chain workers then
+    /// enter their `-private` profiles (an empty network namespace, Unix sockets only) and
+    /// reach the world only through it; the anonymity worker listens on it.
+    pub anon_socket: Option<PathBuf>,
+    /// An arti configuration file the anonymity worker reads before its sandbox closes
+    /// (`privacy.tor_config`).
+    pub tor_config: Option<PathBuf>,
     /// A one-shot command (after `--`) run inside the sandbox instead of serving the
     /// supervisor, such as `oarn wallet`'s key operations in the chain worker.
     pub command: Vec<OsString>,
@@ -88,6 +95,14 @@ impl Launch {
             args.push("--onnxruntime".into());
             args.push(lib.clone().into_os_string());
         }
+        if let Some(path) = &self.anon_socket {
+            args.push("--anon-socket".into());
+            args.push(path.clone().into_os_string());
+        }
+        if let Some(path) = &self.tor_config {
+            args.push("--tor-config".into());
+            args.push(path.clone().into_os_string());
+        }
         if !self.command.is_empty() {
             args.push("--".into());
             args.extend(self.command.iter().cloned());
@@ -105,6 +120,8 @@ impl Launch {
         let mut probe = None;
         let mut ollama = None;
         let mut onnxruntime = None;
+        let mut anon_socket = None;
+        let mut tor_config = None;
         let mut command = Vec::new();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -114,6 +131,8 @@ impl Launch {
                 Some("--models") => models = Some(PathBuf::from(value("--models")?)),
                 Some("--profiles") => profiles = Some(PathBuf::from(value("--profiles")?)),
                 Some("--onnxruntime") => onnxruntime = Some(PathBuf::from(value("--onnxruntime")?)),
+                Some("--anon-socket") => anon_socket = Some(PathBuf::from(value("--anon-socket")?)),
+                Some("--tor-config") => tor_config = Some(PathBuf::from(value("--tor-config")?)),
                 Some("--probe") => {
                     let v = value("--probe")?;
                     let ports = v
@@ -156,14 +175,17 @@ impl Launch {
             probe,
             ollama,
             onnxruntime,
+            anon_socket,
+            tor_config,
             command,
         })
     }
 
     /// The file name of the profile the worker of `kind` enters with this command line.
     pub fn profile_file(&self, kind: WorkerKind) -> String {
-        match (kind, self.ollama) {
-            (WorkerKind::Infer, Some(_)) => profile::OLLAMA_FILE.to_string(),
+        match kind {
+            WorkerKind::Infer if self.ollama.is_some() => profile::OLLAMA_FILE.to_string(),
+            WorkerKind::Net | WorkerKind::Chain if self.anon_socket.is_some() => profile::private_file(kind),
             _ => profile::file_name(kind),
         }
     }
@@ -184,6 +206,8 @@ mod tests {
             probe: None,
             ollama: None,
             onnxruntime: None,
+            anon_socket: None,
+            tor_config: None,
             command: Vec::new(),
         };
         assert_eq!(Launch::parse(l.args()).unwrap(), l);
@@ -198,6 +222,12 @@ mod tests {
         l.onnxruntime = Some("/opt/onnxruntime/libonnxruntime.so.1".into());
         l.probe = Some((4001, 4002));
         assert_eq!(Launch::parse(l.args()).unwrap(), l);
+        l.anon_socket = Some("/var/lib/oarn/anon/socks.sock".into());
+        l.tor_config = Some("/etc/oarn/arti.toml".into());
+        assert_eq!(Launch::parse(l.args()).unwrap(), l);
+        assert_eq!(l.profile_file(WorkerKind::Net), "worker-net-private.toml");
+        assert_eq!(l.profile_file(WorkerKind::Chain), "worker-chain-private.toml");
+        assert_eq!(l.profile_file(WorkerKind::Anon), "worker-anon.toml");
         l.command = vec!["wallet".into(), "address".into(), "--home".into()];
         assert_eq!(Launch::parse(l.args()).unwrap(), l);
         let bad = ["--home", "/h", "--memory-mb", "x"].map(OsString::from);

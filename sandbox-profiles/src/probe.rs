@@ -47,18 +47,48 @@ struct Ctx {
     udp_port: u16,
 }
 
-type Probe = (&'static str, fn(&Ctx) -> io::Result<()>, &'static [WorkerKind]);
+type Probe = (&'static str, fn(&Ctx) -> io::Result<()>, &'static [Subject]);
 
-use WorkerKind::{Chain, Infer, Net};
+/// Whose sandbox a probe runs in: a worker, and for the net and chain workers whether privacy
+/// mode put them under their `-private` profile (no network but Unix sockets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subject {
+    Infer,
+    Net,
+    Chain,
+    Anon,
+    PrivateNet,
+    PrivateChain,
+}
+
+impl Subject {
+    fn of(kind: WorkerKind, launch: &Launch) -> Self {
+        let private = launch.anon_socket.is_some();
+        match kind {
+            WorkerKind::Infer => Infer,
+            WorkerKind::Net if private => PrivateNet,
+            WorkerKind::Net => Net,
+            WorkerKind::Chain if private => PrivateChain,
+            WorkerKind::Chain => Chain,
+            WorkerKind::Anon => Anon,
+        }
+    }
+}
+
+use Subject::{Anon, Chain, Infer, Net, PrivateChain, PrivateNet};
 
 /// Every probe, with the workers for which it must succeed; it must fail for the others.
 const PROBES: &[Probe] = &[
     ("read /etc/shadow", |_| read("/etc/shadow".into()), &[]),
-    ("read /etc/passwd", |_| read("/etc/passwd".into()), &[]),
+    ("read /etc/passwd", |_| read("/etc/passwd".into()), &[Anon]),
     ("list /", |_| std::fs::read_dir("/").map(drop), &[]),
     ("read the node config", |c| read(c.home.join("config.toml")), &[]),
     ("read the API token", |c| read(c.home.join("api.token")), &[]),
-    ("read the keystore", |c| read(c.home.join("wallet.encrypted")), &[Chain]),
+    (
+        "read the keystore",
+        |c| read(c.home.join("wallet.encrypted")),
+        &[Chain, PrivateChain],
+    ),
     ("read a model file", |c| read(c.models.join("probe.gguf")), &[Infer]),
     (
         "map a model file read-only",
@@ -69,12 +99,17 @@ const PROBES: &[Probe] = &[
     (
         "read the IPFS store",
         |c| std::fs::read_dir(c.home.join("ipfs")).map(drop),
-        &[Net],
+        &[Net, PrivateNet],
     ),
     (
         "write into the IPFS store",
         |c| write(c.home.join("ipfs/probe")),
-        &[Net],
+        &[Net, PrivateNet],
+    ),
+    (
+        "write into the anonymity worker's directory",
+        |c| write(c.home.join("anon/probe")),
+        &[Anon],
     ),
     ("write the node config", |c| write(c.home.join("config.toml")), &[]),
     ("write /tmp", |_| write("/tmp/oarn-probe-planted".into()), &[]),
@@ -86,7 +121,7 @@ const PROBES: &[Probe] = &[
     (
         "start a thread",
         |_| std::thread::spawn(|| ()).join().map_err(|_| io::Error::other("join")),
-        &[Infer, Net, Chain],
+        &[Infer, Net, Chain, Anon, PrivateNet, PrivateChain],
     ),
     ("fork a process", |_| fork(), &[]),
     ("execve /bin/sh", |_| exec("/bin/sh"), &[]),
@@ -165,17 +200,22 @@ const PROBES: &[Probe] = &[
     (
         "open a TCP socket",
         |_| socket(libc::AF_INET, libc::SOCK_STREAM),
-        &[Net, Chain],
+        &[Net, Chain, Anon],
     ),
     (
         "open a TCP/IPv6 socket",
         |_| socket(libc::AF_INET6, libc::SOCK_STREAM),
-        &[Net, Chain],
+        &[Net, Chain, Anon],
     ),
     (
         "connect to 127.0.0.1",
         |c| connect(Ipv4Addr::LOCALHOST, c.tcp_port),
-        &[Net, Chain],
+        &[Net, Chain, Anon],
+    ),
+    (
+        "open a Unix stream socket",
+        |_| socket(libc::AF_UNIX, libc::SOCK_STREAM),
+        &[Infer, Net, Anon, PrivateNet, PrivateChain],
     ),
     ("send UDP to 127.0.0.1", |c| udp(c.udp_port), &[Net, Chain]),
     (
@@ -183,12 +223,13 @@ const PROBES: &[Probe] = &[
         |_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map(drop),
         &[Net],
     ),
-    ("lock memory (mlock)", |_| mlock(), &[Chain]),
+    ("lock memory (mlock)", |_| mlock(), &[Chain, PrivateChain]),
 ];
 
-/// A probe that needs no network of its own: only the infer worker, whose empty network
-/// namespace has no route, so even a broken sandbox sends no packet.
-const INFER_ONLY: &[Probe] = &[(
+/// A probe that needs no network of its own: only the workers whose empty network namespace
+/// has no route (the infer worker, and the net and chain workers in privacy mode), so even a
+/// broken sandbox sends no packet.
+const ISOLATED_ONLY: &[Probe] = &[(
     "connect to a routable address",
     |_| connect(Ipv4Addr::new(192, 0, 2, 1), 9),
     &[],
@@ -212,9 +253,14 @@ pub fn run(kind: WorkerKind, launch: &Launch, report: &SandboxReport, tcp_port: 
         udp_port,
     };
     seccomp::PROBING.store(true, Ordering::SeqCst);
-    let extra: &[Probe] = if kind == Infer { INFER_ONLY } else { &[] };
+    let subject = Subject::of(kind, launch);
+    let extra: &[Probe] = if matches!(subject, Infer | PrivateNet | PrivateChain) {
+        ISOLATED_ONLY
+    } else {
+        &[]
+    };
     for (name, probe, allowed_for) in PROBES.iter().chain(extra) {
-        let expected = if allowed_for.contains(&kind) {
+        let expected = if allowed_for.contains(&subject) {
             Expect::Allowed
         } else {
             Expect::Denied
@@ -274,6 +320,7 @@ fn classify(result: io::Result<()>, trapped: i64) -> (String, bool) {
             Some(libc::EACCES) => ("denied: EACCES (Landlock)".into(), true),
             Some(libc::EPERM) => ("denied: EPERM".into(), true),
             Some(libc::ENETUNREACH) => ("denied: ENETUNREACH (no network)".into(), true),
+            Some(libc::EAFNOSUPPORT) => ("denied: EAFNOSUPPORT (Unix sockets only)".into(), true),
             _ => (format!("failed: {e}"), false),
         },
     }
@@ -449,9 +496,12 @@ mod tests {
 
     #[test]
     fn every_worker_has_over_thirty_forbidden_probes() {
-        for kind in WorkerKind::ALL {
-            let denied = PROBES.iter().filter(|(_, _, allowed)| !allowed.contains(&kind)).count();
-            assert!(denied >= 30, "{kind}: {denied}");
+        for subject in [Infer, Net, Chain, Anon, PrivateNet, PrivateChain] {
+            let denied = PROBES
+                .iter()
+                .filter(|(_, _, allowed)| !allowed.contains(&subject))
+                .count();
+            assert!(denied >= 30, "{subject:?}: {denied}");
         }
         assert_eq!(classify(Ok(()), -1), ("allowed".to_string(), false));
         assert!(
@@ -486,7 +536,7 @@ mod tests {
                 },
             ],
         };
-        let lines = layer_outcomes(Net, &report);
+        let lines = layer_outcomes(WorkerKind::Net, &report);
         assert_eq!(lines.len(), 2, "a layer the profile does not ask for is not checked");
         assert!(!lines[0].ok);
         assert_eq!(lines[0].probe, "sandbox layer user-namespace");

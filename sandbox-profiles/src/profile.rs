@@ -15,7 +15,14 @@ pub fn builtin(kind: WorkerKind) -> &'static str {
         WorkerKind::Infer => include_str!("../worker-infer.toml"),
         WorkerKind::Net => include_str!("../worker-net.toml"),
         WorkerKind::Chain => include_str!("../worker-chain.toml"),
+        WorkerKind::Anon => include_str!("../worker-anon.toml"),
     }
+}
+
+/// The file name of `kind`'s profile in privacy mode (the net and chain workers', which then
+/// have no network but the anonymity worker's socket).
+pub fn private_file(kind: WorkerKind) -> String {
+    format!("worker-{}-private.toml", kind.name())
 }
 
 /// The file name of `kind`'s profile, built in or in an override directory.
@@ -30,6 +37,14 @@ pub const OLLAMA_FILE: &str = "worker-infer-ollama.toml";
 pub fn builtins() -> Vec<(String, &'static str)> {
     let mut all: Vec<_> = WorkerKind::ALL.iter().map(|&k| (file_name(k), builtin(k))).collect();
     all.push((OLLAMA_FILE.to_string(), include_str!("../worker-infer-ollama.toml")));
+    all.push((
+        private_file(WorkerKind::Net),
+        include_str!("../worker-net-private.toml"),
+    ));
+    all.push((
+        private_file(WorkerKind::Chain),
+        include_str!("../worker-chain-private.toml"),
+    ));
     all
 }
 
@@ -199,12 +214,16 @@ pub struct Condition {
     pub value: Constant,
 }
 
-/// A syscall answered with an error instead of running.
+/// A syscall answered with an error instead of running: every call, or with `unless`, every
+/// call but those whose arguments equal every value listed (those the allow-list and
+/// `[[seccomp.only]]` then decide).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErrnoRule {
     pub syscall: String,
     pub errno: String,
+    #[serde(default)]
+    pub unless: Vec<Condition>,
     pub why: String,
 }
 
@@ -220,8 +239,8 @@ pub struct Values {
 }
 
 impl Values {
-    /// Expands `{home}`, `{models}`, `{ipfs}`, `{downloads}`, `{update}` and `{keystore}` in a
-    /// path.
+    /// Expands `{home}`, `{models}`, `{ipfs}`, `{downloads}`, `{update}`, `{keystore}` and
+    /// `{anon}` in a path.
     pub fn path(&self, template: &str) -> PathBuf {
         let home = self.home.display().to_string();
         let expanded = template
@@ -230,6 +249,7 @@ impl Values {
             .replace("{downloads}", &format!("{home}/downloads"))
             .replace("{update}", &format!("{home}/update"))
             .replace("{keystore}", &format!("{home}/wallet.encrypted"))
+            .replace("{anon}", &format!("{home}/anon"))
             .replace("{home}", &home);
         PathBuf::from(expanded)
     }
@@ -321,6 +341,16 @@ impl Profile {
                     "seccomp.errno {} needs a known syscall and a why",
                     e.syscall
                 )));
+            }
+            for c in &e.unless {
+                if c.arg > 5 || c.mask.is_some() {
+                    return Err(invalid(format!(
+                        "seccomp.errno {}: an unless condition names an arg 0 to 5 and a value, without a mask",
+                        e.syscall
+                    )));
+                }
+                c.mask_value()
+                    .map_err(|err| invalid(format!("seccomp.errno {}: {err}", e.syscall)))?;
             }
             if !syscalls::ERRNOS.iter().any(|(n, _)| *n == e.errno) {
                 return Err(invalid(format!(

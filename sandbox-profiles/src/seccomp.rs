@@ -79,10 +79,24 @@ pub fn build(profile: &Seccomp) -> Result<Vec<BpfProgram>, String> {
             .find(|(n, _)| *n == rule.errno)
             .map(|&(_, v)| v)
             .ok_or("unknown errno")?;
-        // Allowed by the allow-list, answered by this filter: ERRNO outranks ALLOW.
-        allow.insert(nr, Vec::new());
+        // The calls this rule answers: all of them, or (De Morgan) those where some `unless`
+        // argument differs from its value.
+        let mut answered = Vec::new();
+        for c in &rule.unless {
+            let (_, value) = c.mask_value()?;
+            let ne = SeccompCondition::new(c.arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, value)
+                .map_err(|e| e.to_string())?;
+            answered.push(SeccompRule::new(vec![ne]).map_err(|e| e.to_string())?);
+        }
+        // Allowed by the allow-list, answered by this filter: ERRNO outranks ALLOW (but not the
+        // allow-list's TRAP, so the calls answered here must pass it).
+        if answered.is_empty() {
+            allow.insert(nr, Vec::new());
+        } else {
+            allow.entry(nr).or_default().extend(answered.iter().cloned());
+        }
         let f = SeccompFilter::new(
-            BTreeMap::from([(nr, Vec::new())]),
+            BTreeMap::from([(nr, answered)]),
             SeccompAction::Allow,
             SeccompAction::Errno(errno),
             arch,

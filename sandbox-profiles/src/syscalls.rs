@@ -36,7 +36,7 @@ table! {
     SYS_getgid, SYS_getegid, SYS_prlimit64, SYS_set_tid_address, SYS_landlock_create_ruleset,
     SYS_landlock_add_rule, SYS_landlock_restrict_self, SYS_fadvise64, SYS_sysinfo, SYS_sched_setaffinity,
     SYS_getcpu, SYS_sched_getparam, SYS_sched_setscheduler, SYS_sched_getscheduler, SYS_get_mempolicy,
-    SYS_set_mempolicy, SYS_mbind, SYS_membarrier, SYS_times, SYS_getrusage,
+    SYS_set_mempolicy, SYS_mbind, SYS_membarrier, SYS_times, SYS_getrusage, SYS_fchmod, SYS_flock, SYS_getgroups, SYS_getresuid, SYS_getresgid, SYS_fchown, SYS_fstatfs,
     #[cfg(target_arch = "x86_64")] SYS_poll,
     #[cfg(target_arch = "x86_64")] SYS_epoll_wait,
     #[cfg(target_arch = "x86_64")] SYS_open,
@@ -54,6 +54,7 @@ table! {
     #[cfg(target_arch = "x86_64")] SYS_rmdir,
     #[cfg(target_arch = "x86_64")] SYS_readlink,
     #[cfg(target_arch = "x86_64")] SYS_lstat,
+    #[cfg(target_arch = "x86_64")] SYS_chmod,
 }
 
 /// Syscalls that names on x86_64 only; a profile may list them on any architecture.
@@ -73,6 +74,7 @@ pub const X86_64_ONLY: &[&str] = &[
     "unlink",
     "readlink",
     "lstat",
+    "chmod",
 ];
 
 /// Syscalls whose presence in a profile needs a `why`: each can break the sandbox or the host
@@ -167,6 +169,7 @@ pub const ERRNOS: &[(&str, u32)] = &[
     ("ENOSYS", libc::ENOSYS as u32),
     ("EPERM", libc::EPERM as u32),
     ("EACCES", libc::EACCES as u32),
+    ("EAFNOSUPPORT", libc::EAFNOSUPPORT as u32),
 ];
 
 /// The value of a named constant.

@@ -15,16 +15,17 @@ const START: Duration = Duration::from_secs(15);
 /// How long the supervising task may take to record a worker's exit.
 const RECORDED: Duration = Duration::from_secs(2);
 
-/// Starts a supervisor running only `kind`; on failure, says why the worker did not start.
+/// Starts a supervisor running only `kind` (and, in privacy mode, the anonymity worker the net
+/// and chain workers reach the world through); on failure, says why the worker did not start.
 pub async fn start(config: &Config, home: &Home, kind: WorkerKind) -> Result<Supervisor, String> {
-    let supervisor = Supervisor::start(config, home, &[kind]);
+    let supervisor = Supervisor::start(config, home, &super::with_anon(config, &[kind]));
     supervisor.settled(START).await;
     let status = supervisor
         .workers()
         .statuses()
         .into_iter()
-        .next()
-        .expect("started with one worker");
+        .find(|s| s.kind == kind)
+        .expect("started with the worker");
     if status.state != State::Running {
         let why = status.last_exit.unwrap_or_else(|| "no handshake".into());
         supervisor.shutdown().await;

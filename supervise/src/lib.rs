@@ -30,4 +30,4 @@ pub mod stderr;
 pub mod supervise;
 
 pub use status::{State, WorkerStatus};
-pub use supervise::{CallError, Handle, Settings, Supervisor, Workers};
+pub use supervise::{CallError, Handle, Settings, Supervisor, Workers, anon_socket, with_anon};

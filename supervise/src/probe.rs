@@ -42,7 +42,7 @@ impl ProbeHome {
         let root = std::env::temp_dir().join(format!("oarn-probe-{:016x}", fastrand::u64(..)));
         std::fs::DirBuilder::new().mode(0o700).create(&root)?;
         let home = Self(root);
-        for dir in ["models", "ipfs", "downloads", "update", "logs"] {
+        for dir in ["models", "ipfs", "downloads", "update", "logs", "anon"] {
             std::fs::DirBuilder::new().mode(0o700).create(home.0.join(dir))?;
         }
         std::fs::write(home.0.join("config.toml"), oarn_config::template::TEMPLATE)?;

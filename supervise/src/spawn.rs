@@ -29,6 +29,7 @@ pub fn binary(kind: WorkerKind, config: &Config, home: &Path) -> PathBuf {
         WorkerKind::Infer => &w.infer,
         WorkerKind::Net => &w.net,
         WorkerKind::Chain => &w.chain,
+        WorkerKind::Anon => &w.anon,
     };
     if !explicit.as_os_str().is_empty() {
         return resolve_path(explicit, home);

@@ -17,7 +17,7 @@ use oarn_protocol::envelope::{Down, Protocol, RequestId, Up};
 use oarn_protocol::frame::{DEFAULT_MAX_FRAME, FrameError};
 use oarn_protocol::handshake::{HandshakeError, Hello, Role};
 use oarn_protocol::sandbox::{LayerState, SandboxReport};
-use oarn_protocol::{WorkerKind, chain, channel, frame, infer, net};
+use oarn_protocol::{WorkerKind, anon, chain, channel, frame, infer, net};
 use oarn_sandbox::Launch;
 use tokio::io::AsyncWrite;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -76,8 +76,29 @@ pub fn launch(config: &Config, home: &Home) -> Launch {
         probe: None,
         ollama: config.ollama.enabled.then(|| config.ollama.addr()).flatten(),
         onnxruntime: dir(&config.compute.onnxruntime),
+        anon_socket: config.privacy.mode.anonymous().then(|| anon_socket(home)),
+        tor_config: dir(&config.privacy.tor_config),
         command: Vec::new(),
     }
+}
+
+/// The anonymity worker's SOCKS socket, in its own directory.
+pub fn anon_socket(home: &Home) -> std::path::PathBuf {
+    home.root().join("anon").join("socks.sock")
+}
+
+/// `kinds` with the anonymity worker first when privacy mode sends the net or chain worker's
+/// traffic through it: without it they have no network at all.
+pub fn with_anon(config: &Config, kinds: &[WorkerKind]) -> Vec<WorkerKind> {
+    let needs = config.privacy.mode.anonymous()
+        && kinds.iter().any(|k| matches!(k, WorkerKind::Net | WorkerKind::Chain))
+        && !kinds.contains(&WorkerKind::Anon);
+    let mut out = Vec::with_capacity(kinds.len() + 1);
+    if needs {
+        out.push(WorkerKind::Anon);
+    }
+    out.extend_from_slice(kinds);
+    out
 }
 
 /// Handles to the node's running workers; cheap to clone.
@@ -86,26 +107,30 @@ pub struct Workers {
     pub infer: Option<Handle<infer::Protocol>>,
     pub net: Option<Handle<net::Protocol>>,
     pub chain: Option<Handle<chain::Protocol>>,
+    /// Only in privacy mode.
+    pub anon: Option<Handle<anon::Protocol>>,
 }
 
 impl Workers {
-    /// Snapshots of every worker's status, in infer, net, chain order.
+    /// Snapshots of every worker's status, in infer, net, chain, anon order.
     pub fn statuses(&self) -> Vec<WorkerStatus> {
         let mut out = Vec::new();
         out.extend(self.infer.as_ref().map(Handle::status));
         out.extend(self.net.as_ref().map(Handle::status));
         out.extend(self.chain.as_ref().map(Handle::status));
+        out.extend(self.anon.as_ref().map(Handle::status));
         out
     }
 
     /// Statuses with each running worker's own `Info` (capabilities, load) asked for now.
     pub async fn statuses_with_info(&self, wait: Duration) -> Vec<WorkerStatus> {
-        let (a, b, c) = tokio::join!(
+        let (a, b, c, d) = tokio::join!(
             with_info(self.infer.as_ref(), wait),
             with_info(self.net.as_ref(), wait),
-            with_info(self.chain.as_ref(), wait)
+            with_info(self.chain.as_ref(), wait),
+            with_info(self.anon.as_ref(), wait)
         );
-        [a, b, c].into_iter().flatten().collect()
+        [a, b, c, d].into_iter().flatten().collect()
     }
 
     /// Waits until every worker has either completed its handshake or failed at least once.
@@ -114,7 +139,8 @@ impl Workers {
         tokio::join!(
             wait(self.infer.as_ref(), settled),
             wait(self.net.as_ref(), settled),
-            wait(self.chain.as_ref(), settled)
+            wait(self.chain.as_ref(), settled),
+            wait(self.anon.as_ref(), settled)
         );
     }
 }
@@ -182,6 +208,7 @@ impl Supervisor {
                 WorkerKind::Infer => workers.infer = Some(ctx.start(status_rx, &mut tasks)),
                 WorkerKind::Net => workers.net = Some(ctx.start(status_rx, &mut tasks)),
                 WorkerKind::Chain => workers.chain = Some(ctx.start(status_rx, &mut tasks)),
+                WorkerKind::Anon => workers.anon = Some(ctx.start(status_rx, &mut tasks)),
             }
         }
         Self {

@@ -33,7 +33,13 @@ pub fn root(what: &str) -> bool {
 pub fn bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("OARN_TEST_BINS") {
         let dir = PathBuf::from(dir);
-        for bin in ["oarn", "oarn-worker-infer", "oarn-worker-net", "oarn-worker-chain"] {
+        for bin in [
+            "oarn",
+            "oarn-worker-infer",
+            "oarn-worker-net",
+            "oarn-worker-chain",
+            "oarn-worker-anon",
+        ] {
             assert!(
                 dir.join(bin).exists(),
                 "{bin} is not built in {} (OARN_TEST_BINS)",
@@ -53,6 +59,7 @@ pub fn bin_dir() -> PathBuf {
         "oarn-worker-infer",
         "oarn-worker-net",
         "oarn-worker-chain",
+        "oarn-worker-anon",
         "oarn-worker-rogue",
         "oarn-peer-rogue",
     ] {

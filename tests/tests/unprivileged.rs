@@ -26,7 +26,13 @@ impl Unprivileged {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let bins = dir.path().join("bin");
         std::fs::create_dir(&bins).unwrap();
-        for b in ["oarn", "oarn-worker-infer", "oarn-worker-net", "oarn-worker-chain"] {
+        for b in [
+            "oarn",
+            "oarn-worker-infer",
+            "oarn-worker-net",
+            "oarn-worker-chain",
+            "oarn-worker-anon",
+        ] {
             std::fs::copy(bin_dir().join(b), bins.join(b)).unwrap();
         }
         std::fs::set_permissions(&bins, std::fs::Permissions::from_mode(0o755)).unwrap();

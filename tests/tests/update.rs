@@ -21,7 +21,13 @@ use oarn_update::publish::{self, Artefact, Key, Publication};
 const CURRENT: &str = env!("CARGO_PKG_VERSION");
 /// The release the repository offers.
 const NEXT: &str = "99.0.0";
-const EXECUTABLES: [&str; 4] = ["oarn", "oarn-worker-infer", "oarn-worker-net", "oarn-worker-chain"];
+const EXECUTABLES: [&str; 5] = [
+    "oarn",
+    "oarn-worker-infer",
+    "oarn-worker-net",
+    "oarn-worker-chain",
+    "oarn-worker-anon",
+];
 
 fn target() -> String {
     format!("{}-unknown-linux-gnu", std::env::consts::ARCH)

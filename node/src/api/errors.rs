@@ -32,6 +32,7 @@ pub fn absent(kind: WorkerKind) -> Error {
         WorkerKind::Net => not_connected("this node runs no network worker (network.mode = \"local\")"),
         WorkerKind::Chain => no_providers("this node runs no chain worker (network.mode = \"local\")"),
         WorkerKind::Infer => Error::new(Code::InternalError, "this node runs no inference worker"),
+        WorkerKind::Anon => not_connected("this node runs no anonymity worker (privacy.mode = \"off\")"),
     }
 }
 

@@ -120,6 +120,7 @@ pub async fn status(node: &Node, _: GetStatus) -> Result<Status, Error> {
                 }
             }),
         },
+        privacy: privacy(node, &config).await,
         http: match node.http.get() {
             Some(Ok(addr)) => oarn_api::node::HttpState {
                 listen: Some(addr.to_string()),
@@ -132,6 +133,35 @@ pub async fn status(node: &Node, _: GetStatus) -> Result<Status, Error> {
             None => oarn_api::node::HttpState::default(),
         },
     })
+}
+
+/// Privacy mode, and the anonymity worker's own report of its transport.
+async fn privacy(node: &Node, config: &oarn_config::Config) -> oarn_api::node::PrivacyState {
+    let mut state = oarn_api::node::PrivacyState {
+        mode: name(&config.privacy.mode),
+        ..Default::default()
+    };
+    if !config.privacy.mode.anonymous() {
+        return state;
+    }
+    state.transport = Some("tor".into());
+    let Some(anon) = &node.workers.anon else {
+        state.blocked = Some("no anonymity worker runs: the node has no network".into());
+        return state;
+    };
+    match tokio::time::timeout(INFO_WAIT, anon.call(oarn_protocol::anon::GetStatus)).await {
+        Ok(Ok(s)) => {
+            state.ready = s.ready;
+            state.percent = s.percent;
+            state.blocked = s.blocked;
+            state.streams_open = s.streams_open;
+            state.streams_total = s.streams_total;
+            state.streams_failed = s.streams_failed;
+        }
+        Ok(Err(e)) => state.blocked = Some(format!("the anonymity worker does not answer: {e}")),
+        Err(_) => state.blocked = Some("the anonymity worker does not answer".into()),
+    }
+    state
 }
 
 /// The text a unit enum of the configuration is written as (`standard`, `best-effort`).

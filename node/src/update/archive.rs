@@ -8,7 +8,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The executables a release must carry; they are installed with mode 0755, the rest 0644.
-pub const EXECUTABLES: [&str; 4] = ["oarn", "oarn-worker-infer", "oarn-worker-net", "oarn-worker-chain"];
+pub const EXECUTABLES: [&str; 5] = [
+    "oarn",
+    "oarn-worker-infer",
+    "oarn-worker-net",
+    "oarn-worker-chain",
+    "oarn-worker-anon",
+];
 
 /// Most entries in an archive.
 const MAX_ENTRIES: usize = 64;
@@ -142,6 +148,7 @@ mod tests {
             ("oarn-1.0.0-x/oarn-worker-infer", Some(b"infer")),
             ("oarn-1.0.0-x/oarn-worker-net", Some(b"net")),
             ("oarn-1.0.0-x/oarn-worker-chain", Some(b"chain")),
+            ("oarn-1.0.0-x/oarn-worker-anon", Some(b"anon")),
             ("oarn-1.0.0-x/README.md", Some(b"readme")),
         ];
         v.extend_from_slice(extra);

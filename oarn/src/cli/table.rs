@@ -54,6 +54,17 @@ pub fn status(v: &Status) -> String {
         word(v.network.connected),
         word(v.chain.connected)
     );
+    if v.privacy.transport.is_some() {
+        let state = if v.privacy.ready {
+            format!("ready, {} streams open", v.privacy.streams_open)
+        } else {
+            format!("bootstrapping {}%", v.privacy.percent)
+        };
+        let _ = writeln!(out, "privacy  {}: {state}", s(&v.privacy.mode));
+        if let Some(b) = &v.privacy.blocked {
+            let _ = writeln!(out, "         no network until this clears: {}", s(b));
+        }
+    }
     if let Some(id) = &v.network.peer_id {
         let _ = writeln!(out, "network  peer {}, {} peers", s(id), v.network.peers);
         for a in &v.network.listen {

@@ -1,0 +1,204 @@
+//! Privacy mode (`privacy.mode = "tor"`) as an operator runs it, against a private Tor network
+//! of Debian's `tor` (3 directory authorities, 4 relays, 2 of them exits) on the loopback of a
+//! network namespace the test creates (`tests/fixtures/tornet/up.sh`), so nothing leaves the
+//! machine. The node's anonymity worker runs arti against that network; a SOCKS client speaks
+//! to the worker's Unix socket as the net and chain workers do, and reaches a server only
+//! through a Tor exit. `oarn sandbox verify` proves, from inside the net and chain workers,
+//! that they cannot open an IPv4 or IPv6 socket at all.
+//!
+//! What this proves is the mechanism (Tor as the only way out, fail closed); it says nothing
+//! of anonymity against an observer of the whole network.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use oarn_tests::{Netns, Node, wait_for, worker};
+
+/// Ports of the private network: relays from BASE, exits accept BASE+950..BASE+999.
+const BASE: u16 = 25000;
+
+/// A private Tor network running in `ns`, stopped when dropped.
+struct TorNet {
+    dir: PathBuf,
+}
+
+impl TorNet {
+    fn up(ns: &Netns, dir: &Path) -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tornet/up.sh");
+        let out = ns
+            .command(&script)
+            .arg(dir)
+            .arg(BASE.to_string())
+            .output()
+            .expect("run tests/fixtures/tornet/up.sh (needs Debian's tor: scripts/deps --test)");
+        let net = Self { dir: dir.into() };
+        assert!(
+            out.status.success(),
+            "the private Tor network did not come up: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        net
+    }
+}
+
+impl Drop for TorNet {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tornet/down.sh");
+        let _ = std::process::Command::new(script).arg(&self.dir).status();
+    }
+}
+
+/// Runs `f` on a thread that entered `ns`, so the sockets it makes live there.
+fn in_netns<T: Send + 'static>(ns: &Netns, f: impl FnOnce() -> T + Send + 'static) -> T {
+    use std::os::fd::AsRawFd;
+    let path = format!("/run/netns/{}", ns.0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let fd = std::fs::File::open(&path).unwrap();
+        // SAFETY: setns on a namespace file's descriptor; it changes only this thread.
+        assert_eq!(unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        tx.send(f()).unwrap();
+    });
+    rx.recv_timeout(Duration::from_secs(10)).unwrap()
+}
+
+/// A server on the namespace's 127.0.0.1:`port` that answers each connection's first line
+/// with "echo: <line>"; the count of connections it accepted.
+fn echo_server(ns: &Netns, port: u16) -> Arc<AtomicUsize> {
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let listener = in_netns(ns, move || TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap());
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            count.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 256];
+                let n = s.read(&mut buf).unwrap_or(0);
+                let _ = s.write_all(&[b"echo: ", &buf[..n]].concat());
+            });
+        }
+    });
+    accepted
+}
+
+/// A SOCKS5 CONNECT to `host:port` through the socket at `path`, with `user` as the isolation
+/// key: the stream, or the reply code the worker refused with.
+fn socks_connect(path: &Path, user: &str, host: &str, port: u16) -> Result<UnixStream, u8> {
+    let mut s = UnixStream::connect(path).map_err(|_| 0xff)?;
+    s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+    // Greeting: version 5, one method, username/password.
+    s.write_all(&[5, 1, 2]).unwrap();
+    let mut two = [0u8; 2];
+    s.read_exact(&mut two).unwrap();
+    assert_eq!(two, [5, 2], "the worker asks for credentials");
+    let mut auth = vec![1, user.len() as u8];
+    auth.extend_from_slice(user.as_bytes());
+    auth.extend_from_slice(&[1, b'x']);
+    s.write_all(&auth).unwrap();
+    s.read_exact(&mut two).unwrap();
+    assert_eq!(two, [1, 0], "credentials accepted");
+    let mut req = vec![5, 1, 0, 3, host.len() as u8];
+    req.extend_from_slice(host.as_bytes());
+    req.extend_from_slice(&port.to_be_bytes());
+    s.write_all(&req).unwrap();
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head).map_err(|_| 0xfe)?;
+    let rest = match head[3] {
+        1 => 4 + 2,
+        4 => 16 + 2,
+        _ => {
+            let mut len = [0u8; 1];
+            s.read_exact(&mut len).unwrap();
+            usize::from(len[0]) + 2
+        }
+    };
+    let mut skip = vec![0u8; rest];
+    s.read_exact(&mut skip).unwrap();
+    if head[1] == 0 { Ok(s) } else { Err(head[1]) }
+}
+
+#[test]
+fn privacy_mode_reaches_the_world_only_through_tor() {
+    let Some(ns) = Netns::new("tor") else { return };
+    let work = tempfile::tempdir().unwrap();
+    let tor = TorNet::up(&ns, &work.path().join("tornet"));
+    let exit_port = BASE + 950;
+    let accepted = echo_server(&ns, exit_port);
+
+    let mut node = Node::new()
+        .with_env("OARN_PRIVACY__MODE", "tor")
+        .with_env("OARN_PRIVACY__TOR_CONFIG", tor.dir.join("arti.toml").to_str().unwrap())
+        .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual");
+
+    // The kernel's word first: under privacy mode the net and chain workers cannot open an
+    // IPv4 or IPv6 socket, nor reach loopback; the anonymity worker can.
+    let out = node.oarn(&["sandbox", "verify", "--json"]);
+    let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bad: Vec<_> = results.as_array().unwrap().iter().filter(|o| o["ok"] != true).collect();
+    assert!(out.status.success() && bad.is_empty(), "not as expected: {bad:#?}");
+    let got = |w: &str, probe: &str| {
+        let o = results
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["worker"] == w && o["probe"] == probe);
+        o.unwrap_or_else(|| panic!("{w}: {probe} not probed"))["got"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for w in ["net", "chain"] {
+        assert_eq!(got(w, "open a TCP socket"), "denied: EAFNOSUPPORT (Unix sockets only)");
+        assert!(got(w, "connect to 127.0.0.1").starts_with("denied"), "{w}");
+        assert!(got(w, "send UDP to 127.0.0.1").starts_with("denied"), "{w}");
+        assert_eq!(got(w, "open a Unix stream socket"), "allowed");
+        assert!(got(w, "connect to a routable address").starts_with("denied"), "{w}");
+    }
+    assert_eq!(got("anon", "connect to 127.0.0.1"), "allowed");
+    assert!(got("anon", "send UDP to 127.0.0.1").starts_with("denied"));
+
+    node.spawn_daemon_in(&ns);
+    let status = node.wait_status(|s| {
+        ["net", "chain", "anon"]
+            .iter()
+            .all(|w| worker(s, w)["state"] == "running")
+    });
+    assert!(status.is_some(), "every worker runs in privacy mode: {}", node.log());
+
+    // `oarn status` reports the transport: bootstrapped against the private network.
+    let ready = wait_for(Duration::from_secs(180), || {
+        node.status().filter(|s| s["privacy"]["ready"] == true)
+    });
+    assert!(
+        ready.is_some(),
+        "Tor never bootstrapped: {:?}\n{}",
+        node.status(),
+        node.log()
+    );
+    let status = ready.unwrap();
+    assert_eq!(status["privacy"]["mode"], "tor");
+    assert_eq!(status["privacy"]["percent"], 100);
+
+    // The anonymity worker's socket carries a stream through the private network's exit.
+    let socket = node.home().join("anon/socks.sock");
+    let mut stream = wait_for(Duration::from_secs(180), || {
+        socks_connect(&socket, "test-a", "127.0.0.1", exit_port).ok()
+    })
+    .unwrap_or_else(|| panic!("no stream through Tor in 180 s: {}", node.log()));
+    stream.write_all(b"hello through tor\n").unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert_eq!(answer, "echo: hello through tor\n");
+    assert!(accepted.load(Ordering::SeqCst) >= 1);
+
+    // A port the exits refuse is refused in SOCKS terms, not hung.
+    let refused = socks_connect(&socket, "test-b", "127.0.0.1", BASE + 900);
+    assert!(refused.is_err(), "a port outside the exit policy is refused");
+    node.stop();
+}
