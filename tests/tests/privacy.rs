@@ -2,8 +2,8 @@
 //! of Debian's `tor` (3 directory authorities, 4 relays, 2 of them exits) on the loopback of a
 //! network namespace the test creates (`tests/fixtures/tornet/up.sh`), so nothing leaves the
 //! machine. The node's anonymity worker runs arti against that network; a SOCKS client speaks
-//! to the worker's Unix socket as the net and chain workers do, and reaches a server only
-//! through a Tor exit. `oarn sandbox verify` proves, from inside the net and chain workers,
+//! to the worker's Unix socket as the net worker will, and reaches a server only through a Tor
+//! exit; the chain worker reaches its RPC endpoint the same way. `oarn sandbox verify` proves, from inside the net and chain workers,
 //! that they cannot open an IPv4 or IPv6 socket at all.
 //!
 //! What this proves is the mechanism (Tor as the only way out, fail closed); it says nothing
@@ -130,11 +130,23 @@ fn privacy_mode_reaches_the_world_only_through_tor() {
     let tor = TorNet::up(&ns, &work.path().join("tornet"));
     let exit_port = BASE + 950;
     let accepted = echo_server(&ns, exit_port);
+    // The "RPC endpoint": reachable from the chain worker only through a Tor exit, since the
+    // worker has no network of its own.
+    let rpc_port = BASE + 951;
+    let rpc_reached = echo_server(&ns, rpc_port);
 
     let mut node = Node::new()
         .with_env("OARN_PRIVACY__MODE", "tor")
         .with_env("OARN_PRIVACY__TOR_CONFIG", tor.dir.join("arti.toml").to_str().unwrap())
-        .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual");
+        .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual")
+        .with_env(
+            "OARN_BLOCKCHAIN__RPC_URLS",
+            &format!("[\"http://127.0.0.1:{rpc_port}\"]"),
+        )
+        .with_env(
+            "OARN_BLOCKCHAIN__REGISTRY_ADDRESS",
+            "\"0x00000000000000000000000000000000000000aa\"",
+        );
 
     // The kernel's word first: under privacy mode the net and chain workers cannot open an
     // IPv4 or IPv6 socket, nor reach loopback; the anonymity worker can.
@@ -196,6 +208,17 @@ fn privacy_mode_reaches_the_world_only_through_tor() {
     let _ = stream.read_to_string(&mut answer);
     assert_eq!(answer, "echo: hello through tor\n");
     assert!(accepted.load(Ordering::SeqCst) >= 1);
+
+    // The chain worker's RPC requests arrive through the exit.
+    let reached = wait_for(Duration::from_secs(120), || {
+        (rpc_reached.load(Ordering::SeqCst) > 0).then_some(())
+    });
+    assert!(
+        reached.is_some(),
+        "the chain worker never reached its RPC endpoint through Tor: {}",
+        node.log()
+    );
+    assert!(!node.log().contains("seccomp"), "no syscall refused: {}", node.log());
 
     // A port the exits refuse is refused in SOCKS terms, not hung.
     let refused = socks_connect(&socket, "test-b", "127.0.0.1", BASE + 900);

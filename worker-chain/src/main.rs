@@ -11,7 +11,12 @@ use oarn_worker_chain::serve::Worker;
 
 fn main() -> ExitCode {
     oarn_sandbox::worker::main_with_commands::<Protocol, _>(
-        |launch| Worker::new(&launch.home),
+        |launch| {
+            if let Some(socket) = &launch.anon_socket {
+                oarn_worker_chain::rpc::route_through(socket.clone());
+            }
+            Worker::new(&launch.home)
+        },
         |launch| oarn_worker_chain::command::run(&launch.command, &launch.log_filter),
     )
 }

@@ -3,6 +3,8 @@
 //! serve another chain or lag the best head, and logs every switch with its reason. Each
 //! request is bounded by a timeout.
 
+use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -16,6 +18,36 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_LAG: u64 = 20;
 /// Most endpoints kept in a pool.
 pub const MAX_ENDPOINTS: usize = 16;
+
+/// Privacy mode: every endpoint is reached through the anonymity worker (set once at start).
+static RELAYS: OnceLock<oarn_anon_dial::Relays> = OnceLock::new();
+
+/// Sends every RPC request of this process through the anonymity worker at `socket`: each
+/// endpoint's host and port go to Tor in a SOCKS request (resolved at the exit, isolated per
+/// endpoint), and TLS still runs from here to the endpoint.
+pub fn route_through(socket: PathBuf) {
+    let _ = RELAYS.set(oarn_anon_dial::Relays::new(socket));
+}
+
+/// True in privacy mode.
+pub fn private() -> bool {
+    RELAYS.get().is_some()
+}
+
+/// An HTTP client for `url`, with a request timeout; in privacy mode, one whose connections
+/// go through the anonymity worker.
+fn http_client(url: &reqwest::Url) -> Result<reqwest::Client, Error> {
+    let mut builder = reqwest::Client::builder().timeout(TIMEOUT);
+    if let Some(relays) = RELAYS.get() {
+        let host = url.host_str().ok_or_else(|| Error::BadUrl(url.to_string()))?;
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| Error::BadUrl(url.to_string()))?;
+        let path = relays.path(host, port).map_err(|e| Error::Client(e.to_string()))?;
+        builder = builder.unix_socket(path.as_path());
+    }
+    builder.build().map_err(|e| Error::Client(e.to_string()))
+}
 
 /// Switches from one endpoint to another, in every pool of this process (a pool is made anew
 /// at each discovery, the count is the worker's).
@@ -64,10 +96,7 @@ impl Endpoint {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(Error::BadUrl(url.into()));
         }
-        let http = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .build()
-            .map_err(|e| Error::Client(e.to_string()))?;
+        let http = http_client(&parsed)?;
         let client = RpcClient::new_http_with_client(http, parsed.clone());
         let provider = ProviderBuilder::new().connect_client(client).erased();
         let connect = parsed.clone();
@@ -84,7 +113,15 @@ impl Endpoint {
     /// A provider on this endpoint that signs with `wallet` (nonce, gas and EIP-1559 fees
     /// filled in by alloy).
     pub fn signing(&self, wallet: alloy::network::EthereumWallet) -> DynProvider {
-        let http = reqwest::Client::builder().timeout(TIMEOUT).build().unwrap_or_default();
+        // Built for this URL before, so it builds again; a default client would bypass the
+        // anonymity worker, so a failure leaves one that cannot connect at all.
+        let http = http_client(&self.connect).unwrap_or_else(|e| {
+            tracing::error!("{e}");
+            reqwest::Client::builder()
+                .unix_socket("/nonexistent")
+                .build()
+                .unwrap_or_default()
+        });
         let client = RpcClient::new_http_with_client(http, self.connect.clone());
         ProviderBuilder::new().wallet(wallet).connect_client(client).erased()
     }

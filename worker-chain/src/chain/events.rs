@@ -214,6 +214,12 @@ fn websocket_url(http: &str) -> Option<String> {
 /// New block headers from the endpoint's websocket, or `None` (with the reason logged)
 /// where it has none.
 async fn subscribe(endpoint: &Endpoint) -> Option<(DynProvider, Subscription<alloy::rpc::types::Header>)> {
+    if rpc::private() {
+        // Websockets would dial on their own, around the anonymity worker (and fail: this
+        // worker has no network of its own in privacy mode).
+        tracing::info!(endpoint = %endpoint.url, "privacy mode: polling for new blocks");
+        return None;
+    }
     let url = websocket_url(endpoint.connect_url())?;
     let connect = tokio::time::timeout(rpc::TIMEOUT, ProviderBuilder::new().connect_ws(WsConnect::new(url))).await;
     let provider = match connect {
