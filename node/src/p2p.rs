@@ -106,7 +106,11 @@ pub fn settings(config: &Config, bootstrap: Vec<Bootstrap>) -> Settings {
         gateways: config.storage.gateways.clone(),
         mdns: config.network.mdns && !private,
         relay_service: config.network.relay_service && !private,
-        relays: config.network.relays.clone(),
+        relays: if private {
+            Vec::new()
+        } else {
+            config.network.relays.clone()
+        },
         upload_limit: kib(config.network.max_upload_kib_s),
         download_limit: kib(config.network.max_download_kib_s),
         validators: Vec::new(),

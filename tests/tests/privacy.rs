@@ -2,8 +2,8 @@
 //! of Debian's `tor` (3 directory authorities, 4 relays, 2 of them exits) on the loopback of a
 //! network namespace the test creates (`tests/fixtures/tornet/up.sh`), so nothing leaves the
 //! machine. The node's anonymity worker runs arti against that network; a SOCKS client speaks
-//! to the worker's Unix socket as the net worker will, and reaches a server only through a Tor
-//! exit; the chain worker reaches its RPC endpoint the same way. `oarn sandbox verify` proves, from inside the net and chain workers,
+//! to the worker's Unix socket and reaches a server only through a Tor exit; the chain worker
+//! reaches its RPC endpoint and the net worker its bootstrap peer the same way. `oarn sandbox verify` proves, from inside the net and chain workers,
 //! that they cannot open an IPv4 or IPv6 socket at all.
 //!
 //! What this proves is the mechanism (Tor as the only way out, fail closed); it says nothing
@@ -135,7 +135,14 @@ fn privacy_mode_reaches_the_world_only_through_tor() {
     let rpc_port = BASE + 951;
     let rpc_reached = echo_server(&ns, rpc_port);
 
+    // A peer on clearnet (in the namespace), listening where the exits let streams out.
+    let peer_port = BASE + 952;
+    let mut peer = Node::new().with_env("OARN_NETWORK__LISTEN_PORT", &peer_port.to_string());
+    peer.spawn_daemon_in(&ns);
+    let peer_addr = peer.tcp_addr();
+
     let mut node = Node::new()
+        .with_env("OARN_NETWORK__DISCOVERY__BOOTSTRAP_PEERS", &format!("[{peer_addr:?}]"))
         .with_env("OARN_PRIVACY__MODE", "tor")
         .with_env("OARN_PRIVACY__TOR_CONFIG", tor.dir.join("arti.toml").to_str().unwrap())
         .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual")
@@ -220,8 +227,21 @@ fn privacy_mode_reaches_the_world_only_through_tor() {
     );
     assert!(!node.log().contains("seccomp"), "no syscall refused: {}", node.log());
 
+    // The net worker meets its bootstrap peer through Tor: a libp2p connection (Noise,
+    // Yamux) over a stream through the anonymity worker; the node listens on nothing.
+    let met = wait_for(Duration::from_secs(120), || {
+        node.status().filter(|s| s["network"]["peers"].as_u64() >= Some(1))
+    });
+    let met = met.unwrap_or_else(|| panic!("the net worker never reached its peer through Tor: {}", node.log()));
+    assert_eq!(met["network"]["listen"], serde_json::json!([]), "{met}");
+    let seen = wait_for(Duration::from_secs(30), || {
+        peer.status().filter(|s| s["network"]["peers"].as_u64() >= Some(1))
+    });
+    assert!(seen.is_some(), "the peer never saw the privacy node: {}", peer.log());
+
     // A port the exits refuse is refused in SOCKS terms, not hung.
     let refused = socks_connect(&socket, "test-b", "127.0.0.1", BASE + 900);
     assert!(refused.is_err(), "a port outside the exit policy is refused");
     node.stop();
+    peer.stop();
 }

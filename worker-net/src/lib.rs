@@ -19,6 +19,7 @@
 //! - [`behaviour`]: the protocols the swarm speaks (gossipsub, Kademlia, identify, ping).
 //! - [`meter`]: bytes per direction on every connection, under the upload and download limits.
 //! - [`swarm`]: building the swarm (QUIC, TCP + Noise + Yamux) from [`oarn_protocol::net::Settings`].
+//! - [`tor`]: in privacy mode, the swarm's only transport: streams through the anonymity worker.
 //! - [`peers`]: our own reliability score per peer, and bans.
 //! - [`fanout`]: one question put to several peers, answered once all have answered.
 //! - [`claims`]: claim negotiation (`/oarn/claim/1.0.0`): who claimed which task.
@@ -52,6 +53,7 @@ pub mod release;
 pub mod results;
 pub mod serve;
 pub mod swarm;
+pub mod tor;
 pub mod trustless;
 pub mod unixfs;
 pub mod wheel;

@@ -9,5 +9,10 @@ use oarn_protocol::net::Protocol;
 use oarn_worker_net::serve::Worker;
 
 fn main() -> ExitCode {
-    oarn_sandbox::worker::main::<Protocol, _>(|launch| Worker::new(&launch.home))
+    oarn_sandbox::worker::main::<Protocol, _>(|launch| {
+        if let Some(socket) = &launch.anon_socket {
+            oarn_worker_net::swarm::route_through(socket.clone());
+        }
+        Worker::new(&launch.home)
+    })
 }

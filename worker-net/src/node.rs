@@ -98,6 +98,11 @@ fn internal(e: impl std::fmt::Display) -> ErrorReply {
 }
 
 impl Handle {
+    /// True once the swarm's thread has ended (stopped, or failed).
+    pub fn stopped(&self) -> bool {
+        self.commands.is_closed()
+    }
+
     /// Sends the command `make` builds and waits up to `wait` for its answer.
     pub fn call(&self, make: impl FnOnce(Answer) -> Command, wait: Duration) -> Result<Reply, ErrorReply> {
         let (tx, rx) = sync_channel(1);

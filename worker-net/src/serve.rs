@@ -70,7 +70,8 @@ impl Worker {
     }
 
     fn run(&mut self, settings: oarn_protocol::net::Settings, responder: Responder<Protocol>) {
-        if self.swarm.is_some() {
+        // A swarm whose thread ended (a failure it could not survive) may be started anew.
+        if self.swarm.as_ref().is_some_and(|s| !s.stopped()) {
             let _ = responder.finish(Err(ErrorReply::new(ErrorKind::Busy, "the swarm is already running")));
             return;
         }

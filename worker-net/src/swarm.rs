@@ -2,6 +2,8 @@
 //! circuits through relays, every direct connection metered ([`crate::meter`]), the node's
 //! [`Behaviour`], and its listeners. Must run inside a tokio runtime.
 
+use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use libp2p::core::muxing::StreamMuxerBox;
@@ -48,15 +50,40 @@ pub fn build(key: Keypair, options: Options, meter: Meter) -> Result<Swarm<Behav
     Ok(Swarm::new(transport, behaviour, peer_id, config))
 }
 
+/// Privacy mode: the anonymity worker's socket, set once at start.
+static ANON_SOCKET: OnceLock<PathBuf> = OnceLock::new();
+
+/// Makes every swarm of this process dial only through the anonymity worker at `socket`
+/// ([`crate::tor`]), with no TCP, QUIC or resolver of its own.
+pub fn route_through(socket: PathBuf) {
+    let _ = ANON_SOCKET.set(socket);
+}
+
 /// TCP + Noise + Yamux, QUIC, DNS names where the resolver is readable, and circuits through
-/// relays. Direct connections are metered; a relayed one is not, because the connection to
-/// the relay that carries it already is.
+/// relays; in privacy mode, Noise + Yamux over streams through the anonymity worker instead
+/// of TCP, QUIC and DNS. Direct connections are metered; a relayed one is not, because the
+/// connection to the relay that carries it already is.
 fn transports(
     key: &Keypair,
     relay_transport: relay::client::Transport,
     meter: Meter,
 ) -> Result<Boxed<(PeerId, StreamMuxerBox)>, SwarmError> {
     let noise = || noise::Config::new(key).map_err(|e| SwarmError::Transport(e.to_string()));
+    let relayed = relay_transport
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise()?)
+        .multiplex(yamux::Config::default())
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)));
+    if let Some(socket) = ANON_SOCKET.get() {
+        let tor = crate::tor::Transport::new(socket.clone())
+            .upgrade(Version::V1Lazy)
+            .authenticate(noise()?)
+            .multiplex(yamux::Config::default())
+            .map(move |(peer, muxer), _| (peer, meter.wrap(StreamMuxerBox::new(muxer))));
+        // The relay client's transport stays: its behaviour must never outlive it, and a
+        // circuit through a relay reached over Tor is still reached over Tor.
+        return Ok(relayed.or_transport(tor).map(|either, _| either.into_inner()).boxed());
+    }
     let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
         .upgrade(Version::V1Lazy)
         .authenticate(noise()?)
@@ -74,11 +101,6 @@ fn transports(
         direct.boxed()
     };
     let direct = direct.map(move |(peer, muxer), _| (peer, meter.wrap(muxer)));
-    let relayed = relay_transport
-        .upgrade(Version::V1Lazy)
-        .authenticate(noise()?)
-        .multiplex(yamux::Config::default())
-        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)));
     Ok(relayed
         .or_transport(direct)
         .map(|either, _| either.into_inner())

@@ -1,0 +1,125 @@
+//! The swarm's only transport in privacy mode: each dial is a stream through the anonymity
+//! worker ([`oarn_anon_dial::connect`]), to the host a `/dns*`, `/ip4` or `/ip6` address names
+//! (resolved at the Tor exit, never here) or to an `/onion3` service, on circuits isolated per
+//! destination. It listens on nothing: this worker has no network of its own.
+
+use std::io;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use libp2p::Multiaddr;
+use libp2p::core::transport::{DialOpts, ListenerId, TransportError, TransportEvent};
+use libp2p::multiaddr::Protocol;
+use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
+
+/// Streams through the anonymity worker's SOCKS socket.
+#[derive(Debug, Clone)]
+pub struct Transport {
+    socket: PathBuf,
+}
+
+impl Transport {
+    /// Dials through the anonymity worker at `socket`.
+    pub fn new(socket: PathBuf) -> Self {
+        Self { socket }
+    }
+}
+
+/// The host and port `addr` dials through Tor: `/dns*|ip4|ip6/HOST/tcp/PORT` or
+/// `/onion3/ADDR:PORT`, optionally ending `/p2p/<peer>`; `None` for anything else (QUIC,
+/// circuits, Unix paths), which cannot go through Tor.
+pub fn target(addr: &Multiaddr) -> Option<(String, u16)> {
+    let mut parts = addr.iter();
+    let (host, port) = match parts.next()? {
+        Protocol::Onion3(onion) => {
+            let name = data_encoding::BASE32.encode(onion.hash()).to_ascii_lowercase();
+            (format!("{name}.onion"), onion.port())
+        }
+        first => {
+            let host = match first {
+                Protocol::Dns(h) | Protocol::Dns4(h) | Protocol::Dns6(h) => h.to_string(),
+                Protocol::Ip4(ip) => ip.to_string(),
+                Protocol::Ip6(ip) => ip.to_string(),
+                _ => return None,
+            };
+            let Protocol::Tcp(port) = parts.next()? else {
+                return None;
+            };
+            (host, port)
+        }
+    };
+    match parts.next() {
+        None | Some(Protocol::P2p(_)) if parts.next().is_none() => Some((host, port)),
+        _ => None,
+    }
+}
+
+impl libp2p::core::Transport for Transport {
+    type Output = Compat<tokio::net::UnixStream>;
+    type Error = io::Error;
+    type ListenerUpgrade = futures::future::Pending<Result<Self::Output, io::Error>>;
+    type Dial = BoxFuture<'static, Result<Self::Output, io::Error>>;
+
+    fn listen_on(&mut self, _id: ListenerId, addr: Multiaddr) -> Result<(), TransportError<io::Error>> {
+        Err(TransportError::MultiaddrNotSupported(addr))
+    }
+
+    fn remove_listener(&mut self, _id: ListenerId) -> bool {
+        false
+    }
+
+    fn dial(&mut self, addr: Multiaddr, _opts: DialOpts) -> Result<Self::Dial, TransportError<io::Error>> {
+        let Some((host, port)) = target(&addr) else {
+            return Err(TransportError::MultiaddrNotSupported(addr));
+        };
+        let socket = self.socket.clone();
+        Ok(async move {
+            let isolation = format!("p2p {host}:{port}");
+            oarn_anon_dial::connect(&socket, &host, port, &isolation)
+                .await
+                .map(TokioAsyncReadCompatExt::compat)
+                .map_err(io::Error::other)
+        }
+        .boxed())
+    }
+
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<TransportEvent<Self::ListenerUpgrade, io::Error>> {
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Option<(String, u16)> {
+        target(&s.parse().unwrap())
+    }
+
+    #[test]
+    fn only_stream_addresses_tor_can_carry_are_dialled() {
+        assert_eq!(t("/dns4/boot.example/tcp/4001"), Some(("boot.example".into(), 4001)));
+        assert_eq!(
+            t("/ip4/198.51.100.7/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"),
+            Some(("198.51.100.7".into(), 4001))
+        );
+        let onion = "/onion3/vww6ybal4bd7szmgncyruucpgfkqahzddi37ktceo3ah7ngmcopnpyyd:1234";
+        assert_eq!(
+            t(onion),
+            Some((
+                "vww6ybal4bd7szmgncyruucpgfkqahzddi37ktceo3ah7ngmcopnpyyd.onion".into(),
+                1234
+            ))
+        );
+        assert_eq!(
+            t("/ip4/198.51.100.7/udp/4001/quic-v1"),
+            None,
+            "QUIC cannot go through Tor"
+        );
+        assert_eq!(t("/ip4/198.51.100.7/tcp/4001/ws"), None);
+        assert_eq!(t("/ip4/198.51.100.7/tcp/4001/p2p-circuit"), None);
+    }
+}
