@@ -245,3 +245,72 @@ fn privacy_mode_reaches_the_world_only_through_tor() {
     node.stop();
     peer.stop();
 }
+
+/// A TCP listener on the namespace's 127.0.0.1 that counts the connections reaching it; its
+/// port and the count.
+fn counting_listener(ns: &Netns) -> (u16, Arc<AtomicUsize>) {
+    let listener = in_netns(ns, || TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap());
+    let port = listener.local_addr().unwrap().port();
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            c.fetch_add(1, Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    (port, count)
+}
+
+#[test]
+fn privacy_mode_without_its_anonymity_worker_reaches_nothing() {
+    let Some(ns) = Netns::new("torless") else { return };
+    // One listener stands for both a bootstrap peer and an RPC endpoint, on loopback in the
+    // node's own namespace: the easiest place there is to leak to.
+    let (port, reached) = counting_listener(&ns);
+    let peer = format!("/ip4/127.0.0.1/tcp/{port}/p2p/12D3KooWPeqCPHpkohMTHHifVqJYXBMNqGtcaieQBcbpM3RioKVC");
+    let mut node = Node::new()
+        .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual")
+        .with_env("OARN_NETWORK__DISCOVERY__BOOTSTRAP_PEERS", &format!("[{peer:?}]"))
+        .with_env("OARN_BLOCKCHAIN__RPC_URLS", &format!("[\"http://127.0.0.1:{port}\"]"))
+        .with_env(
+            "OARN_BLOCKCHAIN__REGISTRY_ADDRESS",
+            "\"0x00000000000000000000000000000000000000aa\"",
+        )
+        .with_env("OARN_PRIVACY__MODE", "tor")
+        .with_env("OARN_WORKERS__ANON", "/nonexistent/oarn-worker-anon");
+    node.spawn_daemon_in(&ns);
+    let status = wait_for(Duration::from_secs(20), || {
+        node.status()
+            .filter(|s| s["privacy"]["blocked"].is_string() && worker(s, "net")["state"] == "running")
+    })
+    .unwrap_or_else(|| panic!("privacy mode never said it is down: {}", node.log()));
+    assert_eq!(status["privacy"]["ready"], false);
+    let out = node.oarn(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("no network until this clears"), "{text}");
+    // The workers keep trying for 15 s, and nothing reaches the listener.
+    std::thread::sleep(Duration::from_secs(15));
+    assert_eq!(
+        reached.load(Ordering::SeqCst),
+        0,
+        "a privacy-mode worker reached clearnet: {}",
+        node.log()
+    );
+    assert!(!node.log().contains("seccomp"), "no syscall refused: {}", node.log());
+    node.stop();
+
+    // The negative control: the same node with privacy mode off reaches the listener, so the
+    // count above could have seen a connection.
+    node.env.retain(|(k, _)| k != "OARN_PRIVACY__MODE");
+    node.spawn_daemon_in(&ns);
+    let seen = wait_for(Duration::from_secs(30), || {
+        (reached.load(Ordering::SeqCst) > 0).then_some(())
+    });
+    assert!(
+        seen.is_some(),
+        "with privacy mode off the node reached nothing: {}",
+        node.log()
+    );
+    node.stop();
+}
