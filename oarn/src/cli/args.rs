@@ -785,7 +785,7 @@ pub enum SandboxCommand {
     /// Run each worker under its real profile and try forbidden and needed operations;
     /// exits 0 only if every forbidden one failed and every needed one worked.
     Verify {
-        /// Only this worker: infer, net or chain.
+        /// Only this worker: infer, net, chain or anon.
         #[arg(long)]
         worker: Option<String>,
         /// Print the results as JSON.

@@ -16,7 +16,7 @@ fn kinds(worker: Option<&str>) -> anyhow::Result<Vec<WorkerKind>> {
         None => Ok(WorkerKind::ALL.to_vec()),
         Some(w) => match WorkerKind::from_name(w) {
             Some(k) => Ok(vec![k]),
-            None => bail!("unknown worker {w:?}; use infer, net or chain"),
+            None => bail!("unknown worker {w:?}; use infer, net, chain or anon"),
         },
     }
 }
