@@ -780,7 +780,7 @@ pub enum ModelCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
-    /// Print the effective sandbox profile of each worker (or one: infer, net, chain).
+    /// Print the effective sandbox profile of each worker (or one: infer, net, chain, anon).
     Show { worker: Option<String> },
     /// Run each worker under its real profile and try forbidden and needed operations;
     /// exits 0 only if every forbidden one failed and every needed one worked.

@@ -33,6 +33,10 @@ pub fn run(home: &Home, command: SandboxCommand) -> anyhow::Result<Exit> {
                     let who = format!("{} with ollama.enabled", kind.binary());
                     files.push((profile::OLLAMA_FILE.to_string(), who));
                 }
+                if matches!(kind, WorkerKind::Net | WorkerKind::Chain) {
+                    let who = format!("{} in privacy mode", kind.binary());
+                    files.push((profile::private_file(kind), who));
+                }
                 for (file, who) in files {
                     let (text, origin) = profile::text(&file, dir.as_deref())?;
                     profile::Profile::parse(&text, &origin)?;
