@@ -45,6 +45,12 @@ pub enum Error {
     Listen { target: String, source: std::io::Error },
 }
 
+/// Where the net worker listens, in privacy mode, for the streams the anonymity worker
+/// forwards from the node's onion service.
+pub fn inbound_socket(home: &Path) -> PathBuf {
+    home.join("ipfs").join("inbound.sock")
+}
+
 /// A stream to `host:port` through the anonymity worker at `socket`, on circuits kept apart
 /// from those of every other `isolation` key.
 pub async fn connect(socket: &Path, host: &str, port: u16, isolation: &str) -> Result<UnixStream, Error> {

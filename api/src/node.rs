@@ -79,6 +79,9 @@ pub struct PrivacyState {
     pub streams_open: u32,
     pub streams_total: u64,
     pub streams_failed: u64,
+    /// The node's onion service, where peers reach it (`/onion3/<address>:<port>`).
+    #[serde(default)]
+    pub onion: Option<String>,
 }
 
 /// `oarn_metrics`: what `/metrics` serves, through the local socket (for `oarn dashboard`,

@@ -42,6 +42,8 @@ pub struct Status {
     pub streams_open: u32,
     pub streams_total: u64,
     pub streams_failed: u64,
+    /// The node's onion service, as a multiaddr (`/onion3/<address>:<port>`), once launched.
+    pub onion: Option<String>,
 }
 
 /// Anonymity worker → supervisor.

@@ -36,7 +36,7 @@ table! {
     SYS_getgid, SYS_getegid, SYS_prlimit64, SYS_set_tid_address, SYS_landlock_create_ruleset,
     SYS_landlock_add_rule, SYS_landlock_restrict_self, SYS_fadvise64, SYS_sysinfo, SYS_sched_setaffinity,
     SYS_getcpu, SYS_sched_getparam, SYS_sched_setscheduler, SYS_sched_getscheduler, SYS_get_mempolicy,
-    SYS_set_mempolicy, SYS_mbind, SYS_membarrier, SYS_times, SYS_getrusage, SYS_fchmod, SYS_flock, SYS_getgroups, SYS_getresuid, SYS_getresgid, SYS_fchown, SYS_fstatfs,
+    SYS_set_mempolicy, SYS_mbind, SYS_membarrier, SYS_times, SYS_getrusage, SYS_fchmod, SYS_flock, SYS_getgroups, SYS_getresuid, SYS_getresgid, SYS_fchown, SYS_fstatfs, SYS_utimensat,
     #[cfg(target_arch = "x86_64")] SYS_poll,
     #[cfg(target_arch = "x86_64")] SYS_epoll_wait,
     #[cfg(target_arch = "x86_64")] SYS_open,

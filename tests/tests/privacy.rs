@@ -233,11 +233,51 @@ fn privacy_mode_reaches_the_world_only_through_tor() {
         node.status().filter(|s| s["network"]["peers"].as_u64() >= Some(1))
     });
     let met = met.unwrap_or_else(|| panic!("the net worker never reached its peer through Tor: {}", node.log()));
-    assert_eq!(met["network"]["listen"], serde_json::json!([]), "{met}");
+    let listen = met["network"]["listen"].as_array().unwrap();
+    assert!(
+        listen.iter().all(|a| a.as_str().unwrap().starts_with("/unix/")),
+        "privacy mode listens only on its inbound socket: {met}"
+    );
     let seen = wait_for(Duration::from_secs(30), || {
         peer.status().filter(|s| s["network"]["peers"].as_u64() >= Some(1))
     });
     assert!(seen.is_some(), "the peer never saw the privacy node: {}", peer.log());
+
+    // A second privacy-mode node meets the first at its onion service: both ends on Tor,
+    // neither with a network of its own.
+    let onion = met["privacy"]["onion"].as_str().map(str::to_string);
+    let onion = onion.or_else(|| {
+        wait_for(Duration::from_secs(30), || {
+            node.status()?["privacy"]["onion"].as_str().map(str::to_string)
+        })
+    });
+    let onion = onion.unwrap_or_else(|| panic!("no onion service: {}", node.log()));
+    assert!(onion.starts_with("/onion3/") && onion.ends_with(":4001"), "{onion}");
+    let node_id = met["network"]["peer_id"].as_str().unwrap().to_string();
+    let mut other = Node::new()
+        .with_env("OARN_PRIVACY__MODE", "tor")
+        .with_env("OARN_PRIVACY__TOR_CONFIG", tor.dir.join("arti.toml").to_str().unwrap())
+        .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual")
+        .with_env(
+            "OARN_NETWORK__DISCOVERY__BOOTSTRAP_PEERS",
+            &format!("[\"{onion}/p2p/{node_id}\"]"),
+        );
+    other.spawn_daemon_in(&ns);
+    let via_onion = wait_for(Duration::from_secs(240), || {
+        let peers = other.json(&["net", "peers", "--json"]);
+        peers["peers"]
+            .as_array()?
+            .iter()
+            .any(|p| p["peer_id"] == node_id.as_str())
+            .then_some(())
+    });
+    assert!(
+        via_onion.is_some(),
+        "the second node never reached the first's onion service: {}\n{}",
+        other.log(),
+        node.log()
+    );
+    other.stop();
 
     // A port the exits refuse is refused in SOCKS terms, not hung.
     let refused = socks_connect(&socket, "test-b", "127.0.0.1", BASE + 900);

@@ -22,7 +22,15 @@ fn override_profiles(dir: &Path, worker: &str, edit: impl Fn(String) -> String) 
     let profiles = dir.join("profiles");
     std::fs::create_dir_all(&profiles).unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sandbox-profiles");
-    for w in ["infer", "net", "chain", "anon", "infer-ollama", "net-private", "chain-private"] {
+    for w in [
+        "infer",
+        "net",
+        "chain",
+        "anon",
+        "infer-ollama",
+        "net-private",
+        "chain-private",
+    ] {
         let text = std::fs::read_to_string(src.join(format!("worker-{w}.toml"))).unwrap();
         let text = if w == worker { edit(text) } else { text };
         std::fs::write(profiles.join(format!("worker-{w}.toml")), text).unwrap();

@@ -8,8 +8,10 @@
 //! - [`tor`]: the client's configuration (the operator's arti file, our directories) and its
 //!   bootstrap, reported as it goes.
 //! - [`socks`]: the SOCKS5 server: one Tor stream per request, isolated by its credentials.
+//! - [`onion`]: the node's onion service, whose streams go to the net worker.
 //! - [`serve`]: the supervisor's requests (status).
 
+pub mod onion;
 pub mod serve;
 pub mod socks;
 pub mod tor;

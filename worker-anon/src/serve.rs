@@ -48,6 +48,9 @@ impl Worker {
             ready: p.ready && p.failed.is_none(),
             percent: p.percent,
             blocked: p.failed.or(p.blocked),
+            onion: p
+                .onion
+                .map(|a| format!("/onion3/{}:{}", a.trim_end_matches(".onion"), crate::onion::PORT)),
             streams_open: self.counters.open.load(Ordering::Relaxed),
             streams_total: self.counters.total.load(Ordering::Relaxed),
             streams_failed: self.counters.failed.load(Ordering::Relaxed),
@@ -77,7 +80,12 @@ fn start(
         Ok::<_, String>((client, listener))
     })?;
     tracing::info!(socket = %socket.display(), "serving SOCKS5 through Tor");
-    runtime.spawn(tor::bootstrap(client.clone(), progress));
+    runtime.spawn(tor::bootstrap(client.clone(), progress.clone()));
+    runtime.spawn(crate::onion::serve(
+        client.clone(),
+        oarn_anon_dial::inbound_socket(&launch.home),
+        progress,
+    ));
     runtime.spawn(socks::serve(listener, client, counters));
     Ok(runtime)
 }

@@ -98,6 +98,8 @@ pub struct Progress {
     pub blocked: Option<String>,
     /// Why the client could not be set up at all.
     pub failed: Option<String>,
+    /// The node's onion service address, once launched.
+    pub onion: Option<String>,
 }
 
 /// Creates the client (not yet bootstrapped) on the current tokio runtime.

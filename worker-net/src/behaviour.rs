@@ -76,6 +76,9 @@ pub struct Options {
     pub max_peers: u32,
     pub mdns: bool,
     pub relay_service: bool,
+    /// Privacy mode: identify tells peers no listen address (the only one is a local socket
+    /// path); peers learn the node's onion address, never an IP address or a path.
+    pub private: bool,
 }
 
 impl std::fmt::Debug for Behaviour {
@@ -91,12 +94,14 @@ impl Behaviour {
             max_peers,
             mdns,
             relay_service,
+            private,
         } = o;
         let peer_id = key.public().to_peer_id();
 
         let identify = identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
-                .with_agent_version(format!("oarn/{}", env!("CARGO_PKG_VERSION"))),
+                .with_agent_version(format!("oarn/{}", env!("CARGO_PKG_VERSION")))
+                .with_hide_listen_addrs(private),
         );
 
         let mut kad_config = kad::Config::new(StreamProtocol::new("/ipfs/kad/1.0.0"));

@@ -259,6 +259,7 @@ impl Node {
                 max_peers: settings.max_peers,
                 mdns: settings.mdns,
                 relay_service: settings.relay_service,
+                private: crate::swarm::private(),
             },
             meter.clone(),
         )

@@ -53,10 +53,19 @@ pub fn build(key: Keypair, options: Options, meter: Meter) -> Result<Swarm<Behav
 /// Privacy mode: the anonymity worker's socket, set once at start.
 static ANON_SOCKET: OnceLock<PathBuf> = OnceLock::new();
 
+/// True in privacy mode.
+pub fn private() -> bool {
+    ANON_SOCKET.get().is_some()
+}
+
+/// Privacy mode: where the anonymity worker hands over inbound streams.
+static INBOUND: OnceLock<PathBuf> = OnceLock::new();
+
 /// Makes every swarm of this process dial only through the anonymity worker at `socket`
-/// ([`crate::tor`]), with no TCP, QUIC or resolver of its own.
-pub fn route_through(socket: PathBuf) {
+/// ([`crate::tor`]), with no TCP, QUIC or resolver of its own, and listen only on `inbound`.
+pub fn route_through(socket: PathBuf, inbound: PathBuf) {
     let _ = ANON_SOCKET.set(socket);
+    let _ = INBOUND.set(inbound);
 }
 
 /// TCP + Noise + Yamux, QUIC, DNS names where the resolver is readable, and circuits through
@@ -107,8 +116,16 @@ fn transports(
         .boxed())
 }
 
-/// Starts listening on every address in `listen`.
+/// Starts listening on every address in `listen`; in privacy mode, only on the Unix socket the
+/// anonymity worker forwards the onion service's streams to.
 pub fn listen(swarm: &mut Swarm<Behaviour>, listen: &[String]) -> Result<(), SwarmError> {
+    if let Some(inbound) = INBOUND.get() {
+        let addr = Multiaddr::empty().with(libp2p::multiaddr::Protocol::Unix(inbound.display().to_string().into()));
+        swarm
+            .listen_on(addr)
+            .map_err(|e| SwarmError::Listen(inbound.display().to_string(), e.to_string()))?;
+        return Ok(());
+    }
     for text in listen {
         let addr: Multiaddr = text
             .parse()

@@ -1,7 +1,9 @@
 //! The swarm's only transport in privacy mode: each dial is a stream through the anonymity
 //! worker ([`oarn_anon_dial::connect`]), to the host a `/dns*`, `/ip4` or `/ip6` address names
 //! (resolved at the Tor exit, never here) or to an `/onion3` service, on circuits isolated per
-//! destination. It listens on nothing: this worker has no network of its own.
+//! destination. It listens only on a Unix socket (`/unix/<path>`), where the anonymity worker
+//! hands over the streams peers open to the node's onion service: this worker has no network
+//! of its own.
 
 use std::io;
 use std::path::PathBuf;
@@ -15,16 +17,29 @@ use libp2p::core::transport::{DialOpts, ListenerId, TransportError, TransportEve
 use libp2p::multiaddr::Protocol;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
-/// Streams through the anonymity worker's SOCKS socket.
-#[derive(Debug, Clone)]
+/// Streams through the anonymity worker's SOCKS socket, and from its onion service.
+#[derive(Debug)]
 pub struct Transport {
     socket: PathBuf,
+    listeners: Vec<Listener>,
+}
+
+/// A Unix socket the anonymity worker forwards inbound streams to.
+#[derive(Debug)]
+struct Listener {
+    id: ListenerId,
+    socket: tokio::net::UnixListener,
+    addr: Multiaddr,
+    announced: bool,
 }
 
 impl Transport {
     /// Dials through the anonymity worker at `socket`.
     pub fn new(socket: PathBuf) -> Self {
-        Self { socket }
+        Self {
+            socket,
+            listeners: Vec::new(),
+        }
     }
 }
 
@@ -60,15 +75,30 @@ pub fn target(addr: &Multiaddr) -> Option<(String, u16)> {
 impl libp2p::core::Transport for Transport {
     type Output = Compat<tokio::net::UnixStream>;
     type Error = io::Error;
-    type ListenerUpgrade = futures::future::Pending<Result<Self::Output, io::Error>>;
+    type ListenerUpgrade = futures::future::Ready<Result<Self::Output, io::Error>>;
     type Dial = BoxFuture<'static, Result<Self::Output, io::Error>>;
 
-    fn listen_on(&mut self, _id: ListenerId, addr: Multiaddr) -> Result<(), TransportError<io::Error>> {
-        Err(TransportError::MultiaddrNotSupported(addr))
+    fn listen_on(&mut self, id: ListenerId, addr: Multiaddr) -> Result<(), TransportError<io::Error>> {
+        let path = match addr.iter().next() {
+            Some(Protocol::Unix(path)) if addr.iter().count() == 1 => PathBuf::from(path.to_string()),
+            _ => return Err(TransportError::MultiaddrNotSupported(addr)),
+        };
+        // A socket a previous run left would refuse the bind.
+        let _ = std::fs::remove_file(&path);
+        let socket = tokio::net::UnixListener::bind(&path).map_err(TransportError::Other)?;
+        self.listeners.push(Listener {
+            id,
+            socket,
+            addr,
+            announced: false,
+        });
+        Ok(())
     }
 
-    fn remove_listener(&mut self, _id: ListenerId) -> bool {
-        false
+    fn remove_listener(&mut self, id: ListenerId) -> bool {
+        let before = self.listeners.len();
+        self.listeners.retain(|l| l.id != id);
+        self.listeners.len() != before
     }
 
     fn dial(&mut self, addr: Multiaddr, _opts: DialOpts) -> Result<Self::Dial, TransportError<io::Error>> {
@@ -86,7 +116,33 @@ impl libp2p::core::Transport for Transport {
         .boxed())
     }
 
-    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<TransportEvent<Self::ListenerUpgrade, io::Error>> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TransportEvent<Self::ListenerUpgrade, io::Error>> {
+        for l in &mut self.listeners {
+            if !l.announced {
+                l.announced = true;
+                return Poll::Ready(TransportEvent::NewAddress {
+                    listener_id: l.id,
+                    listen_addr: l.addr.clone(),
+                });
+            }
+            match l.socket.poll_accept(cx) {
+                Poll::Ready(Ok((stream, _))) => {
+                    return Poll::Ready(TransportEvent::Incoming {
+                        listener_id: l.id,
+                        upgrade: futures::future::ready(Ok(stream.compat())),
+                        local_addr: l.addr.clone(),
+                        send_back_addr: l.addr.clone(),
+                    });
+                }
+                Poll::Ready(Err(error)) => {
+                    return Poll::Ready(TransportEvent::ListenerError {
+                        listener_id: l.id,
+                        error,
+                    });
+                }
+                Poll::Pending => {}
+            }
+        }
         Poll::Pending
     }
 }

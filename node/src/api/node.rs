@@ -157,6 +157,7 @@ async fn privacy(node: &Node, config: &oarn_config::Config) -> oarn_api::node::P
             state.streams_open = s.streams_open;
             state.streams_total = s.streams_total;
             state.streams_failed = s.streams_failed;
+            state.onion = s.onion;
         }
         Ok(Err(e)) => state.blocked = Some(format!("the anonymity worker does not answer: {e}")),
         Err(_) => state.blocked = Some("the anonymity worker does not answer".into()),

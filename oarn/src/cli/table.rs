@@ -61,6 +61,9 @@ pub fn status(v: &Status) -> String {
             format!("bootstrapping {}%", v.privacy.percent)
         };
         let _ = writeln!(out, "privacy  {}: {state}", s(&v.privacy.mode));
+        if let Some(o) = &v.privacy.onion {
+            let _ = writeln!(out, "         reachable at {}", s(o));
+        }
         if let Some(b) = &v.privacy.blocked {
             let _ = writeln!(out, "         no network until this clears: {}", s(b));
         }

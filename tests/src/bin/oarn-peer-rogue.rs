@@ -61,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
             max_peers: 8,
             mdns: false,
             relay_service: false,
+            private: false,
         },
         oarn_worker_net::meter::Meter::default(),
     )?;
