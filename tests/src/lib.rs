@@ -6,6 +6,7 @@
 pub mod devnet;
 pub mod fleet;
 pub mod live_abi;
+pub mod tornet;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -484,6 +485,25 @@ impl Netns {
         assert!(ok(&["netns", "add", &name]), "ip netns add {name}");
         assert!(ok(&["netns", "exec", &name, "ip", "link", "set", "lo", "up"]));
         Some(Self(name))
+    }
+
+    /// Runs `f` on a thread that has entered the namespace (a network namespace is per
+    /// thread), so the sockets it makes live there; the thread keeps running what `f` returns.
+    pub fn run_in<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        use std::os::fd::AsRawFd;
+        let path = format!("/run/netns/{}", self.0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let fd = std::fs::File::open(&path).unwrap();
+            // SAFETY: setns on a namespace file's descriptor; it changes only this thread.
+            assert_eq!(
+                unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) },
+                0,
+                "setns {path}"
+            );
+            tx.send(f()).unwrap();
+        });
+        rx.recv_timeout(Duration::from_secs(10)).unwrap()
     }
 
     /// `program` run inside the namespace.

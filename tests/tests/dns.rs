@@ -9,9 +9,7 @@
 //! killed, status 159), and whose UDP socket and resolv.conf the chain worker was refused, so
 //! an RPC endpoint named by host name could never be reached.
 
-use std::fs::File;
 use std::net::{TcpListener, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -36,30 +34,12 @@ impl Drop for ResolvConf {
     }
 }
 
-/// Runs `f` on a thread that has entered `ns` (a network namespace is per thread), so the
-/// sockets it makes live there; the thread keeps running what `f` returns.
-fn in_netns<T: Send + 'static>(ns: &Netns, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{}", ns.0);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let fd = File::open(&path).unwrap();
-        // SAFETY: setns on a descriptor of a namespace file; it changes only this thread.
-        assert_eq!(
-            unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) },
-            0,
-            "setns {path}"
-        );
-        tx.send(f()).unwrap();
-    });
-    rx.recv_timeout(Duration::from_secs(10)).unwrap()
-}
-
 /// A DNS server on the namespace's 127.0.0.1:53 answering every A question with 127.0.0.1
 /// and every other with no records; the count of questions it answered.
 fn dns_server(ns: &Netns) -> Arc<AtomicUsize> {
     let asked = Arc::new(AtomicUsize::new(0));
     let count = asked.clone();
-    let socket = in_netns(ns, || UdpSocket::bind("127.0.0.1:53").expect("bind 127.0.0.1:53"));
+    let socket = ns.run_in(|| UdpSocket::bind("127.0.0.1:53").expect("bind 127.0.0.1:53"));
     std::thread::spawn(move || {
         let mut buf = [0u8; 512];
         while let Ok((n, from)) = socket.recv_from(&mut buf) {
@@ -140,7 +120,7 @@ fn the_chain_worker_reaches_an_rpc_endpoint_named_by_host_name() {
     let _conf = ResolvConf::for_netns(&ns);
     let asked = dns_server(&ns);
     // The "RPC endpoint": a listener in the namespace that counts the connections reaching it.
-    let listener = in_netns(&ns, || TcpListener::bind("127.0.0.1:0").unwrap());
+    let listener = ns.run_in(|| TcpListener::bind("127.0.0.1:0").unwrap());
     let port = listener.local_addr().unwrap().port();
     let reached = Arc::new(AtomicUsize::new(0));
     let count = reached.clone();

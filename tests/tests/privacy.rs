@@ -12,67 +12,19 @@
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use oarn_tests::tornet::{BASE, TorNet};
 use oarn_tests::{Netns, Node, wait_for, worker};
-
-/// Ports of the private network: relays from BASE, exits accept BASE+950..BASE+999.
-const BASE: u16 = 25000;
-
-/// A private Tor network running in `ns`, stopped when dropped.
-struct TorNet {
-    dir: PathBuf,
-}
-
-impl TorNet {
-    fn up(ns: &Netns, dir: &Path) -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tornet/up.sh");
-        let out = ns
-            .command(&script)
-            .arg(dir)
-            .arg(BASE.to_string())
-            .output()
-            .expect("run tests/fixtures/tornet/up.sh (needs Debian's tor: scripts/deps --test)");
-        let net = Self { dir: dir.into() };
-        assert!(
-            out.status.success(),
-            "the private Tor network did not come up: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        net
-    }
-}
-
-impl Drop for TorNet {
-    fn drop(&mut self) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tornet/down.sh");
-        let _ = std::process::Command::new(script).arg(&self.dir).status();
-    }
-}
-
-/// Runs `f` on a thread that entered `ns`, so the sockets it makes live there.
-fn in_netns<T: Send + 'static>(ns: &Netns, f: impl FnOnce() -> T + Send + 'static) -> T {
-    use std::os::fd::AsRawFd;
-    let path = format!("/run/netns/{}", ns.0);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let fd = std::fs::File::open(&path).unwrap();
-        // SAFETY: setns on a namespace file's descriptor; it changes only this thread.
-        assert_eq!(unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
-        tx.send(f()).unwrap();
-    });
-    rx.recv_timeout(Duration::from_secs(10)).unwrap()
-}
 
 /// A server on the namespace's 127.0.0.1:`port` that answers each connection's first line
 /// with "echo: <line>"; the count of connections it accepted.
 fn echo_server(ns: &Netns, port: u16) -> Arc<AtomicUsize> {
     let accepted = Arc::new(AtomicUsize::new(0));
-    let listener = in_netns(ns, move || TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap());
+    let listener = ns.run_in(move || TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap());
     let count = accepted.clone();
     std::thread::spawn(move || {
         for mut s in listener.incoming().flatten() {
@@ -144,7 +96,7 @@ fn privacy_mode_reaches_the_world_only_through_tor() {
     let mut node = Node::new()
         .with_env("OARN_NETWORK__DISCOVERY__BOOTSTRAP_PEERS", &format!("[{peer_addr:?}]"))
         .with_env("OARN_PRIVACY__MODE", "tor")
-        .with_env("OARN_PRIVACY__TOR_CONFIG", tor.dir.join("arti.toml").to_str().unwrap())
+        .with_env("OARN_PRIVACY__TOR_CONFIG", tor.arti_config().to_str().unwrap())
         .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual")
         .with_env(
             "OARN_BLOCKCHAIN__RPC_URLS",
@@ -256,7 +208,7 @@ fn privacy_mode_reaches_the_world_only_through_tor() {
     let node_id = met["network"]["peer_id"].as_str().unwrap().to_string();
     let mut other = Node::new()
         .with_env("OARN_PRIVACY__MODE", "tor")
-        .with_env("OARN_PRIVACY__TOR_CONFIG", tor.dir.join("arti.toml").to_str().unwrap())
+        .with_env("OARN_PRIVACY__TOR_CONFIG", tor.arti_config().to_str().unwrap())
         .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual")
         .with_env(
             "OARN_NETWORK__DISCOVERY__BOOTSTRAP_PEERS",
@@ -289,7 +241,7 @@ fn privacy_mode_reaches_the_world_only_through_tor() {
 /// A TCP listener on the namespace's 127.0.0.1 that counts the connections reaching it; its
 /// port and the count.
 fn counting_listener(ns: &Netns) -> (u16, Arc<AtomicUsize>) {
-    let listener = in_netns(ns, || TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap());
+    let listener = ns.run_in(|| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap());
     let port = listener.local_addr().unwrap().port();
     let count = Arc::new(AtomicUsize::new(0));
     let c = count.clone();
