@@ -29,46 +29,36 @@ pub fn root(what: &str) -> bool {
     nix::unistd::Uid::effective().is_root() || !skip(what, "it needs root (CI runs as root)")
 }
 
+/// `oarn` and its workers: what a release ships and every test runs.
+pub const SHIPPED: [&str; 5] = [
+    "oarn",
+    "oarn-worker-infer",
+    "oarn-worker-net",
+    "oarn-worker-chain",
+    "oarn-worker-anon",
+];
+
 /// The directory holding the workspace's built binaries: `target/<profile>` of this test, or
 /// `$OARN_TEST_BINS` (a benchmark's release build of `oarn` and its workers).
 pub fn bin_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("OARN_TEST_BINS") {
-        let dir = PathBuf::from(dir);
-        for bin in [
-            "oarn",
-            "oarn-worker-infer",
-            "oarn-worker-net",
-            "oarn-worker-chain",
-            "oarn-worker-anon",
-        ] {
-            assert!(
-                dir.join(bin).exists(),
-                "{bin} is not built in {} (OARN_TEST_BINS)",
-                dir.display()
-            );
+    let test_only: &[&str] = &["oarn-worker-rogue", "oarn-peer-rogue"];
+    let (dir, extra, how) = match std::env::var_os("OARN_TEST_BINS") {
+        Some(dir) => (PathBuf::from(dir), &[][..], " (OARN_TEST_BINS)"),
+        None => {
+            let exe = std::env::current_exe().expect("test executable path");
+            let dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target/<profile>/deps/<test>");
+            (
+                dir.to_path_buf(),
+                test_only,
+                "; run `cargo build --workspace --bins` first",
+            )
         }
-        return dir;
-    }
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>")
-        .to_path_buf();
-    for bin in [
-        "oarn",
-        "oarn-worker-infer",
-        "oarn-worker-net",
-        "oarn-worker-chain",
-        "oarn-worker-anon",
-        "oarn-worker-rogue",
-        "oarn-peer-rogue",
-    ] {
-        assert!(
-            dir.join(bin).exists(),
-            "{bin} is not built in {}; run `cargo build --workspace --bins` first",
-            dir.display()
-        );
+    };
+    for bin in SHIPPED.iter().chain(extra) {
+        assert!(dir.join(bin).exists(), "{bin} is not built in {}{how}", dir.display());
     }
     dir
 }

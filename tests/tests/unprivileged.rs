@@ -26,13 +26,7 @@ impl Unprivileged {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let bins = dir.path().join("bin");
         std::fs::create_dir(&bins).unwrap();
-        for b in [
-            "oarn",
-            "oarn-worker-infer",
-            "oarn-worker-net",
-            "oarn-worker-chain",
-            "oarn-worker-anon",
-        ] {
+        for b in oarn_tests::SHIPPED {
             std::fs::copy(bin_dir().join(b), bins.join(b)).unwrap();
         }
         std::fs::set_permissions(&bins, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -200,6 +194,31 @@ fn an_ordinary_user_can_verify_the_sandbox() {
     let bad: Vec<&Value> = v.as_array().unwrap().iter().filter(|o| o["ok"] != true).collect();
     assert!(out.status.success() && bad.is_empty(), "{bad:#?}");
     assert!(v.as_array().unwrap().len() >= 130);
+}
+
+#[test]
+fn an_ordinary_user_can_verify_the_privacy_mode_sandboxes() {
+    let Some(u) = Unprivileged::new() else { return };
+    assert!(u.oarn(&["init"]).status.success());
+    let mut cmd = u.command(&["sandbox", "verify", "--json"]);
+    cmd.env("OARN_PRIVACY__MODE", "tor");
+    let out = oarn_tests::run_limited(cmd, None, &["sandbox", "verify"]);
+    let v: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let all = v.as_array().unwrap();
+    let bad: Vec<&Value> = all.iter().filter(|o| o["ok"] != true).collect();
+    assert!(out.status.success() && bad.is_empty(), "{bad:#?}");
+    for w in ["net", "chain"] {
+        let tcp = all
+            .iter()
+            .find(|o| o["worker"] == w && o["probe"] == "open a TCP socket")
+            .unwrap();
+        assert_eq!(tcp["got"], "denied: EAFNOSUPPORT (Unix sockets only)", "{w}");
+        let netns = all
+            .iter()
+            .find(|o| o["worker"] == w && o["probe"] == "sandbox layer network-namespace");
+        assert_eq!(netns.unwrap()["got"], "active", "{w}: an empty network namespace");
+    }
 }
 
 #[test]

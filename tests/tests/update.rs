@@ -21,13 +21,7 @@ use oarn_update::publish::{self, Artefact, Key, Publication};
 const CURRENT: &str = env!("CARGO_PKG_VERSION");
 /// The release the repository offers.
 const NEXT: &str = "99.0.0";
-const EXECUTABLES: [&str; 5] = [
-    "oarn",
-    "oarn-worker-infer",
-    "oarn-worker-net",
-    "oarn-worker-chain",
-    "oarn-worker-anon",
-];
+const EXECUTABLES: [&str; 5] = oarn_tests::SHIPPED;
 
 fn target() -> String {
     format!("{}-unknown-linux-gnu", std::env::consts::ARCH)
