@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::os::linux::net::SocketAddrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::UnixStream;
@@ -51,10 +52,33 @@ pub fn inbound_socket(home: &Path) -> PathBuf {
     home.join("ipfs").join("inbound.sock")
 }
 
+/// Seconds per rotation epoch; 0: no rotation.
+static ROTATION_SECS: AtomicU64 = AtomicU64::new(0);
+
+/// Rotates circuits every `secs` seconds (0: never): a connection opened in a later epoch
+/// shares no circuit with one opened in an earlier one, whatever its isolation key.
+pub fn rotate_every(secs: u64) {
+    ROTATION_SECS.store(secs, Ordering::Relaxed);
+}
+
+/// The SOCKS username for `isolation` at `now` (Unix seconds) with epochs of `every` seconds:
+/// the key itself, and with rotation its epoch's number, so each epoch gets new circuits.
+pub fn isolation_key(isolation: &str, now: u64, every: u64) -> String {
+    match every {
+        0 => isolation.to_string(),
+        every => format!("{isolation} epoch {}", now / every),
+    }
+}
+
 /// A stream to `host:port` through the anonymity worker at `socket`, on circuits kept apart
-/// from those of every other `isolation` key.
+/// from those of every other `isolation` key (and, with rotation, of every other epoch).
 pub async fn connect(socket: &Path, host: &str, port: u16, isolation: &str) -> Result<UnixStream, Error> {
     let target = format!("{host}:{port}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let isolation = isolation_key(isolation, now, ROTATION_SECS.load(Ordering::Relaxed));
+    let isolation = isolation.as_str();
     let dial = async {
         let stream = UnixStream::connect(socket).await.map_err(|source| Error::Socket {
             path: socket.to_path_buf(),
@@ -154,6 +178,19 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::Socket { .. }), "{err}");
         assert!(err.to_string().contains("privacy mode has no network"), "{err}");
+    }
+
+    #[test]
+    fn isolation_credentials_change_every_epoch() {
+        // Epochs of 2 s: the same key within one, a new one in the next.
+        assert_eq!(isolation_key("p2p a:1", 100, 2), isolation_key("p2p a:1", 101, 2));
+        assert_ne!(isolation_key("p2p a:1", 101, 2), isolation_key("p2p a:1", 102, 2));
+        assert_ne!(isolation_key("p2p a:1", 100, 2), isolation_key("p2p b:1", 100, 2));
+        assert_eq!(
+            isolation_key("p2p a:1", 100, 0),
+            "p2p a:1",
+            "no rotation: the key alone"
+        );
     }
 
     #[tokio::test]

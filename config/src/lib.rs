@@ -201,10 +201,11 @@ pub struct Privacy {
     pub tor_enabled: Retired,
     #[serde(default, skip_serializing)]
     pub ephemeral_addresses: Retired,
-    #[serde(default, skip_serializing)]
-    pub rotate_peers: Retired,
-    #[serde(default, skip_serializing)]
-    pub rotation_interval_mins: Retired,
+    /// In privacy mode, move to new Tor circuits every `rotation_interval_mins`: connections
+    /// opened after an epoch ends share no circuit with those opened before it.
+    pub rotate_peers: bool,
+    /// The length of a rotation epoch, in minutes.
+    pub rotation_interval_mins: u32,
 }
 
 impl Default for Privacy {
@@ -215,8 +216,8 @@ impl Default for Privacy {
             tor_config: PathBuf::new(),
             tor_enabled: Retired::default(),
             ephemeral_addresses: Retired::default(),
-            rotate_peers: Retired::default(),
-            rotation_interval_mins: Retired::default(),
+            rotate_peers: true,
+            rotation_interval_mins: 60,
         }
     }
 }
@@ -685,6 +686,9 @@ impl Config {
                 format!("{addr:?} is not a 0x-prefixed 20-byte hex address"),
             );
         }
+        if self.privacy.rotation_interval_mins == 0 {
+            bad("privacy.rotation_interval_mins", "must be at least 1".into());
+        }
         if self.workers.ping_interval_secs == 0 {
             bad("workers.ping_interval_secs", "must be at least 1".into());
         }
@@ -713,12 +717,6 @@ impl Config {
             (
                 "privacy.ephemeral_addresses",
                 self.privacy.ephemeral_addresses.set(),
-                privacy,
-            ),
-            ("privacy.rotate_peers", self.privacy.rotate_peers.set(), privacy),
-            (
-                "privacy.rotation_interval_mins",
-                self.privacy.rotation_interval_mins.set(),
                 privacy,
             ),
             ("compute.max_vram_gb", self.compute.max_vram_gb.set(), tasks),

@@ -77,6 +77,10 @@ mode = "off"
 # An arti configuration file (TOML) for bridges or a private Tor network; empty uses the
 # public Tor network.
 tor_config = ""
+# In privacy mode, move to new Tor circuits every rotation_interval_mins: connections opened
+# after an epoch ends share no circuit with those opened before it.
+rotate_peers = true
+rotation_interval_mins = 60
 
 [compute]
 # Inference threads; 0 uses every core.

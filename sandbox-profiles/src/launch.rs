@@ -38,6 +38,9 @@ pub struct Launch {
     /// An arti configuration file the anonymity worker reads before its sandbox closes
     /// (`privacy.tor_config`).
     pub tor_config: Option<PathBuf>,
+    /// Privacy mode: seconds per rotation epoch (new circuits for new connections after each);
+    /// 0 keeps circuits as Tor chooses.
+    pub rotation_secs: u64,
     /// A one-shot command (after `--`) run inside the sandbox instead of serving the
     /// supervisor, such as `oarn wallet`'s key operations in the chain worker.
     pub command: Vec<OsString>,
@@ -103,6 +106,10 @@ impl Launch {
             args.push("--tor-config".into());
             args.push(path.clone().into_os_string());
         }
+        if self.rotation_secs > 0 {
+            args.push("--rotation-secs".into());
+            args.push(self.rotation_secs.to_string().into());
+        }
         if !self.command.is_empty() {
             args.push("--".into());
             args.extend(self.command.iter().cloned());
@@ -122,6 +129,7 @@ impl Launch {
         let mut onnxruntime = None;
         let mut anon_socket = None;
         let mut tor_config = None;
+        let mut rotation_secs = 0;
         let mut command = Vec::new();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -151,6 +159,12 @@ impl Launch {
                         .into_string()
                         .map_err(|_| LaunchError::NotUtf8("--log"))?;
                 }
+                Some("--rotation-secs") => {
+                    rotation_secs = value("--rotation-secs")?
+                        .to_str()
+                        .and_then(|v| v.parse().ok())
+                        .ok_or(LaunchError::NotANumber("--rotation-secs"))?;
+                }
                 Some("--memory-mb") => {
                     memory_mb = value("--memory-mb")?
                         .to_str()
@@ -177,6 +191,7 @@ impl Launch {
             onnxruntime,
             anon_socket,
             tor_config,
+            rotation_secs,
             command,
         })
     }
@@ -208,6 +223,7 @@ mod tests {
             onnxruntime: None,
             anon_socket: None,
             tor_config: None,
+            rotation_secs: 0,
             command: Vec::new(),
         };
         assert_eq!(Launch::parse(l.args()).unwrap(), l);
@@ -224,6 +240,7 @@ mod tests {
         assert_eq!(Launch::parse(l.args()).unwrap(), l);
         l.anon_socket = Some("/var/lib/oarn/anon/socks.sock".into());
         l.tor_config = Some("/etc/oarn/arti.toml".into());
+        l.rotation_secs = 3600;
         assert_eq!(Launch::parse(l.args()).unwrap(), l);
         assert_eq!(l.profile_file(WorkerKind::Net), "worker-net-private.toml");
         assert_eq!(l.profile_file(WorkerKind::Chain), "worker-chain-private.toml");

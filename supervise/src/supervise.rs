@@ -78,6 +78,11 @@ pub fn launch(config: &Config, home: &Home) -> Launch {
         onnxruntime: dir(&config.compute.onnxruntime),
         anon_socket: config.privacy.mode.anonymous().then(|| anon_socket(home)),
         tor_config: dir(&config.privacy.tor_config),
+        rotation_secs: if config.privacy.mode.anonymous() && config.privacy.rotate_peers {
+            u64::from(config.privacy.rotation_interval_mins) * 60
+        } else {
+            0
+        },
         command: Vec::new(),
     }
 }

@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     oarn_sandbox::worker::main_with_commands::<Protocol, _>(
         |launch| {
             if let Some(socket) = &launch.anon_socket {
+                oarn_anon_dial::rotate_every(launch.rotation_secs);
                 oarn_worker_chain::rpc::route_through(socket.clone());
             }
             Worker::new(&launch.home)
