@@ -22,7 +22,7 @@ fn methods_and_error_codes() {
 
     let v = ask(&mut s, r#"{"jsonrpc":"2.0","id":1,"method":"oarn_version"}"#);
     assert_eq!(v["id"], 1);
-    assert_eq!(v["result"]["protocol"], 1);
+    assert_eq!(v["result"]["protocol"], oarn_protocol::PROTOCOL_VERSION);
 
     let v = ask(&mut s, r#"{"jsonrpc":"2.0","id":"a","method":"oarn_status"}"#);
     assert_eq!(v["result"]["workers"].as_array().unwrap().len(), 3);
