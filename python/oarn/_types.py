@@ -159,6 +159,28 @@ class HttpState:
 
 
 @dataclass(frozen=True)
+class PrivacyState:
+    """Privacy mode (``privacy.mode``) and, when on, its transport as the anonymity worker
+    reports it."""
+
+    #: ``off`` or ``tor``.
+    mode: str = "off"
+    #: ``tor`` when privacy mode is on.
+    transport: Optional[str] = None
+    #: Streams can be opened: the Tor client has a directory and circuits.
+    ready: bool = False
+    #: Bootstrap progress, 0 to 100.
+    percent: int = 0
+    #: What holds the transport up; with privacy mode on and this set, the node has no network.
+    blocked: Optional[str] = None
+    streams_open: int = 0
+    streams_total: int = 0
+    streams_failed: int = 0
+    #: The node's onion service (``/onion3/<address>:<port>``), once launched.
+    onion: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class Status:
     """The running node: ``Client.status()``."""
 
@@ -177,6 +199,7 @@ class Status:
     workers: List[Worker]
     ollama: OllamaState
     http: HttpState = field(default_factory=HttpState)
+    privacy: PrivacyState = field(default_factory=PrivacyState)
 
 
 # ---------------------------------------------------------------- peers (oarn_peers)

@@ -98,7 +98,8 @@ fn silent_worker_fails_its_handshake() {
 fn version_mismatch_names_both_versions() {
     let (mut node, status) = failed("badversion", 1);
     let exit = last_exit(&status);
-    assert!(exit.contains("version 1") && exit.contains("version 99"), "{exit}");
+    let ours = format!("version {}", oarn_protocol::PROTOCOL_VERSION);
+    assert!(exit.contains(&ours) && exit.contains("version 99"), "{exit}");
     assert_survived(&mut node, &status);
 }
 
