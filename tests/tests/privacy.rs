@@ -216,7 +216,9 @@ fn privacy_mode_reaches_the_world_only_through_tor() {
         );
     other.spawn_daemon_in(&ns);
     let via_onion = wait_for(Duration::from_secs(240), || {
-        let peers = other.json(&["net", "peers", "--json"]);
+        // Until the swarm runs the command answers with an error, not JSON: keep asking.
+        let out = other.oarn(&["net", "peers", "--json"]);
+        let peers: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
         peers["peers"]
             .as_array()?
             .iter()
