@@ -20,11 +20,13 @@ use std::time::Duration;
 use oarn_tests::tornet::{BASE, TorNet};
 use oarn_tests::{Netns, Node, wait_for, worker};
 
-/// A server on the namespace's 127.0.0.1:`port` that answers each connection's first line
-/// with "echo: <line>"; the count of connections it accepted.
-fn echo_server(ns: &Netns, port: u16) -> Arc<AtomicUsize> {
+/// A server on the namespace's 127.0.0.1:`port` (0: any free port) that answers each
+/// connection's first line with "echo: <line>"; its port, and the count of connections it
+/// accepted.
+fn echo_server(ns: &Netns, port: u16) -> (u16, Arc<AtomicUsize>) {
     let accepted = Arc::new(AtomicUsize::new(0));
     let listener = ns.run_in(move || TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap());
+    let port = listener.local_addr().unwrap().port();
     let count = accepted.clone();
     std::thread::spawn(move || {
         for mut s in listener.incoming().flatten() {
@@ -36,7 +38,7 @@ fn echo_server(ns: &Netns, port: u16) -> Arc<AtomicUsize> {
             });
         }
     });
-    accepted
+    (port, accepted)
 }
 
 /// A SOCKS5 CONNECT to `host:port` through the socket at `path`, with `user` as the isolation
@@ -81,11 +83,11 @@ fn privacy_mode_reaches_the_world_only_through_tor() {
     let work = tempfile::tempdir().unwrap();
     let tor = TorNet::up(&ns, &work.path().join("tornet"));
     let exit_port = BASE + 950;
-    let accepted = echo_server(&ns, exit_port);
+    let (_, accepted) = echo_server(&ns, exit_port);
     // The "RPC endpoint": reachable from the chain worker only through a Tor exit, since the
     // worker has no network of its own.
     let rpc_port = BASE + 951;
-    let rpc_reached = echo_server(&ns, rpc_port);
+    let (_, rpc_reached) = echo_server(&ns, rpc_port);
 
     // A peer on clearnet (in the namespace), listening where the exits let streams out.
     let peer_port = BASE + 952;
@@ -240,28 +242,12 @@ fn privacy_mode_reaches_the_world_only_through_tor() {
     peer.stop();
 }
 
-/// A TCP listener on the namespace's 127.0.0.1 that counts the connections reaching it; its
-/// port and the count.
-fn counting_listener(ns: &Netns) -> (u16, Arc<AtomicUsize>) {
-    let listener = ns.run_in(|| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap());
-    let port = listener.local_addr().unwrap().port();
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
-    std::thread::spawn(move || {
-        for s in listener.incoming().flatten() {
-            c.fetch_add(1, Ordering::SeqCst);
-            drop(s);
-        }
-    });
-    (port, count)
-}
-
 #[test]
 fn privacy_mode_without_its_anonymity_worker_reaches_nothing() {
     let Some(ns) = Netns::new("torless") else { return };
     // One listener stands for both a bootstrap peer and an RPC endpoint, on loopback in the
     // node's own namespace: the easiest place there is to leak to.
-    let (port, reached) = counting_listener(&ns);
+    let (port, reached) = echo_server(&ns, 0);
     let peer = format!("/ip4/127.0.0.1/tcp/{port}/p2p/12D3KooWPeqCPHpkohMTHHifVqJYXBMNqGtcaieQBcbpM3RioKVC");
     let mut node = Node::new()
         .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual")

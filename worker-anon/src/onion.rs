@@ -41,8 +41,9 @@ pub async fn serve(client: Arc<TorClient<PreferredRuntime>>, inbound: PathBuf, p
     };
     if let Some(id) = service.onion_address() {
         let address = id.display_unredacted().to_string();
-        tracing::info!(onion = %address, port = PORT, "onion service launched");
-        progress.lock().unwrap_or_else(|e| e.into_inner()).onion = Some(address);
+        let multiaddr = format!("/onion3/{}:{PORT}", address.trim_end_matches(".onion"));
+        tracing::info!(onion = %multiaddr, "onion service launched");
+        progress.lock().unwrap_or_else(|e| e.into_inner()).onion = Some(multiaddr);
     }
     let limit = Arc::new(Semaphore::new(MAX_INBOUND));
     let mut streams = std::pin::pin!(tor_hsservice::handle_rend_requests(requests));

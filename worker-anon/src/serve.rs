@@ -48,9 +48,7 @@ impl Worker {
             ready: p.ready && p.failed.is_none(),
             percent: p.percent,
             blocked: p.failed.or(p.blocked),
-            onion: p
-                .onion
-                .map(|a| format!("/onion3/{}:{}", a.trim_end_matches(".onion"), crate::onion::PORT)),
+            onion: p.onion,
             streams_open: self.counters.open.load(Ordering::Relaxed),
             streams_total: self.counters.total.load(Ordering::Relaxed),
             streams_failed: self.counters.failed.load(Ordering::Relaxed),

@@ -21,10 +21,13 @@ pub type Prepared = Result<TorClientConfig, String>;
 pub fn prepare(home: &Path, tor_config: Option<&Path>) -> Prepared {
     let operator = match tor_config {
         None => None,
-        Some(p) => Some(
-            std::fs::read_to_string(p)
-                .map_err(|e| Error::Read(format!("cannot read privacy.tor_config {}: {e}", p.display())).to_string())?,
-        ),
+        Some(p) => Some(std::fs::read_to_string(p).map_err(|source| {
+            Error::Read {
+                path: p.to_path_buf(),
+                source,
+            }
+            .to_string()
+        })?),
     };
     let dirs = Dirs::new(home);
     // arti trusts only what lies under its directory, which must therefore exist.
@@ -40,8 +43,8 @@ pub fn prepare(home: &Path, tor_config: Option<&Path>) -> Prepared {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The operator's file could not be read.
-    #[error("{0}")]
-    Read(String),
+    #[error("cannot read privacy.tor_config {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
     /// The operator's file is not an arti configuration.
     #[error("privacy.tor_config is not a valid arti configuration: {0}")]
     Parse(String),
@@ -98,7 +101,7 @@ pub struct Progress {
     pub blocked: Option<String>,
     /// Why the client could not be set up at all.
     pub failed: Option<String>,
-    /// The node's onion service address, once launched.
+    /// The node's onion service as a multiaddr (`/onion3/<address>:<port>`), once launched.
     pub onion: Option<String>,
 }
 

@@ -86,6 +86,8 @@ pub struct Endpoint {
     /// Its URL (shown in logs; a URL with credentials is shown without them).
     pub url: String,
     connect: reqwest::Url,
+    /// The HTTP client its providers share (in privacy mode, one that goes through Tor).
+    http: reqwest::Client,
     provider: DynProvider,
 }
 
@@ -97,7 +99,7 @@ impl Endpoint {
             return Err(Error::BadUrl(url.into()));
         }
         let http = http_client(&parsed)?;
-        let client = RpcClient::new_http_with_client(http, parsed.clone());
+        let client = RpcClient::new_http_with_client(http.clone(), parsed.clone());
         let provider = ProviderBuilder::new().connect_client(client).erased();
         let connect = parsed.clone();
         let mut shown = parsed;
@@ -106,6 +108,7 @@ impl Endpoint {
         Ok(Self {
             url: shown.to_string(),
             connect,
+            http,
             provider,
         })
     }
@@ -113,16 +116,7 @@ impl Endpoint {
     /// A provider on this endpoint that signs with `wallet` (nonce, gas and EIP-1559 fees
     /// filled in by alloy).
     pub fn signing(&self, wallet: alloy::network::EthereumWallet) -> DynProvider {
-        // Built for this URL before, so it builds again; a default client would bypass the
-        // anonymity worker, so a failure leaves one that cannot connect at all.
-        let http = http_client(&self.connect).unwrap_or_else(|e| {
-            tracing::error!("{e}");
-            reqwest::Client::builder()
-                .unix_socket("/nonexistent")
-                .build()
-                .unwrap_or_default()
-        });
-        let client = RpcClient::new_http_with_client(http, self.connect.clone());
+        let client = RpcClient::new_http_with_client(self.http.clone(), self.connect.clone());
         ProviderBuilder::new().wallet(wallet).connect_client(client).erased()
     }
 

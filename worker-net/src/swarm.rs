@@ -50,22 +50,25 @@ pub fn build(key: Keypair, options: Options, meter: Meter) -> Result<Swarm<Behav
     Ok(Swarm::new(transport, behaviour, peer_id, config))
 }
 
-/// Privacy mode: the anonymity worker's socket, set once at start.
-static ANON_SOCKET: OnceLock<PathBuf> = OnceLock::new();
-
-/// True in privacy mode.
-pub fn private() -> bool {
-    ANON_SOCKET.get().is_some()
+/// Privacy mode: the anonymity worker's socket, and where it hands over inbound streams.
+#[derive(Debug)]
+struct Private {
+    socket: PathBuf,
+    inbound: PathBuf,
 }
 
-/// Privacy mode: where the anonymity worker hands over inbound streams.
-static INBOUND: OnceLock<PathBuf> = OnceLock::new();
+/// Set once at start, in privacy mode only.
+static PRIVATE: OnceLock<Private> = OnceLock::new();
 
 /// Makes every swarm of this process dial only through the anonymity worker at `socket`
 /// ([`crate::tor`]), with no TCP, QUIC or resolver of its own, and listen only on `inbound`.
 pub fn route_through(socket: PathBuf, inbound: PathBuf) {
-    let _ = ANON_SOCKET.set(socket);
-    let _ = INBOUND.set(inbound);
+    let _ = PRIVATE.set(Private { socket, inbound });
+}
+
+/// True in privacy mode.
+pub fn private() -> bool {
+    PRIVATE.get().is_some()
 }
 
 /// TCP + Noise + Yamux, QUIC, DNS names where the resolver is readable, and circuits through
@@ -83,8 +86,8 @@ fn transports(
         .authenticate(noise()?)
         .multiplex(yamux::Config::default())
         .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)));
-    if let Some(socket) = ANON_SOCKET.get() {
-        let tor = crate::tor::Transport::new(socket.clone())
+    if let Some(p) = PRIVATE.get() {
+        let tor = crate::tor::Transport::new(p.socket.clone())
             .upgrade(Version::V1Lazy)
             .authenticate(noise()?)
             .multiplex(yamux::Config::default())
@@ -119,7 +122,7 @@ fn transports(
 /// Starts listening on every address in `listen`; in privacy mode, only on the Unix socket the
 /// anonymity worker forwards the onion service's streams to.
 pub fn listen(swarm: &mut Swarm<Behaviour>, listen: &[String]) -> Result<(), SwarmError> {
-    if let Some(inbound) = INBOUND.get() {
+    if let Some(Private { inbound, .. }) = PRIVATE.get() {
         let addr = Multiaddr::empty().with(libp2p::multiaddr::Protocol::Unix(inbound.display().to_string().into()));
         swarm
             .listen_on(addr)
