@@ -19,8 +19,8 @@ pub struct TorNet {
 }
 
 impl TorNet {
-    /// Starts the network in `ns`, its files in `dir`, and waits until its consensus lists
-    /// exits (about 30 s).
+    /// Starts the network in `ns`, its files in `dir`, and waits until the authorities have
+    /// published a consensus and every relay has it (about 40 s).
     pub fn up(ns: &Netns, dir: &Path) -> Self {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tornet/up.sh");
         let out = ns
