@@ -5,7 +5,7 @@
 //! `worker-infer.toml`, `worker-net.toml` and `worker-chain.toml` beside this crate, embedded at
 //! build time ([`profile`]); an operator may point `sandbox.profile_dir` at replacements.
 //!
-//! One module per layer: [`namespaces`], [`rlimits`], [`filesystem`] (Landlock),
+//! One module per layer: [`namespaces`] and the mount table's [`view`], [`rlimits`], [`filesystem`] (Landlock),
 //! [`capabilities`], [`seccomp`]; [`syscalls`] names syscalls and constants.
 
 pub mod capabilities;
@@ -18,6 +18,7 @@ pub mod profile;
 pub mod rlimits;
 pub mod seccomp;
 pub mod syscalls;
+pub mod view;
 pub mod worker;
 
 pub use enter::enter;

@@ -7,12 +7,13 @@
 use std::ffi::CString;
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use oarn_protocol::WorkerKind;
-use oarn_protocol::sandbox::{LayerState, SandboxReport};
+use oarn_protocol::sandbox::{Layer, LayerState, SandboxReport};
 use serde::{Deserialize, Serialize};
 
 use crate::launch::Launch;
@@ -224,6 +225,17 @@ const PROBES: &[Probe] = &[
         &[Net],
     ),
     ("lock memory (mlock)", |_| mlock(), &[Chain, PrivateChain]),
+    // Where `Home::socket` and `supervise::anon_socket` put them; verify listens on both.
+    (
+        "connect to the node's API socket",
+        |c| UnixStream::connect(c.home.join("oarn.sock")).map(drop),
+        &[],
+    ),
+    (
+        "connect to the anonymity worker's socket",
+        |c| UnixStream::connect(c.home.join("anon/socks.sock")).map(drop),
+        &[Anon, PrivateNet, PrivateChain],
+    ),
 ];
 
 /// A probe that needs no network of its own: only the workers whose empty network namespace
@@ -254,6 +266,8 @@ pub fn run(kind: WorkerKind, launch: &Launch, report: &SandboxReport, tcp_port: 
     };
     seccomp::PROBING.store(true, Ordering::SeqCst);
     let subject = Subject::of(kind, launch);
+    // In a narrowed view a path outside the profile does not exist: ENOENT is the denial.
+    let view = report.state(Layer::MountNamespace) == Some(&LayerState::Active);
     let extra: &[Probe] = if matches!(subject, Infer | PrivateNet | PrivateChain) {
         ISOLATED_ONLY
     } else {
@@ -268,7 +282,7 @@ pub fn run(kind: WorkerKind, launch: &Launch, report: &SandboxReport, tcp_port: 
         seccomp::TRAPPED.store(-1, Ordering::SeqCst);
         let result = probe(&ctx);
         let trapped = seccomp::TRAPPED.swap(-1, Ordering::SeqCst);
-        let (got, denied) = classify(result, trapped);
+        let (got, denied) = classify(result, trapped, view);
         let ok = match expected {
             Expect::Allowed => got == "allowed",
             Expect::Denied | Expect::Active => denied,
@@ -309,7 +323,9 @@ fn layer_outcomes(kind: WorkerKind, report: &SandboxReport) -> Vec<Outcome> {
 }
 
 /// The verdict on one probe: its description, and whether it counts as a sandbox denial.
-fn classify(result: io::Result<()>, trapped: i64) -> (String, bool) {
+/// With the mount table narrowed (`view`), every path a probe names exists on the host (the
+/// probe home holds one of each), so not finding it is the view at work.
+fn classify(result: io::Result<()>, trapped: i64, view: bool) -> (String, bool) {
     if trapped >= 0 {
         let name = syscalls::name(trapped).unwrap_or("unknown");
         return (format!("denied: seccomp refused {name}"), true);
@@ -321,6 +337,7 @@ fn classify(result: io::Result<()>, trapped: i64) -> (String, bool) {
             Some(libc::EPERM) => ("denied: EPERM".into(), true),
             Some(libc::ENETUNREACH) => ("denied: ENETUNREACH (no network)".into(), true),
             Some(libc::EAFNOSUPPORT) => ("denied: EAFNOSUPPORT (Unix sockets only)".into(), true),
+            Some(libc::ENOENT) if view => ("denied: ENOENT (not in its mount table)".into(), true),
             _ => (format!("failed: {e}"), false),
         },
     }
@@ -503,13 +520,23 @@ mod tests {
                 .count();
             assert!(denied >= 30, "{subject:?}: {denied}");
         }
-        assert_eq!(classify(Ok(()), -1), ("allowed".to_string(), false));
+        assert_eq!(classify(Ok(()), -1, true), ("allowed".to_string(), false));
         assert!(
-            classify(Err(io::Error::from_raw_os_error(libc::EBADF)), -1)
+            classify(Err(io::Error::from_raw_os_error(libc::EBADF)), -1, true)
                 .0
                 .starts_with("failed")
         );
-        assert!(classify(Err(io::Error::from_raw_os_error(libc::EPERM)), libc::SYS_ptrace).1);
+        assert!(classify(Err(io::Error::from_raw_os_error(libc::EPERM)), libc::SYS_ptrace, false).1);
+    }
+
+    #[test]
+    fn a_missing_path_counts_as_denied_only_in_a_narrowed_view() {
+        let missing = || Err(io::Error::from_raw_os_error(libc::ENOENT));
+        assert_eq!(
+            classify(missing(), -1, true),
+            ("denied: ENOENT (not in its mount table)".to_string(), true)
+        );
+        assert!(classify(missing(), -1, false).0.starts_with("failed"));
     }
 
     #[test]

@@ -96,8 +96,20 @@ pub struct Profile {
     pub namespaces: Namespaces,
     pub rlimits: Rlimits,
     pub landlock: Landlock,
+    /// `[mount]`, optional: what the worker's mount table holds besides its Landlock paths.
+    #[serde(default)]
+    pub mount: Mount,
     pub capabilities: Capabilities,
     pub seccomp: Seccomp,
+}
+
+/// `[mount]`: with `namespaces.mount`, the worker's root holds only its Landlock paths and
+/// these directories, whose Unix sockets it connects to (Landlock governs no `connect()` to a
+/// Unix socket, so a socket outside the view is what keeps it out of reach).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mount {
+    pub sockets: Vec<String>,
 }
 
 /// `[namespaces]`: which namespaces the worker unshares.

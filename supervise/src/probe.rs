@@ -4,6 +4,7 @@
 
 use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -34,32 +35,44 @@ pub enum VerifyError {
     },
 }
 
-/// A node home with one of every file a worker might try to reach, removed when dropped.
-struct ProbeHome(PathBuf);
+/// A node home with one of every file and socket a worker might try to reach, removed when
+/// dropped.
+struct ProbeHome {
+    root: PathBuf,
+    /// Listening where the node's API socket and the anonymity worker's SOCKS socket are.
+    _sockets: Vec<UnixListener>,
+}
 
 impl ProbeHome {
     fn create() -> std::io::Result<Self> {
         let root = std::env::temp_dir().join(format!("oarn-probe-{:016x}", fastrand::u64(..)));
         std::fs::DirBuilder::new().mode(0o700).create(&root)?;
-        let home = Self(root);
+        let mut home = Self {
+            root,
+            _sockets: Vec::new(),
+        };
         for dir in ["models", "ipfs", "downloads", "update", "logs", "anon"] {
-            std::fs::DirBuilder::new().mode(0o700).create(home.0.join(dir))?;
+            std::fs::DirBuilder::new().mode(0o700).create(home.root.join(dir))?;
         }
-        std::fs::write(home.0.join("config.toml"), oarn_config::template::TEMPLATE)?;
-        std::fs::write(home.0.join("api.token"), "probe token\n")?;
-        std::fs::write(home.0.join("wallet.encrypted"), "probe keystore; holds no key\n")?;
-        std::fs::write(home.0.join("models/probe.gguf"), vec![0u8; 8192])?;
+        std::fs::write(home.root.join("config.toml"), oarn_config::template::TEMPLATE)?;
+        std::fs::write(home.root.join("api.token"), "probe token\n")?;
+        std::fs::write(home.root.join("wallet.encrypted"), "probe keystore; holds no key\n")?;
+        std::fs::write(home.root.join("models/probe.gguf"), vec![0u8; 8192])?;
+        let at = Home::at(home.root.clone());
+        for socket in [at.socket(), supervise::anon_socket(&at)] {
+            home._sockets.push(UnixListener::bind(socket)?);
+        }
         Ok(home)
     }
 
     fn path(&self) -> &Path {
-        &self.0
+        &self.root
     }
 }
 
 impl Drop for ProbeHome {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 

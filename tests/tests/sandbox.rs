@@ -75,7 +75,11 @@ fn verify_proves_every_worker_sandbox() {
     };
     // Denied for the right reason, not by accident.
     assert_eq!(got("chain", "read the keystore"), "allowed");
-    assert_eq!(got("infer", "read the keystore"), "denied: EACCES (Landlock)");
+    assert_eq!(
+        got("infer", "read the keystore"),
+        "denied: ENOENT (not in its mount table)"
+    );
+    assert_eq!(got("infer", "write into the model cache"), "denied: EACCES (Landlock)");
     assert_eq!(got("infer", "open a TCP socket"), "denied: seccomp refused socket");
     assert_eq!(got("net", "execve /bin/sh"), "denied: seccomp refused execve");
     assert_eq!(got("infer", "send UDP to 127.0.0.1"), "denied: seccomp refused socket");
@@ -98,6 +102,38 @@ fn verify_catches_a_weakened_profile() {
     assert!(names.contains(&"read /etc/passwd"), "{names:?}");
     let table = String::from_utf8(node.oarn(&["sandbox", "verify", "--worker", "infer"]).stdout).unwrap();
     assert!(table.contains("NOT AS EXPECTED"), "{table}");
+}
+
+/// Landlock does not govern connect() to a Unix socket named by a path, so before each worker
+/// got a mount table holding only its profile's paths, the net worker (which may open Unix
+/// sockets) could connect to the node's API socket.
+#[test]
+fn a_worker_that_may_open_unix_sockets_cannot_reach_the_api_socket() {
+    let node = Node::new();
+    let (_, results) = outcomes(&node, &["--worker", "net"]);
+    let api = |results: &[Value]| {
+        results
+            .iter()
+            .find(|o| o["probe"] == "connect to the node's API socket")
+            .map(|o| o["got"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        api(&results).as_deref(),
+        Some("denied: ENOENT (not in its mount table)")
+    );
+    let opened = results
+        .iter()
+        .find(|o| o["probe"] == "open a Unix stream socket")
+        .unwrap();
+    assert_eq!(opened["got"], "allowed", "the net worker may open Unix sockets");
+    // A profile that puts the whole home in the view lets it through, and verify says so.
+    let dir = override_profiles(node.dir.path(), "net", |t| {
+        t.replace("[capabilities]", "[mount]\nsockets = [\"{home}\"]\n\n[capabilities]")
+    });
+    let node = node.with_env("OARN_SANDBOX__PROFILE_DIR", &dir);
+    let (ok, results) = outcomes(&node, &["--worker", "net"]);
+    assert!(!ok, "verify must fail");
+    assert_eq!(api(&results).as_deref(), Some("allowed"));
 }
 
 #[test]
