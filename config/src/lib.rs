@@ -206,6 +206,16 @@ pub struct Privacy {
     pub rotate_peers: bool,
     /// The length of a rotation epoch, in minutes.
     pub rotation_interval_mins: u32,
+    /// On links between privacy-mode nodes, each fixed-size record waits a random delay
+    /// between these, in milliseconds.
+    pub min_delay_ms: u32,
+    pub max_delay_ms: u32,
+    /// On those links, send on a random (Poisson) clock, real data or cover, so when and how
+    /// much the node sends does not show whether it is working.
+    pub decoy_traffic: bool,
+    /// Ticks per second of that clock; each sends 8 records (about 4 KB), which also caps
+    /// each link at `decoy_rate_hz × 4` KB/s.
+    pub decoy_rate_hz: u32,
 }
 
 impl Default for Privacy {
@@ -218,6 +228,10 @@ impl Default for Privacy {
             ephemeral_addresses: Retired::default(),
             rotate_peers: true,
             rotation_interval_mins: 60,
+            min_delay_ms: 0,
+            max_delay_ms: 50,
+            decoy_traffic: false,
+            decoy_rate_hz: 25,
         }
     }
 }
@@ -689,6 +703,19 @@ impl Config {
         if self.privacy.rotation_interval_mins == 0 {
             bad("privacy.rotation_interval_mins", "must be at least 1".into());
         }
+        let p = &self.privacy;
+        if p.max_delay_ms > 10_000 {
+            bad("privacy.max_delay_ms", "must be at most 10000 (10 s)".into());
+        }
+        if p.min_delay_ms > p.max_delay_ms {
+            bad(
+                "privacy.min_delay_ms",
+                format!("must not exceed privacy.max_delay_ms ({})", p.max_delay_ms),
+            );
+        }
+        if !(1..=1000).contains(&p.decoy_rate_hz) {
+            bad("privacy.decoy_rate_hz", "must be between 1 and 1000".into());
+        }
         if self.workers.ping_interval_secs == 0 {
             bad("workers.ping_interval_secs", "must be at least 1".into());
         }
@@ -792,5 +819,20 @@ mod tests {
                 .any(|(k, m)| k == "update.mirror" && m.contains("ftp://")),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn delays_out_of_order_and_a_decoy_rate_out_of_range_are_named_with_their_keys() {
+        let mut c = Config::default();
+        c.privacy.min_delay_ms = 100;
+        c.privacy.max_delay_ms = 50;
+        c.privacy.decoy_rate_hz = 0;
+        let keys: Vec<String> = c.validate().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["privacy.min_delay_ms", "privacy.decoy_rate_hz"]);
+        c.privacy.max_delay_ms = 20_000;
+        c.privacy.min_delay_ms = 0;
+        c.privacy.decoy_rate_hz = 25;
+        let keys: Vec<String> = c.validate().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["privacy.max_delay_ms"]);
     }
 }

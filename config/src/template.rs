@@ -81,6 +81,15 @@ tor_config = ""
 # after an epoch ends share no circuit with those opened before it.
 rotate_peers = true
 rotation_interval_mins = 60
+# Links between privacy-mode nodes (onion links) carry fixed-size records (one Tor cell
+# each); each waits a random delay between these, in milliseconds.
+min_delay_ms = 0
+max_delay_ms = 50
+# Send on those links on a random (Poisson) clock, real data or cover, so when and how much
+# the node sends does not show whether it is working. Costs bandwidth: each tick sends about
+# 4 KB, and caps each link at decoy_rate_hz x 4 KB/s.
+decoy_traffic = false
+decoy_rate_hz = 25
 
 [compute]
 # Inference threads; 0 uses every core.

@@ -114,6 +114,15 @@ pub fn settings(config: &Config, bootstrap: Vec<Bootstrap>) -> Settings {
         upload_limit: kib(config.network.max_upload_kib_s),
         download_limit: kib(config.network.max_download_kib_s),
         validators: Vec::new(),
+        shape: net::Shape {
+            min_delay_ms: config.privacy.min_delay_ms,
+            max_delay_ms: config.privacy.max_delay_ms,
+            cover_hz: if config.privacy.decoy_traffic {
+                config.privacy.decoy_rate_hz
+            } else {
+                0
+            },
+        },
     }
 }
 

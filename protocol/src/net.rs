@@ -379,6 +379,19 @@ pub struct Settings {
     /// Validator-routed mode: validators to keep connected (each dialled again whenever it
     /// drops), whose task announcements come first and who are told of results directly.
     pub validators: Vec<Bootstrap>,
+    /// Privacy mode: how links between privacy-mode nodes (onion links) are shaped.
+    pub shape: Shape,
+}
+
+/// Traffic shaping on onion links: fixed-size records always; these say when they leave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Shape {
+    /// Each record waits a random delay between these, in milliseconds.
+    pub min_delay_ms: u32,
+    pub max_delay_ms: u32,
+    /// Cover traffic: ticks per second of a Poisson clock that sends a fixed batch of
+    /// records, real or cover (0: off).
+    pub cover_hz: u32,
 }
 
 /// A peer to dial, as configured or as OARNRegistry lists it: the worker parses both.

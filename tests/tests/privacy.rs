@@ -198,7 +198,8 @@ fn privacy_mode_reaches_the_world_only_through_tor() {
     assert!(seen.is_some(), "the peer never saw the privacy node: {}", peer.log());
 
     // A second privacy-mode node meets the first at its onion service: both ends on Tor,
-    // neither with a network of its own.
+    // neither with a network of its own, the link between them shaped (fixed-size records,
+    // random delays; this node also sends cover traffic, which the first drops).
     let onion = met["privacy"]["onion"].as_str().map(str::to_string);
     let onion = onion.or_else(|| {
         wait_for(Duration::from_secs(30), || {
@@ -212,6 +213,8 @@ fn privacy_mode_reaches_the_world_only_through_tor() {
         .with_env("OARN_PRIVACY__MODE", "tor")
         .with_env("OARN_PRIVACY__TOR_CONFIG", tor.arti_config().to_str().unwrap())
         .with_env("OARN_NETWORK__DISCOVERY__DISCOVERY_METHOD", "manual")
+        .with_env("OARN_PRIVACY__DECOY_TRAFFIC", "true")
+        .with_env("OARN_PRIVACY__DECOY_RATE_HZ", "50")
         .with_env(
             "OARN_NETWORK__DISCOVERY__BOOTSTRAP_PEERS",
             &format!("[\"{onion}/p2p/{node_id}\"]"),
@@ -224,12 +227,12 @@ fn privacy_mode_reaches_the_world_only_through_tor() {
         peers["peers"]
             .as_array()?
             .iter()
-            .any(|p| p["peer_id"] == node_id.as_str())
+            .any(|p| p["peer_id"] == node_id.as_str() && p["rtt_us"].as_u64().is_some())
             .then_some(())
     });
     assert!(
         via_onion.is_some(),
-        "the second node never reached the first's onion service: {}\n{}",
+        "the second node never reached (and pinged) the first's onion service: {}\n{}",
         other.log(),
         node.log()
     );

@@ -52,6 +52,8 @@ pub mod records;
 pub mod release;
 pub mod results;
 pub mod serve;
+pub mod shape;
+pub mod shaped;
 pub mod swarm;
 pub mod tor;
 pub mod trustless;

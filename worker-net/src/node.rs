@@ -262,6 +262,7 @@ impl Node {
                 private: crate::swarm::private(),
             },
             meter.clone(),
+            crate::shape::Config::from(settings.shape),
         )
         .map_err(internal)?;
         let mut bitswap_control = swarm.behaviour().bitswap.new_control();

@@ -41,10 +41,15 @@ const RESOLV_CONF: &str = "/etc/resolv.conf";
 /// A swarm with the node's identity and protocols, not yet listening, its streams counted and
 /// limited by `meter`. It resolves `/dns`, `/dns4` and `/dns6` multiaddrs (as OARNRegistry may
 /// list them) with the system's resolver.
-pub fn build(key: Keypair, options: Options, meter: Meter) -> Result<Swarm<Behaviour>, SwarmError> {
+pub fn build(
+    key: Keypair,
+    options: Options,
+    meter: Meter,
+    shape: crate::shape::Config,
+) -> Result<Swarm<Behaviour>, SwarmError> {
     let peer_id = key.public().to_peer_id();
     let (relay_transport, relay_client) = relay::client::new(peer_id);
-    let transport = transports(&key, relay_transport, meter)?;
+    let transport = transports(&key, relay_transport, meter, shape)?;
     let behaviour = Behaviour::new(&key, relay_client, options).map_err(|e| SwarmError::Behaviour(e.to_string()))?;
     let config = libp2p::swarm::Config::with_tokio_executor().with_idle_connection_timeout(IDLE_TIMEOUT);
     Ok(Swarm::new(transport, behaviour, peer_id, config))
@@ -73,12 +78,13 @@ pub fn private() -> bool {
 
 /// TCP + Noise + Yamux, QUIC, DNS names where the resolver is readable, and circuits through
 /// relays; in privacy mode, Noise + Yamux over streams through the anonymity worker instead
-/// of TCP, QUIC and DNS. Direct connections are metered; a relayed one is not, because the
-/// connection to the relay that carries it already is.
+/// of TCP, QUIC and DNS, onion links shaped by `shape`. Direct connections are metered; a
+/// relayed one is not, because the connection to the relay that carries it already is.
 fn transports(
     key: &Keypair,
     relay_transport: relay::client::Transport,
     meter: Meter,
+    shape: crate::shape::Config,
 ) -> Result<Boxed<(PeerId, StreamMuxerBox)>, SwarmError> {
     let noise = || noise::Config::new(key).map_err(|e| SwarmError::Transport(e.to_string()));
     let relayed = relay_transport
@@ -87,7 +93,7 @@ fn transports(
         .multiplex(yamux::Config::default())
         .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)));
     if let Some(p) = PRIVATE.get() {
-        let tor = crate::tor::Transport::new(p.socket.clone())
+        let tor = crate::tor::Transport::new(p.socket.clone(), shape)
             .upgrade(Version::V1Lazy)
             .authenticate(noise()?)
             .multiplex(yamux::Config::default())

@@ -3,7 +3,8 @@
 //! (resolved at the Tor exit, never here) or to an `/onion3` service, on circuits isolated per
 //! destination. It listens only on a Unix socket (`/unix/<path>`), where the anonymity worker
 //! hands over the streams peers open to the node's onion service: this worker has no network
-//! of its own.
+//! of its own. Links between privacy-mode nodes (dialled `/onion3`, and every inbound one) are
+//! shaped ([`crate::shaped`]): fixed-size records, random delays, optional cover traffic.
 
 use std::io;
 use std::path::PathBuf;
@@ -15,12 +16,25 @@ use futures::future::BoxFuture;
 use libp2p::Multiaddr;
 use libp2p::core::transport::{DialOpts, ListenerId, TransportError, TransportEvent};
 use libp2p::multiaddr::Protocol;
+use tokio::io::DuplexStream;
+use tokio::net::UnixStream;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
+use tokio_util::either::Either;
 
+use crate::shape;
+
+/// A link: a plain stream to a clearnet peer (through a Tor exit), or a shaped one to or from
+/// a privacy-mode node.
+pub type Link = Either<UnixStream, DuplexStream>;
+
+/// What identify tells a peer that reached this node's onion service it sees the node at: the
+/// inbound socket's path would name the operator's home directory.
+const INBOUND_PEER: &str = "onion-service";
 /// Streams through the anonymity worker's SOCKS socket, and from its onion service.
 #[derive(Debug)]
 pub struct Transport {
     socket: PathBuf,
+    shape: shape::Config,
     listeners: Vec<Listener>,
 }
 
@@ -34,10 +48,11 @@ struct Listener {
 }
 
 impl Transport {
-    /// Dials through the anonymity worker at `socket`.
-    pub fn new(socket: PathBuf) -> Self {
+    /// Dials through the anonymity worker at `socket`; shapes onion links with `shape`.
+    pub fn new(socket: PathBuf, shape: shape::Config) -> Self {
         Self {
             socket,
+            shape,
             listeners: Vec::new(),
         }
     }
@@ -73,7 +88,7 @@ pub fn target(addr: &Multiaddr) -> Option<(String, u16)> {
 }
 
 impl libp2p::core::Transport for Transport {
-    type Output = Compat<tokio::net::UnixStream>;
+    type Output = Compat<Link>;
     type Error = io::Error;
     type ListenerUpgrade = futures::future::Ready<Result<Self::Output, io::Error>>;
     type Dial = BoxFuture<'static, Result<Self::Output, io::Error>>;
@@ -106,17 +121,23 @@ impl libp2p::core::Transport for Transport {
             return Err(TransportError::MultiaddrNotSupported(addr));
         };
         let socket = self.socket.clone();
+        let shape = matches!(addr.iter().next(), Some(Protocol::Onion3(_))).then_some(self.shape);
         Ok(async move {
             let isolation = format!("p2p {host}:{port}");
-            oarn_anon_dial::connect(&socket, &host, port, &isolation)
+            let stream = oarn_anon_dial::connect(&socket, &host, port, &isolation)
                 .await
-                .map(TokioAsyncReadCompatExt::compat)
-                .map_err(io::Error::other)
+                .map_err(io::Error::other)?;
+            let link = match shape {
+                Some(shape) => Either::Right(crate::shaped::wrap(stream, shape)),
+                None => Either::Left(stream),
+            };
+            Ok(link.compat())
         }
         .boxed())
     }
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TransportEvent<Self::ListenerUpgrade, io::Error>> {
+        let shape = self.shape;
         for l in &mut self.listeners {
             if !l.announced {
                 l.announced = true;
@@ -127,11 +148,12 @@ impl libp2p::core::Transport for Transport {
             }
             match l.socket.poll_accept(cx) {
                 Poll::Ready(Ok((stream, _))) => {
+                    let link = Either::Right(crate::shaped::wrap(stream, shape));
                     return Poll::Ready(TransportEvent::Incoming {
                         listener_id: l.id,
-                        upgrade: futures::future::ready(Ok(stream.compat())),
+                        upgrade: futures::future::ready(Ok(link.compat())),
                         local_addr: l.addr.clone(),
-                        send_back_addr: l.addr.clone(),
+                        send_back_addr: Multiaddr::empty().with(Protocol::Unix(INBOUND_PEER.into())),
                     });
                 }
                 Poll::Ready(Err(error)) => {

@@ -64,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
             private: false,
         },
         oarn_worker_net::meter::Meter::default(),
+        oarn_worker_net::shape::Config::default(),
     )?;
     swarm.dial(args.target.clone())?;
     let topic = IdentTopic::new(TASKS_TOPIC);
