@@ -54,6 +54,10 @@ pub struct Peer {
     pub invalid_messages: u64,
     /// One of the validators of validator-routed mode.
     pub validator: bool,
+    /// Where it says it is reached (identify's listen addresses): a privacy-mode node names
+    /// only its onion service.
+    #[serde(default)]
+    pub advertised: Vec<String>,
 }
 
 /// Claim-to-result times of the tasks this node claimed.

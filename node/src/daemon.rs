@@ -199,9 +199,11 @@ async fn serve(
             wallet,
         ))
     });
+    let anon = supervisor.workers().anon.clone();
     let swarm = supervisor.workers().net.clone().map(|net| {
         tokio::spawn(crate::p2p::drive(
             net,
+            anon,
             running.subscribe(),
             discovery.subscribe(),
             p2p.clone(),

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use oarn_api::Hash32;
 use oarn_api::node::NetworkState;
 use oarn_config::{Config, DiscoveryMethod};
+use oarn_protocol::anon;
 use oarn_protocol::net::{self, Announcement, Bootstrap, Event, Settings};
 use oarn_supervise::Handle;
 use tokio::sync::{mpsc, watch};
@@ -123,6 +124,27 @@ pub fn settings(config: &Config, bootstrap: Vec<Bootstrap>) -> Settings {
                 0
             },
         },
+    }
+}
+
+/// How often the anonymity worker is asked for the onion address until it has one.
+const ONION_ASK_EVERY: Duration = Duration::from_secs(5);
+
+/// Tells the swarm the onion address `anon` serves; true once the swarm took it. The address
+/// is passed on as the anonymity worker wrote it: the net worker parses it (and takes only
+/// `/onion3`).
+async fn advertise_onion(net: &Handle<net::Protocol>, anon: &Handle<anon::Protocol>) -> bool {
+    let Ok(Ok(status)) = tokio::time::timeout(ONION_ASK_EVERY, anon.call(anon::GetStatus)).await else {
+        return false;
+    };
+    let Some(onion) = status.onion else { return false };
+    match net.call(net::Reachable(vec![onion])).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!("cannot advertise the onion service: {e}");
+            // An address refused will not change by asking again; a swarm not yet running will.
+            e.kind() == Some(oarn_protocol::envelope::ErrorKind::InvalidRequest)
+        }
     }
 }
 
@@ -245,10 +267,12 @@ fn apply(shared: &Shared, event: Event) {
 }
 
 /// Runs the swarm for as long as the node runs (the daemon aborts it at shutdown): starts it
-/// whenever the worker (re)starts, applies live limits when the configuration changes, and
-/// hands the swarm what discovery finds when it finds it.
+/// whenever the worker (re)starts, applies live limits when the configuration changes, hands
+/// the swarm what discovery finds when it finds it, and in privacy mode tells it the onion
+/// address the anonymity worker (`anon`) serves, once it has one.
 pub async fn drive(
     net: Handle<net::Protocol>,
+    anon: Option<Handle<anon::Protocol>>,
     mut config: watch::Receiver<Config>,
     mut found: watch::Receiver<Discovery>,
     shared: Shared,
@@ -273,9 +297,17 @@ pub async fn drive(
         let mut applied = limits(&config_now.network);
         // The DHT's bootstrap record is read again now and then while discovery has nothing.
         let mut lookups = tokio::time::interval(crate::records::LOOKUP_EVERY);
+        // Privacy mode: asked until the swarm advertises the node's onion service.
+        let mut onion = tokio::time::interval(ONION_ASK_EVERY);
+        let mut advertised = anon.is_none();
         let ended = loop {
             tokio::select! {
                 ended = &mut run => break ended,
+                _ = onion.tick(), if !advertised => {
+                    if let Some(anon) = &anon {
+                        advertised = advertise_onion(&net, anon).await;
+                    }
+                }
                 Some(event) = events.recv() => {
                     let first_peer = matches!(event, Event::Connected(_));
                     if let (Some(o), Event::Announcement { announcement: a, routed, .. }) = (&offers, &event) {

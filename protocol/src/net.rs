@@ -35,6 +35,7 @@ pub enum Request {
     Notify(Notify),
     Inspect(Inspect),
     Release(Release),
+    Reachable(Reachable),
 }
 
 crate::calls! {
@@ -60,6 +61,7 @@ crate::calls! {
     Notify => Delivered(Delivered),
     Inspect => Inspected(Inspected),
     Release => Releases(Releases),
+    Reachable => Done(()),
 }
 
 /// What the worker can do and how busy it is.
@@ -109,6 +111,12 @@ pub struct Limits {
     pub upload_limit: u64,
     pub download_limit: u64,
 }
+
+/// Privacy mode: the node is reached at these addresses (its onion service, `/onion3/…`, as
+/// the anonymity worker reports it): identify tells them to peers, and so the DHT learns
+/// them, in place of any listen address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
+pub struct Reachable(pub Vec<String>);
 
 /// Our peer id, listen addresses, peers and counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, SchemaWrite, SchemaRead)]
@@ -437,6 +445,8 @@ pub struct Peer {
     pub invalid: u64,
     /// One of the validators of validator-routed mode.
     pub validator: bool,
+    /// Where it says it is reached (identify's listen addresses; at most 16).
+    pub advertised: Vec<String>,
 }
 
 /// Service figures: the time from this node's claim of a task (recorded through claim

@@ -217,6 +217,8 @@ class Peer:
     valid_messages: int
     invalid_messages: int
     validator: bool
+    #: Where it says it is reached (identify); a privacy-mode node names only its onion service.
+    advertised: List[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

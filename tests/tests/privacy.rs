@@ -209,6 +209,24 @@ fn privacy_mode_reaches_the_world_only_through_tor() {
     let onion = onion.unwrap_or_else(|| panic!("no onion service: {}", node.log()));
     assert!(onion.starts_with("/onion3/") && onion.ends_with(":4001"), "{onion}");
     let node_id = met["network"]["peer_id"].as_str().unwrap().to_string();
+    // It advertises its onion service and nothing else: the clearnet peer it reached through
+    // an exit learns (identify, pushed once the onion service runs) only the onion address,
+    // no IP address and no socket path.
+    let told = wait_for(Duration::from_secs(60), || {
+        let out = peer.oarn(&["net", "peers", "--json"]);
+        let peers: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let me = peers["peers"]
+            .as_array()?
+            .iter()
+            .find(|p| p["peer_id"] == node_id.as_str())?;
+        me["advertised"].as_array().filter(|a| !a.is_empty()).cloned()
+    });
+    assert_eq!(
+        told,
+        Some(vec![serde_json::Value::from(onion.clone())]),
+        "{}",
+        node.log()
+    );
     let mut other = Node::new()
         .with_env("OARN_PRIVACY__MODE", "tor")
         .with_env("OARN_PRIVACY__TOR_CONFIG", tor.arti_config().to_str().unwrap())

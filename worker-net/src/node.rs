@@ -85,6 +85,8 @@ pub enum Command {
     Validators(Vec<Bootstrap>, Answer),
     /// Tell the connected validators of a result.
     Result(crate::results::Notice, Answer),
+    /// The node is reached at these onion addresses.
+    Reachable(Vec<String>, Answer),
 }
 
 /// Sends commands to a running swarm.
@@ -202,6 +204,21 @@ fn unix_now() -> u64 {
 }
 
 /// The IP address a multiaddr starts with.
+/// `addrs` parsed, each a bare `/onion3/…` address (at most [`crate::peers::MAX_ADVERTISED`]);
+/// the first that is anything else is named in the error.
+fn onion_addresses(addrs: &[String]) -> Result<Vec<Multiaddr>, String> {
+    let mut out = Vec::new();
+    for text in addrs.iter().take(crate::peers::MAX_ADVERTISED) {
+        let addr: Multiaddr = text.parse().map_err(|e| format!("{text:?}: {e}"))?;
+        let onion = addr.iter().count() == 1 && matches!(addr.iter().next(), Some(Part::Onion3(_)));
+        if !onion {
+            return Err(format!("{text}: only an /onion3 address is advertised in privacy mode"));
+        }
+        out.push(addr);
+    }
+    Ok(out)
+}
+
 fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
     addr.iter().find_map(|p| match p {
         Part::Ip4(ip) => Some(IpAddr::V4(ip)),
@@ -373,6 +390,26 @@ impl Node {
     }
 
     /// Dials every entry it can parse; returns what was wrong with the others.
+    /// Makes `addrs` the node's external addresses, which identify tells peers (pushed to
+    /// those connected now) and the DHT spreads. Only onion addresses: the node must never
+    /// advertise an address that leads to its machine.
+    fn reachable(&mut self, addrs: &[String]) -> Result<Reply, ErrorReply> {
+        let parsed = onion_addresses(addrs).map_err(|e| ErrorReply::new(ErrorKind::InvalidRequest, e))?;
+        let mut changed = false;
+        for addr in parsed {
+            if !self.swarm.external_addresses().any(|a| *a == addr) {
+                tracing::info!(address = %addr, "advertising the onion service");
+                self.swarm.add_external_address(addr);
+                changed = true;
+            }
+        }
+        if changed {
+            let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+            self.swarm.behaviour_mut().identify.push(connected);
+        }
+        Ok(Reply::Done(()))
+    }
+
     fn dial(&mut self, peers: &[Bootstrap]) -> Vec<String> {
         let mut problems = Vec::new();
         for b in peers {
@@ -418,6 +455,9 @@ impl Node {
             }
             Command::Announce(a, answer) => {
                 let _ = answer.send(self.announce(&a));
+            }
+            Command::Reachable(addrs, answer) => {
+                let _ = answer.send(self.reachable(&addrs));
             }
             Command::Accept(models, answer) => {
                 self.accept = models.into_iter().collect();
@@ -750,8 +790,8 @@ impl Node {
                 message,
             })) => self.on_message(propagation_source, &message_id, &message),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
-                self.book.identified(peer_id, info.agent_version);
-                for addr in info.listen_addrs.into_iter().take(16) {
+                self.book.identified(peer_id, info.agent_version, &info.listen_addrs);
+                for addr in info.listen_addrs.into_iter().take(crate::peers::MAX_ADVERTISED) {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
             }
@@ -908,5 +948,25 @@ impl Node {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_bare_onion_address_is_advertised() {
+        let onion = "/onion3/vww6ybal4bd7szmgncyruucpgfkqahzddi37ktceo3ah7ngmcopnpyyd:4001".to_string();
+        assert_eq!(onion_addresses(std::slice::from_ref(&onion)).unwrap().len(), 1);
+        for leak in [
+            "/ip4/203.0.113.9/tcp/4001",
+            "/unix/%2Fhome%2Falice%2F.oarn%2Fipfs%2Finbound.sock",
+            "/dns4/node.example/tcp/4001",
+        ] {
+            let err = onion_addresses(&[onion.clone(), leak.into()]).unwrap_err();
+            assert!(err.contains("only an /onion3 address"), "{leak}: {err}");
+        }
+        assert!(onion_addresses(&["not a multiaddr".into()]).is_err());
     }
 }

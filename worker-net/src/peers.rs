@@ -17,6 +17,8 @@ pub const BAN_AFTER: u64 = 8;
 pub const BAN_FOR: Duration = Duration::from_secs(600);
 /// Most peers remembered.
 pub const MAX_TRACKED: usize = 4096;
+/// Most addresses kept of what a peer advertises.
+pub const MAX_ADVERTISED: usize = 16;
 /// Most bans remembered.
 pub const MAX_BANNED: usize = 1024;
 /// Good messages count towards the score up to this many.
@@ -31,6 +33,7 @@ struct Record {
     rtt: Option<Duration>,
     agent: String,
     addresses: Vec<String>,
+    advertised: Vec<String>,
 }
 
 impl Record {
@@ -81,8 +84,16 @@ impl Book {
         }
     }
 
-    pub fn identified(&mut self, peer: PeerId, agent: String) {
-        self.entry(peer).agent = agent.chars().take(128).collect();
+    /// What identify told of `peer`: its agent, and where it says it is reached (bounded:
+    /// 16 addresses).
+    pub fn identified(&mut self, peer: PeerId, agent: String, advertised: &[libp2p::Multiaddr]) {
+        let r = self.entry(peer);
+        r.agent = agent.chars().take(128).collect();
+        r.advertised = advertised
+            .iter()
+            .take(MAX_ADVERTISED)
+            .map(ToString::to_string)
+            .collect();
     }
 
     pub fn pinged(&mut self, peer: PeerId, rtt: Duration) {
@@ -156,6 +167,7 @@ impl Book {
                 valid: r.valid,
                 invalid: r.invalid,
                 validator: false,
+                advertised: r.advertised.clone(),
             })
             .collect();
         out.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.peer_id.cmp(&b.peer_id)));

@@ -10,7 +10,7 @@ use std::time::Duration;
 use oarn_protocol::envelope::{ErrorKind, ErrorReply, Info, RequestId};
 use oarn_protocol::net::{
     self, Accept, Add, Advertise, Announce, Claims, Collect, Dial, Fetch, GetRecord, Limits, Notify, Pin, Protocol,
-    PutRecord, Reply, Request, Run, Validators,
+    PutRecord, Reachable, Reply, Request, Run, Validators,
 };
 use oarn_protocol::serve::{Context, Handler, Responder};
 
@@ -247,6 +247,7 @@ impl Handler<Protocol> for Worker {
             }
             Request::Dial(Dial(peers)) => self.swarm()?.call(|a| Command::Dial(peers, a), QUICK),
             Request::Validators(Validators(v)) => self.swarm()?.call(|a| Command::Validators(v, a), QUICK),
+            Request::Reachable(Reachable(addrs)) => self.swarm()?.call(|a| Command::Reachable(addrs, a), QUICK),
             Request::Advertise(Advertise {
                 bootstrap,
                 rpc_providers,

@@ -59,6 +59,7 @@ pub async fn peers(node: &Node, _: GetPeers) -> Result<Peers, Error> {
                 valid_messages: p.valid,
                 invalid_messages: p.invalid,
                 validator: p.validator,
+                advertised: p.advertised,
             })
             .collect(),
         validators: s.validators,
