@@ -512,6 +512,34 @@ fn rate_limits_slow_transfers_down_and_apply_live() {
     assert!(sent >= 8 << 20 && got >= 8 << 20, "A sent {sent}, B received {got}");
 }
 
+/// A bootstrap peer that was down when the node started stayed unreached until the DHT's
+/// five-minute refresh (in privacy mode, a first dial made before Tor was ready did too): a
+/// node with no peer now dials its bootstrap peers again.
+#[test]
+fn a_node_whose_bootstrap_peer_was_down_at_start_reaches_it_once_it_is_up() {
+    // B on a fixed port, so it comes back at the same address with the same identity.
+    let port = free_port().to_string();
+    let mut b = Node::new()
+        .with_env("OARN_NETWORK__LISTEN_PORT", &port)
+        .with_env("OARN_NETWORK__QUIC", "false");
+    b.start();
+    let b_tcp = b.tcp_addr();
+    b.stop();
+    let a = node(&[b_tcp.as_str()]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(peers(&a)["peers"].as_array().map(Vec::len), Some(0), "B is down");
+    b.start();
+    let b_id = swarm_id(&b);
+    let met = wait_for(Duration::from_secs(45), || {
+        peers(&a)["peers"]
+            .as_array()?
+            .iter()
+            .any(|p| p["peer_id"] == b_id.as_str())
+            .then_some(())
+    });
+    assert!(met.is_some(), "A never dialled B again: {}", a.log());
+}
+
 #[test]
 fn a_bootstrap_peer_named_by_dns_is_resolved_and_dialled() {
     // Both nodes in a namespace of the test's own: a name that /etc/hosts does not answer

@@ -38,6 +38,9 @@ const SEEN: usize = 4096;
 const HOUSEKEEPING: Duration = Duration::from_secs(30);
 /// How often the DHT routing table is refreshed.
 const DHT_REFRESH: Duration = Duration::from_secs(300);
+/// While no peer is connected, the bootstrap peers are dialled again this often (a peer that
+/// was down at start, or a first dial through Tor made before Tor was ready).
+const ALONE_REDIAL: Duration = Duration::from_secs(15);
 /// Most peers dialled per mDNS announcement.
 const MDNS_DIALS: usize = 16;
 /// Threads that run the connections (encryption, multiplexing, protocol streams) while the
@@ -343,6 +346,7 @@ impl Node {
     async fn run(mut self, mut commands: tokio::sync::mpsc::Receiver<Command>) {
         let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
         let mut fetch_timer = tokio::time::interval(Duration::from_millis(500));
+        let mut alone = tokio::time::interval_at(tokio::time::Instant::now() + ALONE_REDIAL, ALONE_REDIAL);
         let mut last_refresh = Instant::now();
         loop {
             tokio::select! {
@@ -353,6 +357,7 @@ impl Node {
                 },
                 Some((peer, msg)) = self.bitswap_in.recv() => self.on_bitswap(peer, msg),
                 _ = fetch_timer.tick() => self.expire_fetches(),
+                _ = alone.tick() => self.redial_if_alone(),
                 _ = housekeeping.tick() => {
                     for peer in self.book.expire(Instant::now()) {
                         self.swarm.behaviour_mut().blocked.unblock_peer(peer);
@@ -408,6 +413,20 @@ impl Node {
             self.swarm.behaviour_mut().identify.push(connected);
         }
         Ok(Reply::Done(()))
+    }
+
+    /// With no peer connected, dials the bootstrap peers again and asks the DHT for the
+    /// peers it knows (the bootstrap peers discovery handed over later among them).
+    fn redial_if_alone(&mut self) {
+        if self.swarm.connected_peers().next().is_some() || self.settings.bootstrap.is_empty() {
+            return;
+        }
+        tracing::info!("no peer connected: dialing the bootstrap peers again");
+        let bootstrap = self.settings.bootstrap.clone();
+        for problem in self.dial(&bootstrap) {
+            tracing::debug!("bootstrap peer skipped: {problem}");
+        }
+        let _ = self.swarm.behaviour_mut().kad.bootstrap();
     }
 
     fn dial(&mut self, peers: &[Bootstrap]) -> Vec<String> {
