@@ -154,11 +154,6 @@ impl Sender {
         }
     }
 
-    /// Stops the cover clock (the link is closing): queued records then leave when due.
-    pub fn stop_cover(&mut self) {
-        self.next_tick = None;
-    }
-
     /// Appends to `out` every record to send at `now`.
     pub fn due(&mut self, now: Instant, out: &mut Vec<Record>) {
         let Some(mut tick) = self.next_tick else {

@@ -57,7 +57,7 @@ async fn inbound(mut raw: impl AsyncRead + Unpin, mut app: impl AsyncWrite + Unp
 }
 
 /// Bytes from the swarm, as records when the sender says; at the swarm's end of stream the
-/// queue is sent out, then the raw stream is shut for writing.
+/// queue is sent out on the same schedule, then the raw stream is shut for writing.
 async fn outbound(
     mut app: impl AsyncRead + Unpin,
     mut raw: impl AsyncWrite + Unpin,
@@ -74,10 +74,9 @@ async fn outbound(
         let wake = sender.wake_at();
         tokio::select! {
             read = app.read(&mut buf[..room]), if open && room > 0 => match read {
-                Ok(0) | Err(_) => {
-                    open = false;
-                    sender.stop_cover();
-                }
+                // The clock keeps its pace until the queue is empty: flushing it at once would
+                // show how much was queued.
+                Ok(0) | Err(_) => open = false,
                 Ok(n) => sender.push(&buf[..n], Instant::now()),
             },
             () = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
@@ -225,6 +224,45 @@ mod tests {
         let busy = gaps(Sender::seeded(bare, now, 14), 1, 200, Load::Busy).await;
         let p = ks_p_value(light, busy);
         assert!(p < 0.01, "without cover the test must see the difference: p = {p}");
+    }
+
+    /// Closing a link with cover traffic flushed its whole queue at once, a burst that showed
+    /// how much had been queued: the clock now keeps its pace until the queue is empty.
+    #[tokio::test(start_paused = true)]
+    async fn closing_a_link_with_cover_traffic_sends_no_burst() {
+        let (a, b) = tokio::net::UnixStream::pair().unwrap();
+        let cover = Config {
+            cover_hz: 100,
+            ..config(0, 0)
+        };
+        let mut app = wrap_with(a, Sender::seeded(cover, Instant::now(), 21));
+        let (mut raw, _keep) = b.into_split();
+        let data = vec![5u8; 40 * PAYLOAD];
+        tokio::spawn(async move {
+            app.write_all(&data).await.unwrap();
+            app.shutdown().await.unwrap();
+            app
+        });
+        let mut wire = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut writes = Vec::new();
+        loop {
+            let n = raw.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            writes.push(n);
+            wire.extend_from_slice(&buf[..n]);
+        }
+        let carried: usize = wire
+            .chunks(RECORD)
+            .map(|r| shape::decode(r.try_into().unwrap()).unwrap().len())
+            .sum();
+        assert_eq!(carried, 40 * PAYLOAD);
+        assert!(
+            writes.iter().all(|&n| n == shape::BATCH * RECORD),
+            "every tick sends one batch, the last ones too: {writes:?}"
+        );
     }
 
     #[tokio::test]
