@@ -1,7 +1,7 @@
 //! Entering a worker's sandbox, in order: namespaces (with the mount table narrowed to the
-//! profile's paths), rlimits, Landlock, capabilities, `no_new_privs`, seccomp. Runs while the process is single-threaded, before any input is
-//! read. A layer the kernel lacks is reported as unavailable, with the reason, never skipped
-//! silently.
+//! profile's paths), rlimits, Landlock, capabilities, `no_new_privs`, seccomp. Runs while the
+//! process is single-threaded, before any input is read. A layer the kernel lacks is reported
+//! as unavailable, with the reason, never skipped silently.
 
 use oarn_protocol::WorkerKind;
 use oarn_protocol::sandbox::{Layer, LayerReport, LayerState, SandboxReport};

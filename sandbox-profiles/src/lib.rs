@@ -5,8 +5,9 @@
 //! `worker-infer.toml`, `worker-net.toml` and `worker-chain.toml` beside this crate, embedded at
 //! build time ([`profile`]); an operator may point `sandbox.profile_dir` at replacements.
 //!
-//! One module per layer: [`namespaces`] and the mount table's [`view`], [`rlimits`], [`filesystem`] (Landlock),
-//! [`capabilities`], [`seccomp`]; [`syscalls`] names syscalls and constants.
+//! One module per layer: [`namespaces`] and the mount table's [`view`], [`rlimits`],
+//! [`filesystem`] (Landlock), [`capabilities`], [`seccomp`]; [`syscalls`] names syscalls and
+//! constants.
 
 pub mod capabilities;
 pub mod enter;

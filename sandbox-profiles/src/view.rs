@@ -7,13 +7,15 @@
 //!
 //! The steps follow bubblewrap's: a tmpfs becomes the root with the old root beneath it, the
 //! profile's paths are bound from the old root into a second tmpfs, and that one becomes the
-//! root with the old root detached. Written here rather than by running bubblewrap because the
-//! worker must build its view on itself, single-threaded, between unsharing its namespaces and
-//! applying Landlock; no crate does that.
+//! root with the old root detached. The sequence is written here rather than by running
+//! bubblewrap because the worker must build its view on itself, single-threaded, between
+//! unsharing its namespaces and applying Landlock; the system calls are nix's.
 
-use std::ffi::CString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::unistd::pivot_root;
 
 /// One path to bind into the view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,10 +78,10 @@ pub struct ViewError {
     source: io::Error,
 }
 
-fn step<T>(what: impl Into<String>, r: io::Result<T>) -> Result<T, ViewError> {
-    r.map_err(|source| ViewError {
+fn step<T, E: Into<io::Error>>(what: impl Into<String>, r: Result<T, E>) -> Result<T, ViewError> {
+    r.map_err(|e| ViewError {
         step: what.into(),
-        source,
+        source: e.into(),
     })
 }
 
@@ -88,16 +90,15 @@ fn step<T>(what: impl Into<String>, r: io::Result<T>) -> Result<T, ViewError> {
 pub fn enter(entries: &[Entry]) -> Result<(), ViewError> {
     let cwd = std::env::current_dir().ok();
     // Nothing done here may reach the host's mount table.
-    step(
-        "make the mount table private",
-        mount(None, "/", None, libc::MS_REC | libc::MS_PRIVATE, None),
-    )?;
+    let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
+    step("make the mount table private", mount(NONE, "/", NONE, private, NONE))?;
     // A first tmpfs becomes the root, with the old root beneath it at /oldroot, so the
     // profile's paths can be reached wherever they live (even under /tmp).
-    let flags = libc::MS_NOSUID | libc::MS_NODEV;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    let tmpfs = Some("tmpfs");
     step(
         "mount a tmpfs on /tmp",
-        mount(Some("tmpfs"), "/tmp", Some("tmpfs"), flags, Some("mode=0755,size=64k")),
+        mount(tmpfs, "/tmp", tmpfs, flags, Some("mode=0755,size=64k")),
     )?;
     for dir in ["/tmp/newroot", "/tmp/oldroot"] {
         step(format!("create {dir}"), std::fs::create_dir(dir))?;
@@ -105,24 +106,26 @@ pub fn enter(entries: &[Entry]) -> Result<(), ViewError> {
     step("pivot into the first tmpfs", pivot_root("/tmp", "/tmp/oldroot"))?;
     step("enter the first tmpfs", std::env::set_current_dir("/"))?;
     // The second tmpfs is the worker's root: directories, and empty files to bind over.
-    let size = "mode=0755,size=1m";
     step(
         "mount the new root",
-        mount(Some("tmpfs"), "/newroot", Some("tmpfs"), flags, Some(size)),
+        mount(tmpfs, "/newroot", tmpfs, flags, Some("mode=0755,size=1m")),
     )?;
     for e in entries {
         bind(e)?;
     }
-    step("detach the old root", umount_detach("/oldroot"))?;
+    step("detach the old root", umount2("/oldroot", MntFlags::MNT_DETACH))?;
     step("enter the new root", std::env::set_current_dir("/newroot"))?;
     // pivot_root(".", ".") stacks the old root on the new one; detaching "." then drops it.
     step("pivot into the new root", pivot_root(".", "."))?;
-    step("drop the first tmpfs", umount_detach("."))?;
+    step("drop the first tmpfs", umount2(".", MntFlags::MNT_DETACH))?;
     // The working directory, if the view has it (the worker's paths are absolute).
     let back = cwd.filter(|d| d.is_dir()).unwrap_or_else(|| "/".into());
     step("return to the working directory", std::env::set_current_dir(back))?;
     Ok(())
 }
+
+/// No source, file system type or data for [`mount`].
+const NONE: Option<&str> = None;
 
 /// Binds `e.source` (from the old root) at `e.at` in the new root.
 fn bind(e: &Entry) -> Result<(), ViewError> {
@@ -138,64 +141,8 @@ fn bind(e: &Entry) -> Result<(), ViewError> {
         step(format!("create {what}"), std::fs::write(&target, b""))?;
     }
     let source = under("/oldroot", &e.source);
-    step(
-        format!("bind {what}"),
-        mount(
-            Some(path_str(&source)?.as_str()),
-            path_str(&target)?.as_str(),
-            None,
-            libc::MS_BIND | libc::MS_REC,
-            None,
-        ),
-    )
-}
-
-fn path_str(p: &Path) -> Result<String, ViewError> {
-    p.to_str().map(str::to_string).ok_or_else(|| ViewError {
-        step: format!("{}", p.display()),
-        source: io::Error::new(io::ErrorKind::InvalidInput, "the path is not UTF-8"),
-    })
-}
-
-fn cstr(s: &str) -> io::Result<CString> {
-    CString::new(s.as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in a path"))
-}
-
-fn check(rc: libc::c_int) -> io::Result<()> {
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-fn mount(
-    source: Option<&str>,
-    target: &str,
-    fstype: Option<&str>,
-    flags: libc::c_ulong,
-    data: Option<&str>,
-) -> io::Result<()> {
-    let source = source.map(cstr).transpose()?;
-    let target = cstr(target)?;
-    let fstype = fstype.map(cstr).transpose()?;
-    let data = data.map(cstr).transpose()?;
-    let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
-    // SAFETY: every pointer is a NUL-terminated string that outlives the call, or null.
-    check(unsafe { libc::mount(ptr(&source), target.as_ptr(), ptr(&fstype), flags, ptr(&data).cast()) })
-}
-
-fn pivot_root(new_root: &str, put_old: &str) -> io::Result<()> {
-    let (new_root, put_old) = (cstr(new_root)?, cstr(put_old)?);
-    // SAFETY: two NUL-terminated paths; libc has no wrapper for pivot_root.
-    let rc = unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) };
-    check(rc as libc::c_int)
-}
-
-fn umount_detach(target: &str) -> io::Result<()> {
-    let target = cstr(target)?;
-    // SAFETY: a NUL-terminated path.
-    check(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) })
+    let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
+    step(format!("bind {what}"), mount(Some(&source), &target, NONE, bind, NONE))
 }
 
 #[cfg(test)]

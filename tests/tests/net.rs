@@ -518,12 +518,7 @@ fn rate_limits_slow_transfers_down_and_apply_live() {
 #[test]
 fn a_node_whose_bootstrap_peer_was_down_at_start_reaches_it_once_it_is_up() {
     // B on a fixed port, so it comes back at the same address with the same identity.
-    let port = free_port().to_string();
-    let mut b = Node::new()
-        .with_env("OARN_NETWORK__LISTEN_PORT", &port)
-        .with_env("OARN_NETWORK__QUIC", "false");
-    b.start();
-    let b_tcp = b.tcp_addr();
+    let (mut b, b_tcp) = on_fixed_port();
     b.stop();
     let a = node(&[b_tcp.as_str()]);
     std::thread::sleep(Duration::from_secs(2));
@@ -964,17 +959,23 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A started node listening on a fixed TCP port only (so a restart brings it back at the same
+/// address), and that address.
+fn on_fixed_port() -> (Node, String) {
+    let mut n = Node::new()
+        .with_env("OARN_NETWORK__LISTEN_PORT", &free_port().to_string())
+        .with_env("OARN_NETWORK__QUIC", "false");
+    n.start();
+    let tcp = n.tcp_addr();
+    (n, tcp)
+}
+
 #[test]
 fn validator_routed_mode_keeps_validators_connected_lists_their_tasks_first_and_tells_them_results() {
     // V is a validator on a fixed TCP port (so it comes back at the same address, and a
     // dial to it while it is down is refused at once), O an ordinary peer; P runs in
     // validator-routed mode with V as its validator.
-    let port = free_port().to_string();
-    let mut v = Node::new()
-        .with_env("OARN_NETWORK__LISTEN_PORT", &port)
-        .with_env("OARN_NETWORK__QUIC", "false");
-    v.start();
-    let v_tcp = v.tcp_addr();
+    let (mut v, v_tcp) = on_fixed_port();
     let o = node(&[]);
     let (o_tcp, _) = listen(&o);
     let mut p = Node::new()

@@ -206,7 +206,6 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// The IP address a multiaddr starts with.
 /// `addrs` parsed, each a bare `/onion3/…` address (at most [`crate::peers::MAX_ADVERTISED`]);
 /// the first that is anything else is named in the error.
 fn onion_addresses(addrs: &[String]) -> Result<Vec<Multiaddr>, String> {
@@ -222,6 +221,7 @@ fn onion_addresses(addrs: &[String]) -> Result<Vec<Multiaddr>, String> {
     Ok(out)
 }
 
+/// The IP address a multiaddr starts with.
 fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
     addr.iter().find_map(|p| match p {
         Part::Ip4(ip) => Some(IpAddr::V4(ip)),
@@ -394,7 +394,6 @@ impl Node {
         problems
     }
 
-    /// Dials every entry it can parse; returns what was wrong with the others.
     /// Makes `addrs` the node's external addresses, which identify tells peers (pushed to
     /// those connected now) and the DHT spreads. Only onion addresses: the node must never
     /// advertise an address that leads to its machine.
@@ -429,6 +428,7 @@ impl Node {
         let _ = self.swarm.behaviour_mut().kad.bootstrap();
     }
 
+    /// Dials every entry it can parse; returns what was wrong with the others.
     fn dial(&mut self, peers: &[Bootstrap]) -> Vec<String> {
         let mut problems = Vec::new();
         for b in peers {

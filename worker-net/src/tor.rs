@@ -30,6 +30,7 @@ pub type Link = Either<UnixStream, DuplexStream>;
 /// What identify tells a peer that reached this node's onion service it sees the node at: the
 /// inbound socket's path would name the operator's home directory.
 const INBOUND_PEER: &str = "onion-service";
+
 /// Streams through the anonymity worker's SOCKS socket, and from its onion service.
 #[derive(Debug)]
 pub struct Transport {
